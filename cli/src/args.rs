@@ -1,0 +1,276 @@
+//! The command line: every subcommand, flag and help text of `allowly`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Printed after `allowly --help`: the contract scripts branch on.
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  success (for `check`: every action is allow; for `verify`: everything verified)
+  1  error: the engine refused the request or failed (`error[<code>]: ...` on stderr, or
+     {\"error\":{\"code\",\"message\",\"fields\"}} on stdout with --json); for `verify`: invalid
+  2  usage error (bad flags or arguments; for `verify`: unreadable keys or input files)
+  3  check: at least one action is deny
+  4  check: at least one action is confirm (and none is deny or escalate)
+  5  check: at least one action is escalate (and none is deny)
+
+The data directory is --home, else $ALLOWLY_HOME, else ./.allowly.
+JSON arguments (--context, --metadata) take JSON text or @path; `policies apply -` reads stdin.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "allowly",
+    version,
+    about = "Authorize, check and prove AI agents' actions on an embedded Allowly workspace",
+    after_help = AFTER_HELP
+)]
+pub struct Cli {
+    /// The workspace's data directory (holds allowly.db and its signing keys).
+    #[arg(long, global = true, env = "ALLOWLY_HOME", default_value = ".allowly", value_name = "DIR")]
+    pub home: PathBuf,
+
+    /// Print the HTTP API's JSON instead of text meant for people.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the workspace and its signing key (nothing changes if it exists).
+    Init,
+    /// Publish and read policy editions.
+    #[command(subcommand)]
+    Policies(PoliciesCommand),
+    /// Create, read and revoke authorizations.
+    #[command(subcommand)]
+    Authorizations(AuthorizationsCommand),
+    /// Decide actions under an authorization (exit 0 allow, 3 deny, 4 confirm, 5 escalate).
+    Check(CheckArgs),
+    /// Resolve the user's confirmations.
+    #[command(subcommand)]
+    Confirmations(ConfirmationsCommand),
+    /// Resolve escalations routed to an approver.
+    #[command(subcommand)]
+    Escalations(EscalationsCommand),
+    /// Settle budgets against actual costs.
+    #[command(subcommand)]
+    Budget(BudgetCommand),
+    /// Read and export signed receipts.
+    #[command(subcommand)]
+    Receipts(ReceiptsCommand),
+    /// The workspace's signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Daily checkpoints over the receipts.
+    #[command(subcommand)]
+    Checkpoints(CheckpointsCommand),
+    /// Verify a receipt or an export offline (exit 0 valid, 1 invalid, 2 usage error).
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PoliciesCommand {
+    /// Publish a new edition from a JSON file (the HTTP create body: definition fields + `policy_id`).
+    Apply {
+        /// The policy file, or `-` for standard input.
+        file: PathBuf,
+    },
+    /// The newest edition of every active policy.
+    List(PageArgs),
+    /// One policy: its newest edition, or the one given by --version.
+    Show {
+        policy_id: String,
+        #[arg(long, value_name = "N")]
+        version: Option<i64>,
+    },
+    /// Archive every edition of a policy (existing authorizations keep their snapshot).
+    Archive { policy_id: String },
+}
+
+#[derive(Debug, Args)]
+pub struct PageArgs {
+    /// Items per page (1 to 100).
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
+    /// The `next_cursor` of the previous page.
+    #[arg(long)]
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuthorizationsCommand {
+    /// Authorize a user's agent from a policy edition.
+    Create(CreateAuthorizationArgs),
+    /// Authorizations ordered by id.
+    List(PageArgs),
+    /// One authorization with its status and budget.
+    Show { authorization_id: String },
+    /// Revoke an authorization and its pending confirmations.
+    Revoke {
+        authorization_id: String,
+        /// Who revoked it (written into the receipt).
+        #[arg(long, value_name = "WHO")]
+        revoked_by: Option<String>,
+        #[arg(long)]
+        notes: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CreateAuthorizationArgs {
+    #[arg(long)]
+    pub user_id: String,
+    #[arg(long)]
+    pub policy_id: String,
+    /// The edition to snapshot (default: the newest).
+    #[arg(long, value_name = "N")]
+    pub policy_version: Option<i64>,
+    /// Grant only these actions of the policy (repeatable; default: all of them).
+    #[arg(long = "action", value_name = "ACTION")]
+    pub actions: Vec<String>,
+    /// RFC 3339 expiry (default: the policy's `default_expiry_days`).
+    #[arg(long, value_name = "TIME")]
+    pub expires_at: Option<String>,
+    #[arg(long, value_name = "MICROS")]
+    pub budget_limit_micros: Option<i64>,
+    /// A JSON object, as text or @path.
+    #[arg(long, value_name = "JSON")]
+    pub metadata: Option<String>,
+    /// An authorization this one supersedes (it is revoked in the same step).
+    #[arg(long, value_name = "AUTHORIZATION_ID")]
+    pub replaces: Option<String>,
+    /// Makes a retried create return the first answer.
+    #[arg(long, value_name = "KEY")]
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[arg(long)]
+    pub authorization_id: String,
+    /// An action to decide (repeatable, 1 to 25).
+    #[arg(long = "action", value_name = "ACTION", required = true)]
+    pub actions: Vec<String>,
+    #[arg(long)]
+    pub resource: Option<String>,
+    #[arg(long)]
+    pub session_id: Option<String>,
+    /// A JSON object, as text or @path (at most 4 KiB of canonical JSON, integers only).
+    #[arg(long, value_name = "JSON")]
+    pub context: Option<String>,
+    #[arg(long, value_name = "MICROS")]
+    pub estimated_cost_micros: Option<i64>,
+    /// Makes a retried check return the first answer and reserve nothing twice.
+    #[arg(long, value_name = "KEY")]
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfirmationsCommand {
+    /// Approve a pending confirmation by its nonce.
+    Approve {
+        nonce: String,
+        /// How long the approval stays usable (default 60).
+        #[arg(long, value_name = "SECONDS")]
+        ttl_seconds: Option<i64>,
+    },
+    /// Reject a pending confirmation by its nonce.
+    Reject {
+        nonce: String,
+        /// How long the rejection stands (default 60).
+        #[arg(long, value_name = "SECONDS")]
+        ttl_seconds: Option<i64>,
+    },
+    /// The status of a confirmation by its id.
+    Status { confirmation_id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EscalationsCommand {
+    /// Approve a pending escalation (good for one allowed check).
+    Approve(ResolveEscalationArgs),
+    /// Reject a pending escalation.
+    Reject(ResolveEscalationArgs),
+    /// The status of an escalation.
+    Status { escalation_id: String },
+}
+
+#[derive(Debug, Args)]
+pub struct ResolveEscalationArgs {
+    pub escalation_id: String,
+    #[arg(long, value_name = "WHO")]
+    pub resolved_by: String,
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BudgetCommand {
+    /// Replace a check's reserved estimate with its actual cost (once per check).
+    Settle {
+        /// A receipt of the budgeted check.
+        #[arg(long, value_name = "RECEIPT_ID")]
+        check_receipt_id: String,
+        #[arg(long, value_name = "MICROS")]
+        actual_cost_micros: i64,
+        #[arg(long, value_name = "KEY")]
+        idempotency_key: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReceiptsCommand {
+    /// One receipt, or the most recent ones without an id.
+    Show {
+        receipt_id: Option<String>,
+        /// How many recent receipts to list.
+        #[arg(long, default_value_t = 20, conflicts_with = "receipt_id")]
+        limit: usize,
+    },
+    /// Write every receipt as JSONL (gzip if FILE ends in .gz).
+    Export {
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Also write the checkpoint evidence document.
+        #[arg(long, value_name = "FILE")]
+        checkpoint_evidence: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Every signing key with its fingerprint and active window.
+    List,
+    /// Retire the active key now and start a new one (old receipts keep verifying).
+    Rotate,
+    /// The public key document (always JSON; what `verify --keys` reads).
+    Document,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CheckpointsCommand {
+    /// Checkpoint every whole UTC day not yet checkpointed.
+    Create,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// A receipt (one JSON object) or an export (JSONL, optionally .gz).
+    pub input: PathBuf,
+    /// The workspace's key document (`allowly keys document`).
+    #[arg(long, value_name = "KEYS.json")]
+    pub keys: PathBuf,
+    /// The workspace the receipts must belong to.
+    #[arg(long, value_name = "WS")]
+    pub workspace_id: String,
+    /// A fingerprint (`sha256:<hex>`) of a key you trust (repeatable).
+    #[arg(long = "trusted-key-fingerprint", value_name = "FP", required = true)]
+    pub trusted_key_fingerprints: Vec<String>,
+    /// Checkpoint evidence to check against an export.
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint_evidence: Option<PathBuf>,
+}

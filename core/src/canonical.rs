@@ -1,0 +1,656 @@
+//! The receipt canonical JSON of wire 5 and the strict JSON reader used for untrusted documents.
+//!
+//! Canonical form (not RFC 8785): UTF-8, no whitespace, object keys sorted by UTF-16 code units,
+//! strings escape only `"`, `\` and U+0000–U+001F (as lowercase `\u00XX`), integers only within
+//! ±(2^53−1), depth ≤ 32 (root = 1) and ≤ 50,000 values.
+//!
+//! The reader is our own rather than serde_json's because the reference verifier decides on the
+//! *tokens*: `1.0` is rejected while `-0` is the integer 0, and NaN/Infinity are floats rather than
+//! syntax errors. serde_json cannot tell those apart once a number is parsed.
+
+use serde_json::{Map, Number, Value};
+use sha2::{Digest, Sha256};
+use std::cmp::Ordering;
+
+pub const MAX_SAFE_INTEGER: i64 = 9_007_199_254_740_991;
+pub const MAX_DEPTH: usize = 32;
+pub const MAX_NODES: usize = 50_000;
+
+/// Nesting bound of lenient documents: roughly where the reference's recursive parser gives up
+/// (Python's default recursion limit), and far below anything that could exhaust a thread stack.
+const DOCUMENT_MAX_DEPTH: usize = 1000;
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct CanonicalError(pub String);
+
+fn err<T>(message: impl Into<String>) -> Result<T, CanonicalError> {
+    Err(CanonicalError(message.into()))
+}
+
+/// Appends the canonical encoding of `value` to `out`.
+///
+/// On error `out` may hold a partial encoding; callers discard it.
+pub fn write_canonical(value: &Value, out: &mut Vec<u8>) -> Result<(), CanonicalError> {
+    let mut nodes = 0usize;
+    write_value(value, 1, &mut nodes, out)
+}
+
+pub fn to_canonical_vec(value: &Value) -> Result<Vec<u8>, CanonicalError> {
+    let mut out = Vec::with_capacity(256);
+    write_canonical(value, &mut out)?;
+    Ok(out)
+}
+
+/// Lowercase hex SHA-256 of the canonical encoding, without a prefix.
+pub fn canonical_sha256_hex(value: &Value) -> Result<String, CanonicalError> {
+    Ok(sha256_hex(&to_canonical_vec(value)?))
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+/// Lowercase hex of arbitrary bytes.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        text.push(char::from(DIGITS[usize::from(b >> 4)]));
+        text.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    text
+}
+
+// Recursion is bounded by MAX_DEPTH: deeper values fail before descending.
+fn write_value(value: &Value, depth: usize, nodes: &mut usize, out: &mut Vec<u8>) -> Result<(), CanonicalError> {
+    *nodes += 1;
+    if depth > MAX_DEPTH {
+        return err(format!("payload nesting exceeds max depth {MAX_DEPTH}"));
+    }
+    if *nodes > MAX_NODES {
+        return err(format!("payload exceeds max node count {MAX_NODES}"));
+    }
+    match value {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(true) => out.extend_from_slice(b"true"),
+        Value::Bool(false) => out.extend_from_slice(b"false"),
+        Value::Number(number) => write_integer(safe_integer(number)?, out),
+        Value::String(text) => write_string(text, out),
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_value(item, depth + 1, nodes, out)?;
+            }
+            out.push(b']');
+        }
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            // Usually already in order (serde_json's map sorts bytewise); the sort then costs one pass.
+            entries.sort_unstable_by(|a, b| utf16_cmp(a.0, b.0));
+            out.push(b'{');
+            for (i, (key, item)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_string(key, out);
+                out.push(b':');
+                write_value(item, depth + 1, nodes, out)?;
+            }
+            out.push(b'}');
+        }
+    }
+    Ok(())
+}
+
+fn safe_integer(number: &Number) -> Result<i64, CanonicalError> {
+    if let Some(value) = number.as_i64() {
+        if value.unsigned_abs() <= MAX_SAFE_INTEGER.unsigned_abs() {
+            return Ok(value);
+        }
+    } else if number.is_f64() {
+        return err("receipts must not contain non-integer numbers");
+    }
+    err(format!("integer `{number}` exceeds the safe range ±(2^53-1)"))
+}
+
+fn write_integer(value: i64, out: &mut Vec<u8>) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = value.unsigned_abs();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    if value < 0 {
+        out.push(b'-');
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
+/// Writes `text` as a canonical JSON string (escaping only `"`, `\` and control characters).
+pub(crate) fn write_string(text: &str, out: &mut Vec<u8>) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let bytes = text.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b'"' || b == b'\\' || b < 0x20 {
+            out.extend_from_slice(&bytes[start..i]);
+            match b {
+                b'"' => out.extend_from_slice(b"\\\""),
+                b'\\' => out.extend_from_slice(b"\\\\"),
+                _ => out.extend_from_slice(&[b'\\', b'u', b'0', b'0', DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 0x0f)]]),
+            }
+            start = i + 1;
+        }
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+/// Orders strings by their UTF-16 code units, working on the UTF-8 bytes.
+///
+/// UTF-8 byte order equals code point order, which differs from UTF-16 order only between a
+/// supplementary character (lead byte 0xF0–0xF4, a surrogate pair in UTF-16) and U+E000–U+FFFF
+/// (lead byte 0xEE or 0xEF). The first differing byte of two valid strings is either inside
+/// characters of the same length (no inversion) or two lead bytes, so lifting 0xEE/0xEF above
+/// 0xF4 at that byte gives exactly the UTF-16 order.
+pub fn utf16_cmp(a: &str, b: &str) -> Ordering {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    match a.iter().zip(b).position(|(x, y)| x != y) {
+        None => a.len().cmp(&b.len()),
+        Some(i) => {
+            let rank = |byte: u8| if byte == 0xEE || byte == 0xEF { u16::from(byte) + 0x100 } else { u16::from(byte) };
+            rank(a[i]).cmp(&rank(b[i]))
+        }
+    }
+}
+
+/// Strict parse used for every untrusted receipt/JSON document: rejects duplicate object names,
+/// any fractional/exponent number token, integers outside the safe range, depth > 32, > 50,000
+/// values, invalid UTF-8, lone surrogate escapes, trailing data.
+pub fn parse_strict(bytes: &[u8]) -> Result<Value, CanonicalError> {
+    Parser::new(bytes, Mode::Strict)?.parse()
+}
+
+/// Lenient parse of a plain JSON document (a keys document, checkpoint evidence, an export line),
+/// as the reference reads them: duplicate object names are rejected, but fractional numbers,
+/// NaN/Infinity, big integers and lone surrogate escapes are accepted.
+///
+/// None of those documents has a numeric field, so a number that does not fit `i64`/`u64`/finite
+/// `f64` is kept as the largest `f64` of its sign (it only needs to stay "some number"), and a
+/// lone surrogate becomes U+FFFD.
+pub fn parse_document(bytes: &[u8]) -> Result<Value, CanonicalError> {
+    Parser::new(bytes, Mode::Document)?.parse()
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Strict,
+    Document,
+}
+
+/// An open container while parsing; the parser keeps these on its own stack so that hostile
+/// nesting fails with an error instead of overflowing the thread's stack.
+enum Frame {
+    Array(Vec<Value>),
+    Object(Map<String, Value>, String),
+}
+
+struct Parser<'a> {
+    text: &'a [u8],
+    pos: usize,
+    mode: Mode,
+    nodes: usize,
+}
+
+impl<'a> Parser<'a> {
+    fn new(bytes: &'a [u8], mode: Mode) -> Result<Parser<'a>, CanonicalError> {
+        // Validating UTF-8 once up front lets the string scanner copy byte runs verbatim.
+        std::str::from_utf8(bytes).map_err(|e| CanonicalError(format!("invalid utf-8 in json: {e}")))?;
+        Ok(Parser { text: bytes, pos: 0, mode, nodes: 0 })
+    }
+
+    fn max_depth(&self) -> usize {
+        match self.mode {
+            Mode::Strict => MAX_DEPTH,
+            Mode::Document => DOCUMENT_MAX_DEPTH,
+        }
+    }
+
+    fn parse(mut self) -> Result<Value, CanonicalError> {
+        let mut stack: Vec<Frame> = Vec::new();
+        'value: loop {
+            let depth = stack.len() + 1;
+            self.count_value(depth)?;
+            self.skip_whitespace();
+            let mut value = match self.peek() {
+                Some(b'{') => {
+                    self.pos += 1;
+                    self.skip_whitespace();
+                    if self.eat(b'}') {
+                        Value::Object(Map::new())
+                    } else {
+                        let key = self.parse_key()?;
+                        stack.push(Frame::Object(Map::new(), key));
+                        continue 'value;
+                    }
+                }
+                Some(b'[') => {
+                    self.pos += 1;
+                    self.skip_whitespace();
+                    if self.eat(b']') {
+                        Value::Array(Vec::new())
+                    } else {
+                        stack.push(Frame::Array(Vec::new()));
+                        continue 'value;
+                    }
+                }
+                _ => self.parse_scalar()?,
+            };
+            // Attach the finished value to its parents, closing every container that ends here.
+            loop {
+                self.skip_whitespace();
+                match stack.last_mut() {
+                    None => {
+                        if self.pos != self.text.len() {
+                            return self.fail("trailing data after json value");
+                        }
+                        return Ok(value);
+                    }
+                    Some(Frame::Array(items)) => {
+                        items.push(value);
+                        match self.next_byte() {
+                            Some(b',') => continue 'value,
+                            Some(b']') => {}
+                            _ => return self.fail("expected `,` or `]` in array"),
+                        }
+                    }
+                    Some(Frame::Object(map, key)) => {
+                        let name = std::mem::take(key);
+                        if map.contains_key(&name) {
+                            return err(format!("duplicate json object name: `{name}`"));
+                        }
+                        map.insert(name, value);
+                        match self.next_byte() {
+                            Some(b',') => {
+                                self.skip_whitespace();
+                                *key = self.parse_key()?;
+                                continue 'value;
+                            }
+                            Some(b'}') => {}
+                            _ => return self.fail("expected `,` or `}` in object"),
+                        }
+                    }
+                }
+                value = match stack.pop() {
+                    Some(Frame::Array(items)) => Value::Array(items),
+                    Some(Frame::Object(map, _)) => Value::Object(map),
+                    None => return self.fail("unbalanced json"),
+                };
+            }
+        }
+    }
+
+    fn count_value(&mut self, depth: usize) -> Result<(), CanonicalError> {
+        self.nodes += 1;
+        if depth > self.max_depth() {
+            return err(format!("payload nesting exceeds max depth {}", self.max_depth()));
+        }
+        if self.mode == Mode::Strict && self.nodes > MAX_NODES {
+            return err(format!("payload exceeds max node count {MAX_NODES}"));
+        }
+        Ok(())
+    }
+
+    fn fail<T>(&self, message: &str) -> Result<T, CanonicalError> {
+        err(format!("invalid json at byte {}: {message}", self.pos))
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.text.get(self.pos).copied()
+    }
+
+    fn next_byte(&mut self) -> Option<u8> {
+        let b = self.peek()?;
+        self.pos += 1;
+        Some(b)
+    }
+
+    fn eat(&mut self, b: u8) -> bool {
+        if self.peek() == Some(b) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn eat_literal(&mut self, literal: &[u8]) -> bool {
+        if self.text[self.pos..].starts_with(literal) {
+            self.pos += literal.len();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn skip_whitespace(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    fn parse_key(&mut self) -> Result<String, CanonicalError> {
+        if !self.eat(b'"') {
+            return self.fail("expected a string object name");
+        }
+        let key = self.parse_string_body()?;
+        self.skip_whitespace();
+        if !self.eat(b':') {
+            return self.fail("expected `:` after object name");
+        }
+        Ok(key)
+    }
+
+    fn parse_scalar(&mut self) -> Result<Value, CanonicalError> {
+        match self.peek() {
+            Some(b'"') => {
+                self.pos += 1;
+                Ok(Value::String(self.parse_string_body()?))
+            }
+            Some(b'-' | b'0'..=b'9') => {
+                if self.eat_literal(b"-Infinity") {
+                    return self.non_integer(f64::NEG_INFINITY);
+                }
+                self.parse_number()
+            }
+            _ if self.eat_literal(b"true") => Ok(Value::Bool(true)),
+            _ if self.eat_literal(b"false") => Ok(Value::Bool(false)),
+            _ if self.eat_literal(b"null") => Ok(Value::Null),
+            // The reference's reader accepts these as floats; receipts then reject them as floats.
+            _ if self.eat_literal(b"NaN") => self.non_integer(f64::NAN),
+            _ if self.eat_literal(b"Infinity") => self.non_integer(f64::INFINITY),
+            _ => self.fail("expected a json value"),
+        }
+    }
+
+    fn non_integer(&self, value: f64) -> Result<Value, CanonicalError> {
+        match self.mode {
+            Mode::Strict => err("receipts must not contain non-integer numbers"),
+            Mode::Document => Ok(Value::Number(lenient_float(value))),
+        }
+    }
+
+    fn parse_number(&mut self) -> Result<Value, CanonicalError> {
+        let start = self.pos;
+        self.eat(b'-');
+        match self.next_byte() {
+            Some(b'0') => {}
+            Some(b'1'..=b'9') => self.skip_digits(),
+            _ => return self.fail("invalid number"),
+        }
+        let mut integral = true;
+        if self.eat(b'.') {
+            integral = false;
+            if !matches!(self.peek(), Some(b'0'..=b'9')) {
+                return self.fail("invalid number");
+            }
+            self.skip_digits();
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            integral = false;
+            self.pos += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.pos += 1;
+            }
+            if !matches!(self.peek(), Some(b'0'..=b'9')) {
+                return self.fail("invalid number");
+            }
+            self.skip_digits();
+        }
+        // The token is ASCII by construction.
+        let token = std::str::from_utf8(&self.text[start..self.pos]).unwrap_or_default();
+        if !integral {
+            return self.non_integer(token.parse::<f64>().unwrap_or(f64::NAN));
+        }
+        match token.parse::<i64>() {
+            Ok(value) if value.unsigned_abs() <= MAX_SAFE_INTEGER.unsigned_abs() => Ok(Value::from(value)),
+            parsed => match self.mode {
+                Mode::Strict => err(format!("integer `{token}` exceeds the safe range ±(2^53-1)")),
+                Mode::Document => Ok(match (parsed, token.parse::<u64>()) {
+                    (Ok(value), _) => Value::from(value),
+                    (_, Ok(value)) => Value::from(value),
+                    _ => Value::Number(lenient_float(token.parse::<f64>().unwrap_or(f64::NAN))),
+                }),
+            },
+        }
+    }
+
+    fn skip_digits(&mut self) {
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    /// Parses the rest of a string whose opening quote was consumed.
+    fn parse_string_body(&mut self) -> Result<String, CanonicalError> {
+        let mut out: Vec<u8> = Vec::new();
+        loop {
+            let start = self.pos;
+            let run = self.text[start..].iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20);
+            let Some(offset) = run else {
+                self.pos = self.text.len();
+                return self.fail("unterminated string");
+            };
+            out.extend_from_slice(&self.text[start..start + offset]);
+            self.pos = start + offset + 1;
+            match self.text[start + offset] {
+                b'"' => break,
+                b'\\' => self.parse_escape(&mut out)?,
+                _ => return self.fail("invalid control character in string"),
+            }
+        }
+        // Only whole UTF-8 runs of valid input and encoded scalar values were appended.
+        String::from_utf8(out).map_err(|_| CanonicalError("invalid utf-8 in json string".into()))
+    }
+
+    fn parse_escape(&mut self, out: &mut Vec<u8>) -> Result<(), CanonicalError> {
+        let simple = match self.next_byte() {
+            Some(b'"') => b'"',
+            Some(b'\\') => b'\\',
+            Some(b'/') => b'/',
+            Some(b'b') => 0x08,
+            Some(b'f') => 0x0c,
+            Some(b'n') => b'\n',
+            Some(b'r') => b'\r',
+            Some(b't') => b'\t',
+            Some(b'u') => return self.parse_unicode_escape(out),
+            _ => return self.fail("invalid escape in string"),
+        };
+        out.push(simple);
+        Ok(())
+    }
+
+    fn parse_unicode_escape(&mut self, out: &mut Vec<u8>) -> Result<(), CanonicalError> {
+        let unit = self.hex4()?;
+        let code = match unit {
+            0xD800..=0xDBFF if self.text[self.pos..].starts_with(b"\\u") => {
+                let save = self.pos;
+                self.pos += 2;
+                let low = self.hex4()?;
+                if (0xDC00..=0xDFFF).contains(&low) {
+                    Some(0x10000 + ((u32::from(unit) - 0xD800) << 10) + (u32::from(low) - 0xDC00))
+                } else {
+                    // Not a pair: the high surrogate stands alone and the next escape is read anew.
+                    self.pos = save;
+                    None
+                }
+            }
+            0xD800..=0xDFFF => None,
+            _ => Some(u32::from(unit)),
+        };
+        let ch = match (code.and_then(char::from_u32), self.mode) {
+            (Some(ch), _) => ch,
+            (None, Mode::Strict) => return err("string contains an unpaired unicode surrogate"),
+            (None, Mode::Document) => char::REPLACEMENT_CHARACTER,
+        };
+        let mut buf = [0u8; 4];
+        out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+        Ok(())
+    }
+
+    fn hex4(&mut self) -> Result<u16, CanonicalError> {
+        let digits = self.text.get(self.pos..self.pos + 4).unwrap_or_default();
+        if digits.len() != 4 || !digits.iter().all(u8::is_ascii_hexdigit) {
+            return self.fail("invalid \\uXXXX escape");
+        }
+        self.pos += 4;
+        let text = std::str::from_utf8(digits).unwrap_or_default();
+        u16::from_str_radix(text, 16).or_else(|_| self.fail("invalid \\uXXXX escape"))
+    }
+}
+
+/// A stand-in number for lenient documents (see [`parse_document`]).
+fn lenient_float(value: f64) -> Number {
+    let finite = if value.is_nan() || value == f64::INFINITY { f64::MAX } else if value == f64::NEG_INFINITY { f64::MIN } else { value };
+    Number::from_f64(finite).unwrap_or_else(|| Number::from(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn canonical(value: &Value) -> String {
+        String::from_utf8(to_canonical_vec(value).unwrap_or_default()).unwrap_or_default()
+    }
+
+    #[test]
+    fn sorts_keys_by_utf16_code_units() {
+        let value = json!({"｡_key": 1, "😀_key": 2, "b": 3, "a": 4, "é": 5, "": 6});
+        assert_eq!(canonical(&value), "{\"\":6,\"a\":4,\"b\":3,\"é\":5,\"😀_key\":2,\"｡_key\":1}");
+    }
+
+    #[test]
+    fn utf16_cmp_agrees_with_encode_utf16_on_mixed_text() {
+        let samples = ["", "a", "ab", "\u{7f}", "é", "\u{d7ff}", "\u{e000}", "\u{ff61}", "\u{ffff}", "😀", "𝄞x", "a😀", "a\u{ff61}", "\u{10ffff}"];
+        for a in samples {
+            for b in samples {
+                assert_eq!(utf16_cmp(a, b), a.encode_utf16().cmp(b.encode_utf16()), "{a:?} vs {b:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn escapes_only_quote_backslash_and_controls() {
+        let value = json!("q\" b\\ n\n t\t nul\u{0} del\u{7f} ls\u{2028} slash/");
+        assert_eq!(canonical(&value), "\"q\\\" b\\\\ n\\u000a t\\u0009 nul\\u0000 del\u{7f} ls\u{2028} slash/\"");
+    }
+
+    #[test]
+    fn rejects_floats_and_unsafe_integers_when_writing() {
+        assert!(to_canonical_vec(&json!({"a": 1.0})).is_err());
+        assert!(to_canonical_vec(&json!([0.5])).is_err());
+        assert!(to_canonical_vec(&json!(MAX_SAFE_INTEGER + 1)).is_err());
+        assert!(to_canonical_vec(&json!(-MAX_SAFE_INTEGER - 1)).is_err());
+        assert!(to_canonical_vec(&json!(u64::MAX)).is_err());
+        assert_eq!(canonical(&json!([MAX_SAFE_INTEGER, -MAX_SAFE_INTEGER, 0, -7])), "[9007199254740991,-9007199254740991,0,-7]");
+    }
+
+    fn nested(depth: usize) -> String {
+        format!("{}1{}", "[".repeat(depth - 1), "]".repeat(depth - 1))
+    }
+
+    #[test]
+    fn depth_limit_is_32_with_root_at_one() {
+        assert!(parse_strict(nested(32).as_bytes()).is_ok());
+        let too_deep = parse_strict(nested(33).as_bytes());
+        assert!(too_deep.is_err_and(|e| e.0.contains("max depth")));
+        let mut value = json!(1);
+        for _ in 0..31 {
+            value = json!([value]);
+        }
+        assert!(to_canonical_vec(&value).is_ok());
+        assert!(to_canonical_vec(&json!([value])).is_err());
+    }
+
+    #[test]
+    fn hostile_nesting_fails_without_overflowing_the_stack() {
+        let deep = "[".repeat(1_000_000);
+        assert!(parse_strict(deep.as_bytes()).is_err());
+        assert!(parse_document(deep.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn node_limit_counts_every_value() {
+        let ok = format!("[{}]", vec!["0"; MAX_NODES - 1].join(","));
+        assert!(parse_strict(ok.as_bytes()).is_ok());
+        let over = format!("[{}]", vec!["0"; MAX_NODES].join(","));
+        assert!(parse_strict(over.as_bytes()).is_err_and(|e| e.0.contains("node count")));
+        assert!(parse_document(over.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn strict_parse_rejects_what_the_reference_rejects() {
+        let cases: &[&[u8]] = &[
+            b"{\"a\":1,\"a\":2}",
+            b"{\"a\":1.0}",
+            b"[1e3]",
+            b"[1E+3]",
+            b"[9007199254740992]",
+            b"[-9007199254740992]",
+            b"[123456789012345678901234567890]",
+            b"\"\\ud800\"",
+            b"\"\\udc00\\ud800\"",
+            b"[NaN]",
+            b"[-Infinity]",
+            b"{} x",
+            b"{}{}",
+            b"\xef\xbb\xbf{}",
+            b"\"\xff\"",
+            b"[01]",
+            b"[1.]",
+            b"[-]",
+            b"\"tab\there\"",
+            b"\"\\x\"",
+            b"{\"a\" 1}",
+            b"[1,]",
+            b"",
+        ];
+        for case in cases {
+            assert!(parse_strict(case).is_err(), "{}", String::from_utf8_lossy(case));
+        }
+    }
+
+    #[test]
+    fn strict_parse_accepts_plain_json() {
+        let value = parse_strict(b" {\"a\": [1, -0, true, null, \"x\\u00e9\\ud83d\\ude00\\n\\/\"], \"b\": {}} ").ok();
+        assert_eq!(value, Some(json!({"a": [1, 0, true, null, "xé😀\n/"], "b": {}})));
+        assert_eq!(parse_strict(b"9007199254740991").ok(), Some(json!(MAX_SAFE_INTEGER)));
+    }
+
+    #[test]
+    fn document_parse_keeps_non_receipt_numbers_and_still_rejects_duplicates() {
+        let value = parse_document(b"{\"f\": 1.5, \"n\": NaN, \"big\": 123456789012345678901234567890, \"s\": \"\\ud800\"}");
+        let value = value.ok().unwrap_or_default();
+        assert!(value["f"].is_f64() && value["n"].is_number() && value["big"].is_number());
+        assert_eq!(value["s"], json!("\u{fffd}"));
+        assert!(parse_document(b"{\"a\":1,\"a\":1}").is_err());
+    }
+
+    #[test]
+    fn hashes_are_lowercase_hex() {
+        assert_eq!(sha256_hex(b""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        assert_eq!(canonical_sha256_hex(&json!({"b": 1, "a": 2})).ok(), Some(sha256_hex(b"{\"a\":2,\"b\":1}")));
+    }
+}

@@ -1,0 +1,603 @@
+//! `check`: the decision pipeline of DESIGN §4. Provisional answers are computed first without side
+//! effects; the budget step may still turn them into denials; only then are grants consumed,
+//! counters advanced, prompts created and receipts signed, all in the caller's transaction.
+
+use serde_json::{json, Map, Value};
+
+use super::{Allowly, ReceiptDraft, Subject};
+use crate::canonical::{self, MAX_SAFE_INTEGER};
+use crate::error::{Error, FieldError, Result};
+use crate::ids;
+use crate::model::{
+    ActionResult, Authorization, BudgetInfo, CheckRequest, CheckResponse, Confirmation, Escalation, EscalationInfo,
+    IdempotencyRecord, PromptStatus, ReceiptEnvelope, Reservation,
+};
+use crate::model::indexmap_lite::OrderedResults;
+use crate::policy::{Decision, Definition};
+use crate::store::{prompt_key, Tx};
+use crate::time::Timestamp;
+
+pub const MAX_ACTIONS_PER_CHECK: usize = 25;
+pub const MAX_CONTEXT_BYTES: usize = 4096;
+/// Context keys the engine writes itself into receipts; callers may not supply them.
+pub const RESERVED_CONTEXT_KEYS: [&str; 5] =
+    ["budget", "escalation", "session_id", "client_timestamp", "client_timestamp_source"];
+
+/// A validated check request.
+struct CheckInput {
+    authorization_id: String,
+    actions: Vec<String>,
+    resource: Option<String>,
+    session_id: Option<String>,
+    estimated_cost_micros: Option<i64>,
+    context: Map<String, Value>,
+    context_value: Value,
+    client_timestamp: Option<Timestamp>,
+    /// `check:<key>` and the request digest, when the caller sent an idempotency key.
+    idempotency: Option<(String, String)>,
+}
+
+fn char_len(text: &str) -> usize {
+    text.chars().count()
+}
+
+fn bounded(field: &str, text: &str, min: usize, max: usize, fields: &mut Vec<FieldError>) {
+    let len = char_len(text);
+    if len < min || len > max {
+        fields.push(FieldError { field: field.into(), message: format!("must be {min} to {max} characters") });
+    }
+}
+
+impl CheckInput {
+    fn validate(request: &CheckRequest) -> Result<CheckInput> {
+        let mut fields = Vec::new();
+        bounded("authorization_id", &request.authorization_id, 1, 128, &mut fields);
+        if request.actions.is_empty() || request.actions.len() > MAX_ACTIONS_PER_CHECK {
+            fields.push(FieldError {
+                field: "actions".into(),
+                message: format!("must list 1 to {MAX_ACTIONS_PER_CHECK} actions, got {}", request.actions.len()),
+            });
+        }
+        for (i, action) in request.actions.iter().enumerate() {
+            bounded(&format!("actions[{i}]"), action, 1, 64, &mut fields);
+            if request.actions[..i].contains(action) {
+                fields.push(FieldError { field: format!("actions[{i}]"), message: format!("duplicate action `{action}`") });
+            }
+        }
+        if let Some(resource) = &request.resource {
+            bounded("resource", resource, 0, 1024, &mut fields);
+        }
+        if let Some(session_id) = &request.session_id {
+            bounded("session_id", session_id, 1, 256, &mut fields);
+        }
+        if let Some(cost) = request.estimated_cost_micros {
+            if !(0..=MAX_SAFE_INTEGER).contains(&cost) {
+                fields.push(FieldError { field: "estimated_cost_micros".into(), message: "must be a safe integer ≥ 0".into() });
+            }
+        }
+        let context = match request.context.clone().unwrap_or(Value::Object(Map::new())) {
+            Value::Object(map) => map,
+            _ => {
+                fields.push(FieldError { field: "context".into(), message: "must be an object".into() });
+                Map::new()
+            }
+        };
+        for key in RESERVED_CONTEXT_KEYS {
+            if context.contains_key(key) {
+                fields.push(FieldError { field: format!("context.{key}"), message: "is reserved for the engine".into() });
+            }
+        }
+        let context_value = Value::Object(context);
+        match canonical::to_canonical_vec(&context_value) {
+            Ok(bytes) if bytes.len() > MAX_CONTEXT_BYTES => fields.push(FieldError {
+                field: "context".into(),
+                message: format!("is {} bytes of canonical JSON; the limit is {MAX_CONTEXT_BYTES}", bytes.len()),
+            }),
+            Ok(_) => {}
+            Err(err) => fields.push(FieldError { field: "context".into(), message: err.to_string() }),
+        }
+        let client_timestamp = match &request.client_timestamp {
+            None => None,
+            Some(text) => {
+                let parsed = Timestamp::parse_rfc3339(text);
+                if parsed.is_none() {
+                    fields.push(FieldError {
+                        field: "client_timestamp".into(),
+                        message: "must be an RFC 3339 timestamp with a timezone".into(),
+                    });
+                }
+                parsed
+            }
+        };
+        let idempotency = match &request.idempotency_key {
+            None => None,
+            Some(key) => {
+                bounded("idempotency_key", key, 1, 256, &mut fields);
+                let digest = json!({
+                    "authorization_id": request.authorization_id, "actions": request.actions,
+                    "resource": request.resource, "session_id": request.session_id,
+                    "estimated_cost_micros": request.estimated_cost_micros, "context": context_value,
+                });
+                canonical::canonical_sha256_hex(&digest).ok().map(|digest| (format!("check:{key}"), digest))
+            }
+        };
+        if let Some(first) = fields.first() {
+            let message = format!("invalid `{}`: {}", first.field, first.message);
+            return Err(Error::InvalidRequest { message, fields });
+        }
+        let Value::Object(context) = context_value.clone() else {
+            return Err(Error::invalid("context", "must be an object"));
+        };
+        Ok(CheckInput {
+            authorization_id: request.authorization_id.clone(),
+            actions: request.actions.clone(),
+            resource: request.resource.clone(),
+            session_id: request.session_id.clone(),
+            estimated_cost_micros: request.estimated_cost_micros,
+            context,
+            context_value,
+            client_timestamp,
+            idempotency,
+        })
+    }
+}
+
+/// The provisional answer for one action, before the budget step and side effects.
+enum Outcome {
+    Allow { reason: &'static str, grant: Option<Escalation> },
+    Deny { reason: &'static str, rejected: Option<Escalation> },
+    Confirm { reason: &'static str, pending: Option<Confirmation> },
+    Escalate { reason: &'static str, target: Option<String>, pending: Option<Escalation> },
+}
+
+struct Provisional {
+    action: String,
+    outcome: Outcome,
+    policy_eval: Option<Value>,
+    /// Counters an `allow` advances: the daily counter key and the rate-limit event key and window.
+    day_counter: Option<(String, i64)>,
+    rate_events: Option<(String, i64)>,
+}
+
+impl Provisional {
+    fn deny(action: &str, reason: &'static str) -> Provisional {
+        Provisional {
+            action: action.to_string(),
+            outcome: Outcome::Deny { reason, rejected: None },
+            policy_eval: None,
+            day_counter: None,
+            rate_events: None,
+        }
+    }
+}
+
+impl Allowly {
+    /// Decides every requested action, signs one receipt per action and stores them with the
+    /// state they change, in one transaction.
+    pub fn check(&self, request: &CheckRequest) -> Result<CheckResponse> {
+        let input = CheckInput::validate(request)?;
+        self.write(|tx| {
+            if let Some((key, digest)) = &input.idempotency {
+                if let Some(first) = tx.idempotency(key)? {
+                    return replay(&first, digest);
+                }
+            }
+            let response = self.decide(tx, &input)?;
+            if let Some((key, digest)) = &input.idempotency {
+                let stored = serde_json::to_string(&response).map_err(|err| Error::Store(err.to_string()))?;
+                tx.put_idempotency(key, &IdempotencyRecord { request_sha256: digest.clone(), response: stored })?;
+            }
+            Ok(response)
+        })
+    }
+
+    fn decide(&self, tx: &mut dyn Tx, input: &CheckInput) -> Result<CheckResponse> {
+        let now = self.tx_now(tx)?;
+        let Some(mut authorization) = tx.authorization(&input.authorization_id)? else {
+            return self.unknown_authorization(tx, input, now);
+        };
+        let definition = self.definition(tx, &authorization.policy_ref)?;
+        let day = now.day_number();
+        let mut provisional = Vec::with_capacity(input.actions.len());
+        for action in &input.actions {
+            provisional.push(self.provisional(tx, input, &authorization, &definition, action, now, day)?);
+        }
+
+        // Budget: a check that would overspend denies everything not already denied; otherwise the
+        // estimate is reserved once, if at least one action is allowed.
+        let budget_before = authorization.budget_spent_micros;
+        let mut reserved = false;
+        if let Some(estimate) = input.estimated_cost_micros {
+            let over_cap = authorization.budget_limit_micros.is_some_and(|limit| budget_before.saturating_add(estimate) > limit);
+            if over_cap {
+                for p in &mut provisional {
+                    if !matches!(p.outcome, Outcome::Deny { .. }) {
+                        p.outcome = Outcome::Deny { reason: "budget_exceeded", rejected: None };
+                    }
+                }
+            } else if provisional.iter().any(|p| matches!(p.outcome, Outcome::Allow { .. })) {
+                authorization.budget_spent_micros = budget_before.saturating_add(estimate);
+                reserved = true;
+                tx.put_authorization(&authorization)?;
+            }
+        }
+        let budget = input.estimated_cost_micros.map(|estimate| {
+            json!({
+                "estimated_cost_micros": estimate,
+                "limit_micros": authorization.budget_limit_micros,
+                "spent_micros": budget_before,
+                "spent_after_micros": if reserved { Some(authorization.budget_spent_micros) } else { None },
+            })
+        });
+        let budget_info = match (input.estimated_cost_micros, authorization.budget_limit_micros) {
+            (Some(estimate), Some(limit)) => Some(BudgetInfo {
+                limit_micros: limit,
+                spent_micros: budget_before,
+                estimated_cost_micros: estimate,
+                spent_after_micros: reserved.then_some(authorization.budget_spent_micros),
+            }),
+            _ => None,
+        };
+
+        let mut results = Vec::with_capacity(provisional.len());
+        let mut receipt_ids = Vec::with_capacity(provisional.len());
+        for p in provisional {
+            let result = self.finish(tx, input, &authorization, p, now, budget.as_ref(), budget_info.clone())?;
+            receipt_ids.push(result.1.receipt_id.clone());
+            results.push(result);
+        }
+        if reserved {
+            let reservation = Reservation {
+                reservation_id: receipt_ids.first().cloned().unwrap_or_default(),
+                authorization_id: authorization.authorization_id.clone(),
+                estimated_cost_micros: input.estimated_cost_micros.unwrap_or(0),
+                receipt_ids,
+                settlement: None,
+            };
+            tx.put_reservation(&reservation)?;
+        }
+        Ok(CheckResponse {
+            authorization_id: input.authorization_id.clone(),
+            user_id: Some(authorization.user_id.clone()),
+            agent_id: Some(authorization.agent_id.clone()),
+            authorization_expires_at: Some(authorization.expires_at.to_string()),
+            engine_version: self.engine_version().to_string(),
+            results: OrderedResults(results),
+        })
+    }
+
+    /// Steps 2–7 of DESIGN §4 for one action, reading state but changing nothing.
+    #[allow(clippy::too_many_arguments)]
+    fn provisional(
+        &self,
+        tx: &mut dyn Tx,
+        input: &CheckInput,
+        authorization: &Authorization,
+        definition: &Definition,
+        action: &str,
+        now: Timestamp,
+        day: i64,
+    ) -> Result<Provisional> {
+        if authorization.revoked_at.is_some() {
+            return Ok(Provisional::deny(action, "authorization_revoked"));
+        }
+        if now >= authorization.expires_at {
+            return Ok(Provisional::deny(action, "authorization_expired"));
+        }
+        let entry = match definition.action(action) {
+            Some(entry) if authorization.actions.iter().any(|a| a == action) => entry,
+            _ => return Ok(Provisional::deny(action, "action_not_in_authorization")),
+        };
+        let guards = &entry.guards;
+        if !guards.resource_allowed(input.resource.as_deref()) {
+            return Ok(Provisional::deny(action, "resource_not_allowed"));
+        }
+        if !guards.initiator_allowed(&input.context) {
+            return Ok(Provisional::deny(action, "initiator_not_allowed"));
+        }
+        let mut day_counter = None;
+        if let Some(max_per_day) = guards.max_per_day {
+            let key = format!("day:{}:{action}:{day}", authorization.authorization_id);
+            let used = tx.counter(&key)?;
+            if used >= i64::try_from(max_per_day).unwrap_or(i64::MAX) {
+                return Ok(Provisional::deny(action, "rate_limited"));
+            }
+            day_counter = Some((key, used));
+        }
+        let mut rate_events = None;
+        if let Some(limit) = guards.rate_limit {
+            let key = format!("rate:{}:{action}", authorization.authorization_id);
+            let window_ms = i64::try_from(limit.window_seconds).unwrap_or(i64::MAX).saturating_mul(1000);
+            if tx.count_events(&key, now.plus_millis(-window_ms + 1))? >= limit.max_calls {
+                return Ok(Provisional::deny(action, "rate_limited"));
+            }
+            rate_events = Some((key, window_ms));
+        }
+
+        let evaluation = match entry.evaluate(&input.context) {
+            Ok(evaluation) => evaluation,
+            Err(_) => return Ok(Provisional::deny(action, "context_field_type_mismatch")),
+        };
+        let input_sha256 = entry.input_sha256(&input.context_value).map_err(|err| Error::invalid("context", err.to_string()))?;
+        let policy_eval = Some(evaluation.to_policy_eval(&input_sha256));
+        let by_rule = evaluation.matched_rule_id.is_some();
+        let key = prompt_key(&authorization.authorization_id, action, input.resource.as_deref());
+        let outcome = match evaluation.decision {
+            Decision::Allow => Outcome::Allow { reason: "authorization_granted_action_active", grant: None },
+            Decision::Deny => Outcome::Deny {
+                reason: if by_rule { "deny_condition_matched" } else { "action_denied_by_policy" },
+                rejected: None,
+            },
+            Decision::Confirm => {
+                let reason = if by_rule { "condition_requires_user_confirmation" } else { "action_requires_user_confirmation" };
+                match tx.latest_confirmation(&key)?.filter(|c| now < c.expires_at) {
+                    Some(c) if c.status == PromptStatus::Approved => Outcome::Allow { reason: "user_confirmed", grant: None },
+                    Some(c) if c.status == PromptStatus::Rejected => Outcome::Deny { reason: "user_rejected_confirmation", rejected: None },
+                    Some(c) if c.status == PromptStatus::Pending => Outcome::Confirm { reason, pending: Some(c) },
+                    _ => Outcome::Confirm { reason, pending: None },
+                }
+            }
+            Decision::Escalate => {
+                let reason = if by_rule { "escalate_condition_matched" } else { "escalation_required" };
+                let latest = tx.latest_escalation(&key)?.filter(|e| now < e.expires_at && e.consumed_at.is_none());
+                match latest {
+                    Some(e) if e.status == PromptStatus::Approved => Outcome::Allow { reason: "escalation_approved", grant: Some(e) },
+                    Some(e) if e.status == PromptStatus::Rejected => Outcome::Deny { reason: "escalation_rejected", rejected: Some(e) },
+                    Some(e) if e.status == PromptStatus::Pending => {
+                        Outcome::Escalate { reason, target: evaluation.target.clone(), pending: Some(e) }
+                    }
+                    _ => Outcome::Escalate { reason, target: evaluation.target.clone(), pending: None },
+                }
+            }
+        };
+        Ok(Provisional { action: action.to_string(), outcome, policy_eval, day_counter, rate_events })
+    }
+
+    /// Applies one final answer: consumes grants, advances counters, creates prompts, signs the receipt.
+    #[allow(clippy::too_many_arguments)]
+    fn finish(
+        &self,
+        tx: &mut dyn Tx,
+        input: &CheckInput,
+        authorization: &Authorization,
+        provisional: Provisional,
+        now: Timestamp,
+        budget: Option<&Value>,
+        budget_info: Option<BudgetInfo>,
+    ) -> Result<(String, ActionResult)> {
+        let Provisional { action, outcome, policy_eval, day_counter, rate_events } = provisional;
+        let receipt_id = ids::new_id("rcp_", now)?;
+        let mut context = self.receipt_context(input, budget);
+        let mut result = ActionResult {
+            decision: Decision::Deny,
+            reason: String::new(),
+            receipt: ReceiptEnvelope::Pending { receipt_id: String::new(), ready_at_estimate: None, url: String::new() },
+            receipt_id: receipt_id.clone(),
+            budget: budget_info,
+            escalation: None,
+            policy_eval: policy_eval.clone(),
+            confirm_nonce: None,
+            confirm_expires_at: None,
+            confirm_prompt_hint: None,
+            confirmation_id: None,
+            escalation_id: None,
+            escalation_to: None,
+            escalation_expires_at: None,
+            superseded_by: None,
+        };
+        let key = prompt_key(&authorization.authorization_id, &action, input.resource.as_deref());
+        let reason = match outcome {
+            Outcome::Allow { reason, grant } => {
+                result.decision = Decision::Allow;
+                if let Some((counter, used)) = day_counter {
+                    tx.set_counter(&counter, used + 1)?;
+                }
+                if let Some((events, window_ms)) = rate_events {
+                    tx.add_event(&events, now, now.plus_millis(-window_ms))?;
+                }
+                if let Some(mut grant) = grant {
+                    grant.consumed_at = Some(now);
+                    tx.put_escalation(&key, &grant)?;
+                    context.insert("escalation".into(), escalation_context(&grant, "consumed"));
+                    result.escalation = Some(escalation_info(&grant));
+                }
+                reason
+            }
+            Outcome::Deny { reason, rejected } => {
+                if let Some(rejected) = rejected {
+                    context.insert("escalation".into(), escalation_context(&rejected, "rejected"));
+                    result.escalation = Some(escalation_info(&rejected));
+                }
+                if reason == "authorization_revoked" {
+                    result.superseded_by = authorization.superseded_by.clone();
+                }
+                reason
+            }
+            Outcome::Confirm { reason, pending } => {
+                let confirmation = match pending {
+                    Some(existing) => existing,
+                    None => {
+                        let created = Confirmation {
+                            confirmation_id: ids::new_id("cnf_", now)?,
+                            nonce: ids::new_secret("cnf_nonce_")?,
+                            authorization_id: authorization.authorization_id.clone(),
+                            action: action.clone(),
+                            resource: input.resource.clone(),
+                            status: PromptStatus::Pending,
+                            created_at: now,
+                            expires_at: now.plus_seconds(self.options.confirmation_window_seconds),
+                            resolved_at: None,
+                            source_receipt_id: receipt_id.clone(),
+                            resolution_receipt_id: None,
+                        };
+                        tx.put_confirmation(&key, &created)?;
+                        created
+                    }
+                };
+                result.decision = Decision::Confirm;
+                result.confirm_nonce = Some(confirmation.nonce.clone());
+                result.confirm_expires_at = Some(confirmation.expires_at.to_string());
+                result.confirm_prompt_hint = Some(action.clone());
+                result.confirmation_id = Some(confirmation.confirmation_id.clone());
+                reason
+            }
+            Outcome::Escalate { reason, target, pending } => {
+                let escalation = match pending {
+                    Some(existing) => existing,
+                    None => {
+                        let created = Escalation {
+                            escalation_id: ids::new_id("esc_", now)?,
+                            authorization_id: authorization.authorization_id.clone(),
+                            action: action.clone(),
+                            resource: input.resource.clone(),
+                            status: PromptStatus::Pending,
+                            escalation_to: target,
+                            created_at: now,
+                            expires_at: now.plus_seconds(self.options.escalation_window_seconds),
+                            resolved_at: None,
+                            resolved_by: None,
+                            note: None,
+                            consumed_at: None,
+                            source_receipt_id: receipt_id.clone(),
+                            resolution_receipt_id: None,
+                        };
+                        tx.put_escalation(&key, &created)?;
+                        created
+                    }
+                };
+                result.decision = Decision::Escalate;
+                result.escalation_id = Some(escalation.escalation_id.clone());
+                result.escalation_to = escalation.escalation_to.clone();
+                result.escalation_expires_at = Some(escalation.expires_at.to_string());
+                context.insert("escalation".into(), escalation_context(&escalation, "requested"));
+                result.escalation = Some(escalation_info(&escalation));
+                reason
+            }
+        };
+        result.reason = reason.to_string();
+        let stored = self.issue(
+            tx,
+            ReceiptDraft {
+                receipt_id: Some(receipt_id),
+                issued_at: now,
+                subject: Subject::Action(&action),
+                decision: result.decision.as_str(),
+                reason,
+                user_id: &authorization.user_id,
+                agent_id: &authorization.agent_id,
+                resource: input.resource.as_deref(),
+                context,
+                authorization_id: Some(&authorization.authorization_id),
+                policy_ref: Some(&authorization.policy_ref),
+                policy_eval,
+            },
+        )?;
+        result.receipt = ReceiptEnvelope::Signed { receipt: stored.receipt };
+        Ok((action, result))
+    }
+
+    /// Step 1: every action is denied, each with a receipt that names no authorization.
+    fn unknown_authorization(&self, tx: &mut dyn Tx, input: &CheckInput, now: Timestamp) -> Result<CheckResponse> {
+        let mut results = Vec::with_capacity(input.actions.len());
+        for action in &input.actions {
+            let context = self.receipt_context(input, None);
+            let stored = self.issue(
+                tx,
+                ReceiptDraft {
+                    receipt_id: None,
+                    issued_at: now,
+                    subject: Subject::Action(action),
+                    decision: "deny",
+                    reason: "authorization_not_found",
+                    user_id: "",
+                    agent_id: "",
+                    resource: input.resource.as_deref(),
+                    context,
+                    authorization_id: None,
+                    policy_ref: None,
+                    policy_eval: None,
+                },
+            )?;
+            results.push((
+                action.clone(),
+                ActionResult {
+                    decision: Decision::Deny,
+                    reason: "authorization_not_found".into(),
+                    receipt_id: stored.receipt_id.clone(),
+                    receipt: ReceiptEnvelope::Signed { receipt: stored.receipt },
+                    budget: None,
+                    escalation: None,
+                    policy_eval: None,
+                    confirm_nonce: None,
+                    confirm_expires_at: None,
+                    confirm_prompt_hint: None,
+                    confirmation_id: None,
+                    escalation_id: None,
+                    escalation_to: None,
+                    escalation_expires_at: None,
+                    superseded_by: None,
+                },
+            ));
+        }
+        Ok(CheckResponse {
+            authorization_id: input.authorization_id.clone(),
+            user_id: None,
+            agent_id: None,
+            authorization_expires_at: None,
+            engine_version: self.engine_version().to_string(),
+            results: OrderedResults(results),
+        })
+    }
+
+    /// The caller's context plus the receipt-only keys the engine adds after evaluation.
+    fn receipt_context(&self, input: &CheckInput, budget: Option<&Value>) -> Map<String, Value> {
+        let mut context = input.context.clone();
+        if let Some(session_id) = &input.session_id {
+            context.insert("session_id".into(), Value::from(session_id.clone()));
+        }
+        if let Some(at) = input.client_timestamp {
+            context.insert("client_timestamp".into(), Value::from(at.to_string()));
+            context.insert("client_timestamp_source".into(), Value::from("client"));
+        }
+        if let Some(budget) = budget {
+            context.insert("budget".into(), budget.clone());
+        }
+        context
+    }
+}
+
+fn replay(first: &IdempotencyRecord, digest: &str) -> Result<CheckResponse> {
+    if first.request_sha256 != digest {
+        return Err(Error::conflict(
+            "idempotency_key_reused",
+            "this idempotency key was used for a different check request",
+        ));
+    }
+    serde_json::from_str(&first.response).map_err(|err| Error::Store(format!("corrupt idempotency record: {err}")))
+}
+
+fn escalation_context(escalation: &Escalation, event: &str) -> Value {
+    json!({
+        "id": escalation.escalation_id,
+        "event": event,
+        "status": escalation.status,
+        "action": escalation.action,
+        "escalation_to": escalation.escalation_to,
+        "resolved_by": escalation.resolved_by,
+    })
+}
+
+pub(super) fn escalation_info(escalation: &Escalation) -> EscalationInfo {
+    let status = match escalation.status {
+        PromptStatus::Pending => "pending",
+        PromptStatus::Approved => "approved",
+        PromptStatus::Rejected => "rejected",
+        PromptStatus::Expired => "expired",
+    };
+    EscalationInfo {
+        escalation_id: escalation.escalation_id.clone(),
+        status: status.into(),
+        escalation_to: escalation.escalation_to.clone(),
+        expires_at: Some(escalation.expires_at.to_string()),
+    }
+}

@@ -1,0 +1,777 @@
+//! Policy editions, authorizations, confirmations, escalations and budget settlement. Every state
+//! change writes its event receipt in the same transaction.
+
+use serde_json::{json, Map, Value};
+
+use super::check::escalation_info;
+use super::{Allowly, ReceiptDraft, Subject};
+use crate::canonical::{self, MAX_SAFE_INTEGER};
+use crate::error::{Error, FieldError, Result};
+use crate::ids;
+use crate::model::{
+    Authorization, AuthorizationCreate, AuthorizationCreated, AuthorizationRevoked, AuthorizationView, BudgetSettlement,
+    ConfirmationResolved, ConfirmationStatusView, EscalationResolved, EscalationStatusView,
+    IdempotencyRecord, Page, PolicyEdition, PolicyView, PromptStatus, ReceiptEnvelope, Resolution, StoredReceipt,
+};
+use crate::policy::{Definition, PolicyCreate, PolicyRef};
+use crate::store::{prompt_key, Tx};
+use crate::time::Timestamp;
+
+pub const MAX_METADATA_BYTES: usize = 4096;
+pub const MAX_PAGE_SIZE: usize = 100;
+/// Longest approval window a confirmation may grant.
+pub const MAX_CONFIRMATION_TTL_SECONDS: i64 = 86_400;
+
+impl Allowly {
+    /// The `pending` envelope the official client expects on lifecycle responses; the receipt is
+    /// already signed and `GET /v1/receipts/{id}` returns it.
+    pub fn pending_envelope(&self, receipt: &StoredReceipt) -> ReceiptEnvelope {
+        ReceiptEnvelope::Pending {
+            receipt_id: receipt.receipt_id.clone(),
+            ready_at_estimate: Some(receipt.issued_at.to_string()),
+            url: format!("{}/v1/receipts/{}", self.options.public_base_url.trim_end_matches('/'), receipt.receipt_id),
+        }
+    }
+
+    /// Runs `work` at most once per idempotency key: a retry with the same request digest gets the
+    /// first answer back, a different request under the same key is a conflict.
+    fn once<T>(
+        &self,
+        tx: &mut dyn Tx,
+        scope: &str,
+        key: Option<&str>,
+        request: &Value,
+        work: impl FnOnce(&mut dyn Tx) -> Result<T>,
+    ) -> Result<T>
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned,
+    {
+        let Some(key) = key else { return work(tx) };
+        let slot = format!("{scope}:{key}");
+        let digest = canonical::canonical_sha256_hex(request).map_err(|err| Error::invalid("request", err.to_string()))?;
+        if let Some(first) = tx.idempotency(&slot)? {
+            if first.request_sha256 != digest {
+                return Err(Error::conflict("idempotency_key_reused", "this idempotency key was used for a different request"));
+            }
+            return serde_json::from_str(&first.response).map_err(|err| Error::Store(format!("corrupt idempotency record: {err}")));
+        }
+        let answer = work(tx)?;
+        let response = serde_json::to_string(&answer).map_err(|err| Error::Store(err.to_string()))?;
+        tx.put_idempotency(&slot, &IdempotencyRecord { request_sha256: digest, response })?;
+        Ok(answer)
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Policies
+
+    /// Publishes a new immutable edition from the HTTP create body (definition fields + `policy_id`).
+    /// Applying the definition of the newest active edition again returns that edition unchanged.
+    pub fn create_policy(&self, body: &Value) -> Result<PolicyView> {
+        let create = PolicyCreate::parse(body)?;
+        self.write(|tx| {
+            let now = self.clock.now();
+            let latest = tx.policy_edition(&create.policy_id, None)?;
+            if let Some(expected) = &create.previous_policy_ref {
+                if latest.as_ref().map(|e| &e.policy_ref) != Some(expected) {
+                    return Err(Error::conflict("policy_version_conflict", "`previous_policy_ref` is not the newest edition"));
+                }
+            }
+            if let Some(latest) = latest.as_ref().filter(|e| e.archived_at.is_none()) {
+                if latest.policy_ref.definition_sha256 == create.definition.sha256 && latest.description == create.description {
+                    return Ok(policy_view(latest));
+                }
+            }
+            let edition = PolicyEdition {
+                policy_ref: PolicyRef {
+                    policy_id: create.policy_id.clone(),
+                    policy_version: latest.map_or(1, |e| e.policy_ref.policy_version + 1),
+                    definition_sha256: create.definition.sha256.clone(),
+                },
+                definition: create.definition.json.clone(),
+                description: create.description.clone(),
+                created_at: now,
+                archived_at: None,
+            };
+            tx.put_policy_edition(&edition)?;
+            Ok(policy_view(&edition))
+        })
+    }
+
+    /// The newest active edition of a policy.
+    pub fn get_policy(&self, policy_id: &str) -> Result<PolicyView> {
+        self.read(|tx| {
+            tx.policy_edition(policy_id, None)?
+                .filter(|e| e.archived_at.is_none())
+                .map(|e| policy_view(&e))
+                .ok_or_else(|| Error::not_found("policy_not_found", "policy", policy_id))
+        })
+    }
+
+    /// One edition, archived or not (authorizations keep referring to their edition).
+    pub fn get_policy_edition(&self, policy_id: &str, version: i64) -> Result<PolicyView> {
+        self.read(|tx| {
+            tx.policy_edition(policy_id, Some(version))?
+                .map(|e| policy_view(&e))
+                .ok_or_else(|| Error::not_found("policy_not_found", "policy edition", &format!("{policy_id}@{version}")))
+        })
+    }
+
+    /// Newest active edition of every policy, ordered by policy id.
+    pub fn list_policies(&self, limit: usize, cursor: Option<&str>) -> Result<Page<PolicyView>> {
+        let limit = limit.clamp(1, MAX_PAGE_SIZE);
+        let editions = self.read(|tx| tx.policy_editions())?;
+        let mut newest: Vec<PolicyEdition> = Vec::new();
+        for edition in editions {
+            match newest.last_mut() {
+                Some(last) if last.policy_ref.policy_id == edition.policy_ref.policy_id => *last = edition,
+                _ => newest.push(edition),
+            }
+        }
+        let active: Vec<PolicyView> = newest
+            .iter()
+            .filter(|e| e.archived_at.is_none())
+            .filter(|e| cursor.is_none_or(|c| e.policy_ref.policy_id.as_str() > c))
+            .map(policy_view)
+            .collect();
+        Ok(page(active, limit, |p| p.policy_ref.policy_id.clone()))
+    }
+
+    /// Archives every edition of a policy. Existing authorizations keep their snapshot.
+    pub fn archive_policy(&self, policy_id: &str) -> Result<()> {
+        self.write(|tx| {
+            let now = self.clock.now();
+            let editions: Vec<PolicyEdition> =
+                tx.policy_editions()?.into_iter().filter(|e| e.policy_ref.policy_id == policy_id).collect();
+            if editions.iter().all(|e| e.archived_at.is_some()) {
+                return Err(Error::not_found("policy_not_found", "policy", policy_id));
+            }
+            for mut edition in editions.into_iter().filter(|e| e.archived_at.is_none()) {
+                edition.archived_at = Some(now);
+                tx.put_policy_edition(&edition)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Evaluates a definition on a context without any grant, guard or budget (setup preview).
+    pub fn preview_policy(&self, definition: &Value, action: &str, context: &Value) -> Result<Value> {
+        let definition = Definition::parse(definition).map_err(|err| prefixed(err, "definition"))?;
+        let entry = definition.action(action).ok_or_else(|| Error::invalid("action", format!("`{action}` is not declared in the definition")))?;
+        let Value::Object(context_map) = context else {
+            return Err(Error::invalid("context", "must be an object"));
+        };
+        let size = canonical::to_canonical_vec(context).map_err(|err| Error::invalid("context", err.to_string()))?.len();
+        if size > super::check::MAX_CONTEXT_BYTES {
+            return Err(Error::invalid("context", format!("is {size} bytes of canonical JSON; the limit is 4096")));
+        }
+        let evaluation = entry.evaluate(context_map).map_err(|err| Error::invalid("context", err.to_string()))?;
+        let input_sha256 = entry.input_sha256(context).map_err(|err| Error::invalid("context", err.to_string()))?;
+        Ok(json!({
+            "provisional": true,
+            "definition_sha256": definition.sha256,
+            "action": action,
+            "policy_eval": evaluation.to_policy_eval(&input_sha256),
+        }))
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Authorizations
+
+    /// Creates an authorization from one policy edition and signs its `authorization.create` receipt.
+    /// With `replaces`, the predecessor is revoked (superseded) in the same transaction.
+    pub fn create_authorization(&self, request: &AuthorizationCreate) -> Result<AuthorizationCreated> {
+        let valid = validate_create(request)?;
+        let digest_body = json!({
+            "user_id": request.user_id, "policy_id": request.policy_id, "policy_version": request.policy_version,
+            "actions": request.actions, "expires_at": request.expires_at, "budget_limit_micros": request.budget_limit_micros,
+            "metadata": valid.metadata, "replaces": request.replaces,
+        });
+        self.write(|tx| {
+            self.once(tx, "authorization.create", request.idempotency_key.as_deref(), &digest_body, |tx| {
+                self.create_authorization_in(tx, request, &valid)
+            })
+        })
+    }
+
+    fn create_authorization_in(&self, tx: &mut dyn Tx, request: &AuthorizationCreate, valid: &ValidCreate) -> Result<AuthorizationCreated> {
+        let now = self.tx_now(tx)?;
+        let edition = tx
+            .policy_edition(&request.policy_id, request.policy_version)?
+            .ok_or_else(|| {
+                let id = match request.policy_version {
+                    Some(v) => format!("{}@{v}", request.policy_id),
+                    None => request.policy_id.clone(),
+                };
+                Error::not_found("policy_not_found", "policy", &id)
+            })?;
+        if edition.archived_at.is_some() {
+            return Err(Error::conflict("policy_archived", format!("policy `{}` is archived", request.policy_id)));
+        }
+        let definition = self.definition(tx, &edition.policy_ref)?;
+        let actions: Vec<String> = match &request.actions {
+            Some(subset) => {
+                if let Some((i, unknown)) = subset.iter().enumerate().find(|(_, a)| definition.action(a).is_none()) {
+                    return Err(Error::invalid(format!("actions[{i}]"), format!("`{unknown}` is not an action of this policy edition")));
+                }
+                subset.clone()
+            }
+            None => definition.action_names().map(str::to_string).collect(),
+        };
+        let expires_at = match (valid.expires_at, definition.default_expiry_days) {
+            (Some(at), _) => at,
+            (None, Some(days)) => now.plus_days(days),
+            (None, None) => {
+                return Err(Error::invalid("expires_at", "is required: the policy has no `default_expiry_days`"));
+            }
+        };
+        if expires_at <= now {
+            return Err(Error::invalid("expires_at", "must be in the future"));
+        }
+        let mut predecessor = match &request.replaces {
+            None => None,
+            Some(id) => {
+                let found = tx.authorization(id)?.ok_or_else(|| Error::not_found("authorization_not_found", "authorization", id))?;
+                if found.revoked_at.is_some() {
+                    return Err(Error::conflict("authorization_revoked", format!("authorization `{id}` is already revoked")));
+                }
+                Some(found)
+            }
+        };
+        let authorization_id = ids::new_id("auth_", now)?;
+        let receipt_id = ids::new_id("rcp_", now)?;
+        let authorization = Authorization {
+            authorization_id: authorization_id.clone(),
+            user_id: request.user_id.clone(),
+            agent_id: definition.agent_id.clone(),
+            policy_ref: edition.policy_ref.clone(),
+            actions: actions.clone(),
+            created_at: now,
+            expires_at,
+            budget_limit_micros: request.budget_limit_micros,
+            budget_spent_micros: 0,
+            metadata: valid.metadata.clone(),
+            revoked_at: None,
+            superseded_by: None,
+            replaces: request.replaces.clone(),
+            receipt_id: receipt_id.clone(),
+        };
+        tx.put_authorization(&authorization)?;
+        let receipt = self.issue(
+            tx,
+            ReceiptDraft {
+                receipt_id: Some(receipt_id),
+                issued_at: now,
+                subject: Subject::Event("authorization.create"),
+                decision: "authorization_granted",
+                reason: "authorization_created",
+                user_id: &authorization.user_id,
+                agent_id: &authorization.agent_id,
+                resource: None,
+                context: object(json!({
+                    "actions": actions,
+                    "expires_at": expires_at.to_string(),
+                    "budget_limit_micros": request.budget_limit_micros,
+                    "replaces": request.replaces,
+                    "source": self.options.provenance_source,
+                })),
+                authorization_id: Some(&authorization_id),
+                policy_ref: Some(&authorization.policy_ref),
+                policy_eval: None,
+            },
+        )?;
+        let revocation_receipt = match predecessor.as_mut() {
+            None => None,
+            Some(old) => {
+                old.revoked_at = Some(now);
+                old.superseded_by = Some(authorization_id.clone());
+                let extra = json!({"revoked_by": "superseded", "superseded_by": authorization_id});
+                let (revoked, _) = self.revoke_in(tx, old, now, "superseded_by_new_authorization", extra)?;
+                Some(self.pending_envelope(&revoked))
+            }
+        };
+        Ok(AuthorizationCreated {
+            authorization_id,
+            policy_ref: authorization.policy_ref.clone(),
+            actions,
+            created_at: now.to_string(),
+            expires_at: expires_at.to_string(),
+            receipt: self.pending_envelope(&receipt),
+            authorization_provenance: json!({"source": self.options.provenance_source, "workspace_id": self.workspace_id}),
+            budget_limit_micros: request.budget_limit_micros,
+            budget_spent_micros: 0,
+            replaced_authorization_id: request.replaces.clone(),
+            revocation_receipt,
+        })
+    }
+
+    /// Revokes an authorization and its pending confirmations; signs `authorization.revoke`.
+    pub fn revoke_authorization(&self, authorization_id: &str, revoked_by: Option<&str>, notes: Option<&str>) -> Result<AuthorizationRevoked> {
+        if let Some(notes) = notes {
+            if notes.chars().count() > 2048 {
+                return Err(Error::invalid("notes", "must be at most 2048 characters"));
+            }
+        }
+        self.write(|tx| {
+            let now = self.tx_now(tx)?;
+            let mut authorization = tx
+                .authorization(authorization_id)?
+                .ok_or_else(|| Error::not_found("authorization_not_found", "authorization", authorization_id))?;
+            if authorization.revoked_at.is_some() {
+                return Err(Error::conflict("authorization_revoked", format!("authorization `{authorization_id}` is already revoked")));
+            }
+            authorization.revoked_at = Some(now);
+            let mut extra = json!({"revoked_by": revoked_by.unwrap_or("user")});
+            if let Some(notes) = notes {
+                extra["notes"] = Value::from(notes);
+            }
+            let (receipt, revoked_confirmations) = self.revoke_in(tx, &authorization, now, "authorization_revoked", extra)?;
+            Ok(AuthorizationRevoked {
+                authorization_id: authorization_id.to_string(),
+                revoked_at: now.to_string(),
+                receipt: self.pending_envelope(&receipt),
+                revoked_confirmations,
+            })
+        })
+    }
+
+    /// Stores a revoked authorization, closes its pending confirmations and signs the receipt.
+    fn revoke_in(
+        &self,
+        tx: &mut dyn Tx,
+        authorization: &Authorization,
+        now: Timestamp,
+        reason: &str,
+        extra: Value,
+    ) -> Result<(StoredReceipt, Vec<String>)> {
+        tx.put_authorization(authorization)?;
+        let mut revoked_confirmations = Vec::new();
+        for mut confirmation in tx.pending_confirmations(&authorization.authorization_id)? {
+            confirmation.status = PromptStatus::Expired;
+            confirmation.expires_at = now;
+            let key = prompt_key(&confirmation.authorization_id, &confirmation.action, confirmation.resource.as_deref());
+            tx.put_confirmation(&key, &confirmation)?;
+            revoked_confirmations.push(confirmation.confirmation_id);
+        }
+        let mut context = object(extra);
+        context.insert("revoked_confirmations".into(), json!(revoked_confirmations));
+        let receipt = self.issue(
+            tx,
+            ReceiptDraft {
+                receipt_id: None,
+                issued_at: now,
+                subject: Subject::Event("authorization.revoke"),
+                decision: "authorization_revoked",
+                reason,
+                user_id: &authorization.user_id,
+                agent_id: &authorization.agent_id,
+                resource: None,
+                context,
+                authorization_id: Some(&authorization.authorization_id),
+                policy_ref: Some(&authorization.policy_ref),
+                policy_eval: None,
+            },
+        )?;
+        Ok((receipt, revoked_confirmations))
+    }
+
+    pub fn get_authorization(&self, authorization_id: &str) -> Result<AuthorizationView> {
+        let now = self.clock.now();
+        self.read(|tx| {
+            tx.authorization(authorization_id)?
+                .map(|a| authorization_view(&a, now))
+                .ok_or_else(|| Error::not_found("authorization_not_found", "authorization", authorization_id))
+        })
+    }
+
+    /// Authorizations ordered by id; `cursor` is the `next_cursor` of the previous page.
+    pub fn list_authorizations(&self, limit: usize, cursor: Option<&str>) -> Result<Page<AuthorizationView>> {
+        let limit = limit.clamp(1, MAX_PAGE_SIZE);
+        let now = self.clock.now();
+        let found = self.read(|tx| tx.authorizations(cursor, limit + 1))?;
+        Ok(page(found.iter().map(|a| authorization_view(a, now)).collect(), limit, |a| a.authorization_id.clone()))
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Confirmations and escalations
+
+    /// Approves (for `ttl_seconds`, default 60) or rejects a pending confirmation by its nonce.
+    pub fn resolve_confirmation(&self, nonce: &str, approved: bool, ttl_seconds: Option<i64>) -> Result<ConfirmationResolved> {
+        let ttl = ttl_seconds.unwrap_or(60);
+        if !(1..=MAX_CONFIRMATION_TTL_SECONDS).contains(&ttl) {
+            return Err(Error::invalid("ttl_seconds", format!("must be 1 to {MAX_CONFIRMATION_TTL_SECONDS}")));
+        }
+        self.write(|tx| {
+            let now = self.tx_now(tx)?;
+            let mut confirmation = tx
+                .confirmation_by_nonce(nonce)?
+                .ok_or_else(|| Error::NotFound { code: "confirmation_not_found", message: "no confirmation has this nonce".into() })?;
+            if confirmation.status != PromptStatus::Pending {
+                return Err(Error::conflict("confirmation_already_resolved", "this confirmation is no longer pending"));
+            }
+            if now >= confirmation.expires_at {
+                return Err(Error::conflict("confirmation_expired", "this confirmation expired before it was resolved"));
+            }
+            let authorization = self.live_authorization(tx, &confirmation.authorization_id, now)?;
+            confirmation.status = if approved { PromptStatus::Approved } else { PromptStatus::Rejected };
+            confirmation.resolved_at = Some(now);
+            confirmation.expires_at = now.plus_seconds(ttl);
+            let receipt = self.issue(
+                tx,
+                ReceiptDraft {
+                    receipt_id: None,
+                    issued_at: now,
+                    subject: Subject::Event("confirmation.resolve"),
+                    decision: if approved { "confirmation_approved" } else { "confirmation_rejected" },
+                    reason: if approved { "user_approved_confirmation" } else { "user_rejected_confirmation" },
+                    user_id: &authorization.user_id,
+                    agent_id: &authorization.agent_id,
+                    resource: confirmation.resource.as_deref(),
+                    context: object(json!({
+                        "confirmation_id": confirmation.confirmation_id,
+                        "action": confirmation.action,
+                        "source_receipt_id": confirmation.source_receipt_id,
+                        "ttl_seconds": ttl,
+                    })),
+                    authorization_id: Some(&authorization.authorization_id),
+                    policy_ref: Some(&authorization.policy_ref),
+                    policy_eval: None,
+                },
+            )?;
+            confirmation.resolution_receipt_id = Some(receipt.receipt_id.clone());
+            let key = prompt_key(&confirmation.authorization_id, &confirmation.action, confirmation.resource.as_deref());
+            tx.put_confirmation(&key, &confirmation)?;
+            Ok(ConfirmationResolved {
+                decision: if approved { "approved" } else { "not_approved" }.into(),
+                authorization_id: approved.then(|| authorization.authorization_id.clone()),
+                expires_at: approved.then(|| confirmation.expires_at.to_string()),
+                receipt: Some(self.pending_envelope(&receipt)),
+            })
+        })
+    }
+
+    pub fn confirmation_status(&self, confirmation_id: &str) -> Result<ConfirmationStatusView> {
+        let now = self.clock.now();
+        self.read(|tx| {
+            let c = tx
+                .confirmation(confirmation_id)?
+                .ok_or_else(|| Error::not_found("confirmation_not_found", "confirmation", confirmation_id))?;
+            let live = now < c.expires_at;
+            let status = if c.status == PromptStatus::Pending && !live { PromptStatus::Expired } else { c.status };
+            let authority = match c.status {
+                PromptStatus::Approved if live => "available",
+                PromptStatus::Approved => "expired",
+                _ => "none",
+            };
+            Ok(ConfirmationStatusView {
+                confirmation_id: c.confirmation_id.clone(),
+                authorization_id: c.authorization_id.clone(),
+                action: c.action.clone(),
+                resource: c.resource.clone(),
+                status,
+                expires_at: c.expires_at.to_string(),
+                resolved_at: c.resolved_at.filter(|_| status != PromptStatus::Expired).map(|t| t.to_string()),
+                source_receipt_id: Some(c.source_receipt_id.clone()),
+                resolution_receipt_id: c.resolution_receipt_id.clone(),
+                child_authorization_id: (authority == "available").then(|| c.authorization_id.clone()),
+                authority_status: authority.into(),
+                authority_expires_at: (authority == "available").then(|| c.expires_at.to_string()),
+            })
+        })
+    }
+
+    /// Approves or rejects a pending escalation. An approval is good for one allowed check.
+    pub fn resolve_escalation(&self, escalation_id: &str, resolution: Resolution, resolved_by: &str, note: Option<&str>) -> Result<EscalationResolved> {
+        let by_len = resolved_by.chars().count();
+        if by_len == 0 || by_len > 256 {
+            return Err(Error::invalid("resolved_by", "must be 1 to 256 characters"));
+        }
+        if note.is_some_and(|n| n.chars().count() > 2048) {
+            return Err(Error::invalid("note", "must be at most 2048 characters"));
+        }
+        self.write(|tx| {
+            let now = self.tx_now(tx)?;
+            let mut escalation = tx
+                .escalation(escalation_id)?
+                .ok_or_else(|| Error::not_found("escalation_not_found", "escalation", escalation_id))?;
+            if escalation.status != PromptStatus::Pending {
+                return Err(Error::conflict("escalation_already_resolved", "this escalation is no longer pending"));
+            }
+            if now >= escalation.expires_at {
+                return Err(Error::conflict("escalation_expired", "this escalation expired before it was resolved"));
+            }
+            let authorization = self.live_authorization(tx, &escalation.authorization_id, now)?;
+            let approved = resolution == Resolution::Approved;
+            escalation.status = if approved { PromptStatus::Approved } else { PromptStatus::Rejected };
+            escalation.resolved_at = Some(now);
+            escalation.resolved_by = Some(resolved_by.to_string());
+            escalation.note = note.map(str::to_string);
+            escalation.expires_at = now.plus_seconds(self.options.escalation_window_seconds);
+            let receipt = self.issue(
+                tx,
+                ReceiptDraft {
+                    receipt_id: None,
+                    issued_at: now,
+                    subject: Subject::Event("escalation.resolve"),
+                    decision: if approved { "escalation_approved" } else { "escalation_rejected" },
+                    reason: if approved { "escalation_resolved_by_approver" } else { "escalation_rejected_by_approver" },
+                    user_id: &authorization.user_id,
+                    agent_id: &authorization.agent_id,
+                    resource: escalation.resource.as_deref(),
+                    context: object(json!({
+                        "escalation": {
+                            "id": escalation.escalation_id, "event": "resolved", "status": escalation_info(&escalation).status,
+                            "action": escalation.action, "escalation_to": escalation.escalation_to, "resolved_by": resolved_by,
+                        },
+                        "note": note,
+                        "source_receipt_id": escalation.source_receipt_id,
+                    })),
+                    authorization_id: Some(&authorization.authorization_id),
+                    policy_ref: Some(&authorization.policy_ref),
+                    policy_eval: None,
+                },
+            )?;
+            escalation.resolution_receipt_id = Some(receipt.receipt_id.clone());
+            let key = prompt_key(&escalation.authorization_id, &escalation.action, escalation.resource.as_deref());
+            tx.put_escalation(&key, &escalation)?;
+            Ok(EscalationResolved {
+                escalation_id: escalation.escalation_id.clone(),
+                status: escalation_info(&escalation).status,
+                resolved_by: escalation.resolved_by.clone(),
+                resolved_at: Some(now.to_string()),
+                receipt: Some(self.pending_envelope(&receipt)),
+            })
+        })
+    }
+
+    pub fn escalation_status(&self, escalation_id: &str) -> Result<EscalationStatusView> {
+        let now = self.clock.now();
+        self.read(|tx| {
+            let e = tx.escalation(escalation_id)?.ok_or_else(|| Error::not_found("escalation_not_found", "escalation", escalation_id))?;
+            let live = now < e.expires_at;
+            let status = if e.status == PromptStatus::Pending && !live { PromptStatus::Expired } else { e.status };
+            let authority = match e.status {
+                PromptStatus::Approved if e.consumed_at.is_some() => "consumed",
+                PromptStatus::Approved if live => "available",
+                PromptStatus::Approved => "expired",
+                _ => "none",
+            };
+            Ok(EscalationStatusView {
+                escalation_id: e.escalation_id.clone(),
+                authorization_id: e.authorization_id.clone(),
+                action: e.action.clone(),
+                resource: e.resource.clone(),
+                status,
+                expires_at: e.expires_at.to_string(),
+                resolved_at: e.resolved_at.filter(|_| status != PromptStatus::Expired).map(|t| t.to_string()),
+                source_receipt_id: Some(e.source_receipt_id.clone()),
+                resolution_receipt_id: e.resolution_receipt_id.clone(),
+                authority_status: authority.into(),
+                consumed_at: e.consumed_at.map(|t| t.to_string()),
+            })
+        })
+    }
+
+    /// An authorization that is neither revoked nor expired (prompts of dead grants cannot be resolved).
+    fn live_authorization(&self, tx: &mut dyn Tx, authorization_id: &str, now: Timestamp) -> Result<Authorization> {
+        let authorization = tx
+            .authorization(authorization_id)?
+            .ok_or_else(|| Error::not_found("authorization_not_found", "authorization", authorization_id))?;
+        if authorization.revoked_at.is_some() {
+            return Err(Error::conflict("authorization_revoked", format!("authorization `{authorization_id}` is revoked")));
+        }
+        if now >= authorization.expires_at {
+            return Err(Error::conflict("authorization_expired", format!("authorization `{authorization_id}` has expired")));
+        }
+        Ok(authorization)
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Budgets
+
+    /// Settles a budgeted check against its actual cost: the reservation is replaced by the actual
+    /// amount, once. Settling again with the same amount returns the first settlement.
+    pub fn settle_budget(&self, check_receipt_id: &str, actual_cost_micros: i64, idempotency_key: Option<&str>) -> Result<BudgetSettlement> {
+        if !(0..=MAX_SAFE_INTEGER).contains(&actual_cost_micros) {
+            return Err(Error::invalid("actual_cost_micros", "must be a safe integer ≥ 0"));
+        }
+        let request = json!({"check_receipt_id": check_receipt_id, "actual_cost_micros": actual_cost_micros});
+        self.write(|tx| {
+            self.once(tx, "budget.settle", idempotency_key, &request, |tx| {
+                let now = self.tx_now(tx)?;
+                let mut reservation = tx.reservation_for_receipt(check_receipt_id)?.ok_or_else(|| Error::NotFound {
+                    code: "reservation_not_found",
+                    message: format!("receipt `{check_receipt_id}` did not reserve budget"),
+                })?;
+                if let Some(settled) = &reservation.settlement {
+                    if settled.actual_cost_micros == actual_cost_micros {
+                        return Ok(settled.clone());
+                    }
+                    return Err(Error::conflict("budget_already_settled", "this check was already settled with a different cost"));
+                }
+                let mut authorization = tx
+                    .authorization(&reservation.authorization_id)?
+                    .ok_or_else(|| Error::Store("a reservation names a missing authorization".into()))?;
+                let estimated = reservation.estimated_cost_micros;
+                let delta = actual_cost_micros - estimated;
+                let spent_before = authorization.budget_spent_micros;
+                let spent_after = spent_before.saturating_add(delta).max(0);
+                authorization.budget_spent_micros = spent_after;
+                tx.put_authorization(&authorization)?;
+                let budget = json!({
+                    "estimated_cost_micros": estimated, "actual_cost_micros": actual_cost_micros, "delta_micros": delta,
+                    "spent_before_micros": spent_before, "spent_after_micros": spent_after,
+                });
+                let receipt = self.issue(
+                    tx,
+                    ReceiptDraft {
+                        receipt_id: None,
+                        issued_at: now,
+                        subject: Subject::Event("budget.settle"),
+                        decision: "budget_settled",
+                        reason: "budget_settled_by_api",
+                        user_id: &authorization.user_id,
+                        agent_id: &authorization.agent_id,
+                        resource: None,
+                        context: object(json!({"check_receipt_id": check_receipt_id, "budget": budget})),
+                        authorization_id: Some(&authorization.authorization_id),
+                        policy_ref: Some(&authorization.policy_ref),
+                        policy_eval: None,
+                    },
+                )?;
+                let settlement = BudgetSettlement {
+                    check_receipt_id: check_receipt_id.to_string(),
+                    authorization_id: authorization.authorization_id.clone(),
+                    estimated_cost_micros: estimated,
+                    actual_cost_micros,
+                    delta_micros: delta,
+                    spent_before_micros: spent_before,
+                    spent_after_micros: spent_after,
+                    receipt: ReceiptEnvelope::Signed { receipt: receipt.receipt },
+                };
+                reservation.settlement = Some(settlement.clone());
+                tx.put_reservation(&reservation)?;
+                Ok(settlement)
+            })
+        })
+    }
+}
+
+/// The validated, normalized parts of an authorization create request.
+struct ValidCreate {
+    expires_at: Option<Timestamp>,
+    metadata: Map<String, Value>,
+}
+
+fn validate_create(request: &AuthorizationCreate) -> Result<ValidCreate> {
+    let mut fields = Vec::new();
+    let mut push = |field: &str, message: &str| fields.push(FieldError { field: field.into(), message: message.into() });
+    let len = request.user_id.chars().count();
+    if len == 0 || len > 128 {
+        push("user_id", "must be 1 to 128 characters");
+    }
+    let len = request.policy_id.chars().count();
+    if len == 0 || len > 128 {
+        push("policy_id", "must be 1 to 128 characters");
+    }
+    if request.policy_version.is_some_and(|v| !(1..=MAX_SAFE_INTEGER).contains(&v)) {
+        push("policy_version", "must be a positive safe integer");
+    }
+    if let Some(actions) = &request.actions {
+        if actions.is_empty() || actions.len() > 32 {
+            push("actions", "must list 1 to 32 actions");
+        }
+        for (i, action) in actions.iter().enumerate() {
+            let len = action.chars().count();
+            if len == 0 || len > 64 || actions[..i].contains(action) {
+                push(&format!("actions[{i}]"), "must be a unique name of 1 to 64 characters");
+            }
+        }
+    }
+    if request.budget_limit_micros.is_some_and(|v| !(0..=MAX_SAFE_INTEGER).contains(&v)) {
+        push("budget_limit_micros", "must be a safe integer ≥ 0");
+    }
+    if let Some(replaces) = &request.replaces {
+        if replaces.is_empty() || replaces.chars().count() > 128 {
+            push("replaces", "must be an authorization id");
+        }
+    }
+    let expires_at = match &request.expires_at {
+        None => None,
+        Some(text) => {
+            let parsed = Timestamp::parse_rfc3339(text);
+            if parsed.is_none() {
+                push("expires_at", "must be an RFC 3339 timestamp with a timezone");
+            }
+            parsed
+        }
+    };
+    let metadata = match request.metadata.clone().unwrap_or(Value::Object(Map::new())) {
+        Value::Object(map) => {
+            match canonical::to_canonical_vec(&Value::Object(map.clone())) {
+                Ok(bytes) if bytes.len() > MAX_METADATA_BYTES => push("metadata", "must be at most 4096 bytes of canonical JSON"),
+                Ok(_) => {}
+                Err(err) => push("metadata", &err.to_string()),
+            }
+            map
+        }
+        _ => {
+            push("metadata", "must be an object");
+            Map::new()
+        }
+    };
+    if let Some(first) = fields.first() {
+        let message = format!("invalid `{}`: {}", first.field, first.message);
+        return Err(Error::InvalidRequest { message, fields });
+    }
+    Ok(ValidCreate { expires_at, metadata })
+}
+
+fn prefixed(err: crate::policy::PolicyError, prefix: &str) -> Error {
+    let field = if err.field.is_empty() { prefix.to_string() } else { format!("{prefix}.{}", err.field) };
+    Error::invalid(field, err.message)
+}
+
+fn object(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+fn policy_view(edition: &PolicyEdition) -> PolicyView {
+    PolicyView {
+        policy_ref: edition.policy_ref.clone(),
+        definition: edition.definition.clone(),
+        description: edition.description.clone(),
+        created_by: None,
+        created_at: Some(edition.created_at.to_string()),
+        deleted_at: edition.archived_at.map(|t| t.to_string()),
+    }
+}
+
+fn authorization_view(a: &Authorization, now: Timestamp) -> AuthorizationView {
+    AuthorizationView {
+        authorization_id: a.authorization_id.clone(),
+        user_id: a.user_id.clone(),
+        agent_id: a.agent_id.clone(),
+        policy_ref: a.policy_ref.clone(),
+        actions: a.actions.clone(),
+        status: a.status(now),
+        created_at: a.created_at.to_string(),
+        expires_at: a.expires_at.to_string(),
+        revoked_at: a.revoked_at.map(|t| t.to_string()),
+        budget_limit_micros: a.budget_limit_micros,
+        budget_spent_micros: a.budget_spent_micros,
+        metadata: a.metadata.clone(),
+        replaces: a.replaces.clone(),
+        superseded_by: a.superseded_by.clone(),
+    }
+}
+
+/// Cuts a sorted list to one page, with the cursor of the last item when more follow.
+fn page<T>(mut items: Vec<T>, limit: usize, cursor_of: impl Fn(&T) -> String) -> Page<T> {
+    let has_more = items.len() > limit;
+    items.truncate(limit);
+    let next_cursor = if has_more { items.last().map(cursor_of) } else { None };
+    Page { items, has_more, next_cursor }
+}

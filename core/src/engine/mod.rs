@@ -1,0 +1,323 @@
+//! The engine facade: one synchronous, `Send + Sync` entry point for the CLI, the server and the
+//! bindings. Each operation runs in one store transaction that also signs and stores its receipts.
+
+mod check;
+mod lifecycle;
+mod receipts;
+
+use std::num::NonZeroUsize;
+use std::path::Path;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use lru::LruCache;
+use parking_lot::Mutex;
+use serde_json::{json, Map, Value};
+
+use crate::canonical;
+use crate::error::{Error, Result};
+use crate::ids;
+use crate::model::{SigningKeyRecord, StoredReceipt};
+use crate::policy::{Definition, PolicyRef};
+use crate::receipt::{ReceiptSigner, SCHEMA_VERSION};
+use crate::store::{Durability, MemoryStore, SqliteStore, Store, Tx};
+use crate::time::Timestamp;
+
+pub use receipts::ExportSummary;
+
+/// Name of the workspace file inside an embedded home directory.
+pub const DATABASE_FILE: &str = "allowly.db";
+
+/// The time source; tests and tools use [`ManualClock`] to place receipts on chosen days.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Timestamp;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::now()
+    }
+}
+
+/// A clock that only moves when told to.
+#[derive(Debug, Default)]
+pub struct ManualClock(AtomicI64);
+
+impl ManualClock {
+    pub fn new(start: Timestamp) -> ManualClock {
+        ManualClock(AtomicI64::new(start.millis()))
+    }
+    pub fn set(&self, at: Timestamp) {
+        self.0.store(at.millis(), Ordering::SeqCst);
+    }
+    pub fn advance_millis(&self, ms: i64) {
+        self.0.fetch_add(ms, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        Timestamp(self.0.load(Ordering::SeqCst))
+    }
+}
+
+impl<C: Clock + ?Sized> Clock for Arc<C> {
+    fn now(&self) -> Timestamp {
+        (**self).now()
+    }
+}
+
+/// Tunables with the defaults a user of the service would expect.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// How long a pending confirmation waits for the user.
+    pub confirmation_window_seconds: i64,
+    /// How long a pending escalation waits, and how long an approval stays usable.
+    pub escalation_window_seconds: i64,
+    /// Base of the `url` in pending receipt envelopes (`{base}/v1/receipts/{id}`).
+    pub public_base_url: String,
+    /// Where `authorization_provenance.source` says authorizations come from.
+    pub provenance_source: String,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            confirmation_window_seconds: 600,
+            escalation_window_seconds: 86_400,
+            public_base_url: "http://127.0.0.1:8787".into(),
+            provenance_source: "allowly.embedded".into(),
+        }
+    }
+}
+
+/// The workspace's current signing key, cached between transactions.
+struct ActiveSigner {
+    signer: Arc<ReceiptSigner>,
+    active_from: Timestamp,
+}
+
+/// The Allowly engine on one workspace.
+pub struct Allowly {
+    store: Box<dyn Store>,
+    clock: Box<dyn Clock>,
+    options: Options,
+    workspace_id: String,
+    active_signer: Mutex<Option<ActiveSigner>>,
+    definitions: Mutex<LruCache<String, Arc<Definition>>>,
+}
+
+impl Allowly {
+    /// Opens the embedded workspace in `home` (created with its signing key on first use).
+    pub fn open_embedded(home: impl AsRef<Path>) -> Result<Allowly> {
+        let home = home.as_ref();
+        std::fs::create_dir_all(home).map_err(|err| Error::Io(format!("cannot create `{}`: {err}", home.display())))?;
+        let store = SqliteStore::open(&home.join(DATABASE_FILE), Durability::default())?;
+        Allowly::with_store(Box::new(store), Box::new(SystemClock), Options::default())
+    }
+
+    /// A workspace that lives in memory only.
+    pub fn in_memory() -> Result<Allowly> {
+        Allowly::with_store(Box::new(MemoryStore::new()), Box::new(SystemClock), Options::default())
+    }
+
+    /// The engine on any store and clock; creates the workspace and its first key if the store is empty.
+    pub fn with_store(store: Box<dyn Store>, clock: Box<dyn Clock>, options: Options) -> Result<Allowly> {
+        let now = clock.now();
+        let mut workspace_id = String::new();
+        store.write(&mut |tx| {
+            workspace_id = match tx.workspace_id()? {
+                Some(existing) => existing,
+                None => {
+                    let created = ids::new_id("ws_", now)?;
+                    tx.set_workspace_id(&created)?;
+                    created
+                }
+            };
+            if tx.active_key_id()?.is_none() {
+                tx.put_signing_key(&new_signing_key(now)?)?;
+            }
+            Ok(())
+        })?;
+        Ok(Allowly {
+            store,
+            clock,
+            options,
+            workspace_id,
+            active_signer: Mutex::new(None),
+            definitions: Mutex::new(LruCache::new(NonZeroUsize::MIN.saturating_add(1023))),
+        })
+    }
+
+    pub fn workspace_id(&self) -> &str {
+        &self.workspace_id
+    }
+
+    /// `sha256:<hex>` of this engine's canonical manifest; stamped on every receipt.
+    pub fn engine_version(&self) -> &'static str {
+        engine_version()
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// Runs `work` in one write transaction and returns its value.
+    fn write<T>(&self, mut work: impl FnMut(&mut dyn Tx) -> Result<T>) -> Result<T> {
+        let mut out = None;
+        self.store.write(&mut |tx| {
+            out = Some(work(tx)?);
+            Ok(())
+        })?;
+        out.ok_or_else(|| Error::Store("transaction produced no result".into()))
+    }
+
+    fn read<T>(&self, mut work: impl FnMut(&mut dyn Tx) -> Result<T>) -> Result<T> {
+        let mut out = None;
+        self.store.read(&mut |tx| {
+            out = Some(work(tx)?);
+            Ok(())
+        })?;
+        out.ok_or_else(|| Error::Store("transaction produced no result".into()))
+    }
+
+    /// The signer for a transaction, and the earliest instant it may sign at. Another process may
+    /// have rotated the key, so the cached signer is checked against the store every time.
+    fn signer(&self, tx: &mut dyn Tx) -> Result<(Arc<ReceiptSigner>, Timestamp)> {
+        let active_id = tx.active_key_id()?.ok_or_else(|| Error::Signing("the workspace has no active key".into()))?;
+        let mut cached = self.active_signer.lock();
+        if let Some(active) = cached.as_ref().filter(|a| a.signer.key_id() == active_id) {
+            return Ok((active.signer.clone(), active.active_from));
+        }
+        let record = tx
+            .signing_keys()?
+            .into_iter()
+            .find(|k| k.key_id == active_id)
+            .ok_or_else(|| Error::Signing("the active key is missing".into()))?;
+        let signer = Arc::new(ReceiptSigner::new(&record.key_id, &record.secret_key));
+        *cached = Some(ActiveSigner { signer: signer.clone(), active_from: record.active_from });
+        Ok((signer, record.active_from))
+    }
+
+    /// The parsed definition of a policy edition, from the cache or the store (editions are immutable).
+    fn definition(&self, tx: &mut dyn Tx, policy_ref: &PolicyRef) -> Result<Arc<Definition>> {
+        if let Some(found) = self.definitions.lock().get(&policy_ref.definition_sha256) {
+            return Ok(found.clone());
+        }
+        let edition = tx
+            .policy_edition(&policy_ref.policy_id, Some(policy_ref.policy_version))?
+            .ok_or_else(|| Error::Store(format!("policy edition `{}` v{} is missing", policy_ref.policy_id, policy_ref.policy_version)))?;
+        let definition = Arc::new(
+            Definition::parse(&edition.definition).map_err(|err| Error::Store(format!("stored policy is invalid: {err}")))?,
+        );
+        if definition.sha256 != policy_ref.definition_sha256 {
+            return Err(Error::Store(format!("policy edition `{}` does not match its digest", policy_ref.policy_id)));
+        }
+        self.definitions.lock().put(policy_ref.definition_sha256.clone(), definition.clone());
+        Ok(definition)
+    }
+
+    /// Signs and stores one receipt inside the caller's transaction.
+    fn issue(&self, tx: &mut dyn Tx, draft: ReceiptDraft<'_>) -> Result<StoredReceipt> {
+        let (signer, _) = self.signer(tx)?;
+        let receipt_id = match draft.receipt_id {
+            Some(id) => id,
+            None => ids::new_id("rcp_", draft.issued_at)?,
+        };
+        let mut payload = Map::with_capacity(16);
+        payload.insert("schema_version".into(), Value::from(SCHEMA_VERSION));
+        payload.insert("receipt_id".into(), Value::from(receipt_id.clone()));
+        payload.insert("workspace_id".into(), Value::from(self.workspace_id.clone()));
+        payload.insert("issued_at".into(), Value::from(draft.issued_at.to_string()));
+        match draft.subject {
+            Subject::Action(action) => payload.insert("action".into(), Value::from(action)),
+            Subject::Event(event) => payload.insert("event".into(), Value::from(event)),
+        };
+        payload.insert("decision".into(), Value::from(draft.decision));
+        payload.insert("reason".into(), Value::from(draft.reason));
+        payload.insert("user_id".into(), Value::from(draft.user_id));
+        payload.insert("agent_id".into(), Value::from(draft.agent_id));
+        payload.insert("resource".into(), draft.resource.map_or(Value::Null, Value::from));
+        payload.insert("context".into(), Value::Object(draft.context));
+        payload.insert("authorization_id".into(), draft.authorization_id.map_or(Value::Null, Value::from));
+        let policy_ref = match draft.policy_ref {
+            Some(r) => json!({"policy_id": r.policy_id, "policy_version": r.policy_version, "definition_sha256": r.definition_sha256}),
+            None => Value::Null,
+        };
+        payload.insert("policy_ref".into(), policy_ref);
+        payload.insert("engine_version".into(), Value::from(engine_version()));
+        if let Some(policy_eval) = draft.policy_eval {
+            payload.insert("policy_eval".into(), policy_eval);
+        }
+        let receipt = signer.sign(&Value::Object(payload)).map_err(|err| Error::Signing(err.to_string()))?;
+        let stored = StoredReceipt {
+            receipt_id,
+            issued_at: draft.issued_at,
+            authorization_id: draft.authorization_id.map(str::to_string),
+            is_checkpoint: matches!(draft.subject, Subject::Event("receipt.checkpoint")),
+            receipt,
+        };
+        tx.put_receipt(&stored)?;
+        Ok(stored)
+    }
+
+    /// The instant a transaction acts at: now, but never before the active key's window opened
+    /// (clocks of processes sharing a file may differ by a little).
+    fn tx_now(&self, tx: &mut dyn Tx) -> Result<Timestamp> {
+        let (_, active_from) = self.signer(tx)?;
+        Ok(self.clock.now().max(active_from))
+    }
+}
+
+/// What a receipt is about: an action decision or a lifecycle event.
+#[derive(Clone, Copy)]
+enum Subject<'a> {
+    Action(&'a str),
+    Event(&'a str),
+}
+
+/// The fields of a receipt before it is signed.
+struct ReceiptDraft<'a> {
+    receipt_id: Option<String>,
+    issued_at: Timestamp,
+    subject: Subject<'a>,
+    decision: &'a str,
+    reason: &'a str,
+    user_id: &'a str,
+    agent_id: &'a str,
+    resource: Option<&'a str>,
+    context: Map<String, Value>,
+    authorization_id: Option<&'a str>,
+    policy_ref: Option<&'a PolicyRef>,
+    policy_eval: Option<Value>,
+}
+
+fn new_signing_key(now: Timestamp) -> Result<SigningKeyRecord> {
+    let mut secret_key = [0u8; 32];
+    ids::random_bytes(&mut secret_key)?;
+    let key_id = ids::new_id("key_", now)?;
+    let public_key = ReceiptSigner::new(&key_id, &secret_key).public_key();
+    Ok(SigningKeyRecord { key_id, secret_key, public_key, active_from: now, active_until: None })
+}
+
+/// The canonical manifest naming this engine; its digest is `engine_version`.
+pub fn engine_manifest() -> Value {
+    json!({
+        "schema": "allowly.engine.v1",
+        "engine": "allowly-core",
+        "version": env!("CARGO_PKG_VERSION"),
+        "policy_profile": "allowly.policy.v1",
+        "evaluator": {"profile": "allowly.basic.v1", "implementation": "native-rust"},
+        "receipt_schema_version": SCHEMA_VERSION,
+    })
+}
+
+pub fn engine_version() -> &'static str {
+    static VERSION: OnceLock<String> = OnceLock::new();
+    VERSION.get_or_init(|| {
+        let digest = canonical::canonical_sha256_hex(&engine_manifest()).unwrap_or_default();
+        format!("sha256:{digest}")
+    })
+}

@@ -1,0 +1,201 @@
+//! Keys, receipts, daily checkpoints and exports.
+
+use std::path::Path;
+
+use serde_json::{json, Value};
+
+use super::{new_signing_key, Allowly, ReceiptDraft, Subject};
+use crate::error::{Error, Result};
+use crate::model::{CheckpointInfo, StoredReceipt};
+use crate::receipt::{self, CheckpointEvidence, EvidenceEntry, KeyDocument, KeyRecord, SignedReceipt};
+use crate::store::CheckpointRecord;
+use crate::time::Timestamp;
+
+/// Receipts read per transaction while exporting, so a long export never holds the store.
+const EXPORT_PAGE: usize = 2000;
+
+/// What an export wrote.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ExportSummary {
+    pub receipts: u64,
+    pub checkpoints: usize,
+}
+
+impl Allowly {
+    /// The public key document (`GET /v1/workspaces/{id}/keys`): every key, retired ones included.
+    pub fn key_document(&self) -> Result<KeyDocument> {
+        let keys = self.read(|tx| tx.signing_keys())?;
+        let public: Vec<KeyRecord> = keys
+            .iter()
+            .map(|k| KeyRecord { key_id: k.key_id.clone(), public_key: k.public_key, active_from: k.active_from, active_until: k.active_until })
+            .collect();
+        Ok(KeyDocument::from_records(&self.workspace_id, &public))
+    }
+
+    /// Closes the active key's window now and opens a new key's; old receipts keep verifying.
+    pub fn rotate_key(&self) -> Result<KeyRecord> {
+        self.write(|tx| {
+            let keys = tx.signing_keys()?;
+            let mut active = keys
+                .into_iter()
+                .find(|k| k.active_until.is_none())
+                .ok_or_else(|| Error::Signing("the workspace has no active key".into()))?;
+            // A window must not be empty, and no receipt of the old key may fall at or after its end.
+            let now = self.clock.now().max(active.active_from.plus_millis(1));
+            active.active_until = Some(now);
+            tx.put_signing_key(&active)?;
+            let fresh = new_signing_key(now)?;
+            tx.put_signing_key(&fresh)?;
+            Ok(KeyRecord { key_id: fresh.key_id, public_key: fresh.public_key, active_from: now, active_until: None })
+        })
+    }
+
+    pub fn receipt(&self, receipt_id: &str) -> Result<StoredReceipt> {
+        self.read(|tx| tx.receipt(receipt_id)?.ok_or_else(|| Error::not_found("receipt_not_found", "receipt", receipt_id)))
+    }
+
+    /// The newest receipts, newest last (for `receipts show`).
+    pub fn recent_receipts(&self, limit: usize) -> Result<Vec<StoredReceipt>> {
+        let mut all = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self.read(|tx| tx.receipts_after(after.clone(), EXPORT_PAGE))?;
+            let Some(last) = page.last() else { break };
+            after = Some((last.issued_at, last.receipt_id.clone()));
+            all.extend(page);
+            if all.len() > limit {
+                all.drain(..all.len() - limit);
+            }
+        }
+        Ok(all)
+    }
+
+    /// Issues a `receipt.checkpoint` for every whole UTC day, from the day of the first receipt (or
+    /// after the last checkpoint) up to yesterday, each chained to the previous one.
+    pub fn create_checkpoints(&self) -> Result<Vec<CheckpointInfo>> {
+        self.write(|tx| {
+            let now = self.tx_now(tx)?;
+            let existing = tx.checkpoints()?;
+            let mut previous = existing.last().cloned();
+            let mut day = match &previous {
+                Some(last) => last.period_start.plus_days(1),
+                None => match tx.first_receipt_at()? {
+                    Some(first) => first.start_of_day(),
+                    None => return Ok(Vec::new()),
+                },
+            };
+            let mut issued = Vec::new();
+            while day.plus_days(1) <= now {
+                let period_end = day.plus_days(1);
+                let members: Vec<SignedReceipt> = tx
+                    .receipts_between(day, period_end)?
+                    .into_iter()
+                    .filter(|r| !r.is_checkpoint)
+                    .map(|r| r.receipt)
+                    .collect();
+                let merkle_root = receipt::merkle_root(&members)?;
+                let stored = self.issue(
+                    tx,
+                    ReceiptDraft {
+                        receipt_id: None,
+                        issued_at: now,
+                        subject: Subject::Event("receipt.checkpoint"),
+                        decision: "receipt_set_committed",
+                        reason: "signed_receipt_set_checkpointed",
+                        user_id: "",
+                        agent_id: "allowly.checkpoint",
+                        resource: None,
+                        context: match json!({
+                            "period_start": day.to_string(),
+                            "period_end": period_end.to_string(),
+                            "receipt_count": members.len(),
+                            "merkle_root": merkle_root,
+                            "previous_checkpoint_id": previous.as_ref().map(|p| p.receipt_id.clone()),
+                            "previous_merkle_root": previous.as_ref().map(|p| p.merkle_root.clone()),
+                        }) {
+                            Value::Object(map) => map,
+                            _ => serde_json::Map::new(),
+                        },
+                        authorization_id: None,
+                        policy_ref: None,
+                        policy_eval: None,
+                    },
+                )?;
+                let record = CheckpointRecord { period_start: day, receipt_id: stored.receipt_id.clone(), merkle_root: merkle_root.clone() };
+                tx.put_checkpoint(&record)?;
+                issued.push(CheckpointInfo {
+                    receipt_id: stored.receipt_id,
+                    period_start: day.to_string(),
+                    receipt_count: members.len() as u64,
+                    merkle_root,
+                });
+                previous = Some(record);
+                day = period_end;
+            }
+            Ok(issued)
+        })
+    }
+
+    /// Writes every receipt as JSONL (gzip when `out` ends in `.gz`) and, if asked, the checkpoint
+    /// evidence document naming each checkpoint's members. `progress` gets the running count.
+    pub fn export_receipts(&self, out: &Path, evidence_out: Option<&Path>, progress: &mut dyn FnMut(u64)) -> Result<ExportSummary> {
+        let mut failure = None;
+        let mut after: Option<(Timestamp, String)> = None;
+        let mut buffer: std::vec::IntoIter<StoredReceipt> = Vec::new().into_iter();
+        let rows = std::iter::from_fn(|| loop {
+            if let Some(next) = buffer.next() {
+                return Some((next.receipt_id, self.workspace_id.clone(), next.issued_at.to_string(), next.receipt));
+            }
+            if failure.is_some() {
+                return None;
+            }
+            match self.read(|tx| tx.receipts_after(after.clone(), EXPORT_PAGE)) {
+                Ok(page) if page.is_empty() => return None,
+                Ok(page) => {
+                    after = page.last().map(|r| (r.issued_at, r.receipt_id.clone()));
+                    buffer = page.into_iter();
+                }
+                Err(err) => {
+                    failure = Some(err);
+                    return None;
+                }
+            }
+        });
+        let written = receipt::write_export(out, rows, progress)?;
+        if let Some(err) = failure {
+            return Err(err);
+        }
+        let mut checkpoints = 0;
+        if let Some(evidence_path) = evidence_out {
+            let evidence = self.checkpoint_evidence()?;
+            checkpoints = evidence.checkpoints.len();
+            let text = serde_json::to_vec_pretty(&evidence).map_err(|err| Error::Io(err.to_string()))?;
+            std::fs::write(evidence_path, text)?;
+        }
+        Ok(ExportSummary { receipts: written, checkpoints })
+    }
+
+    /// Every checkpoint with the ids of the receipts it commits to.
+    pub fn checkpoint_evidence(&self) -> Result<CheckpointEvidence> {
+        self.read(|tx| {
+            let mut entries = Vec::new();
+            for record in tx.checkpoints()? {
+                let checkpoint = tx
+                    .receipt(&record.receipt_id)?
+                    .ok_or_else(|| Error::Store(format!("checkpoint receipt `{}` is missing", record.receipt_id)))?;
+                let member_receipt_ids = tx
+                    .receipts_between(record.period_start, record.period_start.plus_days(1))?
+                    .into_iter()
+                    .filter(|r| !r.is_checkpoint)
+                    .map(|r| r.receipt_id)
+                    .collect();
+                entries.push(EvidenceEntry { checkpoint: checkpoint.receipt, member_receipt_ids });
+            }
+            Ok(CheckpointEvidence {
+                version: "receipt_checkpoint_evidence.v1".into(),
+                claim: "issuer-signed set commitment only".into(),
+                checkpoints: entries,
+            })
+        })
+    }
+}

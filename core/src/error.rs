@@ -1,0 +1,91 @@
+//! The engine's error type. Every variant has a stable machine `code()`: the contract that the HTTP
+//! API, the CLI's exit codes and the bindings' typed exceptions are built on. Messages may change.
+
+use crate::receipt::VerifyError;
+
+/// One invalid field of a request, named by its path (`actions[2]`, `context.amount`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request is malformed or over a limit; nothing was written.
+    #[error("{message}")]
+    InvalidRequest { message: String, fields: Vec<FieldError> },
+    /// The named object does not exist in this workspace (`code` is e.g. `authorization_not_found`).
+    #[error("{message}")]
+    NotFound { code: &'static str, message: String },
+    /// The request conflicts with current state (a settled receipt, a reused idempotency key, ...).
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    /// The store failed or is busy; the operation did not happen.
+    #[error("store unavailable: {0}")]
+    Store(String),
+    /// Randomness or signing failed; nothing was written.
+    #[error("signing failed: {0}")]
+    Signing(String),
+    /// A receipt, checkpoint or export did not verify.
+    #[error(transparent)]
+    Verification(#[from] VerifyError),
+    /// A file could not be read or written.
+    #[error("{0}")]
+    Io(String),
+}
+
+impl Error {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::InvalidRequest { .. } => "invalid_request",
+            Error::NotFound { code, .. } | Error::Conflict { code, .. } => code,
+            Error::Store(_) => "store_unavailable",
+            Error::Signing(_) => "signing_failed",
+            Error::Verification(err) => err.code(),
+            Error::Io(_) => "io_error",
+        }
+    }
+
+    /// Field-level details of an invalid request (empty for other errors).
+    pub fn fields(&self) -> &[FieldError] {
+        match self {
+            Error::InvalidRequest { fields, .. } => fields,
+            _ => &[],
+        }
+    }
+
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Error {
+        let message = message.into();
+        let field = field.into();
+        Error::InvalidRequest { message: format!("invalid `{field}`: {message}"), fields: vec![FieldError { field, message }] }
+    }
+
+    pub fn not_found(code: &'static str, kind: &str, id: &str) -> Error {
+        Error::NotFound { code, message: format!("{kind} `{id}` was not found") }
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Error {
+        Error::Conflict { code, message: message.into() }
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(err: rusqlite::Error) -> Error {
+        Error::Store(err.to_string())
+    }
+}
+
+impl From<getrandom::Error> for Error {
+    fn from(err: getrandom::Error) -> Error {
+        Error::Signing(format!("no randomness: {err}"))
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(err: std::io::Error) -> Error {
+        Error::Io(err.to_string())
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,20 @@
+//! The Allowly engine: policies, decisions, signed wire-5 receipts, stores and the verifier.
+//!
+//! One synchronous, `Send + Sync` facade ([`Allowly`]) serves the CLI, the HTTP server and the
+//! language bindings. Every decision and lifecycle event is signed into a receipt and stored in the
+//! same transaction as the state it changes.
+
+pub mod canonical;
+pub mod error;
+pub mod ids;
+pub mod policy;
+pub mod receipt;
+pub mod time;
+
+pub use error::{Error, FieldError, Result};
+pub use time::Timestamp;
+pub mod engine;
+pub mod model;
+pub mod store;
+
+pub use engine::{Allowly, Clock, ManualClock, Options, SystemClock};

@@ -1,0 +1,490 @@
+//! Stored state and API shapes. Response types serialize to exactly the snake_case JSON of the
+//! HTTP API (DESIGN §6), so the CLI's `--json`, the server and the bindings print the same objects.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::policy::{Decision, PolicyRef};
+use crate::receipt::SignedReceipt;
+use crate::time::Timestamp;
+
+/// Serde adapter: timestamps travel as `YYYY-MM-DDTHH:MM:SS.sssZ`.
+pub mod wire_time {
+    use super::Timestamp;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(t)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
+        let text = String::deserialize(d)?;
+        Timestamp::parse(&text).ok_or_else(|| serde::de::Error::custom(format!("invalid timestamp `{text}`")))
+    }
+
+    pub mod option {
+        use super::Timestamp;
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        pub fn serialize<S: Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
+            match t {
+                Some(t) => s.collect_str(t),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Error> {
+            match Option::<String>::deserialize(d)? {
+                None => Ok(None),
+                Some(text) => Timestamp::parse(&text)
+                    .map(Some)
+                    .ok_or_else(|| serde::de::Error::custom(format!("invalid timestamp `{text}`"))),
+            }
+        }
+    }
+}
+
+/// One immutable policy edition.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct PolicyEdition {
+    pub policy_ref: PolicyRef,
+    pub definition: Value,
+    pub description: Option<String>,
+    #[serde(with = "wire_time")]
+    pub created_at: Timestamp,
+    #[serde(with = "wire_time::option")]
+    pub archived_at: Option<Timestamp>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthorizationStatus {
+    Active,
+    Revoked,
+    Expired,
+}
+
+/// An authorization: one user's grant to one agent, frozen from one policy edition.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Authorization {
+    pub authorization_id: String,
+    pub user_id: String,
+    pub agent_id: String,
+    pub policy_ref: PolicyRef,
+    pub actions: Vec<String>,
+    #[serde(with = "wire_time")]
+    pub created_at: Timestamp,
+    #[serde(with = "wire_time")]
+    pub expires_at: Timestamp,
+    pub budget_limit_micros: Option<i64>,
+    pub budget_spent_micros: i64,
+    pub metadata: Map<String, Value>,
+    #[serde(with = "wire_time::option")]
+    pub revoked_at: Option<Timestamp>,
+    pub superseded_by: Option<String>,
+    pub replaces: Option<String>,
+    pub receipt_id: String,
+}
+
+impl Authorization {
+    pub fn status(&self, now: Timestamp) -> AuthorizationStatus {
+        if self.revoked_at.is_some() {
+            AuthorizationStatus::Revoked
+        } else if now >= self.expires_at {
+            AuthorizationStatus::Expired
+        } else {
+            AuthorizationStatus::Active
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PromptStatus {
+    Pending,
+    Approved,
+    Rejected,
+    Expired,
+}
+
+/// A request for the user's confirmation of one action (and resource) under an authorization.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Confirmation {
+    pub confirmation_id: String,
+    /// Bearer secret that resolves this confirmation; never written into receipts.
+    pub nonce: String,
+    pub authorization_id: String,
+    pub action: String,
+    pub resource: Option<String>,
+    pub status: PromptStatus,
+    #[serde(with = "wire_time")]
+    pub created_at: Timestamp,
+    /// End of the pending window, then (once resolved) of the approval or rejection window.
+    #[serde(with = "wire_time")]
+    pub expires_at: Timestamp,
+    #[serde(with = "wire_time::option")]
+    pub resolved_at: Option<Timestamp>,
+    pub source_receipt_id: String,
+    pub resolution_receipt_id: Option<String>,
+}
+
+/// A request for a human approver's decision on one action (and resource).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Escalation {
+    pub escalation_id: String,
+    pub authorization_id: String,
+    pub action: String,
+    pub resource: Option<String>,
+    pub status: PromptStatus,
+    pub escalation_to: Option<String>,
+    #[serde(with = "wire_time")]
+    pub created_at: Timestamp,
+    #[serde(with = "wire_time")]
+    pub expires_at: Timestamp,
+    #[serde(with = "wire_time::option")]
+    pub resolved_at: Option<Timestamp>,
+    pub resolved_by: Option<String>,
+    pub note: Option<String>,
+    #[serde(with = "wire_time::option")]
+    pub consumed_at: Option<Timestamp>,
+    pub source_receipt_id: String,
+    pub resolution_receipt_id: Option<String>,
+}
+
+/// Budget reserved by one check, settled at most once against its actual cost.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Reservation {
+    pub reservation_id: String,
+    pub authorization_id: String,
+    pub estimated_cost_micros: i64,
+    /// The receipts of the check's actions; any of them names the reservation for settlement.
+    pub receipt_ids: Vec<String>,
+    pub settlement: Option<BudgetSettlement>,
+}
+
+/// A stored receipt with the columns the store indexes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredReceipt {
+    pub receipt_id: String,
+    pub issued_at: Timestamp,
+    pub authorization_id: Option<String>,
+    pub is_checkpoint: bool,
+    pub receipt: SignedReceipt,
+}
+
+/// A public key of the workspace with its private half (the embedded store keeps both).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SigningKeyRecord {
+    pub key_id: String,
+    pub secret_key: [u8; 32],
+    pub public_key: [u8; 32],
+    pub active_from: Timestamp,
+    pub active_until: Option<Timestamp>,
+}
+
+/// A first answer remembered under an idempotency key, with the fingerprint of its request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    pub request_sha256: String,
+    pub response: String,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests
+
+/// `check`: one decision per requested action.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CheckRequest {
+    pub authorization_id: String,
+    pub actions: Vec<String>,
+    #[serde(default)]
+    pub resource: Option<String>,
+    #[serde(default)]
+    pub session_id: Option<String>,
+    #[serde(default)]
+    pub estimated_cost_micros: Option<i64>,
+    #[serde(default)]
+    pub context: Option<Value>,
+    #[serde(default)]
+    pub client_timestamp: Option<String>,
+    #[serde(skip)]
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorizationCreate {
+    pub user_id: String,
+    pub policy_id: String,
+    #[serde(default)]
+    pub policy_version: Option<i64>,
+    #[serde(default)]
+    pub actions: Option<Vec<String>>,
+    #[serde(default)]
+    pub expires_at: Option<String>,
+    #[serde(default)]
+    pub budget_limit_micros: Option<i64>,
+    #[serde(default)]
+    pub metadata: Option<Value>,
+    #[serde(default)]
+    pub replaces: Option<String>,
+    #[serde(skip)]
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Resolution {
+    Approved,
+    Rejected,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Responses
+
+/// Receipt envelope of the HTTP API: `signed` with the JWS, or the `pending` shape that the
+/// official client requires on lifecycle responses (the receipt is signed already).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum ReceiptEnvelope {
+    Signed { receipt: SignedReceipt },
+    Pending { receipt_id: String, ready_at_estimate: Option<String>, url: String },
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct BudgetInfo {
+    pub limit_micros: i64,
+    pub spent_micros: i64,
+    pub estimated_cost_micros: i64,
+    pub spent_after_micros: Option<i64>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct EscalationInfo {
+    pub escalation_id: String,
+    pub status: String,
+    pub escalation_to: Option<String>,
+    pub expires_at: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ActionResult {
+    pub decision: Decision,
+    pub reason: String,
+    pub receipt: ReceiptEnvelope,
+    pub receipt_id: String,
+    pub budget: Option<BudgetInfo>,
+    pub escalation: Option<EscalationInfo>,
+    pub policy_eval: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirm_nonce: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirm_expires_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirm_prompt_hint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmation_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalation_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalation_to: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalation_expires_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub superseded_by: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct CheckResponse {
+    pub authorization_id: String,
+    pub user_id: Option<String>,
+    pub agent_id: Option<String>,
+    pub authorization_expires_at: Option<String>,
+    pub engine_version: String,
+    /// In the order of the request's actions.
+    pub results: indexmap_lite::OrderedResults,
+}
+
+/// `results` keyed by action, serialized in request order (a JSON object).
+pub mod indexmap_lite {
+    use super::ActionResult;
+    use serde::ser::SerializeMap;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Clone, Debug, Default, PartialEq)]
+    pub struct OrderedResults(pub Vec<(String, ActionResult)>);
+
+    impl OrderedResults {
+        pub fn get(&self, action: &str) -> Option<&ActionResult> {
+            self.0.iter().find(|(name, _)| name == action).map(|(_, result)| result)
+        }
+        pub fn iter(&self) -> impl Iterator<Item = (&str, &ActionResult)> {
+            self.0.iter().map(|(name, result)| (name.as_str(), result))
+        }
+        pub fn len(&self) -> usize {
+            self.0.len()
+        }
+        pub fn is_empty(&self) -> bool {
+            self.0.is_empty()
+        }
+    }
+
+    impl Serialize for OrderedResults {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let mut map = s.serialize_map(Some(self.0.len()))?;
+            for (name, result) in &self.0 {
+                map.serialize_entry(name, result)?;
+            }
+            map.end()
+        }
+    }
+
+    impl<'de> Deserialize<'de> for OrderedResults {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct Visitor;
+            impl<'de> serde::de::Visitor<'de> for Visitor {
+                type Value = OrderedResults;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("an object of action results")
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(self, mut access: A) -> Result<OrderedResults, A::Error> {
+                    let mut out = Vec::new();
+                    while let Some(entry) = access.next_entry::<String, ActionResult>()? {
+                        out.push(entry);
+                    }
+                    Ok(OrderedResults(out))
+                }
+            }
+            d.deserialize_map(Visitor)
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct AuthorizationCreated {
+    pub authorization_id: String,
+    pub policy_ref: PolicyRef,
+    pub actions: Vec<String>,
+    pub created_at: String,
+    pub expires_at: String,
+    pub receipt: ReceiptEnvelope,
+    pub authorization_provenance: Value,
+    pub budget_limit_micros: Option<i64>,
+    pub budget_spent_micros: i64,
+    pub replaced_authorization_id: Option<String>,
+    pub revocation_receipt: Option<ReceiptEnvelope>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct AuthorizationRevoked {
+    pub authorization_id: String,
+    pub revoked_at: String,
+    pub receipt: ReceiptEnvelope,
+    pub revoked_confirmations: Vec<String>,
+}
+
+/// `GET /v1/authorizations` item.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct AuthorizationView {
+    pub authorization_id: String,
+    pub user_id: String,
+    pub agent_id: String,
+    pub policy_ref: PolicyRef,
+    pub actions: Vec<String>,
+    pub status: AuthorizationStatus,
+    pub created_at: String,
+    pub expires_at: String,
+    pub revoked_at: Option<String>,
+    pub budget_limit_micros: Option<i64>,
+    pub budget_spent_micros: i64,
+    pub metadata: Map<String, Value>,
+    pub replaces: Option<String>,
+    pub superseded_by: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub has_more: bool,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ConfirmationResolved {
+    pub decision: String,
+    pub authorization_id: Option<String>,
+    pub expires_at: Option<String>,
+    pub receipt: Option<ReceiptEnvelope>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct EscalationResolved {
+    pub escalation_id: String,
+    pub status: String,
+    pub resolved_by: Option<String>,
+    pub resolved_at: Option<String>,
+    pub receipt: Option<ReceiptEnvelope>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct BudgetSettlement {
+    pub check_receipt_id: String,
+    pub authorization_id: String,
+    pub estimated_cost_micros: i64,
+    pub actual_cost_micros: i64,
+    pub delta_micros: i64,
+    pub spent_before_micros: i64,
+    pub spent_after_micros: i64,
+    pub receipt: ReceiptEnvelope,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ConfirmationStatusView {
+    pub confirmation_id: String,
+    pub authorization_id: String,
+    pub action: String,
+    pub resource: Option<String>,
+    pub status: PromptStatus,
+    pub expires_at: String,
+    pub resolved_at: Option<String>,
+    pub source_receipt_id: Option<String>,
+    pub resolution_receipt_id: Option<String>,
+    pub child_authorization_id: Option<String>,
+    pub authority_status: String,
+    pub authority_expires_at: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct EscalationStatusView {
+    pub escalation_id: String,
+    pub authorization_id: String,
+    pub action: String,
+    pub resource: Option<String>,
+    pub status: PromptStatus,
+    pub expires_at: String,
+    pub resolved_at: Option<String>,
+    pub source_receipt_id: Option<String>,
+    pub resolution_receipt_id: Option<String>,
+    pub authority_status: String,
+    pub consumed_at: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct PolicyView {
+    pub policy_ref: PolicyRef,
+    pub definition: Value,
+    pub description: Option<String>,
+    pub created_by: Option<String>,
+    pub created_at: Option<String>,
+    pub deleted_at: Option<String>,
+}
+
+/// A checkpoint issued by `create_checkpoints`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct CheckpointInfo {
+    pub receipt_id: String,
+    pub period_start: String,
+    pub receipt_count: u64,
+    pub merkle_root: String,
+}

@@ -1,0 +1,635 @@
+//! Receipt exports (JSONL, optionally gzip) and their bulk verification, with checkpoint evidence,
+//! as `allowly-receipt-verify --export FILE --checkpoint-evidence FILE` does it.
+
+use ed25519_dalek::{Signature, VerifyingKey};
+use flate2::read::MultiGzDecoder;
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::ops::Range;
+use std::path::Path;
+
+use super::checkpoint::{leaf_hash, verify_checkpoint_with_members, Member};
+use super::jws::{canonical_envelope, SignedReceipt};
+use super::verify::{decode, decode_receipt, parse_timestamp, segments, str_field, PendingSignature, Verifier, VerifyError};
+use crate::canonical::parse_document;
+use crate::time::Timestamp;
+
+/// Lines handed to the worker threads at a time (bounds memory on large exports).
+const BLOCK_LINES: usize = 8192;
+const BLOCK_BYTES: usize = 32 << 20;
+/// Below this many lines per thread, spawning costs more than it saves.
+const MIN_LINES_PER_THREAD: usize = 256;
+/// Signatures verified together; a failed batch is re-checked one by one to name the bad lines.
+const SIGNATURE_BATCH: usize = 128;
+const PROGRESS_EVERY: u64 = 1000;
+
+/// The checkpoint evidence document that accompanies an export.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CheckpointEvidence {
+    /// Always [`CheckpointEvidence::VERSION`].
+    pub version: String,
+    /// Always [`CheckpointEvidence::CLAIM`]: the checkpoint proves what the issuer signed, not that
+    /// nothing was omitted.
+    pub claim: String,
+    pub checkpoints: Vec<EvidenceEntry>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EvidenceEntry {
+    pub checkpoint: SignedReceipt,
+    pub member_receipt_ids: Vec<String>,
+}
+
+impl CheckpointEvidence {
+    pub const VERSION: &'static str = "receipt_checkpoint_evidence.v1";
+    pub const CLAIM: &'static str = "issuer-signed set commitment only";
+
+    pub fn new(checkpoints: Vec<EvidenceEntry>) -> CheckpointEvidence {
+        CheckpointEvidence { version: Self::VERSION.to_owned(), claim: Self::CLAIM.to_owned(), checkpoints }
+    }
+}
+
+/// Writes one signed receipt per line as the wrapper `{"receipt_id","workspace_id","created_at",
+/// "receipt"}` (created_at = issued_at); gzip when the path ends in `.gz`. `progress(done)` is
+/// called every thousand receipts and at the end. Returns the number of receipts written.
+pub fn write_export(
+    path: &Path,
+    receipts: impl Iterator<Item = (String, String, String, SignedReceipt)>,
+    progress: &mut dyn FnMut(u64),
+) -> io::Result<u64> {
+    let file = BufWriter::with_capacity(1 << 16, File::create(path)?);
+    let mut sink = if is_gzip(path) { Sink::Gzip(GzEncoder::new(file, Compression::default())) } else { Sink::Plain(file) };
+    let mut line = Vec::with_capacity(2048);
+    let mut written = 0u64;
+    for (receipt_id, workspace_id, created_at, receipt) in receipts {
+        line.clear();
+        write_wrapper(&mut line, &receipt_id, &workspace_id, &created_at, &receipt);
+        sink.writer().write_all(&line)?;
+        written += 1;
+        if written % PROGRESS_EVERY == 0 {
+            progress(written);
+        }
+    }
+    sink.finish()?;
+    progress(written);
+    Ok(written)
+}
+
+fn write_wrapper(out: &mut Vec<u8>, receipt_id: &str, workspace_id: &str, created_at: &str, receipt: &SignedReceipt) {
+    use crate::canonical::write_string;
+    out.extend_from_slice(b"{\"receipt_id\":");
+    write_string(receipt_id, out);
+    out.extend_from_slice(b",\"workspace_id\":");
+    write_string(workspace_id, out);
+    out.extend_from_slice(b",\"created_at\":");
+    write_string(created_at, out);
+    out.extend_from_slice(b",\"receipt\":{\"protected\":");
+    write_string(&receipt.protected, out);
+    out.extend_from_slice(b",\"payload\":");
+    write_string(&receipt.payload, out);
+    out.extend_from_slice(b",\"signature\":");
+    write_string(&receipt.signature, out);
+    out.extend_from_slice(b"}}\n");
+}
+
+enum Sink {
+    Plain(BufWriter<File>),
+    Gzip(GzEncoder<BufWriter<File>>),
+}
+
+impl Sink {
+    fn writer(&mut self) -> &mut dyn Write {
+        match self {
+            Sink::Plain(file) => file,
+            Sink::Gzip(encoder) => encoder,
+        }
+    }
+
+    /// Finishes the gzip stream and flushes, so that errors surface instead of being lost on drop.
+    fn finish(self) -> io::Result<()> {
+        let mut file = match self {
+            Sink::Plain(file) => file,
+            Sink::Gzip(encoder) => encoder.finish()?,
+        };
+        file.flush()
+    }
+}
+
+fn is_gzip(path: &Path) -> bool {
+    path.as_os_str().as_encoded_bytes().ends_with(b".gz")
+}
+
+/// The verdict on one non-empty line of an export.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LineResult {
+    /// 1-based line number in the (decompressed) file.
+    pub line: u64,
+    /// Known once the receipt decoded, even when it then failed verification.
+    pub receipt_id: Option<String>,
+    /// The receipt's action or event (`?` if neither is a non-empty string), for valid lines.
+    pub label: Option<String>,
+    pub decision: Option<String>,
+    pub error: Option<VerifyError>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExportReport {
+    /// Every non-empty line, in file order.
+    pub lines: Vec<LineResult>,
+    pub ok: u64,
+    pub invalid: u64,
+    /// Checkpoints of the evidence that verified: (checkpoint receipt_id, period_start, members).
+    pub checkpoints: Vec<(String, String, usize)>,
+    pub evidence_error: Option<VerifyError>,
+}
+
+impl ExportReport {
+    /// The reference's exit code 0: no invalid line, the evidence (if any) verified, and at least
+    /// one receipt or checkpoint was checked.
+    pub fn is_valid(&self) -> bool {
+        self.invalid == 0 && self.evidence_error.is_none() && (!self.lines.is_empty() || !self.checkpoints.is_empty())
+    }
+}
+
+/// Verifies a JSONL or .jsonl.gz export (bare receipts or wrappers; a duplicate receipt_id is
+/// invalid) and optionally a checkpoint evidence document, exactly as
+/// `allowly-receipt-verify --export ... --checkpoint-evidence ...` does.
+///
+/// Lines are verified in parallel, signatures in batches. I/O errors, and an export that is not
+/// UTF-8 (on which the reference aborts), are returned as `Err`.
+pub fn verify_export(verifier: &Verifier, export_path: &Path, evidence_path: Option<&Path>, now: Timestamp) -> io::Result<ExportReport> {
+    let file = File::open(export_path)?;
+    let mut reader: Box<dyn BufRead> = if is_gzip(export_path) {
+        Box::new(BufReader::with_capacity(1 << 16, MultiGzDecoder::new(BufReader::new(file))))
+    } else {
+        Box::new(BufReader::with_capacity(1 << 16, file))
+    };
+    let want_leaves = evidence_path.is_some();
+    let mut report = ExportReport::default();
+    let mut verified: HashMap<String, VerifiedLine> = HashMap::new();
+    let mut block = Block::default();
+    loop {
+        let more = block.fill(&mut reader)?;
+        for outcome in verify_block(verifier, &block, now, want_leaves) {
+            report.record(outcome, &mut verified);
+        }
+        if !more {
+            break;
+        }
+    }
+    if let Some(path) = evidence_path {
+        let bytes = std::fs::read(path)?;
+        if let Err(err) = check_evidence(verifier, &bytes, &verified, now, &mut report.checkpoints) {
+            report.evidence_error = Some(err);
+        }
+    }
+    Ok(report)
+}
+
+/// What an export keeps of a verified line for the checkpoint evidence.
+struct VerifiedLine {
+    issued_at: Timestamp,
+    is_checkpoint: bool,
+    leaf: [u8; 32],
+}
+
+/// A line checked by a worker: everything but the duplicate rule, which needs file order.
+struct LineOutcome {
+    line: u64,
+    receipt_id: Option<String>,
+    result: Result<LineSummary, VerifyError>,
+}
+
+struct LineSummary {
+    label: String,
+    decision: String,
+    verified: VerifiedLine,
+}
+
+impl ExportReport {
+    fn record(&mut self, outcome: LineOutcome, verified: &mut HashMap<String, VerifiedLine>) {
+        let LineOutcome { line, receipt_id, result } = outcome;
+        let result = match (result, &receipt_id) {
+            // Like the reference, a receipt id is taken by the first line that *verified* with it.
+            (Ok(_), Some(id)) if verified.contains_key(id) => {
+                Err(VerifyError::Schema(format!("duplicate receipt_id in export: `{id}`")))
+            }
+            (result, _) => result,
+        };
+        match result {
+            Ok(LineSummary { label, decision, verified: line_data }) => {
+                if let Some(id) = &receipt_id {
+                    verified.insert(id.clone(), line_data);
+                }
+                self.ok += 1;
+                self.lines.push(LineResult { line, receipt_id, label: Some(label), decision: Some(decision), error: None });
+            }
+            Err(err) => {
+                self.invalid += 1;
+                self.lines.push(LineResult { line, receipt_id, label: None, decision: None, error: Some(err) });
+            }
+        }
+    }
+}
+
+/// A run of non-empty, stripped lines of the export in one buffer.
+#[derive(Default)]
+struct Block {
+    text: Vec<u8>,
+    lines: Vec<(u64, Range<usize>)>,
+    last_line: u64,
+    chunk: Vec<u8>,
+}
+
+impl Block {
+    /// Refills the block with the next lines; returns false at the end of the file.
+    fn fill(&mut self, reader: &mut dyn BufRead) -> io::Result<bool> {
+        self.text.clear();
+        self.lines.clear();
+        while self.lines.len() < BLOCK_LINES && self.text.len() < BLOCK_BYTES {
+            self.chunk.clear();
+            if reader.read_until(b'\n', &mut self.chunk)? == 0 {
+                return Ok(false);
+            }
+            // Universal newlines, as Python's text mode reads: `\n`, `\r\n` and a lone `\r` end a line.
+            let mut body = self.chunk.strip_suffix(b"\n").unwrap_or(&self.chunk);
+            body = body.strip_suffix(b"\r").unwrap_or(body);
+            for piece in body.split(|&b| b == b'\r') {
+                self.last_line += 1;
+                let text = std::str::from_utf8(piece).map_err(|_| {
+                    io::Error::new(io::ErrorKind::InvalidData, format!("export line {} is not valid utf-8", self.last_line))
+                })?;
+                let stripped = python_strip(text);
+                if stripped.is_empty() {
+                    continue;
+                }
+                let start = self.text.len();
+                self.text.extend_from_slice(stripped.as_bytes());
+                self.lines.push((self.last_line, start..self.text.len()));
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// Python's `str.strip()`: Unicode whitespace plus the separators U+001C–U+001F.
+fn python_strip(text: &str) -> &str {
+    text.trim_matches(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c))
+}
+
+/// Verifies a block's lines on all cores, keeping file order.
+fn verify_block(verifier: &Verifier, block: &Block, now: Timestamp, want_leaves: bool) -> Vec<LineOutcome> {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let threads = cores.min(block.lines.len().div_ceil(MIN_LINES_PER_THREAD)).max(1);
+    let per_thread = block.lines.len().div_ceil(threads).max(1);
+    let mut chunks = block.lines.chunks(per_thread);
+    let Some(first) = chunks.next() else {
+        return Vec::new();
+    };
+    std::thread::scope(|scope| {
+        let workers: Vec<_> =
+            chunks.map(|lines| scope.spawn(move || verify_lines(verifier, &block.text, lines, now, want_leaves))).collect();
+        let mut outcomes = verify_lines(verifier, &block.text, first, now, want_leaves);
+        for worker in workers {
+            match worker.join() {
+                Ok(more) => outcomes.extend(more),
+                // A worker only panics on a bug; let it surface rather than drop lines silently.
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        outcomes
+    })
+}
+
+fn verify_lines(verifier: &Verifier, text: &[u8], lines: &[(u64, Range<usize>)], now: Timestamp, want_leaves: bool) -> Vec<LineOutcome> {
+    let mut outcomes = Vec::with_capacity(lines.len());
+    let mut pending: Vec<(usize, PendingSignature)> = Vec::with_capacity(SIGNATURE_BATCH);
+    for (line, range) in lines {
+        let (receipt_id, result) = check_line(verifier, text.get(range.clone()).unwrap_or_default(), now, want_leaves);
+        let result = result.map(|(summary, signature)| {
+            pending.push((outcomes.len(), signature));
+            summary
+        });
+        outcomes.push(LineOutcome { line: *line, receipt_id, result });
+        if pending.len() == SIGNATURE_BATCH {
+            settle_signatures(&mut outcomes, &mut pending);
+        }
+    }
+    settle_signatures(&mut outcomes, &mut pending);
+    outcomes
+}
+
+/// Everything the reference does for one line, short of the signature check and duplicate rule.
+fn check_line(
+    verifier: &Verifier,
+    line: &[u8],
+    now: Timestamp,
+    want_leaves: bool,
+) -> (Option<String>, Result<(LineSummary, PendingSignature), VerifyError>) {
+    let value = match parse_document(line) {
+        Ok(value) => value,
+        Err(err) => return (None, Err(VerifyError::Schema(format!("not json ({err})")))),
+    };
+    // A line is a bare receipt or a wrapper whose `receipt` member is an object.
+    let receipt = match value.get("receipt") {
+        Some(inner) if inner.is_object() => inner,
+        _ => &value,
+    };
+    if !receipt.is_object() {
+        return (None, Err(VerifyError::Schema("not a json object".into())));
+    }
+    let decoded = segments(receipt).and_then(|segments| Ok((segments, decode(segments)?)));
+    let (segments, parts) = match decoded {
+        Ok(decoded) => decoded,
+        Err(err) => return (None, Err(err)),
+    };
+    let payload = &parts.payload;
+    let receipt_id = str_field(payload, "receipt_id").to_owned();
+    let checked = verifier
+        .check_workspace(payload)
+        .and_then(|()| verifier.check_claims(&parts, segments, now))
+        .and_then(|signature| {
+            let label = ["action", "event"]
+                .iter()
+                .find_map(|name| payload.get(*name).and_then(Value::as_str).filter(|s| !s.is_empty()))
+                .unwrap_or("?");
+            let leaf = if want_leaves {
+                leaf_hash(&canonical_envelope(segments.protected, segments.payload, segments.signature))
+            } else {
+                [0; 32]
+            };
+            let verified = VerifiedLine {
+                issued_at: parse_timestamp(str_field(payload, "issued_at"))?,
+                is_checkpoint: payload.get("event").and_then(Value::as_str) == Some("receipt.checkpoint"),
+                leaf,
+            };
+            let summary = LineSummary { label: label.to_owned(), decision: str_field(payload, "decision").to_owned(), verified };
+            Ok((summary, signature))
+        });
+    (Some(receipt_id), checked)
+}
+
+/// Checks the pending signatures: one batch equation, and one by one only if the batch fails.
+///
+/// A batch accepts every set of individually valid signatures. It could also accept a signature
+/// that the single (cofactorless) check rejects, but only one built by the key's own holder with
+/// a small-order component: nobody else can produce one for a trusted key.
+fn settle_signatures(outcomes: &mut [LineOutcome], pending: &mut Vec<(usize, PendingSignature)>) {
+    if pending.is_empty() {
+        return;
+    }
+    if !batch_verifies(pending) {
+        for (index, signature) in pending.iter() {
+            if let Err(err) = signature.verify() {
+                if let Some(outcome) = outcomes.get_mut(*index) {
+                    outcome.result = Err(err);
+                }
+            }
+        }
+    }
+    pending.clear();
+}
+
+fn batch_verifies(pending: &[(usize, PendingSignature)]) -> bool {
+    let keys: Option<Vec<VerifyingKey>> = pending.iter().map(|(_, p)| p.key).collect();
+    let Some(keys) = keys else {
+        return false;
+    };
+    let messages: Vec<&[u8]> = pending.iter().map(|(_, p)| p.message.as_slice()).collect();
+    let signatures: Vec<Signature> = pending.iter().map(|(_, p)| p.signature).collect();
+    ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok()
+}
+
+/// The reference's `_verify_checkpoint_evidence`, over the lines that verified.
+fn check_evidence(
+    verifier: &Verifier,
+    bytes: &[u8],
+    verified: &HashMap<String, VerifiedLine>,
+    now: Timestamp,
+    passed: &mut Vec<(String, String, usize)>,
+) -> Result<(), VerifyError> {
+    let schema = |message: &str| VerifyError::Schema(message.to_owned());
+    let evidence = parse_document(bytes)?;
+    if evidence.get("version").and_then(Value::as_str) != Some(CheckpointEvidence::VERSION) {
+        return Err(schema("unsupported checkpoint evidence document"));
+    }
+    let entries = evidence.get("checkpoints").and_then(Value::as_array).ok_or_else(|| schema("checkpoint evidence checkpoints must be an array"))?;
+
+    let mut checkpoints: HashMap<String, &Value> = HashMap::with_capacity(entries.len());
+    for entry in entries {
+        let fields_ok = entry.as_object().is_some_and(|e| e.len() == 2 && e.contains_key("checkpoint") && e.contains_key("member_receipt_ids"));
+        if !fields_ok {
+            return Err(schema("checkpoint evidence entry has wrong fields"));
+        }
+        let checkpoint = &entry["checkpoint"];
+        let payload = decode_receipt(checkpoint)?;
+        let id = payload["receipt_id"].as_str().unwrap_or_default().to_owned();
+        if checkpoints.insert(id, checkpoint).is_some() {
+            return Err(schema("duplicate checkpoint receipt_id in evidence"));
+        }
+    }
+
+    for entry in entries {
+        let checkpoint = &entry["checkpoint"];
+        let ids: Option<Vec<&str>> = entry["member_receipt_ids"].as_array().and_then(|ids| ids.iter().map(Value::as_str).collect());
+        let ids = ids.filter(|ids| {
+            let mut unique: Vec<&str> = ids.clone();
+            unique.sort_unstable();
+            unique.dedup();
+            unique.len() == ids.len()
+        });
+        let Some(ids) = ids else {
+            return Err(schema("checkpoint evidence member_receipt_ids must be unique strings"));
+        };
+        let missing: Vec<&str> = ids.iter().copied().filter(|id| !verified.contains_key(*id)).take(5).collect();
+        if !missing.is_empty() {
+            return Err(VerifyError::Checkpoint(format!("checkpoint evidence omits member receipt(s): {}", missing.join(", "))));
+        }
+        let payload = decode_receipt(checkpoint)?;
+        let previous = payload["context"].get("previous_checkpoint_id").and_then(Value::as_str).and_then(|id| checkpoints.get(id).copied());
+        let members: Vec<Member<'_>> = ids
+            .iter()
+            .filter_map(|id| verified.get(*id).map(|line| (id, line)))
+            .map(|(id, line)| Member { receipt_id: id, issued_at: line.issued_at, is_checkpoint: line.is_checkpoint, leaf: line.leaf })
+            .collect();
+        let checkpoint = verify_checkpoint_with_members(verifier, checkpoint, &members, previous, now)?;
+        let period_start = checkpoint["context"]["period_start"].as_str().unwrap_or_default().to_owned();
+        passed.push((str_field(&checkpoint, "receipt_id").to_owned(), period_start, ids.len()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::receipt::checkpoint::merkle_root;
+    use crate::receipt::verify::test_support::*;
+
+    const DAY_ONE: &str = "2026-09-14T00:00:00.000Z";
+    const DAY_TWO: &str = "2026-09-15T00:00:00.000Z";
+
+    type Row = (String, String, String, SignedReceipt);
+
+    /// `per_day` action receipts on each of two days, both days checkpointed and chained; the
+    /// checkpoints are export lines too.
+    fn corpus(per_day: usize) -> (Vec<Row>, CheckpointEvidence) {
+        let signer = signer(1);
+        let mut rows = Vec::new();
+        let mut entries = Vec::new();
+        let mut previous: Option<(String, String)> = None;
+        for (day_index, day) in [DAY_ONE, DAY_TWO].into_iter().enumerate() {
+            let mut members = Vec::new();
+            for i in 0..per_day {
+                let issued_at = ts(day).plus_millis(i as i64 * 1000).to_string();
+                let id = format!("rcp_d{day_index}_{i}");
+                let signed = signer.sign(&action_payload(&id, &issued_at)).unwrap();
+                rows.push((id, WORKSPACE.to_owned(), issued_at, signed.clone()));
+                members.push(signed);
+            }
+            let root = merkle_root(&members).unwrap();
+            let id = format!("rcp_cp{day_index}");
+            let link = previous.as_ref().map(|(id, root)| (id.as_str(), root.as_str()));
+            let payload = checkpoint_payload(&id, day, members.len(), &root, link);
+            let checkpoint = signer.sign(&payload).unwrap();
+            rows.push((id.clone(), WORKSPACE.to_owned(), payload["issued_at"].as_str().unwrap().to_owned(), checkpoint.clone()));
+            let member_receipt_ids = rows.iter().rev().skip(1).take(per_day).map(|row| row.0.clone()).collect();
+            entries.push(EvidenceEntry { checkpoint, member_receipt_ids });
+            previous = Some((id, root));
+        }
+        (rows, CheckpointEvidence::new(entries))
+    }
+
+    fn write_evidence(dir: &Path, evidence: &CheckpointEvidence) -> std::path::PathBuf {
+        let path = dir.join("evidence.json");
+        std::fs::write(&path, serde_json::to_vec(evidence).unwrap()).unwrap();
+        path
+    }
+
+    #[test]
+    fn export_round_trips_plain_and_gzip_with_checkpoint_evidence() {
+        let dir = tempfile::tempdir().unwrap();
+        let (rows, evidence) = corpus(3);
+        let evidence_path = write_evidence(dir.path(), &evidence);
+        for name in ["export.jsonl", "export.jsonl.gz"] {
+            let path = dir.path().join(name);
+            let mut progress = Vec::new();
+            let written = write_export(&path, rows.clone().into_iter(), &mut |done| progress.push(done)).unwrap();
+            assert_eq!(written, rows.len() as u64);
+            assert_eq!(progress.last(), Some(&written));
+            let raw = std::fs::read(&path).unwrap();
+            assert_eq!(raw.starts_with(&[0x1f, 0x8b]), name.ends_with(".gz"), "{name}");
+
+            let report = verify_export(&default_verifier(), &path, Some(&evidence_path), now()).unwrap();
+            assert!(report.is_valid(), "{name}: {report:?}");
+            assert_eq!((report.ok, report.invalid), (rows.len() as u64, 0));
+            let lines: Vec<u64> = report.lines.iter().map(|l| l.line).collect();
+            assert_eq!(lines, (1..=rows.len() as u64).collect::<Vec<_>>());
+            assert_eq!(report.lines[0].receipt_id.as_deref(), Some("rcp_d0_0"));
+            assert_eq!(report.lines[0].label.as_deref(), Some("email.send"));
+            assert_eq!(report.lines[3].label.as_deref(), Some("receipt.checkpoint"));
+            assert_eq!(report.lines[0].decision.as_deref(), Some("allow"));
+            assert_eq!(
+                report.checkpoints,
+                vec![("rcp_cp0".to_owned(), DAY_ONE.to_owned(), 3), ("rcp_cp1".to_owned(), DAY_TWO.to_owned(), 3)]
+            );
+        }
+    }
+
+    #[test]
+    fn a_tampered_line_is_named_and_breaks_the_evidence() {
+        let dir = tempfile::tempdir().unwrap();
+        // Enough lines for several threads and signature batches.
+        let (mut rows, evidence) = corpus(130);
+        let victim = 200;
+        let other = signer(1).sign(&action_payload(&rows[victim].0, "2026-09-15T00:01:00.000Z")).unwrap();
+        rows[victim].3.payload = other.payload;
+        let path = dir.path().join("export.jsonl");
+        write_export(&path, rows.into_iter(), &mut |_| {}).unwrap();
+
+        let report = verify_export(&default_verifier(), &path, Some(&write_evidence(dir.path(), &evidence)), now()).unwrap();
+        assert!(!report.is_valid());
+        assert_eq!(report.invalid, 1);
+        let bad: Vec<&LineResult> = report.lines.iter().filter(|l| l.error.is_some()).collect();
+        assert_eq!(bad.len(), 1);
+        assert_eq!(bad[0].line, victim as u64 + 1);
+        assert_eq!(bad[0].receipt_id.as_deref(), Some("rcp_d1_69"));
+        assert!(matches!(bad[0].error, Some(VerifyError::SignatureMismatch(_))));
+        // Day two names the tampered receipt as a member, which no longer verified.
+        assert!(matches!(&report.evidence_error, Some(VerifyError::Checkpoint(m)) if m.contains("rcp_d1_69")), "{:?}", report.evidence_error);
+    }
+
+    #[test]
+    fn lines_follow_the_reference_reading_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        let (rows, _) = corpus(2);
+        let wrapper = |row: &Row| {
+            let mut line = Vec::new();
+            write_wrapper(&mut line, &row.0, &row.1, &row.2, &row.3);
+            String::from_utf8(line).unwrap().trim_end().to_owned()
+        };
+        let bare = |row: &Row| serde_json::to_string(&row.3).unwrap();
+        let lenient = format!("{{\"x\": 1.5, \"receipt\": {}}}", bare(&rows[3]));
+        let text = [
+            wrapper(&rows[0]),             // 1 ok
+            bare(&rows[1]),                // 2 ok, bare receipt
+            "  \u{3000} ".to_owned(),      // 3 blank: skipped
+            bare(&rows[0]),                // 4 duplicate of line 1
+            "not json".to_owned(),         // 5
+            "[1]".to_owned(),              // 6 not an object
+            lenient,                       // 7 ok: numbers outside the receipt are the wrapper's business
+            format!("\u{1c}{}", bare(&rows[4])), // 8 ok after Python's strip
+        ]
+        .join("\r\n");
+        let path = dir.path().join("mixed.jsonl");
+        std::fs::write(&path, text).unwrap();
+
+        let report = verify_export(&default_verifier(), &path, None, now()).unwrap();
+        let summary: Vec<(u64, Option<&str>, bool)> =
+            report.lines.iter().map(|l| (l.line, l.receipt_id.as_deref(), l.error.is_none())).collect();
+        assert_eq!(
+            summary,
+            vec![
+                (1, Some("rcp_d0_0"), true),
+                (2, Some("rcp_d0_1"), true),
+                (4, Some("rcp_d0_0"), false),
+                (5, None, false),
+                (6, None, false),
+                (7, Some("rcp_d1_0"), true),
+                (8, Some("rcp_d1_1"), true),
+            ]
+        );
+        assert!(matches!(&report.lines[2].error, Some(VerifyError::Schema(m)) if m.contains("duplicate")));
+        assert_eq!((report.ok, report.invalid), (4, 3));
+        assert!(!report.is_valid());
+    }
+
+    #[test]
+    fn an_empty_export_or_bad_evidence_is_not_valid() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.jsonl");
+        std::fs::write(&empty, "\n\n").unwrap();
+        let report = verify_export(&default_verifier(), &empty, None, now()).unwrap();
+        assert!(report.lines.is_empty() && !report.is_valid());
+
+        let (rows, evidence) = corpus(1);
+        let path = dir.path().join("export.jsonl");
+        write_export(&path, rows.into_iter(), &mut |_| {}).unwrap();
+        let mut wrong_version = serde_json::to_value(&evidence).unwrap();
+        wrong_version["version"] = serde_json::json!("receipt_checkpoint_evidence.v0");
+        let evidence_path = dir.path().join("wrong.json");
+        std::fs::write(&evidence_path, wrong_version.to_string()).unwrap();
+        let report = verify_export(&default_verifier(), &path, Some(&evidence_path), now()).unwrap();
+        assert!(matches!(report.evidence_error, Some(VerifyError::Schema(_))));
+        assert!(!report.is_valid());
+        assert_eq!(report.invalid, 0);
+
+        assert!(verify_export(&default_verifier(), &dir.path().join("absent.jsonl"), None, now()).is_err());
+        std::fs::write(&empty, b"\xff\n").unwrap();
+        assert!(verify_export(&default_verifier(), &empty, None, now()).is_err());
+    }
+}

@@ -1,0 +1,21 @@
+//! Signed receipts of the Allowly Receipt Format, wire 5: signing, keys, verification, daily
+//! checkpoints and exports.
+//!
+//! The verifier mirrors the reference `allowly-receipt-format` 5.0.0 (`verify_receipt`,
+//! `verify_checkpoint`, `allowly-receipt-verify --export`): same checks, same order, same error
+//! classes, so a receipt is accepted here exactly when the reference accepts it.
+
+pub mod checkpoint;
+pub mod export;
+pub mod jws;
+pub mod keys;
+pub mod verify;
+
+pub use checkpoint::{merkle_root, verify_checkpoint, EMPTY_MERKLE_ROOT};
+pub use export::{verify_export, write_export, CheckpointEvidence, EvidenceEntry, ExportReport, LineResult};
+pub use jws::{ReceiptSigner, SignedReceipt};
+pub use keys::{fingerprint, KeyDocument, KeyRecord, KeySet, PublishedKey};
+pub use verify::{decode_receipt, Verifier, VerifyError};
+
+/// The `schema_version` of every receipt this crate signs and accepts.
+pub const SCHEMA_VERSION: &str = "5";

@@ -1,0 +1,480 @@
+//! SQLite store: one file holds the whole workspace. WAL mode; every write transaction starts with
+//! `BEGIN IMMEDIATE`, which takes SQLite's write lock up front, so transactions from any thread or
+//! process sharing the file are serialized and a budget or one-use grant is never spent twice.
+
+use std::path::Path;
+
+use parking_lot::Mutex;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::{CheckpointRecord, Store, Tx};
+use crate::error::{Error, Result};
+use crate::model::{
+    Authorization, Confirmation, Escalation, IdempotencyRecord, PolicyEdition, Reservation, SigningKeyRecord,
+    StoredReceipt,
+};
+use crate::receipt::SignedReceipt;
+use crate::time::Timestamp;
+
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS signing_keys (
+    key_id TEXT PRIMARY KEY, secret_key BLOB NOT NULL, public_key BLOB NOT NULL,
+    active_from INTEGER NOT NULL, active_until INTEGER);
+CREATE TABLE IF NOT EXISTS policy_editions (
+    policy_id TEXT NOT NULL, policy_version INTEGER NOT NULL, body TEXT NOT NULL,
+    PRIMARY KEY (policy_id, policy_version));
+CREATE TABLE IF NOT EXISTS authorizations (authorization_id TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS events (key TEXT NOT NULL, at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS events_by_key ON events (key, at);
+CREATE TABLE IF NOT EXISTS confirmations (
+    confirmation_id TEXT PRIMARY KEY, nonce TEXT NOT NULL UNIQUE, prompt_key TEXT NOT NULL,
+    authorization_id TEXT NOT NULL, status TEXT NOT NULL, body TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS confirmations_by_prompt ON confirmations (prompt_key);
+CREATE INDEX IF NOT EXISTS confirmations_by_authorization ON confirmations (authorization_id, status);
+CREATE TABLE IF NOT EXISTS escalations (
+    escalation_id TEXT PRIMARY KEY, prompt_key TEXT NOT NULL, body TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS escalations_by_prompt ON escalations (prompt_key);
+CREATE TABLE IF NOT EXISTS reservations (reservation_id TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS reservation_receipts (receipt_id TEXT PRIMARY KEY, reservation_id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS idempotency (key TEXT PRIMARY KEY, request_sha256 TEXT NOT NULL, response TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS receipts (
+    receipt_id TEXT PRIMARY KEY, issued_at INTEGER NOT NULL, authorization_id TEXT,
+    is_checkpoint INTEGER NOT NULL, jws TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS receipts_by_time ON receipts (issued_at, receipt_id);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    period_start INTEGER PRIMARY KEY, receipt_id TEXT NOT NULL, merkle_root TEXT NOT NULL);
+"#;
+
+/// How hard a commit tries to reach the disk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// WAL with `synchronous=NORMAL`: a committed transaction survives the process being killed;
+    /// the last commits may be lost if the machine loses power.
+    #[default]
+    Process,
+    /// `synchronous=FULL`: every commit is fsynced; survives power loss.
+    Power,
+}
+
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the workspace file at `path`.
+    pub fn open(path: &Path, durability: Durability) -> Result<SqliteStore> {
+        let existed = path.exists();
+        let conn = Connection::open(path)?;
+        if !existed {
+            restrict_permissions(path);
+        }
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        let synchronous = match durability {
+            Durability::Process => "NORMAL",
+            Durability::Power => "FULL",
+        };
+        conn.pragma_update(None, "synchronous", synchronous)?;
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let migrated = migrate(&conn);
+        conn.execute_batch(if migrated.is_ok() { "COMMIT" } else { "ROLLBACK" })?;
+        migrated?;
+        Ok(SqliteStore { conn: Mutex::new(conn) })
+    }
+
+    fn run(&self, begin: &str, commit: bool, work: &mut dyn FnMut(&mut dyn Tx) -> Result<()>) -> Result<()> {
+        let conn = self.conn.lock();
+        conn.execute_batch(begin)?;
+        let outcome = work(&mut SqliteTx { conn: &conn });
+        let finish = if outcome.is_ok() && commit { "COMMIT" } else { "ROLLBACK" };
+        match (outcome, conn.execute_batch(finish)) {
+            (Ok(()), Ok(())) => Ok(()),
+            (Err(err), _) => Err(err),
+            (Ok(()), Err(err)) => {
+                // A failed COMMIT may leave the transaction open; close it so the connection stays usable.
+                let _ = conn.execute_batch("ROLLBACK");
+                Err(err.into())
+            }
+        }
+    }
+}
+
+fn migrate(conn: &Connection) -> Result<()> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(Error::Store(format!(
+            "the workspace file has schema version {version}, newer than this engine's {SCHEMA_VERSION}"
+        )));
+    }
+    conn.execute_batch(SCHEMA)?;
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    Ok(())
+}
+
+#[cfg(unix)]
+fn restrict_permissions(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    // The file holds the workspace's private signing keys.
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+}
+
+#[cfg(not(unix))]
+fn restrict_permissions(_path: &Path) {}
+
+impl Store for SqliteStore {
+    fn write(&self, work: &mut dyn FnMut(&mut dyn Tx) -> Result<()>) -> Result<()> {
+        self.run("BEGIN IMMEDIATE", true, work)
+    }
+
+    fn read(&self, work: &mut dyn FnMut(&mut dyn Tx) -> Result<()>) -> Result<()> {
+        self.run("BEGIN", false, work)
+    }
+}
+
+struct SqliteTx<'a> {
+    conn: &'a Connection,
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|err| Error::Store(format!("cannot encode a row: {err}")))
+}
+
+fn from_json<T: DeserializeOwned>(text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|err| Error::Store(format!("corrupt row: {err}")))
+}
+
+fn key_bytes(bytes: Vec<u8>) -> Result<[u8; 32]> {
+    bytes.try_into().map_err(|_| Error::Store("corrupt signing key row".into()))
+}
+
+impl SqliteTx<'_> {
+    fn one_json<T: DeserializeOwned>(&self, sql: &str, key: &dyn rusqlite::ToSql) -> Result<Option<T>> {
+        let body: Option<String> = self.conn.prepare_cached(sql)?.query_row([key], |row| row.get(0)).optional()?;
+        body.map(|body| from_json(&body)).transpose()
+    }
+
+    fn many_json<T: DeserializeOwned>(&self, sql: &str, params: &[&dyn rusqlite::ToSql]) -> Result<Vec<T>> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let bodies = stmt.query_map(params, |row| row.get::<_, String>(0))?;
+        bodies.map(|body| from_json(&body?)).collect()
+    }
+
+    fn receipts(&self, sql: &str, params: &[&dyn rusqlite::ToSql]) -> Result<Vec<StoredReceipt>> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let rows = stmt.query_map(params, |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?, row.get::<_, Option<String>>(2)?, row.get::<_, bool>(3)?, row.get::<_, String>(4)?))
+        })?;
+        rows.map(|row| {
+            let (receipt_id, issued_at, authorization_id, is_checkpoint, jws) = row?;
+            Ok(StoredReceipt {
+                receipt_id,
+                issued_at: Timestamp(issued_at),
+                authorization_id,
+                is_checkpoint,
+                receipt: from_json::<SignedReceipt>(&jws)?,
+            })
+        })
+        .collect()
+    }
+}
+
+const RECEIPT_COLUMNS: &str = "receipt_id, issued_at, authorization_id, is_checkpoint, jws";
+
+impl Tx for SqliteTx<'_> {
+    fn workspace_id(&mut self) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT value FROM meta WHERE key = 'workspace_id'")?
+            .query_row([], |row| row.get(0))
+            .optional()?)
+    }
+
+    fn set_workspace_id(&mut self, workspace_id: &str) -> Result<()> {
+        self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('workspace_id', ?1)", [workspace_id])?;
+        Ok(())
+    }
+
+    fn signing_keys(&mut self) -> Result<Vec<SigningKeyRecord>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT key_id, secret_key, public_key, active_from, active_until FROM signing_keys ORDER BY active_from, key_id",
+        )?;
+        let rows = stmt.query_map([], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, Vec<u8>>(1)?, row.get::<_, Vec<u8>>(2)?, row.get::<_, i64>(3)?, row.get::<_, Option<i64>>(4)?))
+        })?;
+        rows.map(|row| {
+            let (key_id, secret, public, from, until) = row?;
+            Ok(SigningKeyRecord {
+                key_id,
+                secret_key: key_bytes(secret)?,
+                public_key: key_bytes(public)?,
+                active_from: Timestamp(from),
+                active_until: until.map(Timestamp),
+            })
+        })
+        .collect()
+    }
+
+    fn put_signing_key(&mut self, key: &SigningKeyRecord) -> Result<()> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO signing_keys (key_id, secret_key, public_key, active_from, active_until) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![key.key_id, &key.secret_key[..], &key.public_key[..], key.active_from.millis(), key.active_until.map(Timestamp::millis)],
+        )?;
+        Ok(())
+    }
+
+    fn active_key_id(&mut self) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT key_id FROM signing_keys WHERE active_until IS NULL")?
+            .query_row([], |row| row.get(0))
+            .optional()?)
+    }
+
+    fn policy_edition(&mut self, policy_id: &str, version: Option<i64>) -> Result<Option<PolicyEdition>> {
+        match version {
+            Some(version) => {
+                let body: Option<String> = self
+                    .conn
+                    .prepare_cached("SELECT body FROM policy_editions WHERE policy_id = ?1 AND policy_version = ?2")?
+                    .query_row(params![policy_id, version], |row| row.get(0))
+                    .optional()?;
+                body.map(|body| from_json(&body)).transpose()
+            }
+            None => self.one_json(
+                "SELECT body FROM policy_editions WHERE policy_id = ?1 ORDER BY policy_version DESC LIMIT 1",
+                &policy_id,
+            ),
+        }
+    }
+
+    fn put_policy_edition(&mut self, edition: &PolicyEdition) -> Result<()> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO policy_editions (policy_id, policy_version, body) VALUES (?1, ?2, ?3)",
+            params![edition.policy_ref.policy_id, edition.policy_ref.policy_version, to_json(edition)?],
+        )?;
+        Ok(())
+    }
+
+    fn policy_editions(&mut self) -> Result<Vec<PolicyEdition>> {
+        self.many_json("SELECT body FROM policy_editions ORDER BY policy_id, policy_version", &[])
+    }
+
+    fn authorization(&mut self, authorization_id: &str) -> Result<Option<Authorization>> {
+        self.one_json("SELECT body FROM authorizations WHERE authorization_id = ?1", &authorization_id)
+    }
+
+    fn put_authorization(&mut self, authorization: &Authorization) -> Result<()> {
+        self.conn
+            .prepare_cached("INSERT OR REPLACE INTO authorizations (authorization_id, body) VALUES (?1, ?2)")?
+            .execute(params![authorization.authorization_id, to_json(authorization)?])?;
+        Ok(())
+    }
+
+    fn authorizations(&mut self, after: Option<&str>, limit: usize) -> Result<Vec<Authorization>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.many_json(
+            "SELECT body FROM authorizations WHERE authorization_id > ?1 ORDER BY authorization_id LIMIT ?2",
+            &[&after.unwrap_or(""), &limit],
+        )
+    }
+
+    fn counter(&mut self, key: &str) -> Result<i64> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT value FROM counters WHERE key = ?1")?
+            .query_row([key], |row| row.get(0))
+            .optional()?
+            .unwrap_or(0))
+    }
+
+    fn set_counter(&mut self, key: &str, value: i64) -> Result<()> {
+        self.conn
+            .prepare_cached("INSERT OR REPLACE INTO counters (key, value) VALUES (?1, ?2)")?
+            .execute(params![key, value])?;
+        Ok(())
+    }
+
+    fn count_events(&mut self, key: &str, since: Timestamp) -> Result<u64> {
+        let count: i64 = self
+            .conn
+            .prepare_cached("SELECT COUNT(*) FROM events WHERE key = ?1 AND at >= ?2")?
+            .query_row(params![key, since.millis()], |row| row.get(0))?;
+        Ok(count.max(0) as u64)
+    }
+
+    fn add_event(&mut self, key: &str, at: Timestamp, forget_before: Timestamp) -> Result<()> {
+        self.conn
+            .prepare_cached("DELETE FROM events WHERE key = ?1 AND at < ?2")?
+            .execute(params![key, forget_before.millis()])?;
+        self.conn.prepare_cached("INSERT INTO events (key, at) VALUES (?1, ?2)")?.execute(params![key, at.millis()])?;
+        Ok(())
+    }
+
+    fn confirmation(&mut self, confirmation_id: &str) -> Result<Option<Confirmation>> {
+        self.one_json("SELECT body FROM confirmations WHERE confirmation_id = ?1", &confirmation_id)
+    }
+
+    fn confirmation_by_nonce(&mut self, nonce: &str) -> Result<Option<Confirmation>> {
+        self.one_json("SELECT body FROM confirmations WHERE nonce = ?1", &nonce)
+    }
+
+    fn latest_confirmation(&mut self, prompt_key: &str) -> Result<Option<Confirmation>> {
+        self.one_json("SELECT body FROM confirmations WHERE prompt_key = ?1 ORDER BY rowid DESC LIMIT 1", &prompt_key)
+    }
+
+    fn put_confirmation(&mut self, prompt_key: &str, confirmation: &Confirmation) -> Result<()> {
+        let status = to_json(&confirmation.status)?;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO confirmations (confirmation_id, nonce, prompt_key, authorization_id, status, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (confirmation_id) DO UPDATE SET status = excluded.status, body = excluded.body",
+            )?
+            .execute(params![
+                confirmation.confirmation_id,
+                confirmation.nonce,
+                prompt_key,
+                confirmation.authorization_id,
+                status,
+                to_json(confirmation)?
+            ])?;
+        Ok(())
+    }
+
+    fn pending_confirmations(&mut self, authorization_id: &str) -> Result<Vec<Confirmation>> {
+        let pending = to_json(&crate::model::PromptStatus::Pending)?;
+        self.many_json(
+            "SELECT body FROM confirmations WHERE authorization_id = ?1 AND status = ?2 ORDER BY confirmation_id",
+            &[&authorization_id, &pending],
+        )
+    }
+
+    fn escalation(&mut self, escalation_id: &str) -> Result<Option<Escalation>> {
+        self.one_json("SELECT body FROM escalations WHERE escalation_id = ?1", &escalation_id)
+    }
+
+    fn latest_escalation(&mut self, prompt_key: &str) -> Result<Option<Escalation>> {
+        self.one_json("SELECT body FROM escalations WHERE prompt_key = ?1 ORDER BY rowid DESC LIMIT 1", &prompt_key)
+    }
+
+    fn put_escalation(&mut self, prompt_key: &str, escalation: &Escalation) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO escalations (escalation_id, prompt_key, body) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (escalation_id) DO UPDATE SET body = excluded.body",
+            )?
+            .execute(params![escalation.escalation_id, prompt_key, to_json(escalation)?])?;
+        Ok(())
+    }
+
+    fn reservation_for_receipt(&mut self, receipt_id: &str) -> Result<Option<Reservation>> {
+        self.one_json(
+            "SELECT r.body FROM reservation_receipts x JOIN reservations r ON r.reservation_id = x.reservation_id
+             WHERE x.receipt_id = ?1",
+            &receipt_id,
+        )
+    }
+
+    fn put_reservation(&mut self, reservation: &Reservation) -> Result<()> {
+        self.conn
+            .prepare_cached("INSERT OR REPLACE INTO reservations (reservation_id, body) VALUES (?1, ?2)")?
+            .execute(params![reservation.reservation_id, to_json(reservation)?])?;
+        let mut link = self
+            .conn
+            .prepare_cached("INSERT OR REPLACE INTO reservation_receipts (receipt_id, reservation_id) VALUES (?1, ?2)")?;
+        for receipt_id in &reservation.receipt_ids {
+            link.execute(params![receipt_id, reservation.reservation_id])?;
+        }
+        Ok(())
+    }
+
+    fn idempotency(&mut self, key: &str) -> Result<Option<IdempotencyRecord>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT request_sha256, response FROM idempotency WHERE key = ?1")?
+            .query_row([key], |row| Ok(IdempotencyRecord { request_sha256: row.get(0)?, response: row.get(1)? }))
+            .optional()?)
+    }
+
+    fn put_idempotency(&mut self, key: &str, record: &IdempotencyRecord) -> Result<()> {
+        self.conn
+            .prepare_cached("INSERT OR REPLACE INTO idempotency (key, request_sha256, response) VALUES (?1, ?2, ?3)")?
+            .execute(params![key, record.request_sha256, record.response])?;
+        Ok(())
+    }
+
+    fn put_receipt(&mut self, receipt: &StoredReceipt) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO receipts (receipt_id, issued_at, authorization_id, is_checkpoint, jws) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                receipt.receipt_id,
+                receipt.issued_at.millis(),
+                receipt.authorization_id,
+                receipt.is_checkpoint,
+                to_json(&receipt.receipt)?
+            ])?;
+        Ok(())
+    }
+
+    fn receipt(&mut self, receipt_id: &str) -> Result<Option<StoredReceipt>> {
+        let sql = format!("SELECT {RECEIPT_COLUMNS} FROM receipts WHERE receipt_id = ?1");
+        Ok(self.receipts(&sql, &[&receipt_id])?.pop())
+    }
+
+    fn receipts_between(&mut self, from: Timestamp, to: Timestamp) -> Result<Vec<StoredReceipt>> {
+        let sql = format!(
+            "SELECT {RECEIPT_COLUMNS} FROM receipts WHERE issued_at >= ?1 AND issued_at < ?2 ORDER BY issued_at, receipt_id"
+        );
+        self.receipts(&sql, &[&from.millis(), &to.millis()])
+    }
+
+    fn receipts_after(&mut self, after: Option<(Timestamp, String)>, limit: usize) -> Result<Vec<StoredReceipt>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        match after {
+            None => {
+                let sql = format!("SELECT {RECEIPT_COLUMNS} FROM receipts ORDER BY issued_at, receipt_id LIMIT ?1");
+                self.receipts(&sql, &[&limit])
+            }
+            Some((at, id)) => {
+                let sql = format!(
+                    "SELECT {RECEIPT_COLUMNS} FROM receipts WHERE (issued_at, receipt_id) > (?1, ?2)
+                     ORDER BY issued_at, receipt_id LIMIT ?3"
+                );
+                self.receipts(&sql, &[&at.millis(), &id, &limit])
+            }
+        }
+    }
+
+    fn first_receipt_at(&mut self) -> Result<Option<Timestamp>> {
+        let first: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT MIN(issued_at) FROM receipts WHERE is_checkpoint = 0")?
+            .query_row([], |row| row.get(0))?;
+        Ok(first.map(Timestamp))
+    }
+
+    fn checkpoints(&mut self) -> Result<Vec<CheckpointRecord>> {
+        let mut stmt =
+            self.conn.prepare_cached("SELECT period_start, receipt_id, merkle_root FROM checkpoints ORDER BY period_start")?;
+        let rows = stmt.query_map([], |row| {
+            Ok(CheckpointRecord { period_start: Timestamp(row.get(0)?), receipt_id: row.get(1)?, merkle_root: row.get(2)? })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    fn put_checkpoint(&mut self, checkpoint: &CheckpointRecord) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO checkpoints (period_start, receipt_id, merkle_root) VALUES (?1, ?2, ?3)",
+            params![checkpoint.period_start.millis(), checkpoint.receipt_id, checkpoint.merkle_root],
+        )?;
+        Ok(())
+    }
+}

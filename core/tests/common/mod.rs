@@ -1,0 +1,131 @@
+//! Shared fixtures: a policy that yields every decision, engines on each store, and a verifier.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use allowly_core::model::{AuthorizationCreate, CheckRequest, CheckResponse};
+use allowly_core::policy::Decision;
+use allowly_core::receipt::{KeySet, SignedReceipt, Verifier};
+use allowly_core::store::{Durability, MemoryStore, SqliteStore};
+use allowly_core::{Allowly, Clock, ManualClock, Options, Timestamp};
+use serde_json::{json, Value};
+
+pub const START: &str = "2026-03-02T09:00:00.000Z";
+
+pub fn start() -> Timestamp {
+    Timestamp::parse(START).unwrap()
+}
+
+/// One policy edition with an action for each decision and guard.
+pub fn support_policy() -> Value {
+    let basic = |action: &str, decision: &str, target: Value, fields: Value, rules: Value| {
+        json!({"profile": "allowly.basic.v1", "action": action, "decision": decision, "target": target,
+               "fields": fields, "rules": rules})
+    };
+    json!({
+        "policy_id": "support_agent",
+        "description": "support bot",
+        "profile": "allowly.policy.v1",
+        "agent_id": "support_bot",
+        "default_expiry_days": 30,
+        "actions": [
+            {"policy": basic("email.send", "allow", Value::Null, json!({"recipient_domain": "string", "risk": "integer"}), json!([
+                {"id": "external-recipient", "decision": "confirm", "target": "agent_owner",
+                 "conditions": [{"field": "recipient_domain", "op": "ne", "value": "example.com"}]},
+                {"id": "too-risky", "decision": "deny", "target": null,
+                 "conditions": [{"field": "risk", "op": "gte", "value": 9}]}
+             ])), "guards": {}, "executable_operations": []},
+            {"policy": basic("refund.issue", "escalate", json!("member:finance_lead"), json!({}), json!([])),
+             "guards": {}, "executable_operations": []},
+            {"policy": basic("account.delete", "deny", Value::Null, json!({}), json!([])),
+             "guards": {}, "executable_operations": []},
+            {"policy": basic("calendar.invite", "confirm", json!("agent_owner"), json!({}), json!([])),
+             "guards": {}, "executable_operations": []},
+            {"policy": basic("crm.read", "allow", Value::Null, json!({}), json!([])),
+             "guards": {"resource_pattern": "crm/*", "allowed_initiators": ["user"], "max_per_day": 3},
+             "executable_operations": []},
+            {"policy": basic("search.web", "allow", Value::Null, json!({}), json!([])),
+             "guards": {"rate_limit": {"max_calls": 2, "window_seconds": 60}}, "executable_operations": []}
+        ]
+    })
+}
+
+pub struct Fixture {
+    pub engine: Arc<Allowly>,
+    pub clock: Arc<ManualClock>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub fn memory() -> Fixture {
+    let clock = Arc::new(ManualClock::new(start()));
+    let engine = Allowly::with_store(Box::new(MemoryStore::new()), Box::new(clock.clone()), Options::default()).unwrap();
+    Fixture { engine: Arc::new(engine), clock, _dir: None }
+}
+
+pub fn sqlite() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(start()));
+    let store = SqliteStore::open(&dir.path().join("allowly.db"), Durability::Process).unwrap();
+    let engine = Allowly::with_store(Box::new(store), Box::new(clock.clone()), Options::default()).unwrap();
+    Fixture { engine: Arc::new(engine), clock, _dir: Some(dir) }
+}
+
+/// Both stores, so each decision test runs on each.
+pub fn both() -> Vec<(&'static str, Fixture)> {
+    vec![("memory", memory()), ("sqlite", sqlite())]
+}
+
+impl Fixture {
+    pub fn authorize(&self, budget_limit_micros: Option<i64>) -> String {
+        self.engine.create_policy(&support_policy()).unwrap();
+        let created = self
+            .engine
+            .create_authorization(&AuthorizationCreate {
+                user_id: "user_42".into(),
+                policy_id: "support_agent".into(),
+                budget_limit_micros,
+                ..Default::default()
+            })
+            .unwrap();
+        created.authorization_id
+    }
+
+    pub fn check(&self, authorization_id: &str, actions: &[&str], context: Value) -> CheckResponse {
+        self.try_check(CheckRequest {
+            authorization_id: authorization_id.into(),
+            actions: actions.iter().map(|a| a.to_string()).collect(),
+            context: Some(context),
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    pub fn try_check(&self, request: CheckRequest) -> allowly_core::Result<CheckResponse> {
+        self.engine.check(&request)
+    }
+
+    pub fn verifier(&self) -> Verifier {
+        let document = self.engine.key_document().unwrap();
+        let fingerprints: Vec<String> = document.keys.iter().map(|k| k.public_key_fingerprint.clone()).collect();
+        let (workspace_id, keys) = KeySet::from_document(&document.to_value()).unwrap();
+        Verifier::new(keys, &workspace_id, fingerprints)
+    }
+
+    /// Verifies a signed receipt and returns its payload.
+    pub fn verify(&self, receipt: &SignedReceipt) -> Value {
+        self.verifier().verify(&receipt.to_value(), self.clock.now()).unwrap()
+    }
+}
+
+/// The single action's decision and reason.
+pub fn outcome(response: &CheckResponse, action: &str) -> (Decision, String) {
+    let result = response.results.get(action).unwrap();
+    (result.decision, result.reason.clone())
+}
+
+pub fn signed(response: &CheckResponse, action: &str) -> SignedReceipt {
+    match &response.results.get(action).unwrap().receipt {
+        allowly_core::model::ReceiptEnvelope::Signed { receipt } => receipt.clone(),
+        other => panic!("expected a signed receipt, got {other:?}"),
+    }
+}

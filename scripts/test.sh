@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs every test of the project. Safe to run on a fresh clone: it builds what it needs and installs
+# the reference verifier into a throwaway virtualenv under target/.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "build (release; the interop tests and benches reuse it)"
+cargo build --release --workspace --all-targets --locked
+
+step "rust tests (core + cli)"
+cargo test --release --workspace --locked
+
+step "benches compile"
+cargo bench --workspace --locked --no-run
+
+step "interop with the reference verifier allowly-receipt-format 5.0.0"
+scripts/interop.sh
+
+printf '\nall tests passed\n'
