@@ -1196,6 +1196,11 @@ fn glob_pathological_patterns_are_fast() {
     assert!(!glob_match(&"*a".repeat(100).replace("*a*a", "*a?*a"), &format!("{text}b")));
     assert!(glob_match("a*a*a*a*a*a*a*a*a", &text));
     assert!(glob_match(&"*?".repeat(128), &text));
+    // The longest pattern a definition allows, built to make backtracking matchers retry everywhere.
+    let longest = format!("*{}b", "a?".repeat(127));
+    assert_eq!(longest.chars().count(), 256);
+    assert!(!glob_match(&longest, &text));
+    assert!(glob_match(&longest, &format!("{text}b")));
     assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
 }
 
