@@ -36,6 +36,10 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Command,
+
+    /// Whether --home was typed (then the follow-up commands we suggest must repeat it).
+    #[arg(skip)]
+    pub home_from_flag: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -84,6 +88,7 @@ pub enum PoliciesCommand {
     /// One policy: its newest edition, or the one given by --version.
     Show {
         policy_id: String,
+        /// A specific edition, archived ones included.
         #[arg(long, value_name = "N")]
         version: Option<i64>,
     },
@@ -115,6 +120,7 @@ pub enum AuthorizationsCommand {
         /// Who revoked it (written into the receipt).
         #[arg(long, value_name = "WHO")]
         revoked_by: Option<String>,
+        /// Why (written into the receipt).
         #[arg(long)]
         notes: Option<String>,
     },
@@ -122,8 +128,10 @@ pub enum AuthorizationsCommand {
 
 #[derive(Debug, Args)]
 pub struct CreateAuthorizationArgs {
+    /// The user who grants the authorization.
     #[arg(long)]
     pub user_id: String,
+    /// The policy whose edition is snapshotted.
     #[arg(long)]
     pub policy_id: String,
     /// The edition to snapshot (default: the newest).
@@ -135,6 +143,7 @@ pub struct CreateAuthorizationArgs {
     /// RFC 3339 expiry (default: the policy's `default_expiry_days`).
     #[arg(long, value_name = "TIME")]
     pub expires_at: Option<String>,
+    /// Spending cap in micros (50000000 = $50.00) for checks with --estimated-cost-micros.
     #[arg(long, value_name = "MICROS")]
     pub budget_limit_micros: Option<i64>,
     /// A JSON object, as text or @path.
@@ -150,18 +159,22 @@ pub struct CreateAuthorizationArgs {
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
+    /// The authorization to check under (an unknown id is a signed deny, not an error).
     #[arg(long)]
     pub authorization_id: String,
     /// An action to decide (repeatable, 1 to 25).
     #[arg(long = "action", value_name = "ACTION", required = true)]
     pub actions: Vec<String>,
+    /// What the actions touch (matched against the policy's `resource_pattern`).
     #[arg(long)]
     pub resource: Option<String>,
+    /// Recorded in the receipts' context.
     #[arg(long)]
     pub session_id: Option<String>,
     /// A JSON object, as text or @path (at most 4 KiB of canonical JSON, integers only).
     #[arg(long, value_name = "JSON")]
     pub context: Option<String>,
+    /// Cost to reserve against the authorization's budget (denied with budget_exceeded over the cap).
     #[arg(long, value_name = "MICROS")]
     pub estimated_cost_micros: Option<i64>,
     /// Makes a retried check return the first answer and reserve nothing twice.
@@ -202,8 +215,10 @@ pub enum EscalationsCommand {
 #[derive(Debug, Args)]
 pub struct ResolveEscalationArgs {
     pub escalation_id: String,
+    /// The approver (written into the receipt).
     #[arg(long, value_name = "WHO")]
     pub resolved_by: String,
+    /// Why (written into the receipt).
     #[arg(long, value_name = "TEXT")]
     pub note: Option<String>,
 }
@@ -215,8 +230,10 @@ pub enum BudgetCommand {
         /// A receipt of the budgeted check.
         #[arg(long, value_name = "RECEIPT_ID")]
         check_receipt_id: String,
+        /// What the check's actions really cost.
         #[arg(long, value_name = "MICROS")]
         actual_cost_micros: i64,
+        /// Makes a retried settlement return the first answer.
         #[arg(long, value_name = "KEY")]
         idempotency_key: Option<String>,
     },
@@ -233,6 +250,7 @@ pub enum ReceiptsCommand {
     },
     /// Write every receipt as JSONL (gzip if FILE ends in .gz).
     Export {
+        /// Where to write the JSONL export.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
         /// Also write the checkpoint evidence document.

@@ -29,7 +29,12 @@ const EXPORT_PROGRESS_EVERY: u64 = 10_000;
 
 /// Runs one command and returns the process exit code.
 pub fn run(cli: &Cli) -> i32 {
-    let out = Output { json: cli.json };
+    let program = if cli.home_from_flag {
+        format!("allowly --home {}", shell_word(&cli.home.display().to_string()))
+    } else {
+        "allowly".into()
+    };
+    let out = &Output { json: cli.json, program };
     let result = match &cli.command {
         // Offline: needs no workspace, and has its own exit codes.
         Command::Verify(args) => return crate::verify::run(args, out),
@@ -45,8 +50,19 @@ pub fn run(cli: &Cli) -> i32 {
     }
 }
 
-fn dispatch(engine: &Allowly, command: &Command, out: Output) -> Result<i32, Error> {
+/// `text` quoted for a POSIX shell when it needs to be.
+fn shell_word(text: &str) -> String {
+    let plain = !text.is_empty() && text.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-+=:,@%".contains(&b));
+    if plain {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
+}
+
+fn dispatch(engine: &Allowly, command: &Command, out: &Output) -> Result<i32, Error> {
     match command {
+        // Handled by `run` without opening a workspace.
         Command::Init | Command::Verify(_) => Ok(EXIT_USAGE),
         Command::Policies(command) => policies(engine, command, out).map(|()| EXIT_OK),
         Command::Authorizations(command) => authorizations(engine, command, out).map(|()| EXIT_OK),
@@ -78,7 +94,7 @@ fn open_existing(home: &Path) -> Result<Allowly, Error> {
     Allowly::open_embedded(home)
 }
 
-fn init(home: &Path, out: Output) -> Result<i32, Error> {
+fn init(home: &Path, out: &Output) -> Result<i32, Error> {
     let database = home.join(DATABASE_FILE);
     let created = !database.is_file();
     let engine = Allowly::open_embedded(home)?;
@@ -108,7 +124,7 @@ fn absolute(path: &Path) -> PathBuf {
 // -------------------------------------------------------------------------------------------------
 // Policies and authorizations
 
-fn policies(engine: &Allowly, command: &PoliciesCommand, out: Output) -> Result<(), Error> {
+fn policies(engine: &Allowly, command: &PoliciesCommand, out: &Output) -> Result<(), Error> {
     match command {
         PoliciesCommand::Apply { file } => {
             let bytes = read_input(file)?;
@@ -134,7 +150,7 @@ fn policies(engine: &Allowly, command: &PoliciesCommand, out: Output) -> Result<
     }
 }
 
-fn authorizations(engine: &Allowly, command: &AuthorizationsCommand, out: Output) -> Result<(), Error> {
+fn authorizations(engine: &Allowly, command: &AuthorizationsCommand, out: &Output) -> Result<(), Error> {
     match command {
         AuthorizationsCommand::Create(args) => {
             let created = engine.create_authorization(&authorization_request(args)?)?;
@@ -172,7 +188,7 @@ fn authorization_request(args: &CreateAuthorizationArgs) -> Result<Authorization
 // -------------------------------------------------------------------------------------------------
 // Checks and their follow-ups
 
-fn check(engine: &Allowly, args: &CheckArgs, out: Output) -> Result<i32, Error> {
+fn check(engine: &Allowly, args: &CheckArgs, out: &Output) -> Result<i32, Error> {
     let request = CheckRequest {
         authorization_id: args.authorization_id.clone(),
         actions: args.actions.clone(),
@@ -184,14 +200,15 @@ fn check(engine: &Allowly, args: &CheckArgs, out: Output) -> Result<i32, Error> 
         idempotency_key: args.idempotency_key.clone(),
     };
     let response = engine.check(&request)?;
-    out.emit(&response, output::check)?;
+    out.emit(&response, |response| output::check(response, &out.program))?;
     Ok(check_exit_code(&response))
 }
 
 /// The exit code of the strongest decision (deny > escalate > confirm > allow), so a script can
 /// branch on a check without reading its output.
 pub fn check_exit_code(response: &CheckResponse) -> i32 {
-    let strongest = response.results.iter().map(|(_, result)| result.decision).max_by_key(|decision| decision.strength());
+    let strongest =
+        response.results.iter().map(|(_, result)| result.decision).max_by_key(|decision| decision.strength());
     match strongest {
         Some(Decision::Allow) => EXIT_OK,
         Some(Decision::Confirm) => EXIT_CONFIRM,
@@ -201,7 +218,7 @@ pub fn check_exit_code(response: &CheckResponse) -> i32 {
     }
 }
 
-fn confirmations(engine: &Allowly, command: &ConfirmationsCommand, out: Output) -> Result<(), Error> {
+fn confirmations(engine: &Allowly, command: &ConfirmationsCommand, out: &Output) -> Result<(), Error> {
     match command {
         ConfirmationsCommand::Approve { nonce, ttl_seconds } => {
             out.emit(&engine.resolve_confirmation(nonce, true, *ttl_seconds)?, output::confirmation_resolved)
@@ -215,13 +232,17 @@ fn confirmations(engine: &Allowly, command: &ConfirmationsCommand, out: Output) 
     }
 }
 
-fn escalations(engine: &Allowly, command: &EscalationsCommand, out: Output) -> Result<(), Error> {
+fn escalations(engine: &Allowly, command: &EscalationsCommand, out: &Output) -> Result<(), Error> {
     let resolve = |args: &ResolveEscalationArgs, resolution| {
         engine.resolve_escalation(&args.escalation_id, resolution, &args.resolved_by, args.note.as_deref())
     };
     match command {
-        EscalationsCommand::Approve(args) => out.emit(&resolve(args, Resolution::Approved)?, output::escalation_resolved),
-        EscalationsCommand::Reject(args) => out.emit(&resolve(args, Resolution::Rejected)?, output::escalation_resolved),
+        EscalationsCommand::Approve(args) => {
+            out.emit(&resolve(args, Resolution::Approved)?, output::escalation_resolved)
+        }
+        EscalationsCommand::Reject(args) => {
+            out.emit(&resolve(args, Resolution::Rejected)?, output::escalation_resolved)
+        }
         EscalationsCommand::Status { escalation_id } => {
             out.emit(&engine.escalation_status(escalation_id)?, output::escalation_status)
         }
@@ -231,7 +252,7 @@ fn escalations(engine: &Allowly, command: &EscalationsCommand, out: Output) -> R
 // -------------------------------------------------------------------------------------------------
 // Receipts, keys
 
-fn receipts(engine: &Allowly, command: &ReceiptsCommand, out: Output) -> Result<(), Error> {
+fn receipts(engine: &Allowly, command: &ReceiptsCommand, out: &Output) -> Result<(), Error> {
     match command {
         ReceiptsCommand::Show { receipt_id: Some(receipt_id), .. } => {
             let stored = engine.receipt(receipt_id)?;
@@ -272,7 +293,24 @@ fn receipts(engine: &Allowly, command: &ReceiptsCommand, out: Output) -> Result<
                 }
                 reported = count;
             };
-            let summary = engine.export_receipts(path, checkpoint_evidence.as_deref(), &mut progress)?;
+            // The engine's I/O errors do not name the file; catch the usual mistake here, before
+            // anything is written.
+            for target in std::iter::once(path).chain(checkpoint_evidence) {
+                let parent = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+                if !parent.is_dir() {
+                    return Err(Error::Io(format!(
+                        "cannot write `{}`: no directory `{}`",
+                        target.display(),
+                        parent.display()
+                    )));
+                }
+            }
+            let summary = engine.export_receipts(path, checkpoint_evidence.as_deref(), &mut progress).map_err(
+                |err| match err {
+                    Error::Io(message) => Error::Io(format!("export to `{}` failed: {message}", path.display())),
+                    other => other,
+                },
+            )?;
             let report = json!({
                 "receipts": summary.receipts,
                 "checkpoints": summary.checkpoints,
@@ -284,7 +322,9 @@ fn receipts(engine: &Allowly, command: &ReceiptsCommand, out: Output) -> Result<
                 if let Some(evidence) = checkpoint_evidence {
                     text.push_str(&format!("\nwrote {} checkpoints to {}", summary.checkpoints, evidence.display()));
                     if summary.checkpoints == 0 {
-                        text.push_str("\n(no checkpoints yet: `allowly checkpoints create` covers whole past UTC days)");
+                        text.push_str(
+                            "\n(no checkpoints yet: `allowly checkpoints create` covers whole past UTC days)",
+                        );
                     }
                 }
                 text
@@ -293,7 +333,7 @@ fn receipts(engine: &Allowly, command: &ReceiptsCommand, out: Output) -> Result<
     }
 }
 
-fn keys(engine: &Allowly, command: &KeysCommand, out: Output) -> Result<(), Error> {
+fn keys(engine: &Allowly, command: &KeysCommand, out: &Output) -> Result<(), Error> {
     match command {
         KeysCommand::List => out.emit(&engine.key_document()?, output::keys),
         // Always JSON: this document is what verifiers (and `allowly verify --keys`) read.
@@ -314,7 +354,9 @@ fn keys(engine: &Allowly, command: &KeysCommand, out: Output) -> Result<(), Erro
 pub fn read_input(path: &Path) -> Result<Vec<u8>, Error> {
     if path == Path::new("-") {
         let mut bytes = Vec::new();
-        std::io::stdin().read_to_end(&mut bytes).map_err(|err| Error::Io(format!("cannot read standard input: {err}")))?;
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .map_err(|err| Error::Io(format!("cannot read standard input: {err}")))?;
         return Ok(bytes);
     }
     std::fs::read(path).map_err(|err| Error::Io(format!("cannot read `{}`: {err}", path.display())))

@@ -14,9 +14,11 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 /// Where results and errors go, in the format the caller asked for.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Output {
     pub json: bool,
+    /// How to invoke this program again on the same workspace, for suggested follow-up commands.
+    pub program: String,
 }
 
 impl Output {
@@ -31,7 +33,8 @@ impl Output {
 
     /// Prints JSON whatever the format (documents meant for other tools, e.g. the key document).
     pub fn json_value<T: Serialize>(&self, value: &T) -> Result<(), Error> {
-        let text = serde_json::to_string_pretty(value).map_err(|err| Error::Io(format!("cannot encode output: {err}")))?;
+        let text =
+            serde_json::to_string_pretty(value).map_err(|err| Error::Io(format!("cannot encode output: {err}")))?;
         stdout(&text)
     }
 
@@ -57,7 +60,9 @@ impl Output {
 pub fn stdout(text: &str) -> Result<(), Error> {
     let mut out = std::io::stdout().lock();
     match writeln!(out, "{text}").and_then(|()| out.flush()) {
-        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Io(format!("cannot write output: {err}"))),
+        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(Error::Io(format!("cannot write output: {err}")))
+        }
         _ => Ok(()),
     }
 }
@@ -70,8 +75,9 @@ pub fn stderr(text: &str) {
 /// Left-aligned columns separated by two spaces; the last column is not padded.
 pub fn table(rows: &[Vec<String>]) -> String {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> =
-        (0..columns).map(|c| rows.iter().filter_map(|r| r.get(c)).map(|cell| cell.chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| rows.iter().filter_map(|r| r.get(c)).map(|cell| cell.chars().count()).max().unwrap_or(0))
+        .collect();
     let mut text = String::new();
     for row in rows {
         let mut line = String::new();
@@ -214,18 +220,17 @@ fn envelope_id(envelope: &allowly_core::model::ReceiptEnvelope) -> String {
     use allowly_core::model::ReceiptEnvelope;
     match envelope {
         ReceiptEnvelope::Pending { receipt_id, .. } => receipt_id.clone(),
-        ReceiptEnvelope::Signed { receipt } => {
-            allowly_core::receipt::decode_receipt(&receipt.to_value())
-                .ok()
-                .and_then(|payload| payload.get("receipt_id").and_then(Value::as_str).map(str::to_string))
-                .unwrap_or_else(|| "-".into())
-        }
+        ReceiptEnvelope::Signed { receipt } => allowly_core::receipt::decode_receipt(&receipt.to_value())
+            .ok()
+            .and_then(|payload| payload.get("receipt_id").and_then(Value::as_str).map(str::to_string))
+            .unwrap_or_else(|| "-".into()),
     }
 }
 
 pub fn authorization(view: &AuthorizationView) -> String {
     let r = &view.policy_ref;
-    let status = serde_json::to_value(view.status).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+    let status =
+        serde_json::to_value(view.status).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
     let mut rows = vec![
         vec!["authorization".into(), view.authorization_id.clone()],
         vec!["status".into(), status],
@@ -256,10 +261,18 @@ pub fn authorizations(page: &Page<AuthorizationView>) -> String {
     if page.items.is_empty() {
         return "no authorizations yet: create one with `allowly authorizations create`".into();
     }
-    let mut rows =
-        vec![vec!["AUTHORIZATION".into(), "STATUS".into(), "USER".into(), "AGENT".into(), "POLICY".into(), "EXPIRES".into(), "BUDGET".into()]];
+    let mut rows = vec![vec![
+        "AUTHORIZATION".into(),
+        "STATUS".into(),
+        "USER".into(),
+        "AGENT".into(),
+        "POLICY".into(),
+        "EXPIRES".into(),
+        "BUDGET".into(),
+    ]];
     for view in &page.items {
-        let status = serde_json::to_value(view.status).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        let status =
+            serde_json::to_value(view.status).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
         rows.push(vec![
             view.authorization_id.clone(),
             status,
@@ -289,12 +302,17 @@ pub fn authorization_revoked(revoked: &AuthorizationRevoked) -> String {
 // -------------------------------------------------------------------------------------------------
 // Checks
 
-pub fn check(response: &CheckResponse) -> String {
+pub fn check(response: &CheckResponse, program: &str) -> String {
     let rows: Vec<Vec<String>> = response
         .results
         .iter()
         .map(|(action, result)| {
-            vec![action.to_string(), result.decision.as_str().to_string(), result.reason.clone(), result.receipt_id.clone()]
+            vec![
+                action.to_string(),
+                result.decision.as_str().to_string(),
+                result.reason.clone(),
+                result.receipt_id.clone(),
+            ]
         })
         .collect();
     let mut text = table(&rows);
@@ -308,8 +326,8 @@ pub fn check(response: &CheckResponse) -> String {
                     result.confirm_expires_at.as_deref().unwrap_or("-"),
                 );
                 if let Some(nonce) = &result.confirm_nonce {
-                    let _ = write!(text, "\n  approve: allowly confirmations approve {nonce}");
-                    let _ = write!(text, "\n  reject:  allowly confirmations reject {nonce}");
+                    let _ = write!(text, "\n  approve: {program} confirmations approve {nonce}");
+                    let _ = write!(text, "\n  reject:  {program} confirmations reject {nonce}");
                 }
             }
             Decision::Escalate => {
@@ -320,8 +338,8 @@ pub fn check(response: &CheckResponse) -> String {
                     result.escalation_to.as_deref().unwrap_or("an approver"),
                     result.escalation_expires_at.as_deref().unwrap_or("-"),
                 );
-                let _ = write!(text, "\n  approve: allowly escalations approve {id} --resolved-by <approver>");
-                let _ = write!(text, "\n  reject:  allowly escalations reject {id} --resolved-by <approver>");
+                let _ = write!(text, "\n  approve: {program} escalations approve {id} --resolved-by <approver>");
+                let _ = write!(text, "\n  reject:  {program} escalations reject {id} --resolved-by <approver>");
             }
             Decision::Deny if result.superseded_by.is_some() => {
                 let _ = write!(text, "\n\n{action}: superseded by {}", result.superseded_by.as_deref().unwrap_or("-"));
@@ -336,7 +354,7 @@ pub fn check(response: &CheckResponse) -> String {
             Some(after) => {
                 let _ = write!(
                     text,
-                    "\n\nbudget: reserved {} micros, {after} of {} spent\n  settle: allowly budget settle --check-receipt-id {receipt_id} --actual-cost-micros <actual>",
+                    "\n\nbudget: reserved {} micros, {after} of {} spent\n  settle: {program} budget settle --check-receipt-id {receipt_id} --actual-cost-micros <actual>",
                     budget.estimated_cost_micros, budget.limit_micros,
                 );
             }
@@ -364,7 +382,8 @@ pub fn confirmation_resolved(resolved: &ConfirmationResolved) -> String {
 }
 
 pub fn confirmation_status(view: &ConfirmationStatusView) -> String {
-    let status = serde_json::to_value(view.status).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+    let status =
+        serde_json::to_value(view.status).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
     table(&[
         vec!["confirmation".into(), view.confirmation_id.clone()],
         vec!["status".into(), status],
@@ -387,7 +406,8 @@ pub fn escalation_resolved(resolved: &EscalationResolved) -> String {
 }
 
 pub fn escalation_status(view: &EscalationStatusView) -> String {
-    let status = serde_json::to_value(view.status).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+    let status =
+        serde_json::to_value(view.status).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
     table(&[
         vec!["escalation".into(), view.escalation_id.clone()],
         vec!["status".into(), status],
@@ -425,7 +445,8 @@ pub fn receipts(payloads: &[Value]) -> String {
     if payloads.is_empty() {
         return "no receipts yet".into();
     }
-    let mut rows = vec![vec!["ISSUED".into(), "RECEIPT".into(), "ACTION/EVENT".into(), "DECISION".into(), "REASON".into()]];
+    let mut rows =
+        vec![vec!["ISSUED".into(), "RECEIPT".into(), "ACTION/EVENT".into(), "DECISION".into(), "REASON".into()]];
     rows.extend(payloads.iter().map(receipt_row));
     table(&rows)
 }

@@ -17,7 +17,7 @@ use crate::output::{self, Output};
 /// nothing was verified, so it is neither valid nor invalid.
 struct Usage(String);
 
-pub fn run(args: &VerifyArgs, out: Output) -> i32 {
+pub fn run(args: &VerifyArgs, out: &Output) -> i32 {
     match verify(args, out) {
         Ok(code) => code,
         Err(Usage(message)) => {
@@ -32,7 +32,7 @@ pub fn run(args: &VerifyArgs, out: Output) -> i32 {
     }
 }
 
-fn verify(args: &VerifyArgs, out: Output) -> Result<i32, Usage> {
+fn verify(args: &VerifyArgs, out: &Output) -> Result<i32, Usage> {
     let verifier = load_verifier(args)?;
     if let Some(evidence) = &args.checkpoint_evidence {
         // Checked up front so that a mistyped path is a usage error, not an invalid export.
@@ -58,7 +58,11 @@ fn verify(args: &VerifyArgs, out: Output) -> Result<i32, Usage> {
             // Content the reference aborts on (an export that is not UTF-8) is invalid, not misuse.
             Err(err) if err.kind() == std::io::ErrorKind::InvalidData => {
                 let text = format!("INVALID  {}: {err}", args.input.display());
-                emit(out, &json!({"valid": false, "error": {"code": "schema_error", "message": err.to_string()}}), &text)?;
+                emit(
+                    out,
+                    &json!({"valid": false, "error": {"code": "schema_error", "message": err.to_string()}}),
+                    &text,
+                )?;
                 Ok(EXIT_ERROR)
             }
             Err(err) => Err(Usage(format!("cannot read the export: {err}"))),
@@ -127,14 +131,17 @@ fn single_receipt(path: &Path) -> Result<Option<Single>, Usage> {
 /// `<action|event>  <decision>` of a verified payload.
 fn subject(payload: &Value) -> (String, String) {
     let text = |key: &str| payload.get(key).and_then(Value::as_str).map(str::to_string);
-    (text("action").or_else(|| text("event")).unwrap_or_else(|| "-".into()), text("decision").unwrap_or_else(|| "-".into()))
+    (
+        text("action").or_else(|| text("event")).unwrap_or_else(|| "-".into()),
+        text("decision").unwrap_or_else(|| "-".into()),
+    )
 }
 
 fn error_json(err: &VerifyError) -> Value {
     json!({"code": err.code(), "class": err.reference_class(), "message": err.to_string()})
 }
 
-fn report_receipt(verdict: &Result<Value, VerifyError>, out: Output) -> Result<i32, Usage> {
+fn report_receipt(verdict: &Result<Value, VerifyError>, out: &Output) -> Result<i32, Usage> {
     let (body, text, code) = match verdict {
         Ok(payload) => {
             let receipt_id = payload.get("receipt_id").and_then(Value::as_str).unwrap_or("-");
@@ -155,7 +162,7 @@ fn report_receipt(verdict: &Result<Value, VerifyError>, out: Output) -> Result<i
     Ok(code)
 }
 
-fn report_export(report: &ExportReport, out: Output) -> Result<i32, Usage> {
+fn report_export(report: &ExportReport, out: &Output) -> Result<i32, Usage> {
     let code = if report.is_valid() { EXIT_OK } else { EXIT_ERROR };
     let checked = report.lines.len();
     if out.json {
@@ -190,7 +197,9 @@ fn report_export(report: &ExportReport, out: Output) -> Result<i32, Usage> {
                 line.label.as_deref().unwrap_or("?"),
                 line.decision.as_deref().unwrap_or("?")
             )),
-            Some(err) => text.push_str(&format!("INVALID  line {}  {receipt_id}  {}: {err}\n", line.line, err.reference_class())),
+            Some(err) => {
+                text.push_str(&format!("INVALID  line {}  {receipt_id}  {}: {err}\n", line.line, err.reference_class()))
+            }
         }
     }
     for (receipt_id, period_start, members) in &report.checkpoints {
@@ -207,7 +216,7 @@ fn report_export(report: &ExportReport, out: Output) -> Result<i32, Usage> {
     Ok(code)
 }
 
-fn emit(out: Output, body: &Value, text: &str) -> Result<(), Usage> {
+fn emit(out: &Output, body: &Value, text: &str) -> Result<(), Usage> {
     let printed = if out.json { out.json_value(body) } else { output::stdout(text) };
     printed.map_err(|err| Usage(err.to_string()))
 }

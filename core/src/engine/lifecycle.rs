@@ -727,7 +727,11 @@ fn validate_create(request: &AuthorizationCreate) -> Result<ValidCreate> {
 }
 
 fn prefixed(err: crate::policy::PolicyError, prefix: &str) -> Error {
-    let field = if err.field.is_empty() { prefix.to_string() } else { format!("{prefix}.{}", err.field) };
+    // Errors about the whole document name the document itself (`definition`), not a member of it.
+    let field = match err.field.as_str() {
+        "" | "definition" => prefix.to_string(),
+        member => format!("{prefix}.{member}"),
+    };
     Error::invalid(field, err.message)
 }
 

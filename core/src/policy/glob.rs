@@ -57,7 +57,7 @@ fn next_char(s: &str, at: usize) -> Option<char> {
 /// The automaton of a pattern. State `i` means "the first `i` pattern characters have matched";
 /// bit `i` of each mask describes pattern character `i`.
 struct Glob {
-    /// The pattern, with runs of `*` collapsed into one (they mean the same).
+    /// Pattern length in characters, each run of `*` collapsed into one (they mean the same).
     len: usize,
     /// Words per bit set: states run from 0 to `len` inclusive.
     words: usize,
