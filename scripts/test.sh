@@ -19,4 +19,7 @@ cargo bench --workspace --locked --no-run
 step "interop with the reference verifier allowly-receipt-format 5.0.0"
 scripts/interop.sh
 
+step "the README quickstart, as written"
+scripts/readme-quickstart.sh
+
 printf '\nall tests passed\n'

@@ -38,6 +38,6 @@ fn main() -> AnyResult<()> {
     std::fs::write(out.join("keys.json"), serde_json::to_vec_pretty(&document)?)?;
     std::fs::write(out.join("workspace_id"), engine.workspace_id())?;
     let fingerprints: Vec<&str> = document.keys.iter().map(|k| k.public_key_fingerprint.as_str()).collect();
-    std::fs::write(out.join("fingerprints"), fingerprints.join("\n"))?;
+    std::fs::write(out.join("fingerprints"), format!("{}\n", fingerprints.join("\n")))?;
     Ok(())
 }

@@ -63,17 +63,18 @@ fn main() -> AnyResult<()> {
     save("rate_limited_first_allow", &check(&["search.web"], None, json!({}))?.results.get("search.web").ok_or("no")?.receipt_id)?;
     save("rate_limited", &check(&["search.web"], None, json!({}))?.results.get("search.web").ok_or("no")?.receipt_id)?;
 
+    step();
+    let resolved = engine.resolve_confirmation(confirm_result.confirm_nonce.as_deref().ok_or("no nonce")?, true, Some(600))?;
+    save("confirmation_resolve", pending_id(resolved.receipt.as_ref().ok_or("no receipt")?))?;
+    save("user_confirmed_allow", &check(&["email.send"], None, json!({"amount": 500}))?.results.get("email.send").ok_or("no")?.receipt_id)?;
+
     // Day two, under a rotated key.
     clock.set(start.plus_days(1));
     engine.rotate_key()?;
     step();
-    let resolved = engine.resolve_confirmation(confirm_result.confirm_nonce.as_deref().ok_or("no nonce")?, true, Some(600))?;
-    save("confirmation_resolve", pending_id(resolved.receipt.as_ref().ok_or("no receipt")?))?;
-    step();
     let escalation = engine.resolve_escalation(escalate_result.escalation_id.as_deref().ok_or("no id")?, Resolution::Approved, "alice", None)?;
     save("escalation_resolve", pending_id(escalation.receipt.as_ref().ok_or("no receipt")?))?;
     save("escalation_approved_allow", &check(&["refund.issue"], None, json!({}))?.results.get("refund.issue").ok_or("no")?.receipt_id)?;
-    save("user_confirmed_allow", &check(&["email.send"], None, json!({"amount": 500}))?.results.get("email.send").ok_or("no")?.receipt_id)?;
     check(&["email.send"], Some(20_000_000), json!({}))?;
     let over = check(&["email.send"], Some(20_000_000), json!({}))?;
     save("budget_exceeded", &over.results.get("email.send").ok_or("no result")?.receipt_id)?;
@@ -111,7 +112,7 @@ fn main() -> AnyResult<()> {
     write(&out.join("keys.json"), &serde_json::to_vec_pretty(&document)?)?;
     write(&out.join("workspace_id"), engine.workspace_id().as_bytes())?;
     let fingerprints: Vec<&str> = document.keys.iter().map(|k| k.public_key_fingerprint.as_str()).collect();
-    write(&out.join("fingerprints"), fingerprints.join("\n").as_bytes())?;
+    write(&out.join("fingerprints"), format!("{}\n", fingerprints.join("\n")).as_bytes())?;
     println!("wrote {} receipt kinds to {}", std::fs::read_dir(out.join("receipts"))?.count(), out.display());
     Ok(())
 }

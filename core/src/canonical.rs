@@ -10,6 +10,7 @@
 
 use serde_json::{Map, Number, Value};
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use std::cmp::Ordering;
 
 pub const MAX_SAFE_INTEGER: i64 = 9_007_199_254_740_991;
@@ -142,19 +143,35 @@ pub(crate) fn write_string(text: &str, out: &mut Vec<u8>) {
     out.reserve(bytes.len() + 2);
     out.push(b'"');
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        if b == b'"' || b == b'\\' || b < 0x20 {
-            out.extend_from_slice(&bytes[start..i]);
-            match b {
-                b'"' => out.extend_from_slice(b"\\\""),
-                b'\\' => out.extend_from_slice(b"\\\\"),
-                _ => out.extend_from_slice(&[b'\\', b'u', b'0', b'0', DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 0x0f)]]),
-            }
-            start = i + 1;
+    while let Some(offset) = find_special(&bytes[start..]) {
+        let i = start + offset;
+        out.extend_from_slice(&bytes[start..i]);
+        match bytes[i] {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b => out.extend_from_slice(&[b'\\', b'u', b'0', b'0', DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 0x0f)]]),
         }
+        start = i + 1;
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
+}
+
+/// Position of the first `"`, `\` or control character: the bytes a JSON string cannot hold raw.
+///
+/// Whole 32-byte blocks are tested without an early exit so the compiler can vectorize them;
+/// receipts are mostly long base64url strings with nothing to find.
+fn find_special(bytes: &[u8]) -> Option<usize> {
+    let special = |b: u8| b == b'"' || b == b'\\' || b < 0x20;
+    let mut blocks = bytes.chunks_exact(32);
+    let mut base = 0;
+    for block in blocks.by_ref() {
+        if block.iter().fold(false, |found, &b| found | special(b)) {
+            return block.iter().position(|&b| special(b)).map(|i| base + i);
+        }
+        base += 32;
+    }
+    blocks.remainder().iter().position(|&b| special(b)).map(|i| base + i)
 }
 
 /// Orders strings by their UTF-16 code units, working on the UTF-8 bytes.
@@ -179,7 +196,7 @@ pub fn utf16_cmp(a: &str, b: &str) -> Ordering {
 /// any fractional/exponent number token, integers outside the safe range, depth > 32, > 50,000
 /// values, invalid UTF-8, lone surrogate escapes, trailing data.
 pub fn parse_strict(bytes: &[u8]) -> Result<Value, CanonicalError> {
-    Parser::new(bytes, Mode::Strict)?.parse()
+    Ok(parse_strict_node(bytes)?.to_value())
 }
 
 /// Lenient parse of a plain JSON document (a keys document, checkpoint evidence, an export line),
@@ -190,7 +207,154 @@ pub fn parse_strict(bytes: &[u8]) -> Result<Value, CanonicalError> {
 /// `f64` is kept as the largest `f64` of its sign (it only needs to stay "some number"), and a
 /// lone surrogate becomes U+FFFD.
 pub fn parse_document(bytes: &[u8]) -> Result<Value, CanonicalError> {
+    Ok(parse_document_node(bytes)?.to_value())
+}
+
+/// [`parse_strict`] into a borrowed tree, for the verifier's hot path.
+pub(crate) fn parse_strict_node(bytes: &[u8]) -> Result<Node<'_>, CanonicalError> {
+    Parser::new(bytes, Mode::Strict)?.parse()
+}
+
+/// [`parse_document`] into a borrowed tree.
+pub(crate) fn parse_document_node(bytes: &[u8]) -> Result<Node<'_>, CanonicalError> {
     Parser::new(bytes, Mode::Document)?.parse()
+}
+
+/// A parsed JSON value borrowing its strings from the input where no escape forced a copy.
+///
+/// Verifying a receipt reads a handful of fields; building a `serde_json::Value` (one allocation
+/// per string and map node) would cost more than the Ed25519 check itself.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Node<'a> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    /// Only in lenient documents; receipts reject every non-integer.
+    Float(f64),
+    Str(Cow<'a, str>),
+    Array(Vec<Node<'a>>),
+    Object(Object<'a>),
+}
+
+/// Object members in document order (names are unique: the parser rejects duplicates).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Object<'a>(Vec<(Cow<'a, str>, Node<'a>)>);
+
+static NULL: Node<'static> = Node::Null;
+
+impl<'a> Node<'a> {
+    pub(crate) fn as_str(&self) -> Option<&str> {
+        match self {
+            Node::Str(text) => Some(text),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn as_i64(&self) -> Option<i64> {
+        match self {
+            Node::Int(value) => Some(*value),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn as_object(&self) -> Option<&Object<'a>> {
+        match self {
+            Node::Object(object) => Some(object),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn is_null(&self) -> bool {
+        matches!(self, Node::Null)
+    }
+
+    pub(crate) fn is_string(&self) -> bool {
+        matches!(self, Node::Str(_))
+    }
+
+    pub(crate) fn is_object(&self) -> bool {
+        matches!(self, Node::Object(_))
+    }
+
+    /// Member `name` of an object (`None` for a missing member or a non-object).
+    pub(crate) fn get(&self, name: &str) -> Option<&Node<'a>> {
+        self.as_object().and_then(|object| object.get(name))
+    }
+
+    pub(crate) fn to_value(&self) -> Value {
+        match self {
+            Node::Null => Value::Null,
+            Node::Bool(flag) => Value::Bool(*flag),
+            Node::Int(value) => Value::from(*value),
+            Node::Float(value) => Value::Number(lenient_float(*value)),
+            Node::Str(text) => Value::String(text.to_string()),
+            Node::Array(items) => Value::Array(items.iter().map(Node::to_value).collect()),
+            Node::Object(object) => Value::Object(object.to_map()),
+        }
+    }
+}
+
+impl<'a> std::ops::Index<&str> for Node<'a> {
+    type Output = Node<'a>;
+
+    /// Like `serde_json::Value`: a missing member reads as null.
+    fn index(&self, name: &str) -> &Node<'a> {
+        self.get(name).unwrap_or(&NULL)
+    }
+}
+
+impl<'a> Object<'a> {
+    pub(crate) fn get(&self, name: &str) -> Option<&Node<'a>> {
+        self.0.iter().find(|(key, _)| key == name).map(|(_, value)| value)
+    }
+
+    /// Takes member `name` out of the object.
+    pub(crate) fn into_member(self, name: &str) -> Option<Node<'a>> {
+        self.0.into_iter().find(|(key, _)| key == name).map(|(_, value)| value)
+    }
+
+    pub(crate) fn contains_key(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(key, _)| key.as_ref())
+    }
+
+    pub(crate) fn to_map(&self) -> Map<String, Value> {
+        self.0.iter().map(|(key, value)| (key.to_string(), value.to_value())).collect()
+    }
+
+    /// The first name that occurs twice, if any.
+    fn duplicate(&self) -> Option<&str> {
+        let members = &self.0;
+        if members.len() <= 16 {
+            return members
+                .iter()
+                .enumerate()
+                .find(|(i, (key, _))| members[..*i].iter().any(|(earlier, _)| earlier == key))
+                .map(|(_, (key, _))| key.as_ref());
+        }
+        let mut names: Vec<&str> = self.keys().collect();
+        names.sort_unstable();
+        names.windows(2).find(|pair| pair[0] == pair[1]).map(|pair| pair[0])
+    }
+}
+
+impl<'a> std::ops::Index<&str> for Object<'a> {
+    type Output = Node<'a>;
+
+    fn index(&self, name: &str) -> &Node<'a> {
+        self.get(name).unwrap_or(&NULL)
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -201,12 +365,14 @@ enum Mode {
 
 /// An open container while parsing; the parser keeps these on its own stack so that hostile
 /// nesting fails with an error instead of overflowing the thread's stack.
-enum Frame {
-    Array(Vec<Value>),
-    Object(Map<String, Value>, String),
+enum Frame<'a> {
+    Array(Vec<Node<'a>>),
+    Object(Object<'a>, Cow<'a, str>),
 }
 
 struct Parser<'a> {
+    /// The input, validated as UTF-8 once; strings are cut from it at ASCII delimiters.
+    source: &'a str,
     text: &'a [u8],
     pos: usize,
     mode: Mode,
@@ -215,9 +381,8 @@ struct Parser<'a> {
 
 impl<'a> Parser<'a> {
     fn new(bytes: &'a [u8], mode: Mode) -> Result<Parser<'a>, CanonicalError> {
-        // Validating UTF-8 once up front lets the string scanner copy byte runs verbatim.
-        std::str::from_utf8(bytes).map_err(|e| CanonicalError(format!("invalid utf-8 in json: {e}")))?;
-        Ok(Parser { text: bytes, pos: 0, mode, nodes: 0 })
+        let source = std::str::from_utf8(bytes).map_err(|e| CanonicalError(format!("invalid utf-8 in json: {e}")))?;
+        Ok(Parser { source, text: bytes, pos: 0, mode, nodes: 0 })
     }
 
     fn max_depth(&self) -> usize {
@@ -227,21 +392,20 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn parse(mut self) -> Result<Value, CanonicalError> {
-        let mut stack: Vec<Frame> = Vec::new();
+    fn parse(mut self) -> Result<Node<'a>, CanonicalError> {
+        let mut stack: Vec<Frame<'a>> = Vec::new();
         'value: loop {
-            let depth = stack.len() + 1;
-            self.count_value(depth)?;
+            self.count_value(stack.len() + 1)?;
             self.skip_whitespace();
             let mut value = match self.peek() {
                 Some(b'{') => {
                     self.pos += 1;
                     self.skip_whitespace();
                     if self.eat(b'}') {
-                        Value::Object(Map::new())
+                        Node::Object(Object::default())
                     } else {
                         let key = self.parse_key()?;
-                        stack.push(Frame::Object(Map::new(), key));
+                        stack.push(Frame::Object(Object::default(), key));
                         continue 'value;
                     }
                 }
@@ -249,7 +413,7 @@ impl<'a> Parser<'a> {
                     self.pos += 1;
                     self.skip_whitespace();
                     if self.eat(b']') {
-                        Value::Array(Vec::new())
+                        Node::Array(Vec::new())
                     } else {
                         stack.push(Frame::Array(Vec::new()));
                         continue 'value;
@@ -275,12 +439,8 @@ impl<'a> Parser<'a> {
                             _ => return self.fail("expected `,` or `]` in array"),
                         }
                     }
-                    Some(Frame::Object(map, key)) => {
-                        let name = std::mem::take(key);
-                        if map.contains_key(&name) {
-                            return err(format!("duplicate json object name: `{name}`"));
-                        }
-                        map.insert(name, value);
+                    Some(Frame::Object(object, key)) => {
+                        object.0.push((std::mem::take(key), value));
                         match self.next_byte() {
                             Some(b',') => {
                                 self.skip_whitespace();
@@ -293,8 +453,14 @@ impl<'a> Parser<'a> {
                     }
                 }
                 value = match stack.pop() {
-                    Some(Frame::Array(items)) => Value::Array(items),
-                    Some(Frame::Object(map, _)) => Value::Object(map),
+                    Some(Frame::Array(items)) => Node::Array(items),
+                    Some(Frame::Object(object, _)) => {
+                        // Checked when the object closes, as the reference's object hook does.
+                        if let Some(name) = object.duplicate() {
+                            return err(format!("duplicate json object name: `{name}`"));
+                        }
+                        Node::Object(object)
+                    }
                     None => return self.fail("unbalanced json"),
                 };
             }
@@ -350,7 +516,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn parse_key(&mut self) -> Result<String, CanonicalError> {
+    fn parse_key(&mut self) -> Result<Cow<'a, str>, CanonicalError> {
         if !self.eat(b'"') {
             return self.fail("expected a string object name");
         }
@@ -362,11 +528,11 @@ impl<'a> Parser<'a> {
         Ok(key)
     }
 
-    fn parse_scalar(&mut self) -> Result<Value, CanonicalError> {
+    fn parse_scalar(&mut self) -> Result<Node<'a>, CanonicalError> {
         match self.peek() {
             Some(b'"') => {
                 self.pos += 1;
-                Ok(Value::String(self.parse_string_body()?))
+                Ok(Node::Str(self.parse_string_body()?))
             }
             Some(b'-' | b'0'..=b'9') => {
                 if self.eat_literal(b"-Infinity") {
@@ -374,9 +540,9 @@ impl<'a> Parser<'a> {
                 }
                 self.parse_number()
             }
-            _ if self.eat_literal(b"true") => Ok(Value::Bool(true)),
-            _ if self.eat_literal(b"false") => Ok(Value::Bool(false)),
-            _ if self.eat_literal(b"null") => Ok(Value::Null),
+            _ if self.eat_literal(b"true") => Ok(Node::Bool(true)),
+            _ if self.eat_literal(b"false") => Ok(Node::Bool(false)),
+            _ if self.eat_literal(b"null") => Ok(Node::Null),
             // The reference's reader accepts these as floats; receipts then reject them as floats.
             _ if self.eat_literal(b"NaN") => self.non_integer(f64::NAN),
             _ if self.eat_literal(b"Infinity") => self.non_integer(f64::INFINITY),
@@ -384,14 +550,14 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn non_integer(&self, value: f64) -> Result<Value, CanonicalError> {
+    fn non_integer(&self, value: f64) -> Result<Node<'a>, CanonicalError> {
         match self.mode {
             Mode::Strict => err("receipts must not contain non-integer numbers"),
-            Mode::Document => Ok(Value::Number(lenient_float(value))),
+            Mode::Document => Ok(Node::Float(value)),
         }
     }
 
-    fn parse_number(&mut self) -> Result<Value, CanonicalError> {
+    fn parse_number(&mut self) -> Result<Node<'a>, CanonicalError> {
         let start = self.pos;
         self.eat(b'-');
         match self.next_byte() {
@@ -418,20 +584,16 @@ impl<'a> Parser<'a> {
             }
             self.skip_digits();
         }
-        // The token is ASCII by construction.
-        let token = std::str::from_utf8(&self.text[start..self.pos]).unwrap_or_default();
+        let token = self.source.get(start..self.pos).unwrap_or_default();
         if !integral {
             return self.non_integer(token.parse::<f64>().unwrap_or(f64::NAN));
         }
+        // `-0` is the integer 0, as in the reference.
         match token.parse::<i64>() {
-            Ok(value) if value.unsigned_abs() <= MAX_SAFE_INTEGER.unsigned_abs() => Ok(Value::from(value)),
-            parsed => match self.mode {
+            Ok(value) if value.unsigned_abs() <= MAX_SAFE_INTEGER.unsigned_abs() => Ok(Node::Int(value)),
+            _ => match self.mode {
                 Mode::Strict => err(format!("integer `{token}` exceeds the safe range ±(2^53-1)")),
-                Mode::Document => Ok(match (parsed, token.parse::<u64>()) {
-                    (Ok(value), _) => Value::from(value),
-                    (_, Ok(value)) => Value::from(value),
-                    _ => Value::Number(lenient_float(token.parse::<f64>().unwrap_or(f64::NAN))),
-                }),
+                Mode::Document => Ok(Node::Float(token.parse::<f64>().unwrap_or(f64::NAN))),
             },
         }
     }
@@ -442,46 +604,56 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// Parses the rest of a string whose opening quote was consumed.
-    fn parse_string_body(&mut self) -> Result<String, CanonicalError> {
-        let mut out: Vec<u8> = Vec::new();
+    /// Parses the rest of a string whose opening quote was consumed; borrows unless it has escapes.
+    fn parse_string_body(&mut self) -> Result<Cow<'a, str>, CanonicalError> {
+        let mut owned: Option<String> = None;
         loop {
             let start = self.pos;
-            let run = self.text[start..].iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20);
-            let Some(offset) = run else {
+            let Some(offset) = find_special(&self.text[start..]) else {
                 self.pos = self.text.len();
                 return self.fail("unterminated string");
             };
-            out.extend_from_slice(&self.text[start..start + offset]);
-            self.pos = start + offset + 1;
-            match self.text[start + offset] {
-                b'"' => break,
-                b'\\' => self.parse_escape(&mut out)?,
+            let end = start + offset;
+            // Cut at an ASCII byte of valid UTF-8, so the slice is whole characters.
+            let run = self.source.get(start..end).unwrap_or_default();
+            self.pos = end + 1;
+            match self.text[end] {
+                b'"' => {
+                    return Ok(match owned {
+                        Some(mut text) => {
+                            text.push_str(run);
+                            Cow::Owned(text)
+                        }
+                        None => Cow::Borrowed(run),
+                    })
+                }
+                b'\\' => {
+                    let text = owned.get_or_insert_with(|| String::with_capacity(offset + 16));
+                    text.push_str(run);
+                    let ch = self.parse_escape()?;
+                    text.push(ch);
+                }
                 _ => return self.fail("invalid control character in string"),
             }
         }
-        // Only whole UTF-8 runs of valid input and encoded scalar values were appended.
-        String::from_utf8(out).map_err(|_| CanonicalError("invalid utf-8 in json string".into()))
     }
 
-    fn parse_escape(&mut self, out: &mut Vec<u8>) -> Result<(), CanonicalError> {
-        let simple = match self.next_byte() {
-            Some(b'"') => b'"',
-            Some(b'\\') => b'\\',
-            Some(b'/') => b'/',
-            Some(b'b') => 0x08,
-            Some(b'f') => 0x0c,
-            Some(b'n') => b'\n',
-            Some(b'r') => b'\r',
-            Some(b't') => b'\t',
-            Some(b'u') => return self.parse_unicode_escape(out),
+    fn parse_escape(&mut self) -> Result<char, CanonicalError> {
+        Ok(match self.next_byte() {
+            Some(b'"') => '"',
+            Some(b'\\') => '\\',
+            Some(b'/') => '/',
+            Some(b'b') => '\u{8}',
+            Some(b'f') => '\u{c}',
+            Some(b'n') => '\n',
+            Some(b'r') => '\r',
+            Some(b't') => '\t',
+            Some(b'u') => return self.parse_unicode_escape(),
             _ => return self.fail("invalid escape in string"),
-        };
-        out.push(simple);
-        Ok(())
+        })
     }
 
-    fn parse_unicode_escape(&mut self, out: &mut Vec<u8>) -> Result<(), CanonicalError> {
+    fn parse_unicode_escape(&mut self) -> Result<char, CanonicalError> {
         let unit = self.hex4()?;
         let code = match unit {
             0xD800..=0xDBFF if self.text[self.pos..].starts_with(b"\\u") => {
@@ -499,30 +671,32 @@ impl<'a> Parser<'a> {
             0xD800..=0xDFFF => None,
             _ => Some(u32::from(unit)),
         };
-        let ch = match (code.and_then(char::from_u32), self.mode) {
-            (Some(ch), _) => ch,
-            (None, Mode::Strict) => return err("string contains an unpaired unicode surrogate"),
-            (None, Mode::Document) => char::REPLACEMENT_CHARACTER,
-        };
-        let mut buf = [0u8; 4];
-        out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
-        Ok(())
+        match (code.and_then(char::from_u32), self.mode) {
+            (Some(ch), _) => Ok(ch),
+            (None, Mode::Strict) => err("string contains an unpaired unicode surrogate"),
+            (None, Mode::Document) => Ok(char::REPLACEMENT_CHARACTER),
+        }
     }
 
     fn hex4(&mut self) -> Result<u16, CanonicalError> {
-        let digits = self.text.get(self.pos..self.pos + 4).unwrap_or_default();
-        if digits.len() != 4 || !digits.iter().all(u8::is_ascii_hexdigit) {
+        let digits = self.source.get(self.pos..self.pos + 4).unwrap_or_default();
+        if digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
             return self.fail("invalid \\uXXXX escape");
         }
         self.pos += 4;
-        let text = std::str::from_utf8(digits).unwrap_or_default();
-        u16::from_str_radix(text, 16).or_else(|_| self.fail("invalid \\uXXXX escape"))
+        u16::from_str_radix(digits, 16).or_else(|_| self.fail("invalid \\uXXXX escape"))
     }
 }
 
 /// A stand-in number for lenient documents (see [`parse_document`]).
 fn lenient_float(value: f64) -> Number {
-    let finite = if value.is_nan() || value == f64::INFINITY { f64::MAX } else if value == f64::NEG_INFINITY { f64::MIN } else { value };
+    let finite = if value.is_nan() || value == f64::INFINITY {
+        f64::MAX
+    } else if value == f64::NEG_INFINITY {
+        f64::MIN
+    } else {
+        value
+    };
     Number::from_f64(finite).unwrap_or_else(|| Number::from(0))
 }
 

@@ -8,7 +8,6 @@ use allowly_core::policy::Decision::{Allow, Confirm, Deny, Escalate};
 use common::{both, outcome, signed};
 use serde_json::json;
 
-const MINUTE: i64 = 60_000;
 const DAY: i64 = 86_400_000;
 
 #[test]

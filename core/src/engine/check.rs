@@ -4,7 +4,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{Allowly, ReceiptDraft, Subject};
+use super::{Allowly, ReceiptDraft, Signing, Subject};
 use crate::canonical::{self, MAX_SAFE_INTEGER};
 use crate::error::{Error, FieldError, Result};
 use crate::ids;
@@ -192,9 +192,10 @@ impl Allowly {
     }
 
     fn decide(&self, tx: &mut dyn Tx, input: &CheckInput) -> Result<CheckResponse> {
-        let now = self.tx_now(tx)?;
+        let signing = self.signing(tx)?;
+        let now = signing.now;
         let Some(mut authorization) = tx.authorization(&input.authorization_id)? else {
-            return self.unknown_authorization(tx, input, now);
+            return self.unknown_authorization(tx, input, &signing);
         };
         let definition = self.definition(tx, &authorization.policy_ref)?;
         let day = now.day_number();
@@ -242,7 +243,7 @@ impl Allowly {
         let mut results = Vec::with_capacity(provisional.len());
         let mut receipt_ids = Vec::with_capacity(provisional.len());
         for p in provisional {
-            let result = self.finish(tx, input, &authorization, p, now, budget.as_ref(), budget_info.clone())?;
+            let result = self.finish(tx, input, &authorization, p, &signing, budget.as_ref(), budget_info.clone())?;
             receipt_ids.push(result.1.receipt_id.clone());
             results.push(result);
         }
@@ -321,7 +322,7 @@ impl Allowly {
         let input_sha256 = entry.input_sha256(&input.context_value).map_err(|err| Error::invalid("context", err.to_string()))?;
         let policy_eval = Some(evaluation.to_policy_eval(&input_sha256));
         let by_rule = evaluation.matched_rule_id.is_some();
-        let key = prompt_key(&authorization.authorization_id, action, input.resource.as_deref());
+        let key = || prompt_key(&authorization.authorization_id, action, input.resource.as_deref());
         let outcome = match evaluation.decision {
             Decision::Allow => Outcome::Allow { reason: "authorization_granted_action_active", grant: None },
             Decision::Deny => Outcome::Deny {
@@ -330,7 +331,7 @@ impl Allowly {
             },
             Decision::Confirm => {
                 let reason = if by_rule { "condition_requires_user_confirmation" } else { "action_requires_user_confirmation" };
-                match tx.latest_confirmation(&key)?.filter(|c| now < c.expires_at) {
+                match tx.latest_confirmation(&key())?.filter(|c| now < c.expires_at) {
                     Some(c) if c.status == PromptStatus::Approved => Outcome::Allow { reason: "user_confirmed", grant: None },
                     Some(c) if c.status == PromptStatus::Rejected => Outcome::Deny { reason: "user_rejected_confirmation", rejected: None },
                     Some(c) if c.status == PromptStatus::Pending => Outcome::Confirm { reason, pending: Some(c) },
@@ -339,7 +340,7 @@ impl Allowly {
             }
             Decision::Escalate => {
                 let reason = if by_rule { "escalate_condition_matched" } else { "escalation_required" };
-                let latest = tx.latest_escalation(&key)?.filter(|e| now < e.expires_at && e.consumed_at.is_none());
+                let latest = tx.latest_escalation(&key())?.filter(|e| now < e.expires_at && e.consumed_at.is_none());
                 match latest {
                     Some(e) if e.status == PromptStatus::Approved => Outcome::Allow { reason: "escalation_approved", grant: Some(e) },
                     Some(e) if e.status == PromptStatus::Rejected => Outcome::Deny { reason: "escalation_rejected", rejected: Some(e) },
@@ -361,10 +362,11 @@ impl Allowly {
         input: &CheckInput,
         authorization: &Authorization,
         provisional: Provisional,
-        now: Timestamp,
+        signing: &Signing,
         budget: Option<&Value>,
         budget_info: Option<BudgetInfo>,
     ) -> Result<(String, ActionResult)> {
+        let now = signing.now;
         let Provisional { action, outcome, policy_eval, day_counter, rate_events } = provisional;
         let receipt_id = ids::new_id("rcp_", now)?;
         let mut context = self.receipt_context(input, budget);
@@ -385,7 +387,7 @@ impl Allowly {
             escalation_expires_at: None,
             superseded_by: None,
         };
-        let key = prompt_key(&authorization.authorization_id, &action, input.resource.as_deref());
+        let key = || prompt_key(&authorization.authorization_id, &action, input.resource.as_deref());
         let reason = match outcome {
             Outcome::Allow { reason, grant } => {
                 result.decision = Decision::Allow;
@@ -397,7 +399,7 @@ impl Allowly {
                 }
                 if let Some(mut grant) = grant {
                     grant.consumed_at = Some(now);
-                    tx.put_escalation(&key, &grant)?;
+                    tx.put_escalation(&key(), &grant)?;
                     context.insert("escalation".into(), escalation_context(&grant, "consumed"));
                     result.escalation = Some(escalation_info(&grant));
                 }
@@ -430,7 +432,7 @@ impl Allowly {
                             source_receipt_id: receipt_id.clone(),
                             resolution_receipt_id: None,
                         };
-                        tx.put_confirmation(&key, &created)?;
+                        tx.put_confirmation(&key(), &created)?;
                         created
                     }
                 };
@@ -461,7 +463,7 @@ impl Allowly {
                             source_receipt_id: receipt_id.clone(),
                             resolution_receipt_id: None,
                         };
-                        tx.put_escalation(&key, &created)?;
+                        tx.put_escalation(&key(), &created)?;
                         created
                     }
                 };
@@ -477,6 +479,7 @@ impl Allowly {
         result.reason = reason.to_string();
         let stored = self.issue(
             tx,
+            signing,
             ReceiptDraft {
                 receipt_id: Some(receipt_id),
                 issued_at: now,
@@ -497,12 +500,14 @@ impl Allowly {
     }
 
     /// Step 1: every action is denied, each with a receipt that names no authorization.
-    fn unknown_authorization(&self, tx: &mut dyn Tx, input: &CheckInput, now: Timestamp) -> Result<CheckResponse> {
+    fn unknown_authorization(&self, tx: &mut dyn Tx, input: &CheckInput, signing: &Signing) -> Result<CheckResponse> {
+        let now = signing.now;
         let mut results = Vec::with_capacity(input.actions.len());
         for action in &input.actions {
             let context = self.receipt_context(input, None);
             let stored = self.issue(
                 tx,
+                signing,
                 ReceiptDraft {
                     receipt_id: None,
                     issued_at: now,

@@ -4,7 +4,7 @@
 use serde_json::{json, Map, Value};
 
 use super::check::escalation_info;
-use super::{Allowly, ReceiptDraft, Subject};
+use super::{Allowly, ReceiptDraft, Signing, Subject};
 use crate::canonical::{self, MAX_SAFE_INTEGER};
 use crate::error::{Error, FieldError, Result};
 use crate::ids;
@@ -194,7 +194,8 @@ impl Allowly {
     }
 
     fn create_authorization_in(&self, tx: &mut dyn Tx, request: &AuthorizationCreate, valid: &ValidCreate) -> Result<AuthorizationCreated> {
-        let now = self.tx_now(tx)?;
+        let signing = self.signing(tx)?;
+        let now = signing.now;
         let edition = tx
             .policy_edition(&request.policy_id, request.policy_version)?
             .ok_or_else(|| {
@@ -258,6 +259,7 @@ impl Allowly {
         tx.put_authorization(&authorization)?;
         let receipt = self.issue(
             tx,
+            &signing,
             ReceiptDraft {
                 receipt_id: Some(receipt_id),
                 issued_at: now,
@@ -285,7 +287,7 @@ impl Allowly {
                 old.revoked_at = Some(now);
                 old.superseded_by = Some(authorization_id.clone());
                 let extra = json!({"revoked_by": "superseded", "superseded_by": authorization_id});
-                let (revoked, _) = self.revoke_in(tx, old, now, "superseded_by_new_authorization", extra)?;
+                let (revoked, _) = self.revoke_in(tx, old, &signing, "superseded_by_new_authorization", extra)?;
                 Some(self.pending_envelope(&revoked))
             }
         };
@@ -312,7 +314,8 @@ impl Allowly {
             }
         }
         self.write(|tx| {
-            let now = self.tx_now(tx)?;
+            let signing = self.signing(tx)?;
+        let now = signing.now;
             let mut authorization = tx
                 .authorization(authorization_id)?
                 .ok_or_else(|| Error::not_found("authorization_not_found", "authorization", authorization_id))?;
@@ -324,7 +327,7 @@ impl Allowly {
             if let Some(notes) = notes {
                 extra["notes"] = Value::from(notes);
             }
-            let (receipt, revoked_confirmations) = self.revoke_in(tx, &authorization, now, "authorization_revoked", extra)?;
+            let (receipt, revoked_confirmations) = self.revoke_in(tx, &authorization, &signing, "authorization_revoked", extra)?;
             Ok(AuthorizationRevoked {
                 authorization_id: authorization_id.to_string(),
                 revoked_at: now.to_string(),
@@ -339,10 +342,11 @@ impl Allowly {
         &self,
         tx: &mut dyn Tx,
         authorization: &Authorization,
-        now: Timestamp,
+        signing: &Signing,
         reason: &str,
         extra: Value,
     ) -> Result<(StoredReceipt, Vec<String>)> {
+        let now = signing.now;
         tx.put_authorization(authorization)?;
         let mut revoked_confirmations = Vec::new();
         for mut confirmation in tx.pending_confirmations(&authorization.authorization_id)? {
@@ -356,6 +360,7 @@ impl Allowly {
         context.insert("revoked_confirmations".into(), json!(revoked_confirmations));
         let receipt = self.issue(
             tx,
+            signing,
             ReceiptDraft {
                 receipt_id: None,
                 issued_at: now,
@@ -401,7 +406,8 @@ impl Allowly {
             return Err(Error::invalid("ttl_seconds", format!("must be 1 to {MAX_CONFIRMATION_TTL_SECONDS}")));
         }
         self.write(|tx| {
-            let now = self.tx_now(tx)?;
+            let signing = self.signing(tx)?;
+        let now = signing.now;
             let mut confirmation = tx
                 .confirmation_by_nonce(nonce)?
                 .ok_or_else(|| Error::NotFound { code: "confirmation_not_found", message: "no confirmation has this nonce".into() })?;
@@ -417,6 +423,7 @@ impl Allowly {
             confirmation.expires_at = now.plus_seconds(ttl);
             let receipt = self.issue(
                 tx,
+                &signing,
                 ReceiptDraft {
                     receipt_id: None,
                     issued_at: now,
@@ -489,7 +496,8 @@ impl Allowly {
             return Err(Error::invalid("note", "must be at most 2048 characters"));
         }
         self.write(|tx| {
-            let now = self.tx_now(tx)?;
+            let signing = self.signing(tx)?;
+        let now = signing.now;
             let mut escalation = tx
                 .escalation(escalation_id)?
                 .ok_or_else(|| Error::not_found("escalation_not_found", "escalation", escalation_id))?;
@@ -508,6 +516,7 @@ impl Allowly {
             escalation.expires_at = now.plus_seconds(self.options.escalation_window_seconds);
             let receipt = self.issue(
                 tx,
+                &signing,
                 ReceiptDraft {
                     receipt_id: None,
                     issued_at: now,
@@ -597,7 +606,8 @@ impl Allowly {
         let request = json!({"check_receipt_id": check_receipt_id, "actual_cost_micros": actual_cost_micros});
         self.write(|tx| {
             self.once(tx, "budget.settle", idempotency_key, &request, |tx| {
-                let now = self.tx_now(tx)?;
+                let signing = self.signing(tx)?;
+        let now = signing.now;
                 let mut reservation = tx.reservation_for_receipt(check_receipt_id)?.ok_or_else(|| Error::NotFound {
                     code: "reservation_not_found",
                     message: format!("receipt `{check_receipt_id}` did not reserve budget"),
@@ -623,6 +633,7 @@ impl Allowly {
                 });
                 let receipt = self.issue(
                     tx,
+                    &signing,
                     ReceiptDraft {
                         receipt_id: None,
                         issued_at: now,

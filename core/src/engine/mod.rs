@@ -220,8 +220,8 @@ impl Allowly {
     }
 
     /// Signs and stores one receipt inside the caller's transaction.
-    fn issue(&self, tx: &mut dyn Tx, draft: ReceiptDraft<'_>) -> Result<StoredReceipt> {
-        let (signer, _) = self.signer(tx)?;
+    fn issue(&self, tx: &mut dyn Tx, signing: &Signing, draft: ReceiptDraft<'_>) -> Result<StoredReceipt> {
+        let signer = &signing.signer;
         let receipt_id = match draft.receipt_id {
             Some(id) => id,
             None => ids::new_id("rcp_", draft.issued_at)?,
@@ -263,12 +263,18 @@ impl Allowly {
         Ok(stored)
     }
 
-    /// The instant a transaction acts at: now, but never before the active key's window opened
-    /// (clocks of processes sharing a file may differ by a little).
-    fn tx_now(&self, tx: &mut dyn Tx) -> Result<Timestamp> {
-        let (_, active_from) = self.signer(tx)?;
-        Ok(self.clock.now().max(active_from))
+    /// The key a transaction signs with and the instant it acts at: now, but never before the
+    /// active key's window opened (clocks of processes sharing a file may differ by a little).
+    fn signing(&self, tx: &mut dyn Tx) -> Result<Signing> {
+        let (signer, active_from) = self.signer(tx)?;
+        Ok(Signing { signer, now: self.clock.now().max(active_from) })
     }
+}
+
+/// The signer and clock reading of one transaction, fetched once.
+struct Signing {
+    signer: Arc<ReceiptSigner>,
+    now: Timestamp,
 }
 
 /// What a receipt is about: an action decision or a lifecycle event.

@@ -74,7 +74,8 @@ impl Allowly {
     /// after the last checkpoint) up to yesterday, each chained to the previous one.
     pub fn create_checkpoints(&self) -> Result<Vec<CheckpointInfo>> {
         self.write(|tx| {
-            let now = self.tx_now(tx)?;
+            let signing = self.signing(tx)?;
+        let now = signing.now;
             let existing = tx.checkpoints()?;
             let mut previous = existing.last().cloned();
             let mut day = match &previous {
@@ -96,6 +97,7 @@ impl Allowly {
                 let merkle_root = receipt::merkle_root(&members)?;
                 let stored = self.issue(
                     tx,
+                    &signing,
                     ReceiptDraft {
                         receipt_id: None,
                         issued_at: now,

@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 
 use super::jws::SignedReceipt;
-use super::verify::{decode, parse_timestamp_value, str_field, Segments, Verifier, VerifyError};
+use super::verify::{parse_timestamp, parse_timestamp_value, str_field, value_str, Decoded, Segments, Verifier, VerifyError};
 use crate::canonical::hex;
 use crate::time::Timestamp;
 
@@ -24,7 +24,8 @@ pub fn merkle_root(receipts: &[SignedReceipt]) -> Result<String, VerifyError> {
     let mut seen = HashSet::with_capacity(receipts.len());
     let mut leaves = Vec::with_capacity(receipts.len());
     for receipt in receipts {
-        let parts = decode(Segments::of(receipt))?;
+        let decoded = Decoded::new(Segments::of(receipt))?;
+        let parts = decoded.decode()?;
         let receipt_id = str_field(&parts.payload, "receipt_id");
         if !seen.insert(receipt_id.to_owned()) {
             return Err(VerifyError::Schema(format!("duplicate checkpoint member receipt_id: `{receipt_id}`")));
@@ -143,8 +144,8 @@ fn period(checkpoint: &Map<String, Value>) -> Result<(Timestamp, Timestamp), Ver
 
 fn member_of(payload: &Map<String, Value>, leaf: [u8; 32]) -> Result<Member<'_>, VerifyError> {
     Ok(Member {
-        receipt_id: str_field(payload, "receipt_id"),
-        issued_at: super::verify::parse_timestamp(str_field(payload, "issued_at"))?,
+        receipt_id: value_str(payload, "receipt_id"),
+        issued_at: parse_timestamp(value_str(payload, "issued_at"))?,
         is_checkpoint: payload.get("event").and_then(Value::as_str) == Some(CHECKPOINT_EVENT),
         leaf,
     })

@@ -1,13 +1,14 @@
 //! Receipt verification, check for check and in the order of the reference verifier 5.0.0.
 
 use ed25519_dalek::{Signature, Verifier as _, VerifyingKey};
-use serde_json::{Map, Value};
+use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use super::jws::{b64url_decode, JWS_ALG, JWS_TYPE};
 use super::keys::{KeyEntry, KeySet};
 use super::SCHEMA_VERSION;
-use crate::canonical::{parse_strict, MAX_SAFE_INTEGER};
+use crate::canonical::{parse_strict_node, Node, Object, MAX_SAFE_INTEGER};
 use crate::time::Timestamp;
 
 /// How far `issued_at` may lie ahead of the verifier's clock.
@@ -126,10 +127,17 @@ impl<'a> Segments<'a> {
     }
 }
 
+/// The base64url-decoded bytes of the three segments; the parsed [`Parts`] borrow from them.
+pub(crate) struct Decoded {
+    header: Vec<u8>,
+    payload: Vec<u8>,
+    signature: Vec<u8>,
+}
+
 /// A receipt whose JWS parts decoded (the reference's `_jws_parts`).
-pub(crate) struct Parts {
-    kid: String,
-    pub(crate) payload: Map<String, Value>,
+pub(crate) struct Parts<'d> {
+    kid: Cow<'d, str>,
+    pub(crate) payload: Object<'d>,
     signature: [u8; 64],
 }
 
@@ -175,23 +183,23 @@ impl Verifier {
     /// "protected.payload" bytes). Returns the decoded payload.
     pub fn verify(&self, receipt: &Value, now: Timestamp) -> Result<Value, VerifyError> {
         let segments = segments(receipt)?;
-        let parts = decode_parts(segments)?;
+        let decoded = Decoded::new(segments)?;
+        let parts = decoded.parts()?;
         check_schema_version(&parts.payload)?;
         self.check_workspace(&parts.payload)?;
         check_schema(&parts.payload)?;
-        let pending = self.check_claims(&parts, segments, now)?;
-        pending.verify()?;
-        Ok(Value::Object(parts.payload))
+        self.check_claims(&parts, segments, now)?.verify()?;
+        Ok(Value::Object(parts.payload.to_map()))
     }
 
     /// Same, from raw JSON bytes of the envelope (strict parse first).
     pub fn verify_json(&self, receipt_json: &[u8], now: Timestamp) -> Result<Value, VerifyError> {
-        self.verify(&parse_strict(receipt_json)?, now)
+        self.verify(&crate::canonical::parse_strict(receipt_json)?, now)
     }
 
-    pub(crate) fn check_workspace(&self, payload: &Map<String, Value>) -> Result<(), VerifyError> {
+    pub(crate) fn check_workspace(&self, payload: &Object<'_>) -> Result<(), VerifyError> {
         match payload.get("workspace_id") {
-            Some(Value::String(id)) if *id == self.workspace_id => Ok(()),
+            Some(Node::Str(id)) if *id == self.workspace_id => Ok(()),
             other => schema(format!(
                 "workspace_id mismatch: receipt has `{}`, expected `{}`",
                 display(other),
@@ -202,7 +210,7 @@ impl Verifier {
 
     /// Every check after the schema: kind and pairing, policy_ref rules, issued_at, key, trust.
     /// Expects a payload that passed [`check_schema`].
-    pub(crate) fn check_claims(&self, parts: &Parts, segments: Segments<'_>, now: Timestamp) -> Result<PendingSignature, VerifyError> {
+    pub(crate) fn check_claims(&self, parts: &Parts<'_>, segments: Segments<'_>, now: Timestamp) -> Result<PendingSignature, VerifyError> {
         let payload = &parts.payload;
         check_pairing(payload)?;
         let issued_at = parse_timestamp(str_field(payload, "issued_at"))?;
@@ -240,15 +248,8 @@ impl Verifier {
 
 /// Strict decode with schema checks and no signature check (display only; never authorization).
 pub fn decode_receipt(receipt: &Value) -> Result<Value, VerifyError> {
-    Ok(Value::Object(decode(segments(receipt)?)?.payload))
-}
-
-/// The reference's `decode_receipt`: JWS parts, schema_version and the schema, no pairing rules.
-pub(crate) fn decode(segments: Segments<'_>) -> Result<Parts, VerifyError> {
-    let parts = decode_parts(segments)?;
-    check_schema_version(&parts.payload)?;
-    check_schema(&parts.payload)?;
-    Ok(parts)
+    let decoded = Decoded::new(segments(receipt)?)?;
+    Ok(Value::Object(decoded.decode()?.payload.to_map()))
 }
 
 /// The envelope's segments: an object with exactly `protected`, `payload`, `signature`, all strings.
@@ -256,63 +257,94 @@ pub(crate) fn segments(receipt: &Value) -> Result<Segments<'_>, VerifyError> {
     let Some(map) = receipt.as_object() else {
         return schema("receipt must be an object");
     };
-    if map.len() != 3 || !["protected", "payload", "signature"].iter().all(|name| map.contains_key(*name)) {
+    envelope_segments(map.len(), |name| map.get(name).map(Value::as_str))
+}
+
+/// [`segments`] of an envelope in a parsed export line.
+pub(crate) fn node_segments<'n>(receipt: &'n Node<'_>) -> Result<Segments<'n>, VerifyError> {
+    let Some(object) = receipt.as_object() else {
+        return schema("receipt must be an object");
+    };
+    envelope_segments(object.len(), |name| object.get(name).map(Node::as_str))
+}
+
+/// `member(name)` is `None` when absent and `Some(None)` when present but not a string.
+fn envelope_segments<'a>(members: usize, member: impl Fn(&str) -> Option<Option<&'a str>>) -> Result<Segments<'a>, VerifyError> {
+    let (protected, payload, signature) = (member("protected"), member("payload"), member("signature"));
+    let (Some(protected), Some(payload), Some(signature)) = (protected, payload, signature) else {
+        return schema("receipt must be a flattened JWS with exactly protected, payload, signature");
+    };
+    if members != 3 {
         return schema("receipt must be a flattened JWS with exactly protected, payload, signature");
     }
-    let text = |name: &str| map.get(name).and_then(Value::as_str);
-    match (text("protected"), text("payload"), text("signature")) {
+    match (protected, payload, signature) {
         (Some(protected), Some(payload), Some(signature)) => Ok(Segments { protected, payload, signature }),
         _ => schema("JWS segments must be strings"),
     }
 }
 
-/// The reference's `_jws_parts`: size bound, canonical base64url, strict JSON, exact header.
-pub(crate) fn decode_parts(segments: Segments<'_>) -> Result<Parts, VerifyError> {
-    let all = [segments.protected, segments.payload, segments.signature];
-    // Characters never outnumber bytes, so counting them is needed only when the bytes exceed.
-    if all.iter().map(|s| s.len()).sum::<usize>() > MAX_JWS_CHARS && all.iter().map(|s| s.chars().count()).sum::<usize>() > MAX_JWS_CHARS {
-        return schema("JWS exceeds size limit");
+impl Decoded {
+    /// The size bound and canonical base64url of the reference's `_jws_parts`.
+    pub(crate) fn new(segments: Segments<'_>) -> Result<Decoded, VerifyError> {
+        let all = [segments.protected, segments.payload, segments.signature];
+        // Characters never outnumber bytes, so counting them is needed only when the bytes exceed.
+        if all.iter().map(|s| s.len()).sum::<usize>() > MAX_JWS_CHARS
+            && all.iter().map(|s| s.chars().count()).sum::<usize>() > MAX_JWS_CHARS
+        {
+            return schema("JWS exceeds size limit");
+        }
+        let decode = |text: &str| b64url_decode(text).ok_or_else(|| VerifyError::Schema("invalid JWS base64url or strict UTF-8 JSON".into()));
+        Ok(Decoded { header: decode(segments.protected)?, payload: decode(segments.payload)?, signature: decode(segments.signature)? })
     }
-    let invalid = || VerifyError::Schema("invalid JWS base64url or strict UTF-8 JSON".into());
-    let header = parse_strict(&b64url_decode(segments.protected).ok_or_else(invalid)?)?;
-    let payload = parse_strict(&b64url_decode(segments.payload).ok_or_else(invalid)?)?;
-    let signature = b64url_decode(segments.signature).ok_or_else(invalid)?;
 
-    let header = match header {
-        Value::Object(header) if header.len() == 3 && ["alg", "kid", "typ"].iter().all(|name| header.contains_key(*name)) => header,
-        _ => return schema("JWS protected header requires exactly alg, kid, typ"),
-    };
-    if header.get("alg").and_then(Value::as_str) != Some(JWS_ALG) || header.get("typ").and_then(Value::as_str) != Some(JWS_TYPE) {
-        return schema("unsupported JWS algorithm or type");
+    /// The rest of `_jws_parts`: strict JSON, the exact header, a 64-byte signature, an object payload.
+    pub(crate) fn parts(&self) -> Result<Parts<'_>, VerifyError> {
+        let header = parse_strict_node(&self.header)?;
+        let payload = parse_strict_node(&self.payload)?;
+        let header = match header {
+            Node::Object(header) if header.len() == 3 && ["alg", "kid", "typ"].iter().all(|name| header.contains_key(name)) => header,
+            _ => return schema("JWS protected header requires exactly alg, kid, typ"),
+        };
+        if header["alg"].as_str() != Some(JWS_ALG) || header["typ"].as_str() != Some(JWS_TYPE) {
+            return schema("unsupported JWS algorithm or type");
+        }
+        let kid = match header.into_member("kid") {
+            Some(Node::Str(kid)) if !kid.is_empty() => kid,
+            _ => return schema("JWS kid must be a nonempty string"),
+        };
+        let Ok(signature) = <[u8; 64]>::try_from(self.signature.as_slice()) else {
+            return schema("signature must decode to 64 bytes (Ed25519)");
+        };
+        let Node::Object(payload) = payload else {
+            return schema("JWS payload must be an evidence object");
+        };
+        Ok(Parts { kid, payload, signature })
     }
-    let kid = match header.get("kid") {
-        Some(Value::String(kid)) if !kid.is_empty() => kid.clone(),
-        _ => return schema("JWS kid must be a nonempty string"),
-    };
-    let Ok(signature) = <[u8; 64]>::try_from(signature.as_slice()) else {
-        return schema("signature must decode to 64 bytes (Ed25519)");
-    };
-    let Value::Object(payload) = payload else {
-        return schema("JWS payload must be an evidence object");
-    };
-    Ok(Parts { kid, payload, signature })
+
+    /// The reference's `decode_receipt`: JWS parts, schema_version and the schema, no pairing rules.
+    pub(crate) fn decode(&self) -> Result<Parts<'_>, VerifyError> {
+        let parts = self.parts()?;
+        check_schema_version(&parts.payload)?;
+        check_schema(&parts.payload)?;
+        Ok(parts)
+    }
 }
 
-fn check_schema_version(payload: &Map<String, Value>) -> Result<(), VerifyError> {
+fn check_schema_version(payload: &Object<'_>) -> Result<(), VerifyError> {
     match payload.get("schema_version") {
-        Some(Value::String(version)) if version == SCHEMA_VERSION => Ok(()),
+        Some(Node::Str(version)) if version == SCHEMA_VERSION => Ok(()),
         other => schema(format!("unsupported schema_version: `{}` (want `{SCHEMA_VERSION}`)", display(other))),
     }
 }
 
 /// The reference's `_check_schema`: field set, types, policy_ref, engine_version, policy_eval.
-pub(crate) fn check_schema(payload: &Map<String, Value>) -> Result<(), VerifyError> {
+pub(crate) fn check_schema(payload: &Object<'_>) -> Result<(), VerifyError> {
     let known = |name: &str| REQUIRED_FIELDS.contains(&name) || OPTIONAL_FIELDS.contains(&name);
-    let extra: Vec<&str> = payload.keys().map(String::as_str).filter(|name| !known(name)).collect();
+    let extra: Vec<&str> = payload.keys().filter(|name| !known(name)).collect();
     if !extra.is_empty() {
         return schema(format!("unknown top-level fields: {}", name_list(&extra)));
     }
-    let missing: Vec<&str> = REQUIRED_FIELDS.iter().copied().filter(|name| !payload.contains_key(*name)).collect();
+    let missing: Vec<&str> = REQUIRED_FIELDS.iter().copied().filter(|name| !payload.contains_key(name)).collect();
     if !missing.is_empty() {
         return schema(format!("missing top-level fields: {}", name_list(&missing)));
     }
@@ -342,10 +374,10 @@ pub(crate) fn check_schema(payload: &Map<String, Value>) -> Result<(), VerifyErr
     Ok(())
 }
 
-fn check_policy_ref(value: &Value) -> Result<(), VerifyError> {
+fn check_policy_ref(value: &Node<'_>) -> Result<(), VerifyError> {
     let policy_ref = match value {
-        Value::Null => return Ok(()),
-        Value::Object(policy_ref) => policy_ref,
+        Node::Null => return Ok(()),
+        Node::Object(policy_ref) => policy_ref,
         _ => return schema("policy_ref must be an object or null"),
     };
     check_exact_keys(policy_ref, &["definition_sha256", "policy_id", "policy_version"], "policy_ref")?;
@@ -361,7 +393,7 @@ fn check_policy_ref(value: &Value) -> Result<(), VerifyError> {
     Ok(())
 }
 
-fn check_policy_eval(value: &Value) -> Result<(), VerifyError> {
+fn check_policy_eval(value: &Node<'_>) -> Result<(), VerifyError> {
     let Some(policy_eval) = value.as_object() else {
         return schema("policy_eval must be an object");
     };
@@ -373,7 +405,7 @@ fn check_policy_eval(value: &Value) -> Result<(), VerifyError> {
         return schema("policy_eval.result must be an object");
     };
     check_exact_keys(result, &["decision", "evaluated_fields", "matched_rule_id", "profile", "status", "target"], "policy_eval.result")?;
-    if result["profile"] != "allowly.basic.v1" || result["status"] != "ok" {
+    if result["profile"].as_str() != Some("allowly.basic.v1") || result["status"].as_str() != Some("ok") {
         return schema("policy_eval.result requires allowly.basic.v1 successful status");
     }
     let Some(decision) = result["decision"].as_str().filter(|d| ACTION_DECISIONS.contains(d)) else {
@@ -382,7 +414,7 @@ fn check_policy_eval(value: &Value) -> Result<(), VerifyError> {
     let target = &result["target"];
     let valid_target = match decision {
         "allow" | "deny" => target.is_null(),
-        "confirm" => target == "agent_owner",
+        "confirm" => target.as_str() == Some("agent_owner"),
         // Lengths count characters, as Python's len() does.
         _ => target.as_str().is_some_and(|t| t.starts_with("member:") && (8..=256).contains(&t.chars().count())),
     };
@@ -394,7 +426,7 @@ fn check_policy_eval(value: &Value) -> Result<(), VerifyError> {
         return schema("policy_eval.result.matched_rule_id must be a bounded nonempty string or null");
     }
     let fields = match &result["evaluated_fields"] {
-        Value::Object(fields) if fields.keys().all(|k| (1..=128).contains(&k.chars().count())) => fields,
+        Node::Object(fields) if fields.keys().all(|k| (1..=128).contains(&k.chars().count())) => fields,
         _ => return schema("policy_eval.result.evaluated_fields must be an object with bounded nonempty field names"),
     };
     if rule.is_null() && !fields.is_empty() {
@@ -404,7 +436,7 @@ fn check_policy_eval(value: &Value) -> Result<(), VerifyError> {
 }
 
 /// Receipt kind, event/decision pairing and the policy_ref rules (after the schema passed).
-fn check_pairing(payload: &Map<String, Value>) -> Result<(), VerifyError> {
+fn check_pairing(payload: &Object<'_>) -> Result<(), VerifyError> {
     let decision = str_field(payload, "decision");
     let authorization_id = &payload["authorization_id"];
     let resource = &payload["resource"];
@@ -466,13 +498,13 @@ fn check_pairing(payload: &Map<String, Value>) -> Result<(), VerifyError> {
 }
 
 /// A checkpoint's context: exactly its six members, one UTC day, issued at or after its end.
-pub(crate) fn check_checkpoint_context(value: &Value, issued_at: &str) -> Result<(), VerifyError> {
+fn check_checkpoint_context(value: &Node<'_>, issued_at: &str) -> Result<(), VerifyError> {
     let Some(context) = value.as_object() else {
         return schema("receipt.checkpoint context must be an object");
     };
     check_exact_keys(context, &CHECKPOINT_CONTEXT_FIELDS, "receipt.checkpoint context")?;
-    let period_start = parse_timestamp_value(&context["period_start"])?;
-    let period_end = parse_timestamp_value(&context["period_end"])?;
+    let period_start = parse_timestamp_node(&context["period_start"])?;
+    let period_end = parse_timestamp_node(&context["period_end"])?;
     let checkpoint_at = parse_timestamp(issued_at)?;
     if period_end <= period_start {
         return schema("receipt.checkpoint period_end must be after period_start");
@@ -502,12 +534,12 @@ pub(crate) fn check_checkpoint_context(value: &Value, issued_at: &str) -> Result
     Ok(())
 }
 
-fn check_exact_keys(map: &Map<String, Value>, expected: &[&str], prefix: &str) -> Result<(), VerifyError> {
-    let extra: Vec<&str> = map.keys().map(String::as_str).filter(|name| !expected.contains(name)).collect();
+fn check_exact_keys(object: &Object<'_>, expected: &[&str], prefix: &str) -> Result<(), VerifyError> {
+    let extra: Vec<&str> = object.keys().filter(|name| !expected.contains(name)).collect();
     if !extra.is_empty() {
         return schema(format!("{prefix} has unknown fields: {}", name_list(&extra)));
     }
-    let missing: Vec<&str> = expected.iter().copied().filter(|name| !map.contains_key(*name)).collect();
+    let missing: Vec<&str> = expected.iter().copied().filter(|name| !object.contains_key(name)).collect();
     if !missing.is_empty() {
         return schema(format!("{prefix} missing fields: {}", name_list(&missing)));
     }
@@ -521,6 +553,14 @@ pub(crate) fn parse_timestamp(text: &str) -> Result<Timestamp, VerifyError> {
     })
 }
 
+fn parse_timestamp_node(value: &Node<'_>) -> Result<Timestamp, VerifyError> {
+    match value.as_str() {
+        Some(text) => parse_timestamp(text),
+        None => schema(format!("timestamp must be UTC millisecond precision YYYY-MM-DDTHH:MM:SS.sssZ, got `{}`", value.to_value())),
+    }
+}
+
+/// A timestamp member of a payload that already verified (so it has the exact profile).
 pub(crate) fn parse_timestamp_value(value: &Value) -> Result<Timestamp, VerifyError> {
     match value.as_str() {
         Some(text) => parse_timestamp(text),
@@ -529,7 +569,12 @@ pub(crate) fn parse_timestamp_value(value: &Value) -> Result<Timestamp, VerifyEr
 }
 
 /// A string member the schema check already guaranteed (empty if it is somehow absent).
-pub(crate) fn str_field<'a>(payload: &'a Map<String, Value>, name: &str) -> &'a str {
+pub(crate) fn str_field<'o>(payload: &'o Object<'_>, name: &str) -> &'o str {
+    payload[name].as_str().unwrap_or_default()
+}
+
+/// [`str_field`] of a verified payload returned as a `serde_json` map.
+pub(crate) fn value_str<'v>(payload: &'v serde_json::Map<String, Value>, name: &str) -> &'v str {
     payload.get(name).and_then(Value::as_str).unwrap_or_default()
 }
 
@@ -549,10 +594,10 @@ fn name_list(names: &[&str]) -> String {
     format!("[{}]", quoted.join(", "))
 }
 
-fn display(value: Option<&Value>) -> String {
+fn display(value: Option<&Node<'_>>) -> String {
     match value {
-        Some(Value::String(text)) => text.clone(),
-        Some(other) => other.to_string(),
+        Some(Node::Str(text)) => text.to_string(),
+        Some(other) => other.to_value().to_string(),
         None => "null".into(),
     }
 }
@@ -652,7 +697,7 @@ mod tests {
     use super::test_support::*;
     use super::*;
     use crate::receipt::jws::b64url_encode;
-    use serde_json::json;
+    use serde_json::{json, Map};
 
     const ISSUED: &str = "2026-09-14T08:30:00.125Z";
 

@@ -81,6 +81,7 @@ impl SqliteStore {
             Durability::Power => "FULL",
         };
         conn.pragma_update(None, "synchronous", synchronous)?;
+        conn.pragma_update(None, "wal_autocheckpoint", 16384)?;
         conn.execute_batch("BEGIN IMMEDIATE")?;
         let migrated = migrate(&conn);
         conn.execute_batch(if migrated.is_ok() { "COMMIT" } else { "ROLLBACK" })?;
