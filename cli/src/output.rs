@@ -311,7 +311,7 @@ pub fn check(response: &CheckResponse, program: &str) -> String {
                 action.to_string(),
                 result.decision.as_str().to_string(),
                 result.reason.clone(),
-                result.receipt_id.clone(),
+                result.receipt_id.clone().unwrap_or_else(|| "-".into()),
             ]
         })
         .collect();
@@ -348,7 +348,7 @@ pub fn check(response: &CheckResponse, program: &str) -> String {
         }
     }
     // The budget is the same for every action of a check; report it once.
-    let budgeted = response.results.iter().find_map(|(_, r)| r.budget.as_ref().map(|b| (b, r.receipt_id.as_str())));
+    let budgeted = response.results.iter().find_map(|(_, r)| r.budget.as_ref().map(|b| (b, r.receipt_id.as_deref().unwrap_or("-"))));
     if let Some((budget, receipt_id)) = budgeted {
         match budget.spent_after_micros {
             Some(after) => {

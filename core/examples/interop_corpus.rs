@@ -52,21 +52,21 @@ fn main() -> AnyResult<()> {
         })?)
     };
     let allowed = check(&["email.send"], Some(20_000_000), json!({"amount": 5, "note": "line\n\ttab ünïcode 😀"}))?;
-    save("allow", &allowed.results.get("email.send").ok_or("no result")?.receipt_id)?;
-    save("deny", &check(&["account.delete"], None, json!({}))?.results.get("account.delete").ok_or("no result")?.receipt_id)?;
+    save("allow", &receipt_of(&allowed, "email.send")?)?;
+    save("deny", &receipt_of(&check(&["account.delete"], None, json!({}))?, "account.delete")?)?;
     let confirm = check(&["email.send"], None, json!({"amount": 500}))?;
     let confirm_result = confirm.results.get("email.send").ok_or("no result")?;
-    save("confirm", &confirm_result.receipt_id)?;
+    save("confirm", &receipt_of(&confirm, "email.send")?)?;
     let escalate = check(&["refund.issue"], None, json!({}))?;
     let escalate_result = escalate.results.get("refund.issue").ok_or("no result")?;
-    save("escalate", &escalate_result.receipt_id)?;
-    save("rate_limited_first_allow", &check(&["search.web"], None, json!({}))?.results.get("search.web").ok_or("no")?.receipt_id)?;
-    save("rate_limited", &check(&["search.web"], None, json!({}))?.results.get("search.web").ok_or("no")?.receipt_id)?;
+    save("escalate", &receipt_of(&escalate, "refund.issue")?)?;
+    save("rate_limited_first_allow", &receipt_of(&check(&["search.web"], None, json!({}))?, "search.web")?)?;
+    save("rate_limited", &receipt_of(&check(&["search.web"], None, json!({}))?, "search.web")?)?;
 
     step();
     let resolved = engine.resolve_confirmation(confirm_result.confirm_nonce.as_deref().ok_or("no nonce")?, true, Some(600))?;
     save("confirmation_resolve", pending_id(resolved.receipt.as_ref().ok_or("no receipt")?))?;
-    save("user_confirmed_allow", &check(&["email.send"], None, json!({"amount": 500}))?.results.get("email.send").ok_or("no")?.receipt_id)?;
+    save("user_confirmed_allow", &receipt_of(&check(&["email.send"], None, json!({"amount": 500}))?, "email.send")?)?;
 
     // Day two, under a rotated key.
     clock.set(start.plus_days(1));
@@ -74,12 +74,12 @@ fn main() -> AnyResult<()> {
     step();
     let escalation = engine.resolve_escalation(escalate_result.escalation_id.as_deref().ok_or("no id")?, Resolution::Approved, "alice", None)?;
     save("escalation_resolve", pending_id(escalation.receipt.as_ref().ok_or("no receipt")?))?;
-    save("escalation_approved_allow", &check(&["refund.issue"], None, json!({}))?.results.get("refund.issue").ok_or("no")?.receipt_id)?;
+    save("escalation_approved_allow", &receipt_of(&check(&["refund.issue"], None, json!({}))?, "refund.issue")?)?;
     check(&["email.send"], Some(20_000_000), json!({}))?;
     let over = check(&["email.send"], Some(20_000_000), json!({}))?;
-    save("budget_exceeded", &over.results.get("email.send").ok_or("no result")?.receipt_id)?;
+    save("budget_exceeded", &receipt_of(&over, "email.send")?)?;
     step();
-    let settled = engine.settle_budget(&allowed.results.get("email.send").ok_or("no result")?.receipt_id, 1_000_000, None)?;
+    let settled = engine.settle_budget(&receipt_of(&allowed, "email.send")?, 1_000_000, None)?;
     match &settled.receipt {
         ReceiptEnvelope::Signed { receipt } => std::fs::write(out.join("receipts/budget_settle.json"), serde_json::to_vec_pretty(receipt)?)?,
         ReceiptEnvelope::Pending { receipt_id, .. } => save("budget_settle", receipt_id)?,
@@ -90,7 +90,7 @@ fn main() -> AnyResult<()> {
         actions: vec!["email.send".into()],
         ..Default::default()
     })?;
-    save("unknown_authorization", &unknown.results.get("email.send").ok_or("no result")?.receipt_id)?;
+    save("unknown_authorization", &receipt_of(&unknown, "email.send")?)?;
     step();
     let revoked = engine.revoke_authorization(&id, Some("admin"), Some("interop"))?;
     save("authorization_revoke", pending_id(&revoked.receipt))?;
@@ -115,6 +115,12 @@ fn main() -> AnyResult<()> {
     write(&out.join("fingerprints"), format!("{}\n", fingerprints.join("\n")).as_bytes())?;
     println!("wrote {} receipt kinds to {}", std::fs::read_dir(out.join("receipts"))?.count(), out.display());
     Ok(())
+}
+
+/// The receipt id of one action's result.
+fn receipt_of(response: &CheckResponse, action: &str) -> AnyResult<String> {
+    let result = response.results.get(action).ok_or_else(|| format!("no result for `{action}`"))?;
+    Ok(result.receipt_id.clone().ok_or("a decision without a receipt")?)
 }
 
 fn write(path: &Path, bytes: &[u8]) -> AnyResult<()> {

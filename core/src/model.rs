@@ -272,8 +272,15 @@ pub struct EscalationInfo {
 pub struct ActionResult {
     pub decision: Decision,
     pub reason: String,
-    pub receipt: ReceiptEnvelope,
-    pub receipt_id: String,
+    /// The signed receipt of this decision; only a local fallback result (DESIGN §4) has none.
+    pub receipt: Option<ReceiptEnvelope>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt_id: Option<String>,
+    /// True for a result decided locally because the engine could not be reached or its store failed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub is_fallback: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_mode: Option<String>,
     pub budget: Option<BudgetInfo>,
     pub escalation: Option<EscalationInfo>,
     pub policy_eval: Option<Value>,
@@ -304,6 +311,56 @@ pub struct CheckResponse {
     pub engine_version: String,
     /// In the order of the request's actions.
     pub results: indexmap_lite::OrderedResults,
+}
+
+impl ActionResult {
+    /// A result with only a decision and a reason; the pipeline fills in the rest.
+    pub fn bare(decision: Decision, reason: &str) -> ActionResult {
+        ActionResult {
+            decision,
+            reason: reason.to_string(),
+            receipt: None,
+            receipt_id: None,
+            is_fallback: false,
+            fallback_mode: None,
+            budget: None,
+            escalation: None,
+            policy_eval: None,
+            confirm_nonce: None,
+            confirm_expires_at: None,
+            confirm_prompt_hint: None,
+            confirmation_id: None,
+            escalation_id: None,
+            escalation_to: None,
+            escalation_expires_at: None,
+            superseded_by: None,
+        }
+    }
+}
+
+impl CheckResponse {
+    /// The fail-closed local answer of DESIGN §4 when the decision cannot be made: every action
+    /// is denied with `fallback_closed_<failure>`, without a receipt.
+    pub fn fail_closed(authorization_id: &str, actions: &[String], failure: &str) -> CheckResponse {
+        let reason = format!("fallback_closed_{failure}");
+        let results = actions
+            .iter()
+            .map(|action| {
+                let mut result = ActionResult::bare(Decision::Deny, &reason);
+                result.is_fallback = true;
+                result.fallback_mode = Some("fail_closed".into());
+                (action.clone(), result)
+            })
+            .collect();
+        CheckResponse {
+            authorization_id: authorization_id.to_string(),
+            user_id: None,
+            agent_id: None,
+            authorization_expires_at: None,
+            engine_version: "sdk_fallback".into(),
+            results: indexmap_lite::OrderedResults(results),
+        }
+    }
 }
 
 /// `results` keyed by action, serialized in request order (a JSON object).

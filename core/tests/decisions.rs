@@ -64,7 +64,7 @@ fn results_follow_the_requested_actions() {
         assert_eq!(order, ["account.delete", "email.send", "not.granted"], "{store}");
         assert_eq!(outcome(&response, "not.granted"), (Deny, "action_not_in_authorization".into()));
         assert_eq!(outcome(&response, "email.send").0, Allow);
-        let ids: std::collections::HashSet<&str> = response.results.iter().map(|(_, r)| r.receipt_id.as_str()).collect();
+        let ids: std::collections::HashSet<&str> = response.results.iter().map(|(_, r)| r.receipt_id.as_deref().unwrap()).collect();
         assert_eq!(ids.len(), 3, "one receipt per action");
     }
 }
@@ -306,7 +306,7 @@ fn budget_caps_reserves_and_settles() {
         assert_eq!(payload["context"]["budget"]["spent_after_micros"], json!(null));
 
         // Settling the first check at 5_000_000 frees 15_000_000: the next check fits.
-        let first_receipt = first.results.get("email.send").unwrap().receipt_id.clone();
+        let first_receipt = first.results.get("email.send").unwrap().receipt_id.clone().unwrap();
         let settled = f.engine.settle_budget(&first_receipt, 5_000_000, None).unwrap();
         assert_eq!((settled.delta_micros, settled.spent_before_micros, settled.spent_after_micros), (-15_000_000, 40_000_000, 25_000_000));
         let payload = match &settled.receipt {
@@ -318,7 +318,7 @@ fn budget_caps_reserves_and_settles() {
         assert!(f.engine.settle_budget(&first_receipt, 6_000_000, None).is_err(), "a different cost is a conflict");
         assert_eq!(f.engine.get_authorization(&id).unwrap().budget_spent_micros, 25_000_000);
         assert_eq!(outcome(&budgeted(&f, &id, 20_000_000, None), "email.send").0, Allow);
-        assert_eq!(f.engine.settle_budget(&third.results.get("email.send").unwrap().receipt_id, 1, None).unwrap_err().code(), "reservation_not_found");
+        assert_eq!(f.engine.settle_budget(third.results.get("email.send").unwrap().receipt_id.as_deref().unwrap(), 1, None).unwrap_err().code(), "reservation_not_found");
     }
 }
 

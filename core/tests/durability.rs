@@ -37,7 +37,7 @@ fn child_check_loop() {
             .unwrap();
         let mut out = stdout.lock();
         for (_, result) in response.results.iter() {
-            writeln!(out, "RECEIPT {}", result.receipt_id).unwrap();
+            writeln!(out, "RECEIPT {}", result.receipt_id.as_deref().unwrap()).unwrap();
         }
         out.flush().unwrap();
     }

@@ -172,6 +172,16 @@ impl Provisional {
 }
 
 impl Allowly {
+    /// Like [`Allowly::check`], but when the store is unavailable it answers with the fail-closed
+    /// local result of DESIGN §4 (`deny`, `fallback_closed_unavailable`, no receipt) instead of an
+    /// error, as an embedded SDK must. Invalid requests are still errors.
+    pub fn check_or_fallback(&self, request: &CheckRequest) -> Result<CheckResponse> {
+        match self.check(request) {
+            Err(Error::Store(_)) => Ok(CheckResponse::fail_closed(&request.authorization_id, &request.actions, "unavailable")),
+            answer => answer,
+        }
+    }
+
     /// Decides every requested action, signs one receipt per action and stores them with the
     /// state they change, in one transaction.
     pub fn check(&self, request: &CheckRequest) -> Result<CheckResponse> {
@@ -244,7 +254,7 @@ impl Allowly {
         let mut receipt_ids = Vec::with_capacity(provisional.len());
         for p in provisional {
             let result = self.finish(tx, input, &authorization, p, &signing, budget.as_ref(), budget_info.clone())?;
-            receipt_ids.push(result.1.receipt_id.clone());
+            receipt_ids.extend(result.1.receipt_id.clone());
             results.push(result);
         }
         if reserved {
@@ -370,23 +380,10 @@ impl Allowly {
         let Provisional { action, outcome, policy_eval, day_counter, rate_events } = provisional;
         let receipt_id = ids::new_id("rcp_", now)?;
         let mut context = self.receipt_context(input, budget);
-        let mut result = ActionResult {
-            decision: Decision::Deny,
-            reason: String::new(),
-            receipt: ReceiptEnvelope::Pending { receipt_id: String::new(), ready_at_estimate: None, url: String::new() },
-            receipt_id: receipt_id.clone(),
-            budget: budget_info,
-            escalation: None,
-            policy_eval: policy_eval.clone(),
-            confirm_nonce: None,
-            confirm_expires_at: None,
-            confirm_prompt_hint: None,
-            confirmation_id: None,
-            escalation_id: None,
-            escalation_to: None,
-            escalation_expires_at: None,
-            superseded_by: None,
-        };
+        let mut result = ActionResult::bare(Decision::Deny, "");
+        result.receipt_id = Some(receipt_id.clone());
+        result.budget = budget_info;
+        result.policy_eval = policy_eval.clone();
         let key = || prompt_key(&authorization.authorization_id, &action, input.resource.as_deref());
         let reason = match outcome {
             Outcome::Allow { reason, grant } => {
@@ -495,7 +492,7 @@ impl Allowly {
                 policy_eval,
             },
         )?;
-        result.receipt = ReceiptEnvelope::Signed { receipt: stored.receipt };
+        result.receipt = Some(ReceiptEnvelope::Signed { receipt: stored.receipt });
         Ok((action, result))
     }
 
@@ -523,26 +520,10 @@ impl Allowly {
                     policy_eval: None,
                 },
             )?;
-            results.push((
-                action.clone(),
-                ActionResult {
-                    decision: Decision::Deny,
-                    reason: "authorization_not_found".into(),
-                    receipt_id: stored.receipt_id.clone(),
-                    receipt: ReceiptEnvelope::Signed { receipt: stored.receipt },
-                    budget: None,
-                    escalation: None,
-                    policy_eval: None,
-                    confirm_nonce: None,
-                    confirm_expires_at: None,
-                    confirm_prompt_hint: None,
-                    confirmation_id: None,
-                    escalation_id: None,
-                    escalation_to: None,
-                    escalation_expires_at: None,
-                    superseded_by: None,
-                },
-            ));
+            let mut result = ActionResult::bare(Decision::Deny, "authorization_not_found");
+            result.receipt_id = Some(stored.receipt_id.clone());
+            result.receipt = Some(ReceiptEnvelope::Signed { receipt: stored.receipt });
+            results.push((action.clone(), result));
         }
         Ok(CheckResponse {
             authorization_id: input.authorization_id.clone(),

@@ -6,26 +6,29 @@ use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::ops::Range;
 use std::path::Path;
+use std::sync::Arc;
 
-use super::checkpoint::{leaf_hash, verify_checkpoint_with_members, Member};
-use super::jws::{canonical_envelope, SignedReceipt};
-use super::verify::{decode_receipt, node_segments, parse_timestamp, str_field, value_str, Decoded, PendingSignature, Verifier, VerifyError};
+use super::checkpoint::{verify_checkpoint_with_members, Member};
+use super::jws::SignedReceipt;
+use super::verify::{decode_receipt, node_segments, parse_timestamp, str_field, value_str, Decoded, PendingSignature, Segments, Verifier, VerifyError};
 use crate::canonical::{parse_document, parse_document_node};
 use crate::time::Timestamp;
 
-/// Lines handed to the worker threads at a time (bounds memory on large exports).
-const BLOCK_LINES: usize = 8192;
-const BLOCK_BYTES: usize = 32 << 20;
+/// Lines handed to the worker threads at a time: small enough that reading the next block
+/// overlaps verifying this one, large enough for efficient signature batches. Also bounds memory.
+const BLOCK_LINES: usize = 4096;
+const BLOCK_BYTES: usize = 16 << 20;
 /// Below this many lines per thread, spawning costs more than it saves.
 const MIN_LINES_PER_THREAD: usize = 256;
-/// Signatures verified together (larger batches are cheaper per signature); a failed batch is
-/// narrowed down to name the bad lines.
-const SIGNATURE_BATCH: usize = 1024;
+/// Signatures verified together at most (larger batches are cheaper per signature); a failed
+/// batch is narrowed down to name the bad lines.
+const SIGNATURE_BATCH: usize = 2048;
 /// Groups this small are checked signature by signature.
 const SINGLE_CHECK_BELOW: usize = 64;
 const PROGRESS_EVERY: u64 = 1000;
@@ -174,16 +177,36 @@ pub fn verify_export(verifier: &Verifier, export_path: &Path, evidence_path: Opt
     let want_leaves = evidence_path.is_some();
     let mut report = ExportReport::default();
     let mut verified: HashMap<String, VerifiedLine> = HashMap::new();
-    let mut block = Block::default();
-    loop {
-        let more = block.fill(&mut reader)?;
-        for outcome in verify_block(verifier, &block, now, want_leaves) {
-            report.record(outcome, &mut verified);
+    std::thread::scope(|scope| -> io::Result<()> {
+        let mut first = Block::default();
+        let mut more = first.fill(&mut reader)?;
+        let mut running = Running::spawn(scope, verifier, Arc::new(first), now, want_leaves);
+        let mut spare = Block::default();
+        loop {
+            // The next block is read while the workers verify this one, and recorded while the
+            // workers verify the next.
+            let next = if more {
+                more = spare.fill(&mut reader)?;
+                Some(std::mem::take(&mut spare))
+            } else {
+                None
+            };
+            let (block, outcomes) = running.join();
+            spare = Arc::try_unwrap(block).unwrap_or_default();
+            let next = next.map(|block| Running::spawn(scope, verifier, Arc::new(block), now, want_leaves));
+            for outcome in outcomes {
+                if let Verdict::NotText = outcome.verdict {
+                    let message = format!("export line {} is not valid utf-8", outcome.line);
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, message));
+                }
+                report.record(outcome, &mut verified);
+            }
+            match next {
+                Some(next) => running = next,
+                None => return Ok(()),
+            }
         }
-        if !more {
-            break;
-        }
-    }
+    })?;
     if let Some(path) = evidence_path {
         let bytes = std::fs::read(path)?;
         if let Err(err) = check_evidence(verifier, &bytes, &verified, now, &mut report.checkpoints) {
@@ -204,7 +227,14 @@ struct VerifiedLine {
 struct LineOutcome {
     line: u64,
     receipt_id: Option<String>,
-    result: Result<LineSummary, VerifyError>,
+    verdict: Verdict,
+}
+
+enum Verdict {
+    Valid(LineSummary),
+    Invalid(VerifyError),
+    /// Not UTF-8: the reference aborts the whole export on such a line.
+    NotText,
 }
 
 struct LineSummary {
@@ -215,37 +245,38 @@ struct LineSummary {
 
 impl ExportReport {
     fn record(&mut self, outcome: LineOutcome, verified: &mut HashMap<String, VerifiedLine>) {
-        let LineOutcome { line, receipt_id, result } = outcome;
-        let result = match (result, &receipt_id) {
+        let LineOutcome { line, receipt_id, verdict } = outcome;
+        let verdict = match (verdict, &receipt_id) {
             // Like the reference, a receipt id is taken by the first line that *verified* with it.
-            (Ok(_), Some(id)) if verified.contains_key(id) => {
-                Err(VerifyError::Schema(format!("duplicate receipt_id in export: `{id}`")))
+            (Verdict::Valid(_), Some(id)) if verified.contains_key(id) => {
+                Verdict::Invalid(VerifyError::Schema(format!("duplicate receipt_id in export: `{id}`")))
             }
-            (result, _) => result,
+            (verdict, _) => verdict,
         };
-        match result {
-            Ok(LineSummary { label, decision, verified: line_data }) => {
+        let error = match verdict {
+            Verdict::Valid(LineSummary { label, decision, verified: line_data }) => {
                 if let Some(id) = &receipt_id {
                     verified.insert(id.clone(), line_data);
                 }
                 self.ok += 1;
                 self.lines.push(LineResult { line, receipt_id, label: Some(label), decision: Some(decision), error: None });
+                return;
             }
-            Err(err) => {
-                self.invalid += 1;
-                self.lines.push(LineResult { line, receipt_id, label: None, decision: None, error: Some(err) });
-            }
-        }
+            Verdict::Invalid(err) => err,
+            Verdict::NotText => VerifyError::Schema("line is not valid utf-8".into()),
+        };
+        self.invalid += 1;
+        self.lines.push(LineResult { line, receipt_id, label: None, decision: None, error: Some(error) });
     }
 }
 
-/// A run of non-empty, stripped lines of the export in one buffer.
+/// A run of raw lines of the export in one buffer (terminators removed, nothing else done: the
+/// workers decode and strip them).
 #[derive(Default)]
 struct Block {
     text: Vec<u8>,
     lines: Vec<(u64, Range<usize>)>,
     last_line: u64,
-    chunk: Vec<u8>,
 }
 
 impl Block {
@@ -254,29 +285,46 @@ impl Block {
         self.text.clear();
         self.lines.clear();
         while self.lines.len() < BLOCK_LINES && self.text.len() < BLOCK_BYTES {
-            self.chunk.clear();
-            if reader.read_until(b'\n', &mut self.chunk)? == 0 {
+            let start = self.text.len();
+            if reader.read_until(b'\n', &mut self.text)? == 0 {
                 return Ok(false);
             }
             // Universal newlines, as Python's text mode reads: `\n`, `\r\n` and a lone `\r` end a line.
-            let mut body = self.chunk.strip_suffix(b"\n").unwrap_or(&self.chunk);
-            body = body.strip_suffix(b"\r").unwrap_or(body);
-            for piece in body.split(|&b| b == b'\r') {
-                self.last_line += 1;
-                let text = std::str::from_utf8(piece).map_err(|_| {
-                    io::Error::new(io::ErrorKind::InvalidData, format!("export line {} is not valid utf-8", self.last_line))
-                })?;
-                let stripped = python_strip(text);
-                if stripped.is_empty() {
-                    continue;
-                }
-                let start = self.text.len();
-                self.text.extend_from_slice(stripped.as_bytes());
-                self.lines.push((self.last_line, start..self.text.len()));
+            let mut end = self.text.len();
+            if self.text[end - 1] == b'\n' {
+                end -= 1;
             }
+            if end > start && self.text[end - 1] == b'\r' {
+                end -= 1;
+            }
+            let mut piece = start;
+            while let Some(offset) = find_carriage_return(&self.text[piece..end]) {
+                self.push(piece..piece + offset);
+                piece += offset + 1;
+            }
+            self.push(piece..end);
         }
         Ok(true)
     }
+
+    fn push(&mut self, range: Range<usize>) {
+        self.last_line += 1;
+        self.lines.push((self.last_line, range));
+    }
+}
+
+/// Position of the first `\r`, testing 16 bytes at a time without branches (vectorized).
+fn find_carriage_return(bytes: &[u8]) -> Option<usize> {
+    let mut blocks = bytes.chunks_exact(16);
+    let mut base = 0;
+    for block in blocks.by_ref() {
+        let mask = block.iter().enumerate().fold(0u32, |mask, (i, &b)| mask | (u32::from(b == b'\r') << i));
+        if mask != 0 {
+            return Some(base + mask.trailing_zeros() as usize);
+        }
+        base += 16;
+    }
+    blocks.remainder().iter().position(|&b| b == b'\r').map(|i| base + i)
 }
 
 /// Python's `str.strip()`: Unicode whitespace plus the separators U+001C–U+001F.
@@ -284,52 +332,83 @@ fn python_strip(text: &str) -> &str {
     text.trim_matches(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c))
 }
 
-/// Verifies a block's lines on all cores, keeping file order.
-fn verify_block(verifier: &Verifier, block: &Block, now: Timestamp, want_leaves: bool) -> Vec<LineOutcome> {
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    let threads = cores.min(block.lines.len().div_ceil(MIN_LINES_PER_THREAD)).max(1);
-    let per_thread = block.lines.len().div_ceil(threads).max(1);
-    let mut chunks = block.lines.chunks(per_thread);
-    let Some(first) = chunks.next() else {
-        return Vec::new();
-    };
-    std::thread::scope(|scope| {
-        let workers: Vec<_> =
-            chunks.map(|lines| scope.spawn(move || verify_lines(verifier, &block.text, lines, now, want_leaves))).collect();
-        let mut outcomes = verify_lines(verifier, &block.text, first, now, want_leaves);
-        for worker in workers {
+/// A block being verified on all cores.
+struct Running<'scope> {
+    block: Arc<Block>,
+    workers: Vec<std::thread::ScopedJoinHandle<'scope, Vec<LineOutcome>>>,
+}
+
+impl<'scope> Running<'scope> {
+    fn spawn<'env>(
+        scope: &'scope std::thread::Scope<'scope, 'env>,
+        verifier: &'env Verifier,
+        block: Arc<Block>,
+        now: Timestamp,
+        want_leaves: bool,
+    ) -> Running<'scope> {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let count = block.lines.len();
+        let threads = cores.min(count.div_ceil(MIN_LINES_PER_THREAD)).max(1);
+        let per_thread = count.div_ceil(threads).max(1);
+        let workers = (0..count)
+            .step_by(per_thread)
+            .map(|start| {
+                let block = Arc::clone(&block);
+                let lines = start..(start + per_thread).min(count);
+                scope.spawn(move || verify_lines(verifier, &block.text, &block.lines[lines], now, want_leaves))
+            })
+            .collect();
+        Running { block, workers }
+    }
+
+    /// The block back (for its buffer) and its outcomes in file order.
+    fn join(self) -> (Arc<Block>, Vec<LineOutcome>) {
+        let mut outcomes = Vec::with_capacity(self.block.lines.len());
+        for worker in self.workers {
             match worker.join() {
                 Ok(more) => outcomes.extend(more),
                 // A worker only panics on a bug; let it surface rather than drop lines silently.
                 Err(panic) => std::panic::resume_unwind(panic),
             }
         }
-        outcomes
-    })
+        (self.block, outcomes)
+    }
 }
 
 fn verify_lines(verifier: &Verifier, text: &[u8], lines: &[(u64, Range<usize>)], now: Timestamp, want_leaves: bool) -> Vec<LineOutcome> {
     let mut outcomes = Vec::with_capacity(lines.len());
-    let mut pending: Vec<(usize, PendingSignature)> = Vec::with_capacity(SIGNATURE_BATCH);
+    let mut pending: Vec<(usize, PendingSignature)> = Vec::with_capacity(lines.len());
     for (line, range) in lines {
-        let (receipt_id, result) = check_line(verifier, text.get(range.clone()).unwrap_or_default(), now, want_leaves);
-        let result = result.map(|(summary, signature)| {
-            pending.push((outcomes.len(), signature));
-            summary
-        });
-        outcomes.push(LineOutcome { line: *line, receipt_id, result });
-        if pending.len() == SIGNATURE_BATCH {
-            settle_signatures(&mut outcomes, &mut pending);
+        let Ok(raw) = std::str::from_utf8(text.get(range.clone()).unwrap_or_default()) else {
+            outcomes.push(LineOutcome { line: *line, receipt_id: None, verdict: Verdict::NotText });
+            continue;
+        };
+        let stripped = python_strip(raw);
+        if stripped.is_empty() {
+            continue;
         }
+        let (receipt_id, checked) = check_line(verifier, stripped, now, want_leaves);
+        let verdict = match checked {
+            Ok((summary, signature)) => {
+                pending.push((outcomes.len(), signature));
+                Verdict::Valid(summary)
+            }
+            Err(err) => Verdict::Invalid(err),
+        };
+        outcomes.push(LineOutcome { line: *line, receipt_id, verdict });
     }
-    settle_signatures(&mut outcomes, &mut pending);
+    // Equal groups: a short last batch would cost more per signature.
+    let groups = pending.len().div_ceil(SIGNATURE_BATCH).max(1);
+    for group in pending.chunks(pending.len().div_ceil(groups).max(1)) {
+        settle_group(&mut outcomes, group);
+    }
     outcomes
 }
 
 /// Everything the reference does for one line, short of the signature check and duplicate rule.
 fn check_line(
     verifier: &Verifier,
-    line: &[u8],
+    line: &str,
     now: Timestamp,
     want_leaves: bool,
 ) -> (Option<String>, Result<(LineSummary, PendingSignature), VerifyError>) {
@@ -364,11 +443,7 @@ fn check_line(
                 .iter()
                 .find_map(|name| payload[name].as_str().filter(|s| !s.is_empty()))
                 .unwrap_or("?");
-            let leaf = if want_leaves {
-                leaf_hash(&canonical_envelope(segments.protected, segments.payload, segments.signature))
-            } else {
-                [0; 32]
-            };
+            let leaf = if want_leaves { envelope_leaf(segments) } else { [0; 32] };
             let verified = VerifiedLine {
                 issued_at: parse_timestamp(str_field(payload, "issued_at"))?,
                 is_checkpoint: payload["event"].as_str() == Some("receipt.checkpoint"),
@@ -380,17 +455,24 @@ fn check_line(
     (Some(receipt_id), checked)
 }
 
-/// Checks the pending signatures with batch equations, narrowing a failed batch down to the bad
+/// The Merkle leaf of an envelope whose segments decoded: canonical base64url needs no escaping,
+/// so its canonical JSON is hashed piece by piece instead of being built.
+fn envelope_leaf(segments: Segments<'_>) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    for piece in [
+        "\0{\"payload\":\"", segments.payload, "\",\"protected\":\"", segments.protected, "\",\"signature\":\"", segments.signature, "\"}",
+    ] {
+        hasher.update(piece.as_bytes());
+    }
+    hasher.finalize().into()
+}
+
+/// Checks pending signatures with batch equations, narrowing a failed batch down to the bad
 /// signatures: eighths are re-batched, and small groups are checked one by one.
 ///
 /// A batch accepts every set of individually valid signatures. It could also accept a signature
 /// that the single (cofactorless) check rejects, but only one built by the key's own holder with
 /// a small-order component: nobody else can produce one for a trusted key.
-fn settle_signatures(outcomes: &mut [LineOutcome], pending: &mut Vec<(usize, PendingSignature)>) {
-    settle_group(outcomes, pending);
-    pending.clear();
-}
-
 fn settle_group(outcomes: &mut [LineOutcome], group: &[(usize, PendingSignature)]) {
     if group.is_empty() || (group.len() > SINGLE_CHECK_BELOW && batch_verifies(group)) {
         return;
@@ -404,7 +486,7 @@ fn settle_group(outcomes: &mut [LineOutcome], group: &[(usize, PendingSignature)
     for (index, signature) in group {
         if let Err(err) = signature.verify() {
             if let Some(outcome) = outcomes.get_mut(*index) {
-                outcome.result = Err(err);
+                outcome.verdict = Verdict::Invalid(err);
             }
         }
     }
@@ -625,6 +707,14 @@ mod tests {
     }
 
     #[test]
+    fn envelope_leaf_hashes_the_canonical_envelope() {
+        let (rows, _) = corpus(1);
+        let signed = &rows[0].3;
+        let leaf = crate::receipt::checkpoint::leaf_hash(&signed.canonical_bytes());
+        assert_eq!(envelope_leaf(Segments::of(signed)), leaf);
+    }
+
+    #[test]
     fn an_empty_export_or_bad_evidence_is_not_valid() {
         let dir = tempfile::tempdir().unwrap();
         let empty = dir.path().join("empty.jsonl");
@@ -649,3 +739,4 @@ mod tests {
         assert!(verify_export(&default_verifier(), &empty, None, now()).is_err());
     }
 }
+

@@ -41,7 +41,7 @@ impl SignedReceipt {
 }
 
 /// Canonical JSON of an envelope given by its three segments.
-pub(crate) fn canonical_envelope(protected: &str, payload: &str, signature: &str) -> Vec<u8> {
+fn canonical_envelope(protected: &str, payload: &str, signature: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(protected.len() + payload.len() + signature.len() + 48);
     out.extend_from_slice(b"{\"payload\":");
     write_string(payload, &mut out);

@@ -270,14 +270,11 @@ pub(crate) fn node_segments<'n>(receipt: &'n Node<'_>) -> Result<Segments<'n>, V
 
 /// `member(name)` is `None` when absent and `Some(None)` when present but not a string.
 fn envelope_segments<'a>(members: usize, member: impl Fn(&str) -> Option<Option<&'a str>>) -> Result<Segments<'a>, VerifyError> {
-    let (protected, payload, signature) = (member("protected"), member("payload"), member("signature"));
-    let (Some(protected), Some(payload), Some(signature)) = (protected, payload, signature) else {
-        return schema("receipt must be a flattened JWS with exactly protected, payload, signature");
-    };
-    if members != 3 {
+    let [protected, payload, signature] = ["protected", "payload", "signature"].map(member);
+    if members != 3 || protected.is_none() || payload.is_none() || signature.is_none() {
         return schema("receipt must be a flattened JWS with exactly protected, payload, signature");
     }
-    match (protected, payload, signature) {
+    match (protected.flatten(), payload.flatten(), signature.flatten()) {
         (Some(protected), Some(payload), Some(signature)) => Ok(Segments { protected, payload, signature }),
         _ => schema("JWS segments must be strings"),
     }

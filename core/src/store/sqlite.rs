@@ -150,6 +150,31 @@ fn from_json<T: DeserializeOwned>(text: &str) -> Result<T> {
     serde_json::from_str(text).map_err(|err| Error::Store(format!("corrupt row: {err}")))
 }
 
+/// Receipts are stored in the JWS compact form `protected.payload.signature`: base64url has no `.`,
+/// so the three segments come back exactly, without a JSON round trip on the hot path.
+fn to_compact(receipt: &SignedReceipt) -> String {
+    let mut compact = String::with_capacity(receipt.protected.len() + receipt.payload.len() + receipt.signature.len() + 2);
+    for (i, segment) in [&receipt.protected, &receipt.payload, &receipt.signature].into_iter().enumerate() {
+        if i > 0 {
+            compact.push('.');
+        }
+        compact.push_str(segment);
+    }
+    compact
+}
+
+fn from_compact(compact: &str) -> Result<SignedReceipt> {
+    let mut segments = compact.splitn(3, '.');
+    match (segments.next(), segments.next(), segments.next()) {
+        (Some(protected), Some(payload), Some(signature)) if !signature.contains('.') => Ok(SignedReceipt {
+            protected: protected.to_string(),
+            payload: payload.to_string(),
+            signature: signature.to_string(),
+        }),
+        _ => Err(Error::Store("corrupt receipt row".into())),
+    }
+}
+
 fn key_bytes(bytes: Vec<u8>) -> Result<[u8; 32]> {
     bytes.try_into().map_err(|_| Error::Store("corrupt signing key row".into()))
 }
@@ -178,7 +203,7 @@ impl SqliteTx<'_> {
                 issued_at: Timestamp(issued_at),
                 authorization_id,
                 is_checkpoint,
-                receipt: from_json::<SignedReceipt>(&jws)?,
+                receipt: from_compact(&jws)?,
             })
         })
         .collect()
@@ -420,7 +445,7 @@ impl Tx for SqliteTx<'_> {
                 receipt.issued_at.millis(),
                 receipt.authorization_id,
                 receipt.is_checkpoint,
-                to_json(&receipt.receipt)?
+                to_compact(&receipt.receipt)
             ])?;
         Ok(())
     }

@@ -125,7 +125,7 @@ pub fn outcome(response: &CheckResponse, action: &str) -> (Decision, String) {
 
 pub fn signed(response: &CheckResponse, action: &str) -> SignedReceipt {
     match &response.results.get(action).unwrap().receipt {
-        allowly_core::model::ReceiptEnvelope::Signed { receipt } => receipt.clone(),
+        Some(allowly_core::model::ReceiptEnvelope::Signed { receipt }) => receipt.clone(),
         other => panic!("expected a signed receipt, got {other:?}"),
     }
 }
