@@ -42,6 +42,7 @@ rows = [
     ("check, 1 action, signed, memory store", "check/memory_signed", "≥ 25,000/s"),
     ("check, 1 action, signed, SQLite (WAL, durable to process crash)", "check/sqlite_signed", "≥ 12,000/s"),
     ("check, budgeted reservation, SQLite", "check/sqlite_budgeted", ""),
+    ("check, 1 action, signed, SQLite with fsync per commit (power loss)", "check/sqlite_signed_fsync_per_commit", ""),
 ]
 print(f"{'benchmark':66} {'median':>11} {'per second':>12}  target")
 for label, name, target in rows:

@@ -127,6 +127,10 @@ fn checks(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
+    let store = SqliteStore::open(&dir.path().join("bench-fsync.db"), Durability::Power).unwrap();
+    let (power, power_id) = engine_on(Box::new(store));
+    let power_request = request(&power_id);
+    group.bench_function("sqlite_signed_fsync_per_commit", |b| b.iter(|| power.check(&power_request).unwrap()));
     group.finish();
 }
 

@@ -149,7 +149,14 @@ pub(crate) fn write_string(text: &str, out: &mut Vec<u8>) {
         match bytes[i] {
             b'"' => out.extend_from_slice(b"\\\""),
             b'\\' => out.extend_from_slice(b"\\\\"),
-            b => out.extend_from_slice(&[b'\\', b'u', b'0', b'0', DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 0x0f)]]),
+            b => out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                DIGITS[usize::from(b >> 4)],
+                DIGITS[usize::from(b & 0x0f)],
+            ]),
         }
         start = i + 1;
     }
@@ -720,7 +727,22 @@ mod tests {
 
     #[test]
     fn utf16_cmp_agrees_with_encode_utf16_on_mixed_text() {
-        let samples = ["", "a", "ab", "\u{7f}", "é", "\u{d7ff}", "\u{e000}", "\u{ff61}", "\u{ffff}", "😀", "𝄞x", "a😀", "a\u{ff61}", "\u{10ffff}"];
+        let samples = [
+            "",
+            "a",
+            "ab",
+            "\u{7f}",
+            "é",
+            "\u{d7ff}",
+            "\u{e000}",
+            "\u{ff61}",
+            "\u{ffff}",
+            "😀",
+            "𝄞x",
+            "a😀",
+            "a\u{ff61}",
+            "\u{10ffff}",
+        ];
         for a in samples {
             for b in samples {
                 assert_eq!(utf16_cmp(a, b), a.encode_utf16().cmp(b.encode_utf16()), "{a:?} vs {b:?}");
@@ -741,7 +763,10 @@ mod tests {
         assert!(to_canonical_vec(&json!(MAX_SAFE_INTEGER + 1)).is_err());
         assert!(to_canonical_vec(&json!(-MAX_SAFE_INTEGER - 1)).is_err());
         assert!(to_canonical_vec(&json!(u64::MAX)).is_err());
-        assert_eq!(canonical(&json!([MAX_SAFE_INTEGER, -MAX_SAFE_INTEGER, 0, -7])), "[9007199254740991,-9007199254740991,0,-7]");
+        assert_eq!(
+            canonical(&json!([MAX_SAFE_INTEGER, -MAX_SAFE_INTEGER, 0, -7])),
+            "[9007199254740991,-9007199254740991,0,-7]"
+        );
     }
 
     fn nested(depth: usize) -> String {
@@ -818,7 +843,8 @@ mod tests {
 
     #[test]
     fn document_parse_keeps_non_receipt_numbers_and_still_rejects_duplicates() {
-        let value = parse_document(b"{\"f\": 1.5, \"n\": NaN, \"big\": 123456789012345678901234567890, \"s\": \"\\ud800\"}");
+        let value =
+            parse_document(b"{\"f\": 1.5, \"n\": NaN, \"big\": 123456789012345678901234567890, \"s\": \"\\ud800\"}");
         let value = value.ok().unwrap_or_default();
         assert!(value["f"].is_f64() && value["n"].is_number() && value["big"].is_number());
         assert_eq!(value["s"], json!("\u{fffd}"));

@@ -2,7 +2,9 @@
 //! 5.0.0) must get the same verdicts, error classes, canonical bytes and Merkle roots here.
 
 use allowly_core::canonical::{parse_strict, to_canonical_vec};
-use allowly_core::receipt::{merkle_root, verify_checkpoint, KeySet, EMPTY_MERKLE_ROOT, SignedReceipt, Verifier, VerifyError};
+use allowly_core::receipt::{
+    merkle_root, verify_checkpoint, KeySet, SignedReceipt, Verifier, VerifyError, EMPTY_MERKLE_ROOT,
+};
 use allowly_core::Timestamp;
 use serde_json::Value;
 use std::path::PathBuf;
@@ -18,7 +20,11 @@ fn vectors_path() -> Result<PathBuf, String> {
         .into_iter()
         .chain([root.join("tests/vectors/wire5.json"), root.join("../shared/vectors/wire5.json")])
         .collect();
-    candidates.iter().find(|path| path.is_file()).cloned().ok_or_else(|| format!("wire5.json not found in {candidates:?}"))
+    candidates
+        .iter()
+        .find(|path| path.is_file())
+        .cloned()
+        .ok_or_else(|| format!("wire5.json not found in {candidates:?}"))
 }
 
 struct Vectors {
@@ -46,7 +52,10 @@ fn load() -> Result<Vectors, Box<dyn std::error::Error>> {
 }
 
 fn cases<'a>(doc: &'a Value, group: &str) -> Result<&'a Vec<Value>, String> {
-    doc[group].as_array().filter(|cases| !cases.is_empty()).ok_or_else(|| format!("vector group `{group}` is missing or empty"))
+    doc[group]
+        .as_array()
+        .filter(|cases| !cases.is_empty())
+        .ok_or_else(|| format!("vector group `{group}` is missing or empty"))
 }
 
 fn name(case: &Value) -> &str {
@@ -58,7 +67,8 @@ fn should_verify_vectors_verify() -> TestResult {
     let v = load()?;
     for case in cases(&v.doc, "should_verify")? {
         let receipt = &case["receipt"];
-        let payload = v.verifier.verify(receipt, v.now).map_err(|e| format!("{}: {e} ({})", name(case), e.reference_class()))?;
+        let payload =
+            v.verifier.verify(receipt, v.now).map_err(|e| format!("{}: {e} ({})", name(case), e.reference_class()))?;
         assert!(payload["receipt_id"].is_string(), "{}", name(case));
         // The same bytes through the strict JSON entry point.
         let json = serde_json::to_vec(receipt)?;
@@ -87,7 +97,8 @@ fn should_reject_vectors_fail_with_the_reference_class() -> TestResult {
 #[test]
 fn untrusted_key_vector_maps_to_untrusted_key_code() -> TestResult {
     let v = load()?;
-    let case = cases(&v.doc, "should_reject")?.iter().find(|c| name(c) == "untrusted_key").ok_or("no untrusted_key vector")?;
+    let case =
+        cases(&v.doc, "should_reject")?.iter().find(|c| name(c) == "untrusted_key").ok_or("no untrusted_key vector")?;
     let err = v.verifier.verify(&case["receipt"], v.now).err();
     assert!(matches!(err, Some(VerifyError::UntrustedKey(_))), "{err:?}");
     Ok(())
@@ -110,7 +121,8 @@ fn checkpoint_vectors_match_roots_and_verdicts() -> TestResult {
     let v = load()?;
     for case in cases(&v.doc, "checkpoints")? {
         let members: Vec<Value> = case["members"].as_array().ok_or("checkpoint case without members")?.clone();
-        let signed: Vec<SignedReceipt> = members.iter().map(|m| serde_json::from_value(m.clone())).collect::<Result<_, _>>()?;
+        let signed: Vec<SignedReceipt> =
+            members.iter().map(|m| serde_json::from_value(m.clone())).collect::<Result<_, _>>()?;
         let expected_root = case["expected_merkle_root"].as_str().ok_or("no expected root")?;
         let valid = case["valid"].as_bool().ok_or("no verdict")?;
         let root = merkle_root(&signed)?;
@@ -135,7 +147,8 @@ fn checkpoint_vectors_match_roots_and_verdicts() -> TestResult {
 #[test]
 fn checkpoints_verify_only_with_their_own_previous() -> TestResult {
     let v = load()?;
-    let linked = cases(&v.doc, "checkpoints")?.iter().find(|c| name(c) == "day_two_linked").ok_or("no day_two_linked")?;
+    let linked =
+        cases(&v.doc, "checkpoints")?.iter().find(|c| name(c) == "day_two_linked").ok_or("no day_two_linked")?;
     let day_one = cases(&v.doc, "checkpoints")?.iter().find(|c| name(c) == "day_one").ok_or("no day_one")?;
     let members = linked["members"].as_array().ok_or("no members")?;
     // Passing day two as its own predecessor breaks the link.

@@ -6,7 +6,9 @@ use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 
 use super::jws::SignedReceipt;
-use super::verify::{parse_timestamp, parse_timestamp_value, str_field, value_str, Decoded, Segments, Verifier, VerifyError};
+use super::verify::{
+    parse_timestamp, parse_timestamp_value, str_field, value_str, Decoded, Segments, Verifier, VerifyError,
+};
 use crate::canonical::hex;
 use crate::time::Timestamp;
 
@@ -99,7 +101,8 @@ pub fn verify_checkpoint(
             return Err(VerifyError::Schema("checkpoint member must be a receipt object".into()));
         };
         // A verified member is exactly the three-string envelope.
-        let leaf = SignedReceipt::from_value(member).map(|signed| leaf_hash(&signed.canonical_bytes())).unwrap_or_default();
+        let leaf =
+            SignedReceipt::from_value(member).map(|signed| leaf_hash(&signed.canonical_bytes())).unwrap_or_default();
         check_member_in_period(&member_of(&payload, leaf)?, period)?;
         payloads.push(payload);
         leaves.push(leaf);
@@ -126,7 +129,12 @@ pub(crate) fn verify_checkpoint_with_members(
     Ok(checkpoint)
 }
 
-fn verify_checkpoint_receipt(verifier: &Verifier, receipt: &Value, now: Timestamp, what: &str) -> Result<Map<String, Value>, VerifyError> {
+fn verify_checkpoint_receipt(
+    verifier: &Verifier,
+    receipt: &Value,
+    now: Timestamp,
+    what: &str,
+) -> Result<Map<String, Value>, VerifyError> {
     let Value::Object(payload) = verifier.verify(receipt, now)? else {
         return Err(VerifyError::Schema(format!("{what} must be an object")));
     };
@@ -156,7 +164,10 @@ fn check_member_in_period(member: &Member<'_>, (start, end): (Timestamp, Timesta
         return Err(VerifyError::Schema("receipt.checkpoint cannot be a checkpoint member".into()));
     }
     if !(start <= member.issued_at && member.issued_at < end) {
-        return Err(VerifyError::Schema(format!("checkpoint member `{}` falls outside checkpoint period", member.receipt_id)));
+        return Err(VerifyError::Schema(format!(
+            "checkpoint member `{}` falls outside checkpoint period",
+            member.receipt_id
+        )));
     }
     Ok(())
 }
@@ -180,13 +191,18 @@ fn check_commitment(
     let mut seen = HashSet::with_capacity(members.len());
     for member in members {
         if !seen.insert(member.receipt_id) {
-            return Err(VerifyError::Schema(format!("duplicate checkpoint member receipt_id: `{}`", member.receipt_id)));
+            return Err(VerifyError::Schema(format!(
+                "duplicate checkpoint member receipt_id: `{}`",
+                member.receipt_id
+            )));
         }
     }
     let root = root_of_leaves(members.iter().map(|member| member.leaf).collect());
     let committed_root = context["merkle_root"].as_str().unwrap_or_default();
     if committed_root != root {
-        return Err(VerifyError::Checkpoint(format!("checkpoint merkle_root mismatch: committed {committed_root}, got {root}")));
+        return Err(VerifyError::Checkpoint(format!(
+            "checkpoint merkle_root mismatch: committed {committed_root}, got {root}"
+        )));
     }
     let Some(previous) = previous else {
         return Ok(());
@@ -291,10 +307,16 @@ mod tests {
         assert!(matches!(verify_checkpoint(&verifier, &checkpoint, &late, None, now()), Err(VerifyError::Schema(_))));
 
         let as_member = [values[0].clone(), values[1].clone(), checkpoint.clone()];
-        assert!(matches!(verify_checkpoint(&verifier, &checkpoint, &as_member, None, now()), Err(VerifyError::Schema(_))));
+        assert!(matches!(
+            verify_checkpoint(&verifier, &checkpoint, &as_member, None, now()),
+            Err(VerifyError::Schema(_))
+        ));
 
         let not_checkpoint = values[0].clone();
-        assert!(matches!(verify_checkpoint(&verifier, &not_checkpoint, &values, None, now()), Err(VerifyError::Schema(_))));
+        assert!(matches!(
+            verify_checkpoint(&verifier, &not_checkpoint, &values, None, now()),
+            Err(VerifyError::Schema(_))
+        ));
     }
 
     #[test]
@@ -313,7 +335,10 @@ mod tests {
         let wrong_id = checkpoint_for(&day_two, "rcp_cp2", next_day, Some(("rcp_other", &first_root)));
         let wrong_root = checkpoint_for(&day_two, "rcp_cp2", next_day, Some(("rcp_cp1", EMPTY_MERKLE_ROOT)));
         for bad in [wrong_id, wrong_root] {
-            assert!(matches!(verify_checkpoint(&verifier, &bad, &values, Some(&first), now()), Err(VerifyError::Checkpoint(_))));
+            assert!(matches!(
+                verify_checkpoint(&verifier, &bad, &values, Some(&first), now()),
+                Err(VerifyError::Checkpoint(_))
+            ));
         }
         // A "previous" checkpoint from a later day overlaps.
         let later = checkpoint_for(&[], "rcp_cp1", "2026-09-16T00:00:00.000Z", None);
@@ -328,9 +353,15 @@ mod tests {
         let mut payload = checkpoint_payload("rcp_cp", DAY, 0, EMPTY_MERKLE_ROOT, None);
         assert_eq!(verify_checkpoint(&verifier, &sign(&signer(1), &payload), &[], None, now()), Ok(()));
         payload["context"]["period_start"] = serde_json::json!("2026-09-14T00:00:00.001Z");
-        assert!(matches!(verify_checkpoint(&verifier, &sign(&signer(1), &payload), &[], None, now()), Err(VerifyError::Schema(_))));
+        assert!(matches!(
+            verify_checkpoint(&verifier, &sign(&signer(1), &payload), &[], None, now()),
+            Err(VerifyError::Schema(_))
+        ));
         let mut half_link = checkpoint_payload("rcp_cp", DAY, 0, EMPTY_MERKLE_ROOT, None);
         half_link["context"]["previous_checkpoint_id"] = serde_json::json!("rcp_prev");
-        assert!(matches!(verify_checkpoint(&verifier, &sign(&signer(1), &half_link), &[], None, now()), Err(VerifyError::Schema(_))));
+        assert!(matches!(
+            verify_checkpoint(&verifier, &sign(&signer(1), &half_link), &[], None, now()),
+            Err(VerifyError::Schema(_))
+        ));
     }
 }

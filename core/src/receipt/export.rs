@@ -16,13 +16,16 @@ use std::sync::Arc;
 
 use super::checkpoint::{verify_checkpoint_with_members, Member};
 use super::jws::SignedReceipt;
-use super::verify::{decode_receipt, node_segments, parse_timestamp, str_field, value_str, Decoded, PendingSignature, Segments, Verifier, VerifyError};
+use super::verify::{
+    decode_receipt, node_segments, parse_timestamp, str_field, value_str, Decoded, PendingSignature, Segments,
+    Verifier, VerifyError,
+};
 use crate::canonical::{parse_document, parse_document_node};
 use crate::time::Timestamp;
 
 /// Lines handed to the worker threads at a time: small enough that reading the next block
 /// overlaps verifying this one, large enough for efficient signature batches. Also bounds memory.
-const BLOCK_LINES: usize = 4096;
+const BLOCK_LINES: usize = 8192;
 const BLOCK_BYTES: usize = 16 << 20;
 /// Below this many lines per thread, spawning costs more than it saves.
 const MIN_LINES_PER_THREAD: usize = 256;
@@ -68,7 +71,8 @@ pub fn write_export(
     progress: &mut dyn FnMut(u64),
 ) -> io::Result<u64> {
     let file = BufWriter::with_capacity(1 << 16, File::create(path)?);
-    let mut sink = if is_gzip(path) { Sink::Gzip(GzEncoder::new(file, Compression::default())) } else { Sink::Plain(file) };
+    let mut sink =
+        if is_gzip(path) { Sink::Gzip(GzEncoder::new(file, Compression::default())) } else { Sink::Plain(file) };
     let mut line = Vec::with_capacity(2048);
     let mut written = 0u64;
     for (receipt_id, workspace_id, created_at, receipt) in receipts {
@@ -167,7 +171,12 @@ impl ExportReport {
 ///
 /// Lines are verified in parallel, signatures in batches. I/O errors, and an export that is not
 /// UTF-8 (on which the reference aborts), are returned as `Err`.
-pub fn verify_export(verifier: &Verifier, export_path: &Path, evidence_path: Option<&Path>, now: Timestamp) -> io::Result<ExportReport> {
+pub fn verify_export(
+    verifier: &Verifier,
+    export_path: &Path,
+    evidence_path: Option<&Path>,
+    now: Timestamp,
+) -> io::Result<ExportReport> {
     let file = File::open(export_path)?;
     let mut reader: Box<dyn BufRead> = if is_gzip(export_path) {
         Box::new(BufReader::with_capacity(1 << 16, MultiGzDecoder::new(BufReader::new(file))))
@@ -259,7 +268,13 @@ impl ExportReport {
                     verified.insert(id.clone(), line_data);
                 }
                 self.ok += 1;
-                self.lines.push(LineResult { line, receipt_id, label: Some(label), decision: Some(decision), error: None });
+                self.lines.push(LineResult {
+                    line,
+                    receipt_id,
+                    label: Some(label),
+                    decision: Some(decision),
+                    error: None,
+                });
                 return;
             }
             Verdict::Invalid(err) => err,
@@ -375,7 +390,13 @@ impl<'scope> Running<'scope> {
     }
 }
 
-fn verify_lines(verifier: &Verifier, text: &[u8], lines: &[(u64, Range<usize>)], now: Timestamp, want_leaves: bool) -> Vec<LineOutcome> {
+fn verify_lines(
+    verifier: &Verifier,
+    text: &[u8],
+    lines: &[(u64, Range<usize>)],
+    now: Timestamp,
+    want_leaves: bool,
+) -> Vec<LineOutcome> {
     let mut outcomes = Vec::with_capacity(lines.len());
     let mut pending: Vec<(usize, PendingSignature)> = Vec::with_capacity(lines.len());
     for (line, range) in lines {
@@ -449,7 +470,8 @@ fn check_line(
                 is_checkpoint: payload["event"].as_str() == Some("receipt.checkpoint"),
                 leaf,
             };
-            let summary = LineSummary { label: label.to_owned(), decision: str_field(payload, "decision").to_owned(), verified };
+            let summary =
+                LineSummary { label: label.to_owned(), decision: str_field(payload, "decision").to_owned(), verified };
             Ok((summary, signature))
         });
     (Some(receipt_id), checked)
@@ -460,7 +482,13 @@ fn check_line(
 fn envelope_leaf(segments: Segments<'_>) -> [u8; 32] {
     let mut hasher = Sha256::new();
     for piece in [
-        "\0{\"payload\":\"", segments.payload, "\",\"protected\":\"", segments.protected, "\",\"signature\":\"", segments.signature, "\"}",
+        "\0{\"payload\":\"",
+        segments.payload,
+        "\",\"protected\":\"",
+        segments.protected,
+        "\",\"signature\":\"",
+        segments.signature,
+        "\"}",
     ] {
         hasher.update(piece.as_bytes());
     }
@@ -515,11 +543,16 @@ fn check_evidence(
     if evidence.get("version").and_then(Value::as_str) != Some(CheckpointEvidence::VERSION) {
         return Err(schema("unsupported checkpoint evidence document"));
     }
-    let entries = evidence.get("checkpoints").and_then(Value::as_array).ok_or_else(|| schema("checkpoint evidence checkpoints must be an array"))?;
+    let entries = evidence
+        .get("checkpoints")
+        .and_then(Value::as_array)
+        .ok_or_else(|| schema("checkpoint evidence checkpoints must be an array"))?;
 
     let mut checkpoints: HashMap<String, &Value> = HashMap::with_capacity(entries.len());
     for entry in entries {
-        let fields_ok = entry.as_object().is_some_and(|e| e.len() == 2 && e.contains_key("checkpoint") && e.contains_key("member_receipt_ids"));
+        let fields_ok = entry
+            .as_object()
+            .is_some_and(|e| e.len() == 2 && e.contains_key("checkpoint") && e.contains_key("member_receipt_ids"));
         if !fields_ok {
             return Err(schema("checkpoint evidence entry has wrong fields"));
         }
@@ -531,34 +564,76 @@ fn check_evidence(
         }
     }
 
-    for entry in entries {
-        let checkpoint = &entry["checkpoint"];
-        let ids: Option<Vec<&str>> = entry["member_receipt_ids"].as_array().and_then(|ids| ids.iter().map(Value::as_str).collect());
-        let ids = ids.filter(|ids| {
-            let mut unique: Vec<&str> = ids.clone();
-            unique.sort_unstable();
-            unique.dedup();
-            unique.len() == ids.len()
-        });
-        let Some(ids) = ids else {
-            return Err(schema("checkpoint evidence member_receipt_ids must be unique strings"));
-        };
-        let missing: Vec<&str> = ids.iter().copied().filter(|id| !verified.contains_key(*id)).take(5).collect();
-        if !missing.is_empty() {
-            return Err(VerifyError::Checkpoint(format!("checkpoint evidence omits member receipt(s): {}", missing.join(", "))));
-        }
-        let payload = decode_receipt(checkpoint)?;
-        let previous = payload["context"].get("previous_checkpoint_id").and_then(Value::as_str).and_then(|id| checkpoints.get(id).copied());
-        let members: Vec<Member<'_>> = ids
-            .iter()
-            .filter_map(|id| verified.get(*id).map(|line| (id, line)))
-            .map(|(id, line)| Member { receipt_id: id, issued_at: line.issued_at, is_checkpoint: line.is_checkpoint, leaf: line.leaf })
-            .collect();
-        let checkpoint = verify_checkpoint_with_members(verifier, checkpoint, &members, previous, now)?;
-        let period_start = checkpoint["context"]["period_start"].as_str().unwrap_or_default().to_owned();
-        passed.push((value_str(&checkpoint, "receipt_id").to_owned(), period_start, ids.len()));
+    // Entries are independent, so they are checked in parallel and reported in order: the first
+    // failure ends the evidence, as in the reference, with the entries before it passed.
+    let check = |entry: &Value| check_evidence_entry(verifier, entry, &checkpoints, verified, now);
+    for result in parallel_map(entries, check) {
+        passed.push(result?);
     }
     Ok(())
+}
+
+/// One evidence entry: unique member ids that all verified, then the checkpoint recomputed from
+/// them. Returns (checkpoint receipt_id, period_start, member count).
+fn check_evidence_entry(
+    verifier: &Verifier,
+    entry: &Value,
+    checkpoints: &HashMap<String, &Value>,
+    verified: &HashMap<String, VerifiedLine>,
+    now: Timestamp,
+) -> Result<(String, String, usize), VerifyError> {
+    let checkpoint = &entry["checkpoint"];
+    let ids: Option<Vec<&str>> =
+        entry["member_receipt_ids"].as_array().and_then(|ids| ids.iter().map(Value::as_str).collect());
+    let ids = ids.filter(|ids| {
+        let mut unique: Vec<&str> = ids.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        unique.len() == ids.len()
+    });
+    let Some(ids) = ids else {
+        return Err(VerifyError::Schema("checkpoint evidence member_receipt_ids must be unique strings".into()));
+    };
+    let missing: Vec<&str> = ids.iter().copied().filter(|id| !verified.contains_key(*id)).take(5).collect();
+    if !missing.is_empty() {
+        let message = format!("checkpoint evidence omits member receipt(s): {}", missing.join(", "));
+        return Err(VerifyError::Checkpoint(message));
+    }
+    let payload = decode_receipt(checkpoint)?;
+    let previous = payload["context"]
+        .get("previous_checkpoint_id")
+        .and_then(Value::as_str)
+        .and_then(|id| checkpoints.get(id).copied());
+    let members: Vec<Member<'_>> = ids
+        .iter()
+        .filter_map(|id| verified.get(*id).map(|line| (id, line)))
+        .map(|(id, line)| Member { receipt_id: id, issued_at: line.issued_at, is_checkpoint: line.is_checkpoint, leaf: line.leaf })
+        .collect();
+    let checkpoint = verify_checkpoint_with_members(verifier, checkpoint, &members, previous, now)?;
+    let period_start = checkpoint["context"]["period_start"].as_str().unwrap_or_default().to_owned();
+    Ok((value_str(&checkpoint, "receipt_id").to_owned(), period_start, ids.len()))
+}
+
+/// `items.iter().map(f)` on all cores, in order.
+fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let per_thread = items.len().div_ceil(cores).max(1);
+    if items.len() < 2 || cores < 2 {
+        return items.iter().map(f).collect();
+    }
+    std::thread::scope(|scope| {
+        let f = &f;
+        let workers: Vec<_> =
+            items.chunks(per_thread).map(|chunk| scope.spawn(move || chunk.iter().map(f).collect::<Vec<R>>())).collect();
+        let mut results = Vec::with_capacity(items.len());
+        for worker in workers {
+            match worker.join() {
+                Ok(part) => results.extend(part),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        results
+    })
 }
 
 #[cfg(test)]
@@ -594,7 +669,12 @@ mod tests {
             let link = previous.as_ref().map(|(id, root)| (id.as_str(), root.as_str()));
             let payload = checkpoint_payload(&id, day, members.len(), &root, link);
             let checkpoint = signer.sign(&payload).unwrap();
-            rows.push((id.clone(), WORKSPACE.to_owned(), payload["issued_at"].as_str().unwrap().to_owned(), checkpoint.clone()));
+            rows.push((
+                id.clone(),
+                WORKSPACE.to_owned(),
+                payload["issued_at"].as_str().unwrap().to_owned(),
+                checkpoint.clone(),
+            ));
             let member_receipt_ids = rows.iter().rev().skip(1).take(per_day).map(|row| row.0.clone()).collect();
             entries.push(EvidenceEntry { checkpoint, member_receipt_ids });
             previous = Some((id, root));
@@ -649,7 +729,8 @@ mod tests {
         let path = dir.path().join("export.jsonl");
         write_export(&path, rows.into_iter(), &mut |_| {}).unwrap();
 
-        let report = verify_export(&default_verifier(), &path, Some(&write_evidence(dir.path(), &evidence)), now()).unwrap();
+        let report =
+            verify_export(&default_verifier(), &path, Some(&write_evidence(dir.path(), &evidence)), now()).unwrap();
         assert!(!report.is_valid());
         assert_eq!(report.invalid, 1);
         let bad: Vec<&LineResult> = report.lines.iter().filter(|l| l.error.is_some()).collect();
@@ -658,7 +739,11 @@ mod tests {
         assert_eq!(bad[0].receipt_id.as_deref(), Some("rcp_d1_69"));
         assert!(matches!(bad[0].error, Some(VerifyError::SignatureMismatch(_))));
         // Day two names the tampered receipt as a member, which no longer verified.
-        assert!(matches!(&report.evidence_error, Some(VerifyError::Checkpoint(m)) if m.contains("rcp_d1_69")), "{:?}", report.evidence_error);
+        assert!(
+            matches!(&report.evidence_error, Some(VerifyError::Checkpoint(m)) if m.contains("rcp_d1_69")),
+            "{:?}",
+            report.evidence_error
+        );
     }
 
     #[test]
@@ -673,13 +758,13 @@ mod tests {
         let bare = |row: &Row| serde_json::to_string(&row.3).unwrap();
         let lenient = format!("{{\"x\": 1.5, \"receipt\": {}}}", bare(&rows[3]));
         let text = [
-            wrapper(&rows[0]),             // 1 ok
-            bare(&rows[1]),                // 2 ok, bare receipt
-            "  \u{3000} ".to_owned(),      // 3 blank: skipped
-            bare(&rows[0]),                // 4 duplicate of line 1
-            "not json".to_owned(),         // 5
-            "[1]".to_owned(),              // 6 not an object
-            lenient,                       // 7 ok: numbers outside the receipt are the wrapper's business
+            wrapper(&rows[0]),                   // 1 ok
+            bare(&rows[1]),                      // 2 ok, bare receipt
+            "  \u{3000} ".to_owned(),            // 3 blank: skipped
+            bare(&rows[0]),                      // 4 duplicate of line 1
+            "not json".to_owned(),               // 5
+            "[1]".to_owned(),                    // 6 not an object
+            lenient,                             // 7 ok: numbers outside the receipt are the wrapper's business
             format!("\u{1c}{}", bare(&rows[4])), // 8 ok after Python's strip
         ]
         .join("\r\n");
@@ -739,4 +824,3 @@ mod tests {
         assert!(verify_export(&default_verifier(), &empty, None, now()).is_err());
     }
 }
-

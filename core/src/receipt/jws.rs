@@ -36,7 +36,11 @@ impl SignedReceipt {
     pub(crate) fn from_value(value: &Value) -> Option<SignedReceipt> {
         let map = value.as_object().filter(|map| map.len() == 3)?;
         let member = |name: &str| map.get(name).and_then(Value::as_str).map(str::to_owned);
-        Some(SignedReceipt { protected: member("protected")?, payload: member("payload")?, signature: member("signature")? })
+        Some(SignedReceipt {
+            protected: member("protected")?,
+            payload: member("payload")?,
+            signature: member("signature")?,
+        })
     }
 }
 
@@ -139,7 +143,10 @@ mod tests {
     #[test]
     fn header_is_the_canonical_protected_header() {
         let signer = ReceiptSigner::new("test-key/v1", &[0u8; 32]);
-        assert_eq!(signer.protected, "eyJhbGciOiJFZERTQSIsImtpZCI6InRlc3Qta2V5L3YxIiwidHlwIjoiYWxsb3dseS1yZWNlaXB0K2p3cyJ9");
+        assert_eq!(
+            signer.protected,
+            "eyJhbGciOiJFZERTQSIsImtpZCI6InRlc3Qta2V5L3YxIiwidHlwIjoiYWxsb3dseS1yZWNlaXB0K2p3cyJ9"
+        );
     }
 
     #[test]
@@ -156,8 +163,10 @@ mod tests {
             "schema_version": "5", "user_id": "emp_8821", "workspace_id": "ws_test"
         });
         let signed = signer.sign(&payload).ok();
-        assert_eq!(signed.as_ref().map(|s| s.signature.as_str()),
-                   Some("MoeR-yV9JkfU6AR4Ll5JRl45Ji0E6e9DD8hs5ahE4qCCrxiBAUdU8DKKFKLwLRmvEzI_N6ygdc1zwr-TOwDQBw"));
+        assert_eq!(
+            signed.as_ref().map(|s| s.signature.as_str()),
+            Some("MoeR-yV9JkfU6AR4Ll5JRl45Ji0E6e9DD8hs5ahE4qCCrxiBAUdU8DKKFKLwLRmvEzI_N6ygdc1zwr-TOwDQBw")
+        );
         assert_eq!(b64url_encode(&signer.public_key()), "A6EHv_POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg");
     }
 

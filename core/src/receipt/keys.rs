@@ -101,10 +101,13 @@ impl KeySet {
     /// compare it with the workspace they trust.
     pub fn from_document(doc: &Value) -> Result<(String, KeySet), VerifyError> {
         let shape_error = || {
-            VerifyError::Schema("keys document must be an object with a non-empty `workspace_id` and a `keys` array".into())
+            VerifyError::Schema(
+                "keys document must be an object with a non-empty `workspace_id` and a `keys` array".into(),
+            )
         };
         let map = doc.as_object().ok_or_else(shape_error)?;
-        let workspace_id = map.get("workspace_id").and_then(Value::as_str).filter(|id| !id.is_empty()).ok_or_else(shape_error)?;
+        let workspace_id =
+            map.get("workspace_id").and_then(Value::as_str).filter(|id| !id.is_empty()).ok_or_else(shape_error)?;
         let keys = map.get("keys").and_then(Value::as_array).ok_or_else(shape_error)?;
 
         let mut seen_public_keys = HashSet::new();
@@ -112,8 +115,11 @@ impl KeySet {
         for (i, key) in keys.iter().enumerate() {
             let schema = |message: String| VerifyError::Schema(format!("keys[{i}]{message}"));
             let key = key.as_object().ok_or_else(|| schema(" must be an object".into()))?;
-            let text = |field: &str| key.get(field).and_then(Value::as_str).ok_or_else(|| schema(format!(".{field} must be a string")));
-            let (key_id, alg, public_key, active_from) = (text("key_id")?, text("alg")?, text("public_key")?, text("active_from")?);
+            let text = |field: &str| {
+                key.get(field).and_then(Value::as_str).ok_or_else(|| schema(format!(".{field} must be a string")))
+            };
+            let (key_id, alg, public_key, active_from) =
+                (text("key_id")?, text("alg")?, text("public_key")?, text("active_from")?);
             if alg != KEY_ALG {
                 return Err(schema(format!(".alg must be `{KEY_ALG}`")));
             }
@@ -141,7 +147,10 @@ impl KeySet {
                 active_until: active_until.map(parse_key_time).transpose()?,
             };
             let entry = KeyEntry::new(record);
-            if key.get("public_key_fingerprint").is_some_and(|published| published.as_str() != Some(entry.fingerprint.as_str())) {
+            if key
+                .get("public_key_fingerprint")
+                .is_some_and(|published| published.as_str() != Some(entry.fingerprint.as_str()))
+            {
                 return Err(schema(".public_key_fingerprint does not match public_key".into()));
             }
             set.push(entry);
@@ -243,14 +252,30 @@ mod tests {
             doc
         };
         let bad = [
-            edit(|k| { k.insert("alg".into(), json!("EdDSA")); }),
-            edit(|k| { k.remove("active_until"); }),
-            edit(|k| { k.insert("active_until".into(), json!(5)); }),
-            edit(|k| { k.insert("public_key".into(), json!(format!("{}=", b64url_encode(&[9u8; 32])))); }),
-            edit(|k| { k.insert("public_key".into(), json!(b64url_encode(&[9u8; 31]))); }),
-            edit(|k| { k.insert("public_key_fingerprint".into(), json!(fingerprint(&[8u8; 32]))); }),
-            edit(|k| { k.insert("active_from".into(), json!("2026-01-01T00:00:00Z")); }),
-            edit(|k| { k.insert("key_id".into(), json!(7)); }),
+            edit(|k| {
+                k.insert("alg".into(), json!("EdDSA"));
+            }),
+            edit(|k| {
+                k.remove("active_until");
+            }),
+            edit(|k| {
+                k.insert("active_until".into(), json!(5));
+            }),
+            edit(|k| {
+                k.insert("public_key".into(), json!(format!("{}=", b64url_encode(&[9u8; 32]))));
+            }),
+            edit(|k| {
+                k.insert("public_key".into(), json!(b64url_encode(&[9u8; 31])));
+            }),
+            edit(|k| {
+                k.insert("public_key_fingerprint".into(), json!(fingerprint(&[8u8; 32])));
+            }),
+            edit(|k| {
+                k.insert("active_from".into(), json!("2026-01-01T00:00:00Z"));
+            }),
+            edit(|k| {
+                k.insert("key_id".into(), json!(7));
+            }),
             two,
             json!({"workspace_id": "", "keys": []}),
             json!({"workspace_id": "ws", "keys": {}}),
@@ -262,9 +287,19 @@ mod tests {
 
     #[test]
     fn published_document_keeps_field_order_and_null_active_until() {
-        let record = KeyRecord { key_id: "k".into(), public_key: [1u8; 32], active_from: Timestamp(0), active_until: None };
+        let record =
+            KeyRecord { key_id: "k".into(), public_key: [1u8; 32], active_from: Timestamp(0), active_until: None };
         let text = serde_json::to_string(&KeyDocument::from_records("ws", &[record])).unwrap_or_default();
-        let order = ["workspace_id", "keys", "key_id", "alg", "public_key", "public_key_fingerprint", "active_from", "active_until\":null"];
+        let order = [
+            "workspace_id",
+            "keys",
+            "key_id",
+            "alg",
+            "public_key",
+            "public_key_fingerprint",
+            "active_from",
+            "active_until\":null",
+        ];
         let positions: Vec<usize> = order.iter().filter_map(|field| text.find(field)).collect();
         assert_eq!(positions.len(), order.len(), "{text}");
         assert!(positions.windows(2).all(|w| w[0] < w[1]), "{text}");
@@ -272,7 +307,8 @@ mod tests {
 
     #[test]
     fn from_records_refuses_duplicates() {
-        let record = KeyRecord { key_id: "k".into(), public_key: [1u8; 32], active_from: Timestamp(0), active_until: None };
+        let record =
+            KeyRecord { key_id: "k".into(), public_key: [1u8; 32], active_from: Timestamp(0), active_until: None };
         let other_id = KeyRecord { key_id: "k2".into(), ..record.clone() };
         assert!(KeySet::from_records(&[record.clone(), record.clone()]).is_err());
         assert!(KeySet::from_records(&[record.clone(), other_id]).is_err());

@@ -3,7 +3,8 @@
 //!
 //! The verifier mirrors the reference `allowly-receipt-format` 5.0.0 (`verify_receipt`,
 //! `verify_checkpoint`, `allowly-receipt-verify --export`): same checks, same order, same error
-//! classes, so a receipt is accepted here exactly when the reference accepts it.
+//! classes. (Exports check signatures in batches; see [`export`] for the one theoretical
+//! difference, which only a key's own holder could provoke.)
 
 pub mod checkpoint;
 pub mod export;

@@ -18,8 +18,19 @@ const MAX_JWS_CHARS: usize = 8 * 1024 * 1024;
 
 const ACTION_DECISIONS: [&str; 4] = ["allow", "deny", "confirm", "escalate"];
 const REQUIRED_FIELDS: [&str; 13] = [
-    "agent_id", "authorization_id", "context", "decision", "engine_version", "issued_at", "policy_ref",
-    "reason", "receipt_id", "resource", "schema_version", "user_id", "workspace_id",
+    "agent_id",
+    "authorization_id",
+    "context",
+    "decision",
+    "engine_version",
+    "issued_at",
+    "policy_ref",
+    "reason",
+    "receipt_id",
+    "resource",
+    "schema_version",
+    "user_id",
+    "workspace_id",
 ];
 const OPTIONAL_FIELDS: [&str; 3] = ["action", "event", "policy_eval"];
 const CHECKPOINT_EVENT: &str = "receipt.checkpoint";
@@ -39,8 +50,14 @@ fn event_decisions(event: &str) -> Option<&'static [&'static str]> {
     })
 }
 
-const EVENTS: [&str; 6] =
-    ["authorization.create", "authorization.revoke", "budget.settle", "confirmation.resolve", "escalation.resolve", CHECKPOINT_EVENT];
+const EVENTS: [&str; 6] = [
+    "authorization.create",
+    "authorization.revoke",
+    "budget.settle",
+    "confirmation.resolve",
+    "escalation.resolve",
+    CHECKPOINT_EVENT,
+];
 
 fn is_event_only_decision(decision: &str) -> bool {
     EVENTS.iter().filter_map(|event| event_decisions(event)).any(|decisions| decisions.contains(&decision))
@@ -166,7 +183,11 @@ impl Verifier {
     /// `workspace_id` and `trusted_fingerprints` come from the caller's configuration, never from
     /// the receipt or the key document. An empty trusted set trusts no key.
     pub fn new(keys: KeySet, workspace_id: &str, trusted_fingerprints: impl IntoIterator<Item = String>) -> Verifier {
-        Verifier { keys, workspace_id: workspace_id.to_owned(), trusted_fingerprints: trusted_fingerprints.into_iter().collect() }
+        Verifier {
+            keys,
+            workspace_id: workspace_id.to_owned(),
+            trusted_fingerprints: trusted_fingerprints.into_iter().collect(),
+        }
     }
 
     pub fn workspace_id(&self) -> &str {
@@ -210,7 +231,12 @@ impl Verifier {
 
     /// Every check after the schema: kind and pairing, policy_ref rules, issued_at, key, trust.
     /// Expects a payload that passed [`check_schema`].
-    pub(crate) fn check_claims(&self, parts: &Parts<'_>, segments: Segments<'_>, now: Timestamp) -> Result<PendingSignature, VerifyError> {
+    pub(crate) fn check_claims(
+        &self,
+        parts: &Parts<'_>,
+        segments: Segments<'_>,
+        now: Timestamp,
+    ) -> Result<PendingSignature, VerifyError> {
         let payload = &parts.payload;
         check_pairing(payload)?;
         let issued_at = parse_timestamp(str_field(payload, "issued_at"))?;
@@ -219,7 +245,10 @@ impl Verifier {
         }
         let key = self.find_key(&parts.kid, issued_at)?;
         if !self.trusted_fingerprints.contains(&key.fingerprint) {
-            return Err(VerifyError::UntrustedKey(format!("public key fingerprint is not trusted: {}", key.fingerprint)));
+            return Err(VerifyError::UntrustedKey(format!(
+                "public key fingerprint is not trusted: {}",
+                key.fingerprint
+            )));
         }
         let mut message = Vec::with_capacity(segments.protected.len() + 1 + segments.payload.len());
         message.extend_from_slice(segments.protected.as_bytes());
@@ -269,7 +298,10 @@ pub(crate) fn node_segments<'n>(receipt: &'n Node<'_>) -> Result<Segments<'n>, V
 }
 
 /// `member(name)` is `None` when absent and `Some(None)` when present but not a string.
-fn envelope_segments<'a>(members: usize, member: impl Fn(&str) -> Option<Option<&'a str>>) -> Result<Segments<'a>, VerifyError> {
+fn envelope_segments<'a>(
+    members: usize,
+    member: impl Fn(&str) -> Option<Option<&'a str>>,
+) -> Result<Segments<'a>, VerifyError> {
     let [protected, payload, signature] = ["protected", "payload", "signature"].map(member);
     if members != 3 || protected.is_none() || payload.is_none() || signature.is_none() {
         return schema("receipt must be a flattened JWS with exactly protected, payload, signature");
@@ -290,8 +322,14 @@ impl Decoded {
         {
             return schema("JWS exceeds size limit");
         }
-        let decode = |text: &str| b64url_decode(text).ok_or_else(|| VerifyError::Schema("invalid JWS base64url or strict UTF-8 JSON".into()));
-        Ok(Decoded { header: decode(segments.protected)?, payload: decode(segments.payload)?, signature: decode(segments.signature)? })
+        let decode = |text: &str| {
+            b64url_decode(text).ok_or_else(|| VerifyError::Schema("invalid JWS base64url or strict UTF-8 JSON".into()))
+        };
+        Ok(Decoded {
+            header: decode(segments.protected)?,
+            payload: decode(segments.payload)?,
+            signature: decode(segments.signature)?,
+        })
     }
 
     /// The rest of `_jws_parts`: strict JSON, the exact header, a 64-byte signature, an object payload.
@@ -299,7 +337,11 @@ impl Decoded {
         let header = parse_strict_node(&self.header)?;
         let payload = parse_strict_node(&self.payload)?;
         let header = match header {
-            Node::Object(header) if header.len() == 3 && ["alg", "kid", "typ"].iter().all(|name| header.contains_key(name)) => header,
+            Node::Object(header)
+                if header.len() == 3 && ["alg", "kid", "typ"].iter().all(|name| header.contains_key(name)) =>
+            {
+                header
+            }
             _ => return schema("JWS protected header requires exactly alg, kid, typ"),
         };
         if header["alg"].as_str() != Some(JWS_ALG) || header["typ"].as_str() != Some(JWS_TYPE) {
@@ -345,7 +387,17 @@ pub(crate) fn check_schema(payload: &Object<'_>) -> Result<(), VerifyError> {
     if !missing.is_empty() {
         return schema(format!("missing top-level fields: {}", name_list(&missing)));
     }
-    for field in ["schema_version", "receipt_id", "workspace_id", "issued_at", "decision", "reason", "user_id", "agent_id", "engine_version"] {
+    for field in [
+        "schema_version",
+        "receipt_id",
+        "workspace_id",
+        "issued_at",
+        "decision",
+        "reason",
+        "user_id",
+        "agent_id",
+        "engine_version",
+    ] {
         if !payload[field].is_string() {
             return schema(format!("{field} must be a string"));
         }
@@ -401,7 +453,11 @@ fn check_policy_eval(value: &Node<'_>) -> Result<(), VerifyError> {
     let Some(result) = policy_eval["result"].as_object() else {
         return schema("policy_eval.result must be an object");
     };
-    check_exact_keys(result, &["decision", "evaluated_fields", "matched_rule_id", "profile", "status", "target"], "policy_eval.result")?;
+    check_exact_keys(
+        result,
+        &["decision", "evaluated_fields", "matched_rule_id", "profile", "status", "target"],
+        "policy_eval.result",
+    )?;
     if result["profile"].as_str() != Some("allowly.basic.v1") || result["status"].as_str() != Some("ok") {
         return schema("policy_eval.result requires allowly.basic.v1 successful status");
     }
@@ -449,7 +505,10 @@ fn check_pairing(payload: &Object<'_>) -> Result<(), VerifyError> {
                 return schema(format!("event must be one of {}, got `{event}`", name_list(&EVENTS)));
             };
             if !allowed.contains(&decision) {
-                return schema(format!("event receipt with event=`{event}` must have decision in {}, got `{decision}`", name_list(allowed)));
+                return schema(format!(
+                    "event receipt with event=`{event}` must have decision in {}, got `{decision}`",
+                    name_list(allowed)
+                ));
             }
             if event == CHECKPOINT_EVENT {
                 if !authorization_id.is_null() {
@@ -479,10 +538,16 @@ fn check_pairing(payload: &Object<'_>) -> Result<(), VerifyError> {
                 return schema("action must be a string");
             };
             if is_event_only_decision(decision) {
-                return schema(format!("decision=`{decision}` requires an event receipt (event field), got an action receipt with action=`{action}`"));
+                return schema(format!(
+                    "decision=`{decision}` requires an event receipt (event field), got an action receipt with \
+                     action=`{action}`"
+                ));
             }
             if !ACTION_DECISIONS.contains(&decision) {
-                return schema(format!("action receipt must have decision in {}, got `{decision}`", name_list(&ACTION_DECISIONS)));
+                return schema(format!(
+                    "action receipt must have decision in {}, got `{decision}`",
+                    name_list(&ACTION_DECISIONS)
+                ));
             }
             match (authorization_id.is_null(), policy_ref.is_null()) {
                 (true, false) => schema("unresolved authorization must have null policy_ref"),
@@ -546,14 +611,19 @@ fn check_exact_keys(object: &Object<'_>, expected: &[&str], prefix: &str) -> Res
 /// The exact wire profile `YYYY-MM-DDTHH:MM:SS.sssZ`, a real calendar instant.
 pub(crate) fn parse_timestamp(text: &str) -> Result<Timestamp, VerifyError> {
     Timestamp::parse(text).ok_or_else(|| {
-        VerifyError::Schema(format!("timestamp must be a real UTC millisecond instant YYYY-MM-DDTHH:MM:SS.sssZ, got `{text}`"))
+        VerifyError::Schema(format!(
+            "timestamp must be a real UTC millisecond instant YYYY-MM-DDTHH:MM:SS.sssZ, got `{text}`"
+        ))
     })
 }
 
 fn parse_timestamp_node(value: &Node<'_>) -> Result<Timestamp, VerifyError> {
     match value.as_str() {
         Some(text) => parse_timestamp(text),
-        None => schema(format!("timestamp must be UTC millisecond precision YYYY-MM-DDTHH:MM:SS.sssZ, got `{}`", value.to_value())),
+        None => schema(format!(
+            "timestamp must be UTC millisecond precision YYYY-MM-DDTHH:MM:SS.sssZ, got `{}`",
+            value.to_value()
+        )),
     }
 }
 
@@ -624,7 +694,12 @@ pub(crate) mod test_support {
     }
 
     pub(crate) fn record(n: u8, from: &str, until: Option<&str>) -> KeyRecord {
-        KeyRecord { key_id: format!("key-{n}"), public_key: signer(n).public_key(), active_from: ts(from), active_until: until.map(ts) }
+        KeyRecord {
+            key_id: format!("key-{n}"),
+            public_key: signer(n).public_key(),
+            active_from: ts(from),
+            active_until: until.map(ts),
+        }
     }
 
     /// A verifier of `records` that trusts every one of them.
@@ -656,14 +731,22 @@ pub(crate) mod test_support {
     /// Signs arbitrary payload bytes with key `n`, bypassing canonicalization, so that only the
     /// rule under test can reject the receipt.
     pub(crate) fn sign_raw(n: u8, payload: &[u8]) -> Value {
-        let protected = b64url_encode(format!("{{\"alg\":\"EdDSA\",\"kid\":\"key-{n}\",\"typ\":\"allowly-receipt+jws\"}}").as_bytes());
+        let protected = b64url_encode(
+            format!("{{\"alg\":\"EdDSA\",\"kid\":\"key-{n}\",\"typ\":\"allowly-receipt+jws\"}}").as_bytes(),
+        );
         let payload = b64url_encode(payload);
         let signature = SigningKey::from_bytes(&[n; 32]).sign(format!("{protected}.{payload}").as_bytes());
         json!({"protected": protected, "payload": payload, "signature": b64url_encode(&signature.to_bytes())})
     }
 
     /// A `receipt.checkpoint` payload for the UTC day starting at `day`, issued 5 s after it ends.
-    pub(crate) fn checkpoint_payload(receipt_id: &str, day: &str, count: usize, root: &str, previous: Option<(&str, &str)>) -> Value {
+    pub(crate) fn checkpoint_payload(
+        receipt_id: &str,
+        day: &str,
+        count: usize,
+        root: &str,
+        previous: Option<(&str, &str)>,
+    ) -> Value {
         let start = ts(day);
         let end = start.plus_days(1);
         json!({
@@ -682,8 +765,11 @@ pub(crate) mod test_support {
 
     /// The canonical text of the default action payload, with `from` replaced by `to`.
     pub(crate) fn edited_payload_text(from: &str, to: &str) -> Vec<u8> {
-        let text = String::from_utf8(crate::canonical::to_canonical_vec(&action_payload("rcp_1", "2026-09-14T08:30:00.125Z")).unwrap_or_default())
-            .unwrap_or_default();
+        let text = String::from_utf8(
+            crate::canonical::to_canonical_vec(&action_payload("rcp_1", "2026-09-14T08:30:00.125Z"))
+                .unwrap_or_default(),
+        )
+        .unwrap_or_default();
         assert!(text.contains(from), "{from} not in {text}");
         text.replacen(from, to, 1).into_bytes()
     }
@@ -727,7 +813,12 @@ mod tests {
     #[test]
     fn tampered_payload_or_signature_is_a_signature_mismatch() {
         let receipt = sign(&signer(1), &action_payload("rcp_1", ISSUED));
-        let other = sign(&signer(1), &edit(|p| { p.insert("decision".into(), json!("deny")); }));
+        let other = sign(
+            &signer(1),
+            &edit(|p| {
+                p.insert("decision".into(), json!("deny"));
+            }),
+        );
         let mut swapped = receipt.clone();
         swapped["payload"] = other["payload"].clone();
         assert_eq!(class(default_verifier().verify(&swapped, now())), "SignatureMismatchError");
@@ -768,7 +859,11 @@ mod tests {
         let cases = [
             ("float", edited_payload_text("\"context\":{\"n\":1}", "\"context\":{\"n\":1.5}")),
             ("integer spelled as float", edited_payload_text("\"context\":{\"n\":1}", "\"context\":{\"n\":1.0}")),
-            ("duplicate name", edited_payload_text("\"decision\":\"allow\"", "\"decision\":\"allow\",\"decision\":\"allow\"")),
+            ("float in policy_ref", edited_payload_text("\"policy_version\":1", "\"policy_version\":1e0")),
+            (
+                "duplicate name",
+                edited_payload_text("\"decision\":\"allow\"", "\"decision\":\"allow\",\"decision\":\"allow\""),
+            ),
             ("unsafe integer", edited_payload_text("\"context\":{\"n\":1}", "\"context\":{\"n\":9007199254740992}")),
             ("lone surrogate", edited_payload_text("\"context\":{\"n\":1}", "\"context\":{\"n\":\"\\ud800\"}")),
             ("depth 33", {
@@ -791,28 +886,65 @@ mod tests {
     #[test]
     fn schema_rules_reject_unknown_missing_and_mistyped_fields() {
         let cases = [
-            edit(|p| { p.insert("note".into(), json!("x")); }),
-            edit(|p| { p.remove("agent_id"); }),
-            edit(|p| { p.insert("user_id".into(), json!(null)); }),
-            edit(|p| { p.insert("resource".into(), json!(5)); }),
-            edit(|p| { p.insert("context".into(), json!([])); }),
-            edit(|p| { p.insert("engine_version".into(), json!("2026-09-16.1")); }),
-            edit(|p| { p.insert("engine_version".into(), json!(format!("sha256:{}", "B".repeat(64)))); }),
-            edit(|p| { p.insert("schema_version".into(), json!("4")); }),
-            edit(|p| { p.insert("workspace_id".into(), json!("ws_other")); }),
-            edit(|p| { p["policy_ref"]["policy_version"] = json!(0); }),
-            edit(|p| { p["policy_ref"]["policy_version"] = json!(true); }),
-            edit(|p| { p["policy_ref"]["definition_sha256"] = json!("A".repeat(64)); }),
-            edit(|p| { p["policy_ref"]["extra"] = json!(1); }),
-            edit(|p| { p.insert("issued_at".into(), json!("2026-09-14T08:30:00Z")); }),
-            edit(|p| { p.insert("issued_at".into(), json!("2026-02-30T08:30:00.000Z")); }),
-            edit(|p| { p.insert("issued_at".into(), json!("2026-12-31T00:05:00.001Z")); }),
+            edit(|p| {
+                p.insert("note".into(), json!("x"));
+            }),
+            edit(|p| {
+                p.remove("agent_id");
+            }),
+            edit(|p| {
+                p.insert("user_id".into(), json!(null));
+            }),
+            edit(|p| {
+                p.insert("resource".into(), json!(5));
+            }),
+            edit(|p| {
+                p.insert("context".into(), json!([]));
+            }),
+            edit(|p| {
+                p.insert("engine_version".into(), json!("2026-09-16.1"));
+            }),
+            edit(|p| {
+                p.insert("engine_version".into(), json!(format!("sha256:{}", "B".repeat(64))));
+            }),
+            edit(|p| {
+                p.insert("schema_version".into(), json!("4"));
+            }),
+            edit(|p| {
+                p.insert("workspace_id".into(), json!("ws_other"));
+            }),
+            edit(|p| {
+                p["policy_ref"]["policy_version"] = json!(0);
+            }),
+            edit(|p| {
+                p["policy_ref"]["policy_version"] = json!(true);
+            }),
+            edit(|p| {
+                p["policy_ref"]["definition_sha256"] = json!("A".repeat(64));
+            }),
+            edit(|p| {
+                p["policy_ref"]["extra"] = json!(1);
+            }),
+            edit(|p| {
+                p.insert("issued_at".into(), json!("2026-09-14T08:30:00Z"));
+            }),
+            edit(|p| {
+                p.insert("issued_at".into(), json!("2026-02-30T08:30:00.000Z"));
+            }),
+            edit(|p| {
+                p.insert("issued_at".into(), json!("2026-12-31T00:05:00.001Z"));
+            }),
         ];
         for payload in cases {
             assert_eq!(class(verify_payload(&payload)), "SchemaError", "{payload}");
         }
         // Exactly five minutes ahead is still accepted.
-        assert_eq!(class(verify_payload(&edit(|p| { p.insert("issued_at".into(), json!("2026-12-31T00:05:00.000Z")); }))), "ok");
+        assert_eq!(
+            class(verify_payload(&edit(|p| {
+                p.insert("issued_at".into(), json!("2026-12-31T00:05:00.000Z"));
+            }))),
+            "ok"
+        );
     }
 
     #[test]
@@ -831,12 +963,24 @@ mod tests {
             event("escalation.resolve", "allow"),
             event("authorization.create", "authorization_revoked"),
             event("receipt.seal", "allow"),
-            edit(|p| { p.insert("decision".into(), json!("budget_settled")); }),
-            edit(|p| { p.insert("decision".into(), json!("maybe")); }),
-            edit(|p| { p.insert("event".into(), json!("budget.settle")); }),
-            edit(|p| { p.remove("action"); }),
-            edit(|p| { p.insert("policy_ref".into(), json!(null)); }),
-            edit(|p| { p.insert("authorization_id".into(), json!(null)); }),
+            edit(|p| {
+                p.insert("decision".into(), json!("budget_settled"));
+            }),
+            edit(|p| {
+                p.insert("decision".into(), json!("maybe"));
+            }),
+            edit(|p| {
+                p.insert("event".into(), json!("budget.settle"));
+            }),
+            edit(|p| {
+                p.remove("action");
+            }),
+            edit(|p| {
+                p.insert("policy_ref".into(), json!(null));
+            }),
+            edit(|p| {
+                p.insert("authorization_id".into(), json!(null));
+            }),
             {
                 let mut revoke = event("authorization.revoke", "authorization_revoked");
                 revoke["resource"] = json!("mailbox:1");
@@ -927,7 +1071,10 @@ mod tests {
         assert!(matches!(verifier.verify(&receipt, now()), Err(VerifyError::UntrustedKey(_))));
         receipt["signature"] = json!(b64url_encode(&[7u8; 64]));
         assert!(matches!(verifier.verify(&receipt, now()), Err(VerifyError::UntrustedKey(_))));
-        assert!(matches!(Verifier::new(keys, WORKSPACE, []).verify(&receipt, now()), Err(VerifyError::UntrustedKey(_))));
+        assert!(matches!(
+            Verifier::new(keys, WORKSPACE, []).verify(&receipt, now()),
+            Err(VerifyError::UntrustedKey(_))
+        ));
     }
 
     #[test]
@@ -964,8 +1111,12 @@ mod tests {
         // The header need not be canonical: the signature covers the bytes as sent.
         let spaced = b64url_encode(b"{\"alg\": \"EdDSA\", \"kid\": \"key-1\", \"typ\": \"allowly-receipt+jws\"}");
         let payload = receipt["payload"].as_str().unwrap_or_default();
-        let signature = ed25519_dalek::Signer::sign(&ed25519_dalek::SigningKey::from_bytes(&[1; 32]), format!("{spaced}.{payload}").as_bytes());
-        let envelope = json!({"protected": spaced, "payload": payload, "signature": b64url_encode(&signature.to_bytes())});
+        let signature = ed25519_dalek::Signer::sign(
+            &ed25519_dalek::SigningKey::from_bytes(&[1; 32]),
+            format!("{spaced}.{payload}").as_bytes(),
+        );
+        let envelope =
+            json!({"protected": spaced, "payload": payload, "signature": b64url_encode(&signature.to_bytes())});
         assert_eq!(class(default_verifier().verify(&envelope, now())), "ok");
     }
 
