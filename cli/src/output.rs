@@ -348,7 +348,10 @@ pub fn check(response: &CheckResponse, program: &str) -> String {
         }
     }
     // The budget is the same for every action of a check; report it once.
-    let budgeted = response.results.iter().find_map(|(_, r)| r.budget.as_ref().map(|b| (b, r.receipt_id.as_deref().unwrap_or("-"))));
+    let budgeted = response
+        .results
+        .iter()
+        .find_map(|(_, r)| r.budget.as_ref().map(|b| (b, r.receipt_id.as_deref().unwrap_or("-"))));
     if let Some((budget, receipt_id)) = budgeted {
         match budget.spent_after_micros {
             Some(after) => {

@@ -42,7 +42,11 @@ fn engine_on(store: Box<dyn Store>) -> (Allowly, String) {
     let engine = Allowly::with_store(store, Box::new(clock), Options::default()).unwrap();
     engine.create_policy(&policy()).unwrap();
     let id = engine
-        .create_authorization(&AuthorizationCreate { user_id: "u".into(), policy_id: "bench".into(), ..Default::default() })
+        .create_authorization(&AuthorizationCreate {
+            user_id: "u".into(),
+            policy_id: "bench".into(),
+            ..Default::default()
+        })
         .unwrap()
         .authorization_id;
     (engine, id)

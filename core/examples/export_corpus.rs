@@ -22,7 +22,11 @@ fn main() -> AnyResult<()> {
                      "guards": {}, "executable_operations": []}]
     }))?;
     let id = engine
-        .create_authorization(&AuthorizationCreate { user_id: "u".into(), policy_id: "bench".into(), ..Default::default() })?
+        .create_authorization(&AuthorizationCreate {
+            user_id: "u".into(),
+            policy_id: "bench".into(),
+            ..Default::default()
+        })?
         .authorization_id;
     let request = CheckRequest {
         authorization_id: id,

@@ -64,7 +64,8 @@ fn main() -> AnyResult<()> {
     save("rate_limited", &receipt_of(&check(&["search.web"], None, json!({}))?, "search.web")?)?;
 
     step();
-    let resolved = engine.resolve_confirmation(confirm_result.confirm_nonce.as_deref().ok_or("no nonce")?, true, Some(600))?;
+    let resolved =
+        engine.resolve_confirmation(confirm_result.confirm_nonce.as_deref().ok_or("no nonce")?, true, Some(600))?;
     save("confirmation_resolve", pending_id(resolved.receipt.as_ref().ok_or("no receipt")?))?;
     save("user_confirmed_allow", &receipt_of(&check(&["email.send"], None, json!({"amount": 500}))?, "email.send")?)?;
 
@@ -72,7 +73,12 @@ fn main() -> AnyResult<()> {
     clock.set(start.plus_days(1));
     engine.rotate_key()?;
     step();
-    let escalation = engine.resolve_escalation(escalate_result.escalation_id.as_deref().ok_or("no id")?, Resolution::Approved, "alice", None)?;
+    let escalation = engine.resolve_escalation(
+        escalate_result.escalation_id.as_deref().ok_or("no id")?,
+        Resolution::Approved,
+        "alice",
+        None,
+    )?;
     save("escalation_resolve", pending_id(escalation.receipt.as_ref().ok_or("no receipt")?))?;
     save("escalation_approved_allow", &receipt_of(&check(&["refund.issue"], None, json!({}))?, "refund.issue")?)?;
     check(&["email.send"], Some(20_000_000), json!({}))?;
@@ -81,7 +87,9 @@ fn main() -> AnyResult<()> {
     step();
     let settled = engine.settle_budget(&receipt_of(&allowed, "email.send")?, 1_000_000, None)?;
     match &settled.receipt {
-        ReceiptEnvelope::Signed { receipt } => std::fs::write(out.join("receipts/budget_settle.json"), serde_json::to_vec_pretty(receipt)?)?,
+        ReceiptEnvelope::Signed { receipt } => {
+            std::fs::write(out.join("receipts/budget_settle.json"), serde_json::to_vec_pretty(receipt)?)?
+        }
         ReceiptEnvelope::Pending { receipt_id, .. } => save("budget_settle", receipt_id)?,
     }
     step();

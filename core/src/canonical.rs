@@ -89,21 +89,37 @@ fn write_value(value: &Value, depth: usize, nodes: &mut usize, out: &mut Vec<u8>
             out.push(b']');
         }
         Value::Object(map) => {
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            // Usually already in order (serde_json's map sorts bytewise); the sort then costs one pass.
-            entries.sort_unstable_by(|a, b| utf16_cmp(a.0, b.0));
-            out.push(b'{');
-            for (i, (key, item)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_string(key, out);
-                out.push(b':');
-                write_value(item, depth + 1, nodes, out)?;
+            // serde_json's map iterates bytewise, which is UTF-16 order unless keys mix
+            // supplementary characters with U+E000–U+FFFF; only then are the entries sorted.
+            let in_order = map.keys().zip(map.keys().skip(1)).all(|(a, b)| utf16_cmp(a, b) == Ordering::Less);
+            if in_order {
+                write_entries(map.iter(), depth, nodes, out)?;
+            } else {
+                let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+                entries.sort_unstable_by(|a, b| utf16_cmp(a.0, b.0));
+                write_entries(entries.into_iter(), depth, nodes, out)?;
             }
-            out.push(b'}');
         }
     }
+    Ok(())
+}
+
+fn write_entries<'v>(
+    entries: impl Iterator<Item = (&'v String, &'v Value)>,
+    depth: usize,
+    nodes: &mut usize,
+    out: &mut Vec<u8>,
+) -> Result<(), CanonicalError> {
+    out.push(b'{');
+    for (i, (key, item)) in entries.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_string(key, out);
+        out.push(b':');
+        write_value(item, depth + 1, nodes, out)?;
+    }
+    out.push(b'}');
     Ok(())
 }
 

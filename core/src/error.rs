@@ -58,7 +58,10 @@ impl Error {
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Error {
         let message = message.into();
         let field = field.into();
-        Error::InvalidRequest { message: format!("invalid `{field}`: {message}"), fields: vec![FieldError { field, message }] }
+        Error::InvalidRequest {
+            message: format!("invalid `{field}`: {message}"),
+            fields: vec![FieldError { field, message }],
+        }
     }
 
     pub fn not_found(code: &'static str, kind: &str, id: &str) -> Error {

@@ -179,7 +179,12 @@ mod tests {
 
     #[test]
     fn round_trips_the_wire_profile() {
-        for text in ["2026-04-21T14:32:17.482Z", "2024-02-29T23:59:59.999Z", "0001-01-01T00:00:00.000Z", "1970-01-01T00:00:00.000Z"] {
+        for text in [
+            "2026-04-21T14:32:17.482Z",
+            "2024-02-29T23:59:59.999Z",
+            "0001-01-01T00:00:00.000Z",
+            "1970-01-01T00:00:00.000Z",
+        ] {
             let parsed = Timestamp::parse(text);
             assert_eq!(parsed.map(|t| t.to_string()).as_deref(), Some(text));
         }
@@ -188,18 +193,28 @@ mod tests {
 
     #[test]
     fn rejects_impossible_or_loose_forms() {
-        for text in ["2026-02-30T00:00:00.000Z", "2026-01-01T24:00:00.000Z", "0000-01-01T00:00:00.000Z",
-                     "2026-01-01T00:00:00Z", "2026-01-01T00:00:00.000+00:00", "2025-02-29T00:00:00.000Z"] {
+        for text in [
+            "2026-02-30T00:00:00.000Z",
+            "2026-01-01T24:00:00.000Z",
+            "0000-01-01T00:00:00.000Z",
+            "2026-01-01T00:00:00Z",
+            "2026-01-01T00:00:00.000+00:00",
+            "2025-02-29T00:00:00.000Z",
+        ] {
             assert_eq!(Timestamp::parse(text), None, "{text}");
         }
     }
 
     #[test]
     fn parses_user_rfc3339_with_offsets() {
-        assert_eq!(Timestamp::parse_rfc3339("2026-01-01T02:00:00+02:00").map(|t| t.to_string()).as_deref(),
-                   Some("2026-01-01T00:00:00.000Z"));
-        assert_eq!(Timestamp::parse_rfc3339("2026-01-01").map(|t| t.to_string()).as_deref(),
-                   Some("2026-01-01T00:00:00.000Z"));
+        assert_eq!(
+            Timestamp::parse_rfc3339("2026-01-01T02:00:00+02:00").map(|t| t.to_string()).as_deref(),
+            Some("2026-01-01T00:00:00.000Z")
+        );
+        assert_eq!(
+            Timestamp::parse_rfc3339("2026-01-01").map(|t| t.to_string()).as_deref(),
+            Some("2026-01-01T00:00:00.000Z")
+        );
         assert_eq!(Timestamp::parse_rfc3339("2026-01-01T00:00:00.5Z").map(|t| t.millis() % 1000), Some(500));
     }
 }

@@ -19,7 +19,11 @@ fn snapshot(f: &common::Fixture) -> (usize, usize, usize, Vec<i64>) {
 fn assert_invalid(result: Result<impl std::fmt::Debug, Error>, field: &str) {
     let err = result.expect_err("bad input must be rejected");
     assert_eq!(err.code(), "invalid_request", "{err}");
-    assert!(err.fields().iter().any(|f| f.field.starts_with(field)), "expected a `{field}` field error, got {:?}", err.fields());
+    assert!(
+        err.fields().iter().any(|f| f.field.starts_with(field)),
+        "expected a `{field}` field error, got {:?}",
+        err.fields()
+    );
 }
 
 fn mutated(path: &[&str], value: Value) -> Value {
@@ -52,7 +56,10 @@ fn malformed_policies_are_rejected_and_write_nothing() {
             (mutated(&["surprise"], json!(1)), "surprise"),
             (mutated(&["actions", "0", "policy", "extra"], json!(true)), "actions[0].policy"),
             (mutated(&["actions", "0", "guards", "max_per_day"], json!(1.5)), "actions[0].guards"),
-            (mutated(&["actions", "0", "policy", "rules", "0", "conditions", "0", "value"], json!(7)), "actions[0].policy.rules[0].conditions[0].value"),
+            (
+                mutated(&["actions", "0", "policy", "rules", "0", "conditions", "0", "value"], json!(7)),
+                "actions[0].policy.rules[0].conditions[0].value",
+            ),
             (mutated(&["actions", "1", "policy", "target"], json!("finance")), "actions[1].policy.target"),
             (mutated(&["default_expiry_days"], json!(9_007_199_254_740_993_u64)), "default_expiry_days"),
             (mutated(&["actions"], json!([])), "actions"),
@@ -61,7 +68,11 @@ fn malformed_policies_are_rejected_and_write_nothing() {
         for (policy, field) in bad {
             let err = f.engine.create_policy(&policy).expect_err(&format!("{store}: {field} must be rejected"));
             assert_eq!(err.code(), "invalid_request", "{store}: {field}: {err}");
-            assert!(err.fields().iter().any(|e| e.field.starts_with(field.split('[').next().unwrap())), "{store}: {field}: {:?}", err.fields());
+            assert!(
+                err.fields().iter().any(|e| e.field.starts_with(field.split('[').next().unwrap())),
+                "{store}: {field}: {:?}",
+                err.fields()
+            );
         }
         let many_actions: Vec<Value> = (0..33)
             .map(|i| json!({"policy": {"profile": "allowly.basic.v1", "action": format!("a{i}"), "decision": "allow",
@@ -112,17 +123,27 @@ fn unknown_ids_are_typed_not_found_errors() {
         f.authorize(None);
         let before = snapshot(&f);
         assert_eq!(f.engine.get_authorization("auth_nope").unwrap_err().code(), "authorization_not_found", "{store}");
-        assert_eq!(f.engine.revoke_authorization("auth_nope", None, None).unwrap_err().code(), "authorization_not_found");
-        assert_eq!(f.engine.resolve_confirmation("cnf_nonce_nope", true, None).unwrap_err().code(), "confirmation_not_found");
+        assert_eq!(
+            f.engine.revoke_authorization("auth_nope", None, None).unwrap_err().code(),
+            "authorization_not_found"
+        );
+        assert_eq!(
+            f.engine.resolve_confirmation("cnf_nonce_nope", true, None).unwrap_err().code(),
+            "confirmation_not_found"
+        );
         assert_eq!(f.engine.confirmation_status("cnf_nope").unwrap_err().code(), "confirmation_not_found");
         assert_eq!(
-            f.engine.resolve_escalation("esc_nope", allowly_core::model::Resolution::Approved, "a", None).unwrap_err().code(),
+            f.engine
+                .resolve_escalation("esc_nope", allowly_core::model::Resolution::Approved, "a", None)
+                .unwrap_err()
+                .code(),
             "escalation_not_found"
         );
         assert_eq!(f.engine.settle_budget("rcp_nope", 1, None).unwrap_err().code(), "reservation_not_found");
         assert_eq!(f.engine.receipt("rcp_nope").unwrap_err().code(), "receipt_not_found");
         assert_eq!(f.engine.get_policy("nope").unwrap_err().code(), "policy_not_found");
-        let missing_policy = AuthorizationCreate { user_id: "u".into(), policy_id: "nope".into(), ..Default::default() };
+        let missing_policy =
+            AuthorizationCreate { user_id: "u".into(), policy_id: "nope".into(), ..Default::default() };
         assert_eq!(f.engine.create_authorization(&missing_policy).unwrap_err().code(), "policy_not_found");
         assert_eq!(snapshot(&f), before, "{store}: failed lookups wrote something");
     }
@@ -134,11 +155,29 @@ fn bad_authorization_requests_are_rejected() {
         f.authorize(None);
         let before = snapshot(&f);
         let base = AuthorizationCreate { user_id: "u".into(), policy_id: "support_agent".into(), ..Default::default() };
-        assert_invalid(f.engine.create_authorization(&AuthorizationCreate { user_id: String::new(), ..base.clone() }), "user_id");
-        assert_invalid(f.engine.create_authorization(&AuthorizationCreate { actions: Some(vec!["nope".into()]), ..base.clone() }), "actions[0]");
-        assert_invalid(f.engine.create_authorization(&AuthorizationCreate { expires_at: Some("2020-01-01T00:00:00Z".into()), ..base.clone() }), "expires_at");
-        assert_invalid(f.engine.create_authorization(&AuthorizationCreate { metadata: Some(json!({"x": 0.5})), ..base.clone() }), "metadata");
-        assert_invalid(f.engine.create_authorization(&AuthorizationCreate { budget_limit_micros: Some(-5), ..base.clone() }), "budget_limit_micros");
+        assert_invalid(
+            f.engine.create_authorization(&AuthorizationCreate { user_id: String::new(), ..base.clone() }),
+            "user_id",
+        );
+        assert_invalid(
+            f.engine.create_authorization(&AuthorizationCreate { actions: Some(vec!["nope".into()]), ..base.clone() }),
+            "actions[0]",
+        );
+        assert_invalid(
+            f.engine.create_authorization(&AuthorizationCreate {
+                expires_at: Some("2020-01-01T00:00:00Z".into()),
+                ..base.clone()
+            }),
+            "expires_at",
+        );
+        assert_invalid(
+            f.engine.create_authorization(&AuthorizationCreate { metadata: Some(json!({"x": 0.5})), ..base.clone() }),
+            "metadata",
+        );
+        assert_invalid(
+            f.engine.create_authorization(&AuthorizationCreate { budget_limit_micros: Some(-5), ..base.clone() }),
+            "budget_limit_micros",
+        );
         assert_eq!(snapshot(&f), before, "{store}");
     }
 }

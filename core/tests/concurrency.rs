@@ -68,7 +68,8 @@ fn open_shared(path: &Path) -> Arc<Allowly> {
 /// Child half of the two-process test: runs only when the parent sets the variables.
 #[test]
 fn child_process_worker() {
-    let (Ok(path), Ok(id)) = (std::env::var("ALLOWLY_TEST_SHARED_DB"), std::env::var("ALLOWLY_TEST_AUTHORIZATION")) else {
+    let (Ok(path), Ok(id)) = (std::env::var("ALLOWLY_TEST_SHARED_DB"), std::env::var("ALLOWLY_TEST_AUTHORIZATION"))
+    else {
         return;
     };
     let engine = open_shared(Path::new(&path));
@@ -109,7 +110,8 @@ fn two_processes_sharing_one_file_never_overspend() {
         let stdout = String::from_utf8_lossy(&output.stdout);
         assert!(output.status.success(), "child failed: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
         // libtest may print its own "test ... " prefix on the same line.
-        let line = stdout.lines().find_map(|l| l.split_once("ALLOWED=").map(|(_, n)| n)).expect("child reported its count");
+        let line =
+            stdout.lines().find_map(|l| l.split_once("ALLOWED=").map(|(_, n)| n)).expect("child reported its count");
         allowed += line.trim().parse::<usize>().unwrap();
     }
     assert_eq!(allowed, EXPECTED_ALLOWS);

@@ -59,12 +59,14 @@ fn policy_rules_strengthen_the_decision() {
 fn results_follow_the_requested_actions() {
     for (store, f) in both() {
         let id = f.authorize(None);
-        let response = f.check(&id, &["account.delete", "email.send", "not.granted"], json!({"recipient_domain": "example.com"}));
+        let response =
+            f.check(&id, &["account.delete", "email.send", "not.granted"], json!({"recipient_domain": "example.com"}));
         let order: Vec<&str> = response.results.iter().map(|(a, _)| a).collect();
         assert_eq!(order, ["account.delete", "email.send", "not.granted"], "{store}");
         assert_eq!(outcome(&response, "not.granted"), (Deny, "action_not_in_authorization".into()));
         assert_eq!(outcome(&response, "email.send").0, Allow);
-        let ids: std::collections::HashSet<&str> = response.results.iter().map(|(_, r)| r.receipt_id.as_deref().unwrap()).collect();
+        let ids: std::collections::HashSet<&str> =
+            response.results.iter().map(|(_, r)| r.receipt_id.as_deref().unwrap()).collect();
         assert_eq!(ids.len(), 3, "one receipt per action");
     }
 }
@@ -126,7 +128,11 @@ fn expired_authorizations_are_denied() {
     for (store, f) in both() {
         let id = f.authorize(None);
         f.clock.advance_millis(30 * DAY - 1);
-        assert_eq!(outcome(&f.check(&id, &["crm.read"], json!({"initiated_by": "user"})), "crm.read").0, Deny, "{store}: resource guard");
+        assert_eq!(
+            outcome(&f.check(&id, &["crm.read"], json!({"initiated_by": "user"})), "crm.read").0,
+            Deny,
+            "{store}: resource guard"
+        );
         let response = f.check(&id, &["email.send"], json!({"recipient_domain": "example.com"}));
         assert_eq!(outcome(&response, "email.send").0, Allow, "{store}: one ms before expiry");
         f.clock.advance_millis(1);
@@ -135,7 +141,12 @@ fn expired_authorizations_are_denied() {
     }
 }
 
-fn crm(f: &common::Fixture, id: &str, resource: Option<&str>, initiated_by: &str) -> (allowly_core::policy::Decision, String) {
+fn crm(
+    f: &common::Fixture,
+    id: &str,
+    resource: Option<&str>,
+    initiated_by: &str,
+) -> (allowly_core::policy::Decision, String) {
     let response = f
         .try_check(CheckRequest {
             authorization_id: id.into(),
@@ -189,7 +200,11 @@ fn confirm_then_approve_allows_within_the_window_only() {
         let context = json!({"recipient_domain": "partner.org"});
         let first = f.check(&id, &["email.send"], context.clone());
         let result = first.results.get("email.send").unwrap();
-        assert_eq!((result.decision, result.reason.as_str()), (Confirm, "condition_requires_user_confirmation"), "{store}");
+        assert_eq!(
+            (result.decision, result.reason.as_str()),
+            (Confirm, "condition_requires_user_confirmation"),
+            "{store}"
+        );
         let nonce = result.confirm_nonce.clone().unwrap();
         let confirmation_id = result.confirmation_id.clone().unwrap();
         assert!(confirmation_id.starts_with("cnf_") && nonce != confirmation_id);
@@ -203,7 +218,10 @@ fn confirm_then_approve_allows_within_the_window_only() {
         let resolved = f.engine.resolve_confirmation(&nonce, true, Some(120)).unwrap();
         assert_eq!(resolved.decision, "approved");
         let payload = f.verify(&f.engine.receipt(pending_id(resolved.receipt.as_ref().unwrap())).unwrap().receipt);
-        assert_eq!((payload["event"].as_str(), payload["decision"].as_str()), (Some("confirmation.resolve"), Some("confirmation_approved")));
+        assert_eq!(
+            (payload["event"].as_str(), payload["decision"].as_str()),
+            (Some("confirmation.resolve"), Some("confirmation_approved"))
+        );
         assert!(f.engine.resolve_confirmation(&nonce, true, None).is_err(), "a nonce resolves once");
 
         let status = f.engine.confirmation_status(&confirmation_id).unwrap();
@@ -225,7 +243,11 @@ fn rejected_confirmation_denies() {
     for (store, f) in both() {
         let id = f.authorize(None);
         let first = f.check(&id, &["calendar.invite"], json!({}));
-        assert_eq!(outcome(&first, "calendar.invite"), (Confirm, "action_requires_user_confirmation".into()), "{store}");
+        assert_eq!(
+            outcome(&first, "calendar.invite"),
+            (Confirm, "action_requires_user_confirmation".into()),
+            "{store}"
+        );
         let nonce = first.results.get("calendar.invite").unwrap().confirm_nonce.clone().unwrap();
         let resolved = f.engine.resolve_confirmation(&nonce, false, None).unwrap();
         assert_eq!((resolved.decision.as_str(), resolved.authorization_id.as_ref()), ("not_approved", None));
@@ -308,17 +330,30 @@ fn budget_caps_reserves_and_settles() {
         // Settling the first check at 5_000_000 frees 15_000_000: the next check fits.
         let first_receipt = first.results.get("email.send").unwrap().receipt_id.clone().unwrap();
         let settled = f.engine.settle_budget(&first_receipt, 5_000_000, None).unwrap();
-        assert_eq!((settled.delta_micros, settled.spent_before_micros, settled.spent_after_micros), (-15_000_000, 40_000_000, 25_000_000));
+        assert_eq!(
+            (settled.delta_micros, settled.spent_before_micros, settled.spent_after_micros),
+            (-15_000_000, 40_000_000, 25_000_000)
+        );
         let payload = match &settled.receipt {
             allowly_core::model::ReceiptEnvelope::Signed { receipt } => f.verify(receipt),
             other => panic!("{other:?}"),
         };
         assert_eq!(payload["event"], "budget.settle");
-        assert_eq!(f.engine.settle_budget(&first_receipt, 5_000_000, None).unwrap(), settled, "same settlement replays");
+        assert_eq!(
+            f.engine.settle_budget(&first_receipt, 5_000_000, None).unwrap(),
+            settled,
+            "same settlement replays"
+        );
         assert!(f.engine.settle_budget(&first_receipt, 6_000_000, None).is_err(), "a different cost is a conflict");
         assert_eq!(f.engine.get_authorization(&id).unwrap().budget_spent_micros, 25_000_000);
         assert_eq!(outcome(&budgeted(&f, &id, 20_000_000, None), "email.send").0, Allow);
-        assert_eq!(f.engine.settle_budget(third.results.get("email.send").unwrap().receipt_id.as_deref().unwrap(), 1, None).unwrap_err().code(), "reservation_not_found");
+        assert_eq!(
+            f.engine
+                .settle_budget(third.results.get("email.send").unwrap().receipt_id.as_deref().unwrap(), 1, None)
+                .unwrap_err()
+                .code(),
+            "reservation_not_found"
+        );
     }
 }
 
@@ -363,5 +398,19 @@ fn pending_id(envelope: &allowly_core::model::ReceiptEnvelope) -> &str {
     match envelope {
         allowly_core::model::ReceiptEnvelope::Pending { receipt_id, .. } => receipt_id,
         other => panic!("expected a pending envelope, got {other:?}"),
+    }
+}
+
+#[test]
+fn receipts_carry_canonical_payload_bytes_for_tricky_contexts() {
+    for (store, f) in both() {
+        let id = f.authorize(None);
+        let context = json!({"recipient_domain": "example.com", "control": "line\n\t\u{0}", "😀_key": "emoji",
+                             "｡_key": "bmp", "nested": {"z": [1, -2, true, null], "a": "\"quoted\\\\"}});
+        let response = f.check(&id, &["email.send"], context.clone());
+        assert_eq!(outcome(&response, "email.send").0, Allow, "{store}");
+        // `verify` also checks the payload is exactly the canonical form.
+        let payload = f.verify(&signed(&response, "email.send"));
+        assert_eq!(payload["context"], context);
     }
 }

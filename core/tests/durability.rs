@@ -20,7 +20,8 @@ fn open(path: &Path) -> Allowly {
 /// Child half: checks forever, printing each returned receipt id as soon as it has it.
 #[test]
 fn child_check_loop() {
-    let (Ok(path), Ok(id)) = (std::env::var("ALLOWLY_TEST_KILL_DB"), std::env::var("ALLOWLY_TEST_AUTHORIZATION")) else {
+    let (Ok(path), Ok(id)) = (std::env::var("ALLOWLY_TEST_KILL_DB"), std::env::var("ALLOWLY_TEST_AUTHORIZATION"))
+    else {
         return;
     };
     let engine = open(Path::new(&path));

@@ -44,7 +44,11 @@ fn a_failing_store_fails_closed() {
     let engine = Allowly::with_store(Box::new(store), Box::new(clock), Options::default()).unwrap();
     engine.create_policy(&common::support_policy()).unwrap();
     let id = engine
-        .create_authorization(&AuthorizationCreate { user_id: "u".into(), policy_id: "support_agent".into(), ..Default::default() })
+        .create_authorization(&AuthorizationCreate {
+            user_id: "u".into(),
+            policy_id: "support_agent".into(),
+            ..Default::default()
+        })
         .unwrap()
         .authorization_id;
     let request = CheckRequest {
@@ -53,7 +57,10 @@ fn a_failing_store_fails_closed() {
         context: Some(json!({"recipient_domain": "example.com"})),
         ..Default::default()
     };
-    assert_eq!(engine.check_or_fallback(&request).unwrap().results.get("email.send").unwrap().decision, Decision::Allow);
+    assert_eq!(
+        engine.check_or_fallback(&request).unwrap().results.get("email.send").unwrap().decision,
+        Decision::Allow
+    );
 
     broken.store(true, Ordering::SeqCst);
     assert_eq!(engine.check(&request).unwrap_err().code(), "store_unavailable");
@@ -64,7 +71,11 @@ fn a_failing_store_fails_closed() {
         assert!(result.is_fallback && result.receipt.is_none() && result.receipt_id.is_none());
     }
     let invalid = CheckRequest { actions: vec![], ..request.clone() };
-    assert_eq!(engine.check_or_fallback(&invalid).unwrap_err().code(), "invalid_request", "bad input stays a typed error");
+    assert_eq!(
+        engine.check_or_fallback(&invalid).unwrap_err().code(),
+        "invalid_request",
+        "bad input stays a typed error"
+    );
 
     broken.store(false, Ordering::SeqCst);
     let healthy = engine.check_or_fallback(&request).unwrap();

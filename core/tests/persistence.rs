@@ -56,14 +56,22 @@ fn reopening_the_file_restores_everything() {
     assert_eq!(engine.workspace_id(), workspace);
     assert_eq!(engine.key_document().unwrap(), keys);
     assert_eq!(engine.get_policy("support_agent").unwrap().policy_ref.policy_version, 1);
-    assert_eq!(check(&engine, &["email.send", "refund.issue"], Some(6), Some("k1")), first, "idempotency records survive");
+    assert_eq!(
+        check(&engine, &["email.send", "refund.issue"], Some(6), Some("k1")),
+        first,
+        "idempotency records survive"
+    );
     // The pending prompts survive and resolve.
     engine.resolve_confirmation(&nonce, true, None).unwrap();
     engine.resolve_escalation(&escalation, allowly_core::model::Resolution::Approved, "alice", None).unwrap();
     let after = check(&engine, &["email.send", "refund.issue"], Some(6), None);
     assert_eq!(after.results.get("email.send").unwrap().decision, Decision::Allow);
     assert_eq!(after.results.get("refund.issue").unwrap().decision, Decision::Allow);
-    assert_eq!(engine.get_authorization(&id).unwrap().budget_spent_micros, 6, "the first check reserved nothing: none allowed");
+    assert_eq!(
+        engine.get_authorization(&id).unwrap().budget_spent_micros,
+        6,
+        "the first check reserved nothing: none allowed"
+    );
     let over = check(&engine, &["email.send"], Some(6), None);
     assert_eq!(over.results.get("email.send").unwrap().reason, "budget_exceeded", "counters survive reopening");
 }

@@ -8,11 +8,11 @@ use super::{Allowly, ReceiptDraft, Signing, Subject};
 use crate::canonical::{self, MAX_SAFE_INTEGER};
 use crate::error::{Error, FieldError, Result};
 use crate::ids;
+use crate::model::indexmap_lite::OrderedResults;
 use crate::model::{
     ActionResult, Authorization, BudgetInfo, CheckRequest, CheckResponse, Confirmation, Escalation, EscalationInfo,
     IdempotencyRecord, PromptStatus, ReceiptEnvelope, Reservation,
 };
-use crate::model::indexmap_lite::OrderedResults;
 use crate::policy::{Decision, Definition};
 use crate::store::{prompt_key, Tx};
 use crate::time::Timestamp;
@@ -61,7 +61,10 @@ impl CheckInput {
         for (i, action) in request.actions.iter().enumerate() {
             bounded(&format!("actions[{i}]"), action, 1, 64, &mut fields);
             if request.actions[..i].contains(action) {
-                fields.push(FieldError { field: format!("actions[{i}]"), message: format!("duplicate action `{action}`") });
+                fields.push(FieldError {
+                    field: format!("actions[{i}]"),
+                    message: format!("duplicate action `{action}`"),
+                });
             }
         }
         if let Some(resource) = &request.resource {
@@ -72,7 +75,10 @@ impl CheckInput {
         }
         if let Some(cost) = request.estimated_cost_micros {
             if !(0..=MAX_SAFE_INTEGER).contains(&cost) {
-                fields.push(FieldError { field: "estimated_cost_micros".into(), message: "must be a safe integer ≥ 0".into() });
+                fields.push(FieldError {
+                    field: "estimated_cost_micros".into(),
+                    message: "must be a safe integer ≥ 0".into(),
+                });
             }
         }
         let context = match request.context.clone().unwrap_or(Value::Object(Map::new())) {
@@ -84,7 +90,8 @@ impl CheckInput {
         };
         for key in RESERVED_CONTEXT_KEYS {
             if context.contains_key(key) {
-                fields.push(FieldError { field: format!("context.{key}"), message: "is reserved for the engine".into() });
+                fields
+                    .push(FieldError { field: format!("context.{key}"), message: "is reserved for the engine".into() });
             }
         }
         let context_value = Value::Object(context);
@@ -177,7 +184,9 @@ impl Allowly {
     /// error, as an embedded SDK must. Invalid requests are still errors.
     pub fn check_or_fallback(&self, request: &CheckRequest) -> Result<CheckResponse> {
         match self.check(request) {
-            Err(Error::Store(_)) => Ok(CheckResponse::fail_closed(&request.authorization_id, &request.actions, "unavailable")),
+            Err(Error::Store(_)) => {
+                Ok(CheckResponse::fail_closed(&request.authorization_id, &request.actions, "unavailable"))
+            }
             answer => answer,
         }
     }
@@ -219,7 +228,8 @@ impl Allowly {
         let budget_before = authorization.budget_spent_micros;
         let mut reserved = false;
         if let Some(estimate) = input.estimated_cost_micros {
-            let over_cap = authorization.budget_limit_micros.is_some_and(|limit| budget_before.saturating_add(estimate) > limit);
+            let over_cap =
+                authorization.budget_limit_micros.is_some_and(|limit| budget_before.saturating_add(estimate) > limit);
             if over_cap {
                 for p in &mut provisional {
                     if !matches!(p.outcome, Outcome::Deny { .. }) {
@@ -329,7 +339,8 @@ impl Allowly {
             Ok(evaluation) => evaluation,
             Err(_) => return Ok(Provisional::deny(action, "context_field_type_mismatch")),
         };
-        let input_sha256 = entry.input_sha256(&input.context_value).map_err(|err| Error::invalid("context", err.to_string()))?;
+        let input_sha256 =
+            entry.input_sha256(&input.context_value).map_err(|err| Error::invalid("context", err.to_string()))?;
         let policy_eval = Some(evaluation.to_policy_eval(&input_sha256));
         let by_rule = evaluation.matched_rule_id.is_some();
         let key = || prompt_key(&authorization.authorization_id, action, input.resource.as_deref());
@@ -340,10 +351,15 @@ impl Allowly {
                 rejected: None,
             },
             Decision::Confirm => {
-                let reason = if by_rule { "condition_requires_user_confirmation" } else { "action_requires_user_confirmation" };
+                let reason =
+                    if by_rule { "condition_requires_user_confirmation" } else { "action_requires_user_confirmation" };
                 match tx.latest_confirmation(&key())?.filter(|c| now < c.expires_at) {
-                    Some(c) if c.status == PromptStatus::Approved => Outcome::Allow { reason: "user_confirmed", grant: None },
-                    Some(c) if c.status == PromptStatus::Rejected => Outcome::Deny { reason: "user_rejected_confirmation", rejected: None },
+                    Some(c) if c.status == PromptStatus::Approved => {
+                        Outcome::Allow { reason: "user_confirmed", grant: None }
+                    }
+                    Some(c) if c.status == PromptStatus::Rejected => {
+                        Outcome::Deny { reason: "user_rejected_confirmation", rejected: None }
+                    }
                     Some(c) if c.status == PromptStatus::Pending => Outcome::Confirm { reason, pending: Some(c) },
                     _ => Outcome::Confirm { reason, pending: None },
                 }
@@ -352,8 +368,12 @@ impl Allowly {
                 let reason = if by_rule { "escalate_condition_matched" } else { "escalation_required" };
                 let latest = tx.latest_escalation(&key())?.filter(|e| now < e.expires_at && e.consumed_at.is_none());
                 match latest {
-                    Some(e) if e.status == PromptStatus::Approved => Outcome::Allow { reason: "escalation_approved", grant: Some(e) },
-                    Some(e) if e.status == PromptStatus::Rejected => Outcome::Deny { reason: "escalation_rejected", rejected: Some(e) },
+                    Some(e) if e.status == PromptStatus::Approved => {
+                        Outcome::Allow { reason: "escalation_approved", grant: Some(e) }
+                    }
+                    Some(e) if e.status == PromptStatus::Rejected => {
+                        Outcome::Deny { reason: "escalation_rejected", rejected: Some(e) }
+                    }
                     Some(e) if e.status == PromptStatus::Pending => {
                         Outcome::Escalate { reason, target: evaluation.target.clone(), pending: Some(e) }
                     }
@@ -486,7 +506,7 @@ impl Allowly {
                 user_id: &authorization.user_id,
                 agent_id: &authorization.agent_id,
                 resource: input.resource.as_deref(),
-                context,
+                context: Value::Object(context),
                 authorization_id: Some(&authorization.authorization_id),
                 policy_ref: Some(&authorization.policy_ref),
                 policy_eval,
@@ -514,7 +534,7 @@ impl Allowly {
                     user_id: "",
                     agent_id: "",
                     resource: input.resource.as_deref(),
-                    context,
+                    context: Value::Object(context),
                     authorization_id: None,
                     policy_ref: None,
                     policy_eval: None,

@@ -9,8 +9,8 @@ use crate::canonical::{self, MAX_SAFE_INTEGER};
 use crate::error::{Error, FieldError, Result};
 use crate::ids;
 use crate::model::{
-    Authorization, AuthorizationCreate, AuthorizationCreated, AuthorizationRevoked, AuthorizationView, BudgetSettlement,
-    ConfirmationResolved, ConfirmationStatusView, EscalationResolved, EscalationStatusView,
+    Authorization, AuthorizationCreate, AuthorizationCreated, AuthorizationRevoked, AuthorizationView,
+    BudgetSettlement, ConfirmationResolved, ConfirmationStatusView, EscalationResolved, EscalationStatusView,
     IdempotencyRecord, Page, PolicyEdition, PolicyView, PromptStatus, ReceiptEnvelope, Resolution, StoredReceipt,
 };
 use crate::policy::{Definition, PolicyCreate, PolicyRef};
@@ -48,12 +48,17 @@ impl Allowly {
     {
         let Some(key) = key else { return work(tx) };
         let slot = format!("{scope}:{key}");
-        let digest = canonical::canonical_sha256_hex(request).map_err(|err| Error::invalid("request", err.to_string()))?;
+        let digest =
+            canonical::canonical_sha256_hex(request).map_err(|err| Error::invalid("request", err.to_string()))?;
         if let Some(first) = tx.idempotency(&slot)? {
             if first.request_sha256 != digest {
-                return Err(Error::conflict("idempotency_key_reused", "this idempotency key was used for a different request"));
+                return Err(Error::conflict(
+                    "idempotency_key_reused",
+                    "this idempotency key was used for a different request",
+                ));
             }
-            return serde_json::from_str(&first.response).map_err(|err| Error::Store(format!("corrupt idempotency record: {err}")));
+            return serde_json::from_str(&first.response)
+                .map_err(|err| Error::Store(format!("corrupt idempotency record: {err}")));
         }
         let answer = work(tx)?;
         let response = serde_json::to_string(&answer).map_err(|err| Error::Store(err.to_string()))?;
@@ -73,11 +78,16 @@ impl Allowly {
             let latest = tx.policy_edition(&create.policy_id, None)?;
             if let Some(expected) = &create.previous_policy_ref {
                 if latest.as_ref().map(|e| &e.policy_ref) != Some(expected) {
-                    return Err(Error::conflict("policy_version_conflict", "`previous_policy_ref` is not the newest edition"));
+                    return Err(Error::conflict(
+                        "policy_version_conflict",
+                        "`previous_policy_ref` is not the newest edition",
+                    ));
                 }
             }
             if let Some(latest) = latest.as_ref().filter(|e| e.archived_at.is_none()) {
-                if latest.policy_ref.definition_sha256 == create.definition.sha256 && latest.description == create.description {
+                if latest.policy_ref.definition_sha256 == create.definition.sha256
+                    && latest.description == create.description
+                {
                     return Ok(policy_view(latest));
                 }
             }
@@ -110,9 +120,9 @@ impl Allowly {
     /// One edition, archived or not (authorizations keep referring to their edition).
     pub fn get_policy_edition(&self, policy_id: &str, version: i64) -> Result<PolicyView> {
         self.read(|tx| {
-            tx.policy_edition(policy_id, Some(version))?
-                .map(|e| policy_view(&e))
-                .ok_or_else(|| Error::not_found("policy_not_found", "policy edition", &format!("{policy_id}@{version}")))
+            tx.policy_edition(policy_id, Some(version))?.map(|e| policy_view(&e)).ok_or_else(|| {
+                Error::not_found("policy_not_found", "policy edition", &format!("{policy_id}@{version}"))
+            })
         })
     }
 
@@ -156,11 +166,14 @@ impl Allowly {
     /// Evaluates a definition on a context without any grant, guard or budget (setup preview).
     pub fn preview_policy(&self, definition: &Value, action: &str, context: &Value) -> Result<Value> {
         let definition = Definition::parse(definition).map_err(|err| prefixed(err, "definition"))?;
-        let entry = definition.action(action).ok_or_else(|| Error::invalid("action", format!("`{action}` is not declared in the definition")))?;
+        let entry = definition
+            .action(action)
+            .ok_or_else(|| Error::invalid("action", format!("`{action}` is not declared in the definition")))?;
         let Value::Object(context_map) = context else {
             return Err(Error::invalid("context", "must be an object"));
         };
-        let size = canonical::to_canonical_vec(context).map_err(|err| Error::invalid("context", err.to_string()))?.len();
+        let size =
+            canonical::to_canonical_vec(context).map_err(|err| Error::invalid("context", err.to_string()))?.len();
         if size > super::check::MAX_CONTEXT_BYTES {
             return Err(Error::invalid("context", format!("is {size} bytes of canonical JSON; the limit is 4096")));
         }
@@ -193,18 +206,21 @@ impl Allowly {
         })
     }
 
-    fn create_authorization_in(&self, tx: &mut dyn Tx, request: &AuthorizationCreate, valid: &ValidCreate) -> Result<AuthorizationCreated> {
+    fn create_authorization_in(
+        &self,
+        tx: &mut dyn Tx,
+        request: &AuthorizationCreate,
+        valid: &ValidCreate,
+    ) -> Result<AuthorizationCreated> {
         let signing = self.signing(tx)?;
         let now = signing.now;
-        let edition = tx
-            .policy_edition(&request.policy_id, request.policy_version)?
-            .ok_or_else(|| {
-                let id = match request.policy_version {
-                    Some(v) => format!("{}@{v}", request.policy_id),
-                    None => request.policy_id.clone(),
-                };
-                Error::not_found("policy_not_found", "policy", &id)
-            })?;
+        let edition = tx.policy_edition(&request.policy_id, request.policy_version)?.ok_or_else(|| {
+            let id = match request.policy_version {
+                Some(v) => format!("{}@{v}", request.policy_id),
+                None => request.policy_id.clone(),
+            };
+            Error::not_found("policy_not_found", "policy", &id)
+        })?;
         if edition.archived_at.is_some() {
             return Err(Error::conflict("policy_archived", format!("policy `{}` is archived", request.policy_id)));
         }
@@ -212,7 +228,10 @@ impl Allowly {
         let actions: Vec<String> = match &request.actions {
             Some(subset) => {
                 if let Some((i, unknown)) = subset.iter().enumerate().find(|(_, a)| definition.action(a).is_none()) {
-                    return Err(Error::invalid(format!("actions[{i}]"), format!("`{unknown}` is not an action of this policy edition")));
+                    return Err(Error::invalid(
+                        format!("actions[{i}]"),
+                        format!("`{unknown}` is not an action of this policy edition"),
+                    ));
                 }
                 subset.clone()
             }
@@ -231,9 +250,14 @@ impl Allowly {
         let mut predecessor = match &request.replaces {
             None => None,
             Some(id) => {
-                let found = tx.authorization(id)?.ok_or_else(|| Error::not_found("authorization_not_found", "authorization", id))?;
+                let found = tx
+                    .authorization(id)?
+                    .ok_or_else(|| Error::not_found("authorization_not_found", "authorization", id))?;
                 if found.revoked_at.is_some() {
-                    return Err(Error::conflict("authorization_revoked", format!("authorization `{id}` is already revoked")));
+                    return Err(Error::conflict(
+                        "authorization_revoked",
+                        format!("authorization `{id}` is already revoked"),
+                    ));
                 }
                 Some(found)
             }
@@ -269,13 +293,13 @@ impl Allowly {
                 user_id: &authorization.user_id,
                 agent_id: &authorization.agent_id,
                 resource: None,
-                context: object(json!({
+                context: json!({
                     "actions": actions,
                     "expires_at": expires_at.to_string(),
                     "budget_limit_micros": request.budget_limit_micros,
                     "replaces": request.replaces,
                     "source": self.options.provenance_source,
-                })),
+                }),
                 authorization_id: Some(&authorization_id),
                 policy_ref: Some(&authorization.policy_ref),
                 policy_eval: None,
@@ -307,7 +331,12 @@ impl Allowly {
     }
 
     /// Revokes an authorization and its pending confirmations; signs `authorization.revoke`.
-    pub fn revoke_authorization(&self, authorization_id: &str, revoked_by: Option<&str>, notes: Option<&str>) -> Result<AuthorizationRevoked> {
+    pub fn revoke_authorization(
+        &self,
+        authorization_id: &str,
+        revoked_by: Option<&str>,
+        notes: Option<&str>,
+    ) -> Result<AuthorizationRevoked> {
         if let Some(notes) = notes {
             if notes.chars().count() > 2048 {
                 return Err(Error::invalid("notes", "must be at most 2048 characters"));
@@ -315,19 +344,23 @@ impl Allowly {
         }
         self.write(|tx| {
             let signing = self.signing(tx)?;
-        let now = signing.now;
+            let now = signing.now;
             let mut authorization = tx
                 .authorization(authorization_id)?
                 .ok_or_else(|| Error::not_found("authorization_not_found", "authorization", authorization_id))?;
             if authorization.revoked_at.is_some() {
-                return Err(Error::conflict("authorization_revoked", format!("authorization `{authorization_id}` is already revoked")));
+                return Err(Error::conflict(
+                    "authorization_revoked",
+                    format!("authorization `{authorization_id}` is already revoked"),
+                ));
             }
             authorization.revoked_at = Some(now);
             let mut extra = json!({"revoked_by": revoked_by.unwrap_or("user")});
             if let Some(notes) = notes {
                 extra["notes"] = Value::from(notes);
             }
-            let (receipt, revoked_confirmations) = self.revoke_in(tx, &authorization, &signing, "authorization_revoked", extra)?;
+            let (receipt, revoked_confirmations) =
+                self.revoke_in(tx, &authorization, &signing, "authorization_revoked", extra)?;
             Ok(AuthorizationRevoked {
                 authorization_id: authorization_id.to_string(),
                 revoked_at: now.to_string(),
@@ -352,7 +385,8 @@ impl Allowly {
         for mut confirmation in tx.pending_confirmations(&authorization.authorization_id)? {
             confirmation.status = PromptStatus::Expired;
             confirmation.expires_at = now;
-            let key = prompt_key(&confirmation.authorization_id, &confirmation.action, confirmation.resource.as_deref());
+            let key =
+                prompt_key(&confirmation.authorization_id, &confirmation.action, confirmation.resource.as_deref());
             tx.put_confirmation(&key, &confirmation)?;
             revoked_confirmations.push(confirmation.confirmation_id);
         }
@@ -370,7 +404,7 @@ impl Allowly {
                 user_id: &authorization.user_id,
                 agent_id: &authorization.agent_id,
                 resource: None,
-                context,
+                context: Value::Object(context),
                 authorization_id: Some(&authorization.authorization_id),
                 policy_ref: Some(&authorization.policy_ref),
                 policy_eval: None,
@@ -400,22 +434,31 @@ impl Allowly {
     // Confirmations and escalations
 
     /// Approves (for `ttl_seconds`, default 60) or rejects a pending confirmation by its nonce.
-    pub fn resolve_confirmation(&self, nonce: &str, approved: bool, ttl_seconds: Option<i64>) -> Result<ConfirmationResolved> {
+    pub fn resolve_confirmation(
+        &self,
+        nonce: &str,
+        approved: bool,
+        ttl_seconds: Option<i64>,
+    ) -> Result<ConfirmationResolved> {
         let ttl = ttl_seconds.unwrap_or(60);
         if !(1..=MAX_CONFIRMATION_TTL_SECONDS).contains(&ttl) {
             return Err(Error::invalid("ttl_seconds", format!("must be 1 to {MAX_CONFIRMATION_TTL_SECONDS}")));
         }
         self.write(|tx| {
             let signing = self.signing(tx)?;
-        let now = signing.now;
-            let mut confirmation = tx
-                .confirmation_by_nonce(nonce)?
-                .ok_or_else(|| Error::NotFound { code: "confirmation_not_found", message: "no confirmation has this nonce".into() })?;
+            let now = signing.now;
+            let mut confirmation = tx.confirmation_by_nonce(nonce)?.ok_or_else(|| Error::NotFound {
+                code: "confirmation_not_found",
+                message: "no confirmation has this nonce".into(),
+            })?;
             if confirmation.status != PromptStatus::Pending {
                 return Err(Error::conflict("confirmation_already_resolved", "this confirmation is no longer pending"));
             }
             if now >= confirmation.expires_at {
-                return Err(Error::conflict("confirmation_expired", "this confirmation expired before it was resolved"));
+                return Err(Error::conflict(
+                    "confirmation_expired",
+                    "this confirmation expired before it was resolved",
+                ));
             }
             let authorization = self.live_authorization(tx, &confirmation.authorization_id, now)?;
             confirmation.status = if approved { PromptStatus::Approved } else { PromptStatus::Rejected };
@@ -433,19 +476,20 @@ impl Allowly {
                     user_id: &authorization.user_id,
                     agent_id: &authorization.agent_id,
                     resource: confirmation.resource.as_deref(),
-                    context: object(json!({
+                    context: json!({
                         "confirmation_id": confirmation.confirmation_id,
                         "action": confirmation.action,
                         "source_receipt_id": confirmation.source_receipt_id,
                         "ttl_seconds": ttl,
-                    })),
+                    }),
                     authorization_id: Some(&authorization.authorization_id),
                     policy_ref: Some(&authorization.policy_ref),
                     policy_eval: None,
                 },
             )?;
             confirmation.resolution_receipt_id = Some(receipt.receipt_id.clone());
-            let key = prompt_key(&confirmation.authorization_id, &confirmation.action, confirmation.resource.as_deref());
+            let key =
+                prompt_key(&confirmation.authorization_id, &confirmation.action, confirmation.resource.as_deref());
             tx.put_confirmation(&key, &confirmation)?;
             Ok(ConfirmationResolved {
                 decision: if approved { "approved" } else { "not_approved" }.into(),
@@ -487,7 +531,13 @@ impl Allowly {
     }
 
     /// Approves or rejects a pending escalation. An approval is good for one allowed check.
-    pub fn resolve_escalation(&self, escalation_id: &str, resolution: Resolution, resolved_by: &str, note: Option<&str>) -> Result<EscalationResolved> {
+    pub fn resolve_escalation(
+        &self,
+        escalation_id: &str,
+        resolution: Resolution,
+        resolved_by: &str,
+        note: Option<&str>,
+    ) -> Result<EscalationResolved> {
         let by_len = resolved_by.chars().count();
         if by_len == 0 || by_len > 256 {
             return Err(Error::invalid("resolved_by", "must be 1 to 256 characters"));
@@ -526,14 +576,14 @@ impl Allowly {
                     user_id: &authorization.user_id,
                     agent_id: &authorization.agent_id,
                     resource: escalation.resource.as_deref(),
-                    context: object(json!({
+                    context: json!({
                         "escalation": {
                             "id": escalation.escalation_id, "event": "resolved", "status": escalation_info(&escalation).status,
                             "action": escalation.action, "escalation_to": escalation.escalation_to, "resolved_by": resolved_by,
                         },
                         "note": note,
                         "source_receipt_id": escalation.source_receipt_id,
-                    })),
+                    }),
                     authorization_id: Some(&authorization.authorization_id),
                     policy_ref: Some(&authorization.policy_ref),
                     policy_eval: None,
@@ -555,7 +605,9 @@ impl Allowly {
     pub fn escalation_status(&self, escalation_id: &str) -> Result<EscalationStatusView> {
         let now = self.clock.now();
         self.read(|tx| {
-            let e = tx.escalation(escalation_id)?.ok_or_else(|| Error::not_found("escalation_not_found", "escalation", escalation_id))?;
+            let e = tx
+                .escalation(escalation_id)?
+                .ok_or_else(|| Error::not_found("escalation_not_found", "escalation", escalation_id))?;
             let live = now < e.expires_at;
             let status = if e.status == PromptStatus::Pending && !live { PromptStatus::Expired } else { e.status };
             let authority = match e.status {
@@ -586,10 +638,16 @@ impl Allowly {
             .authorization(authorization_id)?
             .ok_or_else(|| Error::not_found("authorization_not_found", "authorization", authorization_id))?;
         if authorization.revoked_at.is_some() {
-            return Err(Error::conflict("authorization_revoked", format!("authorization `{authorization_id}` is revoked")));
+            return Err(Error::conflict(
+                "authorization_revoked",
+                format!("authorization `{authorization_id}` is revoked"),
+            ));
         }
         if now >= authorization.expires_at {
-            return Err(Error::conflict("authorization_expired", format!("authorization `{authorization_id}` has expired")));
+            return Err(Error::conflict(
+                "authorization_expired",
+                format!("authorization `{authorization_id}` has expired"),
+            ));
         }
         Ok(authorization)
     }
@@ -599,7 +657,12 @@ impl Allowly {
 
     /// Settles a budgeted check against its actual cost: the reservation is replaced by the actual
     /// amount, once. Settling again with the same amount returns the first settlement.
-    pub fn settle_budget(&self, check_receipt_id: &str, actual_cost_micros: i64, idempotency_key: Option<&str>) -> Result<BudgetSettlement> {
+    pub fn settle_budget(
+        &self,
+        check_receipt_id: &str,
+        actual_cost_micros: i64,
+        idempotency_key: Option<&str>,
+    ) -> Result<BudgetSettlement> {
         if !(0..=MAX_SAFE_INTEGER).contains(&actual_cost_micros) {
             return Err(Error::invalid("actual_cost_micros", "must be a safe integer ≥ 0"));
         }
@@ -607,7 +670,7 @@ impl Allowly {
         self.write(|tx| {
             self.once(tx, "budget.settle", idempotency_key, &request, |tx| {
                 let signing = self.signing(tx)?;
-        let now = signing.now;
+                let now = signing.now;
                 let mut reservation = tx.reservation_for_receipt(check_receipt_id)?.ok_or_else(|| Error::NotFound {
                     code: "reservation_not_found",
                     message: format!("receipt `{check_receipt_id}` did not reserve budget"),
@@ -616,7 +679,10 @@ impl Allowly {
                     if settled.actual_cost_micros == actual_cost_micros {
                         return Ok(settled.clone());
                     }
-                    return Err(Error::conflict("budget_already_settled", "this check was already settled with a different cost"));
+                    return Err(Error::conflict(
+                        "budget_already_settled",
+                        "this check was already settled with a different cost",
+                    ));
                 }
                 let mut authorization = tx
                     .authorization(&reservation.authorization_id)?
@@ -643,7 +709,7 @@ impl Allowly {
                         user_id: &authorization.user_id,
                         agent_id: &authorization.agent_id,
                         resource: None,
-                        context: object(json!({"check_receipt_id": check_receipt_id, "budget": budget})),
+                        context: json!({"check_receipt_id": check_receipt_id, "budget": budget}),
                         authorization_id: Some(&authorization.authorization_id),
                         policy_ref: Some(&authorization.policy_ref),
                         policy_eval: None,
@@ -675,7 +741,8 @@ struct ValidCreate {
 
 fn validate_create(request: &AuthorizationCreate) -> Result<ValidCreate> {
     let mut fields = Vec::new();
-    let mut push = |field: &str, message: &str| fields.push(FieldError { field: field.into(), message: message.into() });
+    let mut push =
+        |field: &str, message: &str| fields.push(FieldError { field: field.into(), message: message.into() });
     let len = request.user_id.chars().count();
     if len == 0 || len > 128 {
         push("user_id", "must be 1 to 128 characters");
@@ -719,7 +786,9 @@ fn validate_create(request: &AuthorizationCreate) -> Result<ValidCreate> {
     let metadata = match request.metadata.clone().unwrap_or(Value::Object(Map::new())) {
         Value::Object(map) => {
             match canonical::to_canonical_vec(&Value::Object(map.clone())) {
-                Ok(bytes) if bytes.len() > MAX_METADATA_BYTES => push("metadata", "must be at most 4096 bytes of canonical JSON"),
+                Ok(bytes) if bytes.len() > MAX_METADATA_BYTES => {
+                    push("metadata", "must be at most 4096 bytes of canonical JSON")
+                }
                 Ok(_) => {}
                 Err(err) => push("metadata", &err.to_string()),
             }

@@ -12,7 +12,7 @@ use std::sync::{Arc, OnceLock};
 
 use lru::LruCache;
 use parking_lot::Mutex;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::canonical;
 use crate::error::{Error, Result};
@@ -206,11 +206,12 @@ impl Allowly {
         if let Some(found) = self.definitions.lock().get(&policy_ref.definition_sha256) {
             return Ok(found.clone());
         }
-        let edition = tx
-            .policy_edition(&policy_ref.policy_id, Some(policy_ref.policy_version))?
-            .ok_or_else(|| Error::Store(format!("policy edition `{}` v{} is missing", policy_ref.policy_id, policy_ref.policy_version)))?;
+        let edition = tx.policy_edition(&policy_ref.policy_id, Some(policy_ref.policy_version))?.ok_or_else(|| {
+            Error::Store(format!("policy edition `{}` v{} is missing", policy_ref.policy_id, policy_ref.policy_version))
+        })?;
         let definition = Arc::new(
-            Definition::parse(&edition.definition).map_err(|err| Error::Store(format!("stored policy is invalid: {err}")))?,
+            Definition::parse(&edition.definition)
+                .map_err(|err| Error::Store(format!("stored policy is invalid: {err}")))?,
         );
         if definition.sha256 != policy_ref.definition_sha256 {
             return Err(Error::Store(format!("policy edition `{}` does not match its digest", policy_ref.policy_id)));
@@ -220,38 +221,14 @@ impl Allowly {
     }
 
     /// Signs and stores one receipt inside the caller's transaction.
-    fn issue(&self, tx: &mut dyn Tx, signing: &Signing, draft: ReceiptDraft<'_>) -> Result<StoredReceipt> {
+    fn issue(&self, tx: &mut dyn Tx, signing: &Signing, mut draft: ReceiptDraft<'_>) -> Result<StoredReceipt> {
         let signer = &signing.signer;
-        let receipt_id = match draft.receipt_id {
+        let receipt_id = match draft.receipt_id.take() {
             Some(id) => id,
             None => ids::new_id("rcp_", draft.issued_at)?,
         };
-        let mut payload = Map::with_capacity(16);
-        payload.insert("schema_version".into(), Value::from(SCHEMA_VERSION));
-        payload.insert("receipt_id".into(), Value::from(receipt_id.clone()));
-        payload.insert("workspace_id".into(), Value::from(self.workspace_id.clone()));
-        payload.insert("issued_at".into(), Value::from(draft.issued_at.to_string()));
-        match draft.subject {
-            Subject::Action(action) => payload.insert("action".into(), Value::from(action)),
-            Subject::Event(event) => payload.insert("event".into(), Value::from(event)),
-        };
-        payload.insert("decision".into(), Value::from(draft.decision));
-        payload.insert("reason".into(), Value::from(draft.reason));
-        payload.insert("user_id".into(), Value::from(draft.user_id));
-        payload.insert("agent_id".into(), Value::from(draft.agent_id));
-        payload.insert("resource".into(), draft.resource.map_or(Value::Null, Value::from));
-        payload.insert("context".into(), Value::Object(draft.context));
-        payload.insert("authorization_id".into(), draft.authorization_id.map_or(Value::Null, Value::from));
-        let policy_ref = match draft.policy_ref {
-            Some(r) => json!({"policy_id": r.policy_id, "policy_version": r.policy_version, "definition_sha256": r.definition_sha256}),
-            None => Value::Null,
-        };
-        payload.insert("policy_ref".into(), policy_ref);
-        payload.insert("engine_version".into(), Value::from(engine_version()));
-        if let Some(policy_eval) = draft.policy_eval {
-            payload.insert("policy_eval".into(), policy_eval);
-        }
-        let receipt = signer.sign(&Value::Object(payload)).map_err(|err| Error::Signing(err.to_string()))?;
+        let payload = self.canonical_payload(&receipt_id, &draft)?;
+        let receipt = signer.sign_canonical(&payload).map_err(|err| Error::Signing(err.to_string()))?;
         let stored = StoredReceipt {
             receipt_id,
             issued_at: draft.issued_at,
@@ -261,6 +238,71 @@ impl Allowly {
         };
         tx.put_receipt(&stored)?;
         Ok(stored)
+    }
+
+    /// The receipt payload as canonical JSON, written field by field in canonical key order (the
+    /// envelope's keys are fixed ASCII names; nested values go through the canonicalizer).
+    fn canonical_payload(&self, receipt_id: &str, draft: &ReceiptDraft<'_>) -> Result<Vec<u8>> {
+        let invalid = |err: canonical::CanonicalError| Error::invalid("context", err.to_string());
+        let mut out = Vec::with_capacity(1024);
+        let member = |out: &mut Vec<u8>, name: &str| {
+            out.push(if out.is_empty() { b'{' } else { b',' });
+            canonical::write_string(name, out);
+            out.push(b':');
+        };
+        let optional = |out: &mut Vec<u8>, text: Option<&str>| match text {
+            Some(text) => canonical::write_string(text, out),
+            None => out.extend_from_slice(b"null"),
+        };
+        if let Subject::Action(action) = draft.subject {
+            member(&mut out, "action");
+            canonical::write_string(action, &mut out);
+        }
+        member(&mut out, "agent_id");
+        canonical::write_string(draft.agent_id, &mut out);
+        member(&mut out, "authorization_id");
+        optional(&mut out, draft.authorization_id);
+        member(&mut out, "context");
+        canonical::write_canonical(&draft.context, &mut out).map_err(invalid)?;
+        member(&mut out, "decision");
+        canonical::write_string(draft.decision, &mut out);
+        member(&mut out, "engine_version");
+        canonical::write_string(engine_version(), &mut out);
+        if let Subject::Event(event) = draft.subject {
+            member(&mut out, "event");
+            canonical::write_string(event, &mut out);
+        }
+        member(&mut out, "issued_at");
+        canonical::write_string(&draft.issued_at.to_string(), &mut out);
+        if let Some(policy_eval) = &draft.policy_eval {
+            member(&mut out, "policy_eval");
+            canonical::write_canonical(policy_eval, &mut out).map_err(invalid)?;
+        }
+        member(&mut out, "policy_ref");
+        match draft.policy_ref {
+            Some(r) => {
+                out.extend_from_slice(b"{\"definition_sha256\":");
+                canonical::write_string(&r.definition_sha256, &mut out);
+                out.extend_from_slice(b",\"policy_id\":");
+                canonical::write_string(&r.policy_id, &mut out);
+                out.extend_from_slice(format!(",\"policy_version\":{}}}", r.policy_version).as_bytes());
+            }
+            None => out.extend_from_slice(b"null"),
+        }
+        member(&mut out, "reason");
+        canonical::write_string(draft.reason, &mut out);
+        member(&mut out, "receipt_id");
+        canonical::write_string(receipt_id, &mut out);
+        member(&mut out, "resource");
+        optional(&mut out, draft.resource);
+        member(&mut out, "schema_version");
+        canonical::write_string(SCHEMA_VERSION, &mut out);
+        member(&mut out, "user_id");
+        canonical::write_string(draft.user_id, &mut out);
+        member(&mut out, "workspace_id");
+        canonical::write_string(&self.workspace_id, &mut out);
+        out.push(b'}');
+        Ok(out)
     }
 
     /// The key a transaction signs with and the instant it acts at: now, but never before the
@@ -294,7 +336,8 @@ struct ReceiptDraft<'a> {
     user_id: &'a str,
     agent_id: &'a str,
     resource: Option<&'a str>,
-    context: Map<String, Value>,
+    /// A JSON object.
+    context: Value,
     authorization_id: Option<&'a str>,
     policy_ref: Option<&'a PolicyRef>,
     policy_eval: Option<Value>,

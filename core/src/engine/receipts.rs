@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::{new_signing_key, Allowly, ReceiptDraft, Subject};
 use crate::error::{Error, Result};
@@ -27,7 +27,12 @@ impl Allowly {
         let keys = self.read(|tx| tx.signing_keys())?;
         let public: Vec<KeyRecord> = keys
             .iter()
-            .map(|k| KeyRecord { key_id: k.key_id.clone(), public_key: k.public_key, active_from: k.active_from, active_until: k.active_until })
+            .map(|k| KeyRecord {
+                key_id: k.key_id.clone(),
+                public_key: k.public_key,
+                active_from: k.active_from,
+                active_until: k.active_until,
+            })
             .collect();
         Ok(KeyDocument::from_records(&self.workspace_id, &public))
     }
@@ -51,7 +56,9 @@ impl Allowly {
     }
 
     pub fn receipt(&self, receipt_id: &str) -> Result<StoredReceipt> {
-        self.read(|tx| tx.receipt(receipt_id)?.ok_or_else(|| Error::not_found("receipt_not_found", "receipt", receipt_id)))
+        self.read(|tx| {
+            tx.receipt(receipt_id)?.ok_or_else(|| Error::not_found("receipt_not_found", "receipt", receipt_id))
+        })
     }
 
     /// The newest receipts, newest last (for `receipts show`).
@@ -75,7 +82,7 @@ impl Allowly {
     pub fn create_checkpoints(&self) -> Result<Vec<CheckpointInfo>> {
         self.write(|tx| {
             let signing = self.signing(tx)?;
-        let now = signing.now;
+            let now = signing.now;
             let existing = tx.checkpoints()?;
             let mut previous = existing.last().cloned();
             let mut day = match &previous {
@@ -107,23 +114,24 @@ impl Allowly {
                         user_id: "",
                         agent_id: "allowly.checkpoint",
                         resource: None,
-                        context: match json!({
+                        context: json!({
                             "period_start": day.to_string(),
                             "period_end": period_end.to_string(),
                             "receipt_count": members.len(),
                             "merkle_root": merkle_root,
                             "previous_checkpoint_id": previous.as_ref().map(|p| p.receipt_id.clone()),
                             "previous_merkle_root": previous.as_ref().map(|p| p.merkle_root.clone()),
-                        }) {
-                            Value::Object(map) => map,
-                            _ => serde_json::Map::new(),
-                        },
+                        }),
                         authorization_id: None,
                         policy_ref: None,
                         policy_eval: None,
                     },
                 )?;
-                let record = CheckpointRecord { period_start: day, receipt_id: stored.receipt_id.clone(), merkle_root: merkle_root.clone() };
+                let record = CheckpointRecord {
+                    period_start: day,
+                    receipt_id: stored.receipt_id.clone(),
+                    merkle_root: merkle_root.clone(),
+                };
                 tx.put_checkpoint(&record)?;
                 issued.push(CheckpointInfo {
                     receipt_id: stored.receipt_id,
@@ -140,7 +148,12 @@ impl Allowly {
 
     /// Writes every receipt as JSONL (gzip when `out` ends in `.gz`) and, if asked, the checkpoint
     /// evidence document naming each checkpoint's members. `progress` gets the running count.
-    pub fn export_receipts(&self, out: &Path, evidence_out: Option<&Path>, progress: &mut dyn FnMut(u64)) -> Result<ExportSummary> {
+    pub fn export_receipts(
+        &self,
+        out: &Path,
+        evidence_out: Option<&Path>,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<ExportSummary> {
         let mut failure = None;
         let mut after: Option<(Timestamp, String)> = None;
         let mut buffer: std::vec::IntoIter<StoredReceipt> = Vec::new().into_iter();

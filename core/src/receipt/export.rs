@@ -607,7 +607,12 @@ fn check_evidence_entry(
     let members: Vec<Member<'_>> = ids
         .iter()
         .filter_map(|id| verified.get(*id).map(|line| (id, line)))
-        .map(|(id, line)| Member { receipt_id: id, issued_at: line.issued_at, is_checkpoint: line.is_checkpoint, leaf: line.leaf })
+        .map(|(id, line)| Member {
+            receipt_id: id,
+            issued_at: line.issued_at,
+            is_checkpoint: line.is_checkpoint,
+            leaf: line.leaf,
+        })
         .collect();
     let checkpoint = verify_checkpoint_with_members(verifier, checkpoint, &members, previous, now)?;
     let period_start = checkpoint["context"]["period_start"].as_str().unwrap_or_default().to_owned();
@@ -623,8 +628,10 @@ fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Ve
     }
     std::thread::scope(|scope| {
         let f = &f;
-        let workers: Vec<_> =
-            items.chunks(per_thread).map(|chunk| scope.spawn(move || chunk.iter().map(f).collect::<Vec<R>>())).collect();
+        let workers: Vec<_> = items
+            .chunks(per_thread)
+            .map(|chunk| scope.spawn(move || chunk.iter().map(f).collect::<Vec<R>>()))
+            .collect();
         let mut results = Vec::with_capacity(items.len());
         for worker in workers {
             match worker.join() {

@@ -2,8 +2,10 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use ed25519_dalek::{Signer as _, SigningKey};
+use ed25519_dalek::hazmat::{raw_sign, ExpandedSecretKey};
+use ed25519_dalek::{SigningKey, VerifyingKey};
 use serde_json::{json, Value};
+use sha2::Sha512;
 use std::fmt;
 
 use crate::canonical::{to_canonical_vec, write_string, CanonicalError};
@@ -60,7 +62,9 @@ fn canonical_envelope(protected: &str, payload: &str, signature: &str) -> Vec<u8
 /// Signs receipt payloads with one workspace key.
 pub struct ReceiptSigner {
     key_id: String,
-    signing_key: SigningKey,
+    /// Expanded once: signing with a plain `SigningKey` re-hashes the secret on every call.
+    expanded_key: ExpandedSecretKey,
+    verifying_key: VerifyingKey,
     /// b64url of the canonical protected header, identical for every receipt of this key.
     protected: String,
 }
@@ -78,9 +82,11 @@ impl ReceiptSigner {
         header.extend_from_slice(b"{\"alg\":\"EdDSA\",\"kid\":");
         write_string(key_id, &mut header);
         header.extend_from_slice(b",\"typ\":\"allowly-receipt+jws\"}");
+        let signing_key = SigningKey::from_bytes(secret_key);
         ReceiptSigner {
             key_id: key_id.to_owned(),
-            signing_key: SigningKey::from_bytes(secret_key),
+            expanded_key: ExpandedSecretKey::from(signing_key.as_bytes()),
+            verifying_key: signing_key.verifying_key(),
             protected: b64url_encode(&header),
         }
     }
@@ -90,24 +96,30 @@ impl ReceiptSigner {
     }
 
     pub fn public_key(&self) -> [u8; 32] {
-        self.signing_key.verifying_key().to_bytes()
+        self.verifying_key.to_bytes()
     }
 
     /// Canonicalizes `payload`, encodes both segments and signs `protected.payload` with Ed25519.
     pub fn sign(&self, payload: &Value) -> Result<SignedReceipt, CanonicalError> {
-        // The reference refuses an empty kid, and verifiers reject a non-object payload.
-        if self.key_id.is_empty() {
-            return Err(CanonicalError("jws kid must be a nonempty string".into()));
-        }
         if !payload.is_object() {
             return Err(CanonicalError("receipt payload must be a json object".into()));
         }
-        let encoded = b64url_encode(&to_canonical_vec(payload)?);
+        self.sign_canonical(&to_canonical_vec(payload)?)
+    }
+
+    /// Signs a payload given as its canonical JSON bytes (an issuer that writes them directly
+    /// skips building a JSON tree). The caller guarantees the bytes are canonical.
+    pub fn sign_canonical(&self, canonical_payload: &[u8]) -> Result<SignedReceipt, CanonicalError> {
+        // The reference refuses an empty kid.
+        if self.key_id.is_empty() {
+            return Err(CanonicalError("jws kid must be a nonempty string".into()));
+        }
+        let encoded = b64url_encode(canonical_payload);
         let mut signing_input = Vec::with_capacity(self.protected.len() + 1 + encoded.len());
         signing_input.extend_from_slice(self.protected.as_bytes());
         signing_input.push(b'.');
         signing_input.extend_from_slice(encoded.as_bytes());
-        let signature = self.signing_key.sign(&signing_input);
+        let signature = raw_sign::<Sha512>(&self.expanded_key, &signing_input, &self.verifying_key);
         Ok(SignedReceipt {
             protected: self.protected.clone(),
             payload: encoded,

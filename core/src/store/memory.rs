@@ -145,7 +145,8 @@ impl Tx for MemoryTx<'_> {
     fn policy_editions(&mut self) -> Result<Vec<PolicyEdition>> {
         let mut all: Vec<PolicyEdition> = self.state.policies.values().cloned().collect();
         all.sort_by(|a, b| {
-            (&a.policy_ref.policy_id, a.policy_ref.policy_version).cmp(&(&b.policy_ref.policy_id, b.policy_ref.policy_version))
+            (&a.policy_ref.policy_id, a.policy_ref.policy_version)
+                .cmp(&(&b.policy_ref.policy_id, b.policy_ref.policy_version))
         });
         Ok(all)
     }

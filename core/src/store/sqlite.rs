@@ -153,7 +153,8 @@ fn from_json<T: DeserializeOwned>(text: &str) -> Result<T> {
 /// Receipts are stored in the JWS compact form `protected.payload.signature`: base64url has no `.`,
 /// so the three segments come back exactly, without a JSON round trip on the hot path.
 fn to_compact(receipt: &SignedReceipt) -> String {
-    let mut compact = String::with_capacity(receipt.protected.len() + receipt.payload.len() + receipt.signature.len() + 2);
+    let mut compact =
+        String::with_capacity(receipt.protected.len() + receipt.payload.len() + receipt.signature.len() + 2);
     for (i, segment) in [&receipt.protected, &receipt.payload, &receipt.signature].into_iter().enumerate() {
         if i > 0 {
             compact.push('.');
@@ -194,7 +195,13 @@ impl SqliteTx<'_> {
     fn receipts(&self, sql: &str, params: &[&dyn rusqlite::ToSql]) -> Result<Vec<StoredReceipt>> {
         let mut stmt = self.conn.prepare_cached(sql)?;
         let rows = stmt.query_map(params, |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?, row.get::<_, Option<String>>(2)?, row.get::<_, bool>(3)?, row.get::<_, String>(4)?))
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, i64>(1)?,
+                row.get::<_, Option<String>>(2)?,
+                row.get::<_, bool>(3)?,
+                row.get::<_, String>(4)?,
+            ))
         })?;
         rows.map(|row| {
             let (receipt_id, issued_at, authorization_id, is_checkpoint, jws) = row?;
@@ -231,7 +238,13 @@ impl Tx for SqliteTx<'_> {
             "SELECT key_id, secret_key, public_key, active_from, active_until FROM signing_keys ORDER BY active_from, key_id",
         )?;
         let rows = stmt.query_map([], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, Vec<u8>>(1)?, row.get::<_, Vec<u8>>(2)?, row.get::<_, i64>(3)?, row.get::<_, Option<i64>>(4)?))
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, Vec<u8>>(1)?,
+                row.get::<_, Vec<u8>>(2)?,
+                row.get::<_, i64>(3)?,
+                row.get::<_, Option<i64>>(4)?,
+            ))
         })?;
         rows.map(|row| {
             let (key_id, secret, public, from, until) = row?;
@@ -411,9 +424,9 @@ impl Tx for SqliteTx<'_> {
         self.conn
             .prepare_cached("INSERT OR REPLACE INTO reservations (reservation_id, body) VALUES (?1, ?2)")?
             .execute(params![reservation.reservation_id, to_json(reservation)?])?;
-        let mut link = self
-            .conn
-            .prepare_cached("INSERT OR REPLACE INTO reservation_receipts (receipt_id, reservation_id) VALUES (?1, ?2)")?;
+        let mut link = self.conn.prepare_cached(
+            "INSERT OR REPLACE INTO reservation_receipts (receipt_id, reservation_id) VALUES (?1, ?2)",
+        )?;
         for receipt_id in &reservation.receipt_ids {
             link.execute(params![receipt_id, reservation.reservation_id])?;
         }
@@ -488,10 +501,15 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn checkpoints(&mut self) -> Result<Vec<CheckpointRecord>> {
-        let mut stmt =
-            self.conn.prepare_cached("SELECT period_start, receipt_id, merkle_root FROM checkpoints ORDER BY period_start")?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT period_start, receipt_id, merkle_root FROM checkpoints ORDER BY period_start")?;
         let rows = stmt.query_map([], |row| {
-            Ok(CheckpointRecord { period_start: Timestamp(row.get(0)?), receipt_id: row.get(1)?, merkle_root: row.get(2)? })
+            Ok(CheckpointRecord {
+                period_start: Timestamp(row.get(0)?),
+                receipt_id: row.get(1)?,
+                merkle_root: row.get(2)?,
+            })
         })?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }

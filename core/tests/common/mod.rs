@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use allowly_core::canonical::to_canonical_vec;
 use allowly_core::model::{AuthorizationCreate, CheckRequest, CheckResponse};
 use allowly_core::policy::Decision;
 use allowly_core::receipt::{KeySet, SignedReceipt, Verifier};
@@ -58,7 +59,8 @@ pub struct Fixture {
 
 pub fn memory() -> Fixture {
     let clock = Arc::new(ManualClock::new(start()));
-    let engine = Allowly::with_store(Box::new(MemoryStore::new()), Box::new(clock.clone()), Options::default()).unwrap();
+    let engine =
+        Allowly::with_store(Box::new(MemoryStore::new()), Box::new(clock.clone()), Options::default()).unwrap();
     Fixture { engine: Arc::new(engine), clock, _dir: None }
 }
 
@@ -111,9 +113,14 @@ impl Fixture {
         Verifier::new(keys, &workspace_id, fingerprints)
     }
 
-    /// Verifies a signed receipt and returns its payload.
+    /// Verifies a signed receipt and returns its payload, checking that the issuer sent the
+    /// payload's canonical bytes (the reference verifier would accept non-canonical ones).
     pub fn verify(&self, receipt: &SignedReceipt) -> Value {
-        self.verifier().verify(&receipt.to_value(), self.clock.now()).unwrap()
+        use base64::Engine as _;
+        let payload = self.verifier().verify(&receipt.to_value(), self.clock.now()).unwrap();
+        let sent = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&receipt.payload).unwrap();
+        assert_eq!(String::from_utf8(to_canonical_vec(&payload).unwrap()).unwrap(), String::from_utf8(sent).unwrap());
+        payload
     }
 }
 
