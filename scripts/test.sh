@@ -7,6 +7,10 @@ cd "$root"
 
 step() { printf '\n==> %s\n' "$*"; }
 
+step "format and lints"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
 step "build (release; the interop tests and benches reuse it)"
 cargo build --release --workspace --all-targets --locked
 
