@@ -7,7 +7,7 @@ use serde_json::json;
 use super::{new_signing_key, Allowly, ReceiptDraft, Subject};
 use crate::error::{Error, Result};
 use crate::model::{CheckpointInfo, StoredReceipt};
-use crate::receipt::{self, CheckpointEvidence, EvidenceEntry, KeyDocument, KeyRecord, SignedReceipt};
+use crate::receipt::{self, CheckpointEvidence, EvidenceEntry, KeyDocument, KeyRecord};
 use crate::store::CheckpointRecord;
 use crate::time::Timestamp;
 
@@ -63,18 +63,7 @@ impl Allowly {
 
     /// The newest receipts, newest last (for `receipts show`).
     pub fn recent_receipts(&self, limit: usize) -> Result<Vec<StoredReceipt>> {
-        let mut all = Vec::new();
-        let mut after = None;
-        loop {
-            let page = self.read(|tx| tx.receipts_after(after.clone(), EXPORT_PAGE))?;
-            let Some(last) = page.last() else { break };
-            after = Some((last.issued_at, last.receipt_id.clone()));
-            all.extend(page);
-            if all.len() > limit {
-                all.drain(..all.len() - limit);
-            }
-        }
-        Ok(all)
+        self.read(|tx| tx.latest_receipts(limit))
     }
 
     /// Issues a `receipt.checkpoint` for every whole UTC day, from the day of the first receipt (or
@@ -95,13 +84,15 @@ impl Allowly {
             let mut issued = Vec::new();
             while day.plus_days(1) <= now {
                 let period_end = day.plus_days(1);
-                let members: Vec<SignedReceipt> = tx
-                    .receipts_between(day, period_end)?
-                    .into_iter()
-                    .filter(|r| !r.is_checkpoint)
-                    .map(|r| r.receipt)
-                    .collect();
-                let merkle_root = receipt::merkle_root(&members)?;
+                let mut leaves = Vec::new();
+                tx.for_each_receipt_between(day, period_end, &mut |stored| {
+                    if !stored.is_checkpoint {
+                        leaves.push(receipt::merkle_leaf(&stored.receipt));
+                    }
+                    Ok(())
+                })?;
+                let receipt_count = leaves.len();
+                let merkle_root = receipt::merkle_root_of_leaves(leaves);
                 let stored = self.issue(
                     tx,
                     &signing,
@@ -117,7 +108,7 @@ impl Allowly {
                         context: json!({
                             "period_start": day.to_string(),
                             "period_end": period_end.to_string(),
-                            "receipt_count": members.len(),
+                            "receipt_count": receipt_count,
                             "merkle_root": merkle_root,
                             "previous_checkpoint_id": previous.as_ref().map(|p| p.receipt_id.clone()),
                             "previous_merkle_root": previous.as_ref().map(|p| p.merkle_root.clone()),
@@ -136,7 +127,7 @@ impl Allowly {
                 issued.push(CheckpointInfo {
                     receipt_id: stored.receipt_id,
                     period_start: day.to_string(),
-                    receipt_count: members.len() as u64,
+                    receipt_count: receipt_count as u64,
                     merkle_root,
                 });
                 previous = Some(record);
@@ -176,7 +167,8 @@ impl Allowly {
                 }
             }
         });
-        let written = receipt::write_export(out, rows, progress)?;
+        let written = receipt::write_export(out, rows, progress)
+            .map_err(|err| Error::Io(format!("cannot write `{}`: {err}", out.display())))?;
         if let Some(err) = failure {
             return Err(err);
         }
@@ -185,7 +177,8 @@ impl Allowly {
             let evidence = self.checkpoint_evidence()?;
             checkpoints = evidence.checkpoints.len();
             let text = serde_json::to_vec_pretty(&evidence).map_err(|err| Error::Io(err.to_string()))?;
-            std::fs::write(evidence_path, text)?;
+            std::fs::write(evidence_path, text)
+                .map_err(|err| Error::Io(format!("cannot write `{}`: {err}", evidence_path.display())))?;
         }
         Ok(ExportSummary { receipts: written, checkpoints })
     }
@@ -198,12 +191,13 @@ impl Allowly {
                 let checkpoint = tx
                     .receipt(&record.receipt_id)?
                     .ok_or_else(|| Error::Store(format!("checkpoint receipt `{}` is missing", record.receipt_id)))?;
-                let member_receipt_ids = tx
-                    .receipts_between(record.period_start, record.period_start.plus_days(1))?
-                    .into_iter()
-                    .filter(|r| !r.is_checkpoint)
-                    .map(|r| r.receipt_id)
-                    .collect();
+                let mut member_receipt_ids = Vec::new();
+                tx.for_each_receipt_between(record.period_start, record.period_start.plus_days(1), &mut |stored| {
+                    if !stored.is_checkpoint {
+                        member_receipt_ids.push(stored.receipt_id.clone());
+                    }
+                    Ok(())
+                })?;
                 entries.push(EvidenceEntry { checkpoint: checkpoint.receipt, member_receipt_ids });
             }
             Ok(CheckpointEvidence {

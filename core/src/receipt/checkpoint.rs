@@ -37,6 +37,16 @@ pub fn merkle_root(receipts: &[SignedReceipt]) -> Result<String, VerifyError> {
     Ok(root_of_leaves(leaves))
 }
 
+/// The Merkle leaf of one member receipt, for issuers that stream a day's receipts.
+pub fn merkle_leaf(receipt: &SignedReceipt) -> [u8; 32] {
+    leaf_hash(&receipt.canonical_bytes())
+}
+
+/// The root over leaves from [`merkle_leaf`] (in any order; they are sorted here).
+pub fn merkle_root_of_leaves(leaves: Vec<[u8; 32]>) -> String {
+    root_of_leaves(leaves)
+}
+
 /// SHA-256(0x00 ‖ canonical envelope bytes).
 pub(crate) fn leaf_hash(canonical_envelope: &[u8]) -> [u8; 32] {
     let mut hasher = Sha256::new();

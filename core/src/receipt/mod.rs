@@ -12,7 +12,7 @@ pub mod jws;
 pub mod keys;
 pub mod verify;
 
-pub use checkpoint::{merkle_root, verify_checkpoint, EMPTY_MERKLE_ROOT};
+pub use checkpoint::{merkle_leaf, merkle_root, merkle_root_of_leaves, verify_checkpoint, EMPTY_MERKLE_ROOT};
 pub use export::{verify_export, write_export, CheckpointEvidence, EvidenceEntry, ExportReport, LineResult};
 pub use jws::{ReceiptSigner, SignedReceipt};
 pub use keys::{fingerprint, KeyDocument, KeyRecord, KeySet, PublishedKey};

@@ -275,11 +275,22 @@ impl Tx for MemoryTx<'_> {
         Ok(self.state.receipts.get(receipt_id).cloned())
     }
 
-    fn receipts_between(&mut self, from: Timestamp, to: Timestamp) -> Result<Vec<StoredReceipt>> {
-        let mut found: Vec<StoredReceipt> =
-            self.state.receipts.values().filter(|r| from <= r.issued_at && r.issued_at < to).cloned().collect();
+    fn for_each_receipt_between(
+        &mut self,
+        from: Timestamp,
+        to: Timestamp,
+        visit: &mut dyn FnMut(&StoredReceipt) -> Result<()>,
+    ) -> Result<()> {
+        let mut found: Vec<&StoredReceipt> =
+            self.state.receipts.values().filter(|r| from <= r.issued_at && r.issued_at < to).collect();
         found.sort_by(|a, b| (a.issued_at, &a.receipt_id).cmp(&(b.issued_at, &b.receipt_id)));
-        Ok(found)
+        found.into_iter().try_for_each(visit)
+    }
+
+    fn latest_receipts(&mut self, limit: usize) -> Result<Vec<StoredReceipt>> {
+        let mut all: Vec<&StoredReceipt> = self.state.receipts.values().collect();
+        all.sort_by(|a, b| (a.issued_at, &a.receipt_id).cmp(&(b.issued_at, &b.receipt_id)));
+        Ok(all[all.len().saturating_sub(limit)..].iter().map(|r| (*r).clone()).collect())
     }
 
     fn receipts_after(&mut self, after: Option<(Timestamp, String)>, limit: usize) -> Result<Vec<StoredReceipt>> {

@@ -94,8 +94,16 @@ pub trait Tx {
 
     fn put_receipt(&mut self, receipt: &StoredReceipt) -> Result<()>;
     fn receipt(&mut self, receipt_id: &str) -> Result<Option<StoredReceipt>>;
-    /// Receipts with `from <= issued_at < to`, ordered by issue time then id.
-    fn receipts_between(&mut self, from: Timestamp, to: Timestamp) -> Result<Vec<StoredReceipt>>;
+    /// Visits the receipts with `from <= issued_at < to` in issue order, one at a time, so a day
+    /// of receipts never has to fit in memory.
+    fn for_each_receipt_between(
+        &mut self,
+        from: Timestamp,
+        to: Timestamp,
+        visit: &mut dyn FnMut(&StoredReceipt) -> Result<()>,
+    ) -> Result<()>;
+    /// The newest `limit` receipts, oldest first.
+    fn latest_receipts(&mut self, limit: usize) -> Result<Vec<StoredReceipt>>;
     /// Receipts in issue order after the `(issued_at, receipt_id)` position, at most `limit`.
     fn receipts_after(&mut self, after: Option<(Timestamp, String)>, limit: usize) -> Result<Vec<StoredReceipt>>;
     fn first_receipt_at(&mut self) -> Result<Option<Timestamp>>;

@@ -193,27 +193,33 @@ impl SqliteTx<'_> {
     }
 
     fn receipts(&self, sql: &str, params: &[&dyn rusqlite::ToSql]) -> Result<Vec<StoredReceipt>> {
-        let mut stmt = self.conn.prepare_cached(sql)?;
-        let rows = stmt.query_map(params, |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, i64>(1)?,
-                row.get::<_, Option<String>>(2)?,
-                row.get::<_, bool>(3)?,
-                row.get::<_, String>(4)?,
-            ))
+        let mut found = Vec::new();
+        self.visit_receipts(sql, params, &mut |receipt| {
+            found.push(receipt.clone());
+            Ok(())
         })?;
-        rows.map(|row| {
-            let (receipt_id, issued_at, authorization_id, is_checkpoint, jws) = row?;
-            Ok(StoredReceipt {
-                receipt_id,
-                issued_at: Timestamp(issued_at),
-                authorization_id,
-                is_checkpoint,
+        Ok(found)
+    }
+
+    fn visit_receipts(
+        &self,
+        sql: &str,
+        params: &[&dyn rusqlite::ToSql],
+        visit: &mut dyn FnMut(&StoredReceipt) -> Result<()>,
+    ) -> Result<()> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let mut rows = stmt.query(params)?;
+        while let Some(row) = rows.next()? {
+            let jws: String = row.get(4)?;
+            visit(&StoredReceipt {
+                receipt_id: row.get(0)?,
+                issued_at: Timestamp(row.get(1)?),
+                authorization_id: row.get(2)?,
+                is_checkpoint: row.get(3)?,
                 receipt: from_compact(&jws)?,
-            })
-        })
-        .collect()
+            })?;
+        }
+        Ok(())
     }
 }
 
@@ -468,11 +474,24 @@ impl Tx for SqliteTx<'_> {
         Ok(self.receipts(&sql, &[&receipt_id])?.pop())
     }
 
-    fn receipts_between(&mut self, from: Timestamp, to: Timestamp) -> Result<Vec<StoredReceipt>> {
+    fn for_each_receipt_between(
+        &mut self,
+        from: Timestamp,
+        to: Timestamp,
+        visit: &mut dyn FnMut(&StoredReceipt) -> Result<()>,
+    ) -> Result<()> {
         let sql = format!(
             "SELECT {RECEIPT_COLUMNS} FROM receipts WHERE issued_at >= ?1 AND issued_at < ?2 ORDER BY issued_at, receipt_id"
         );
-        self.receipts(&sql, &[&from.millis(), &to.millis()])
+        self.visit_receipts(&sql, &[&from.millis(), &to.millis()], visit)
+    }
+
+    fn latest_receipts(&mut self, limit: usize) -> Result<Vec<StoredReceipt>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let sql = format!("SELECT {RECEIPT_COLUMNS} FROM receipts ORDER BY issued_at DESC, receipt_id DESC LIMIT ?1");
+        let mut newest_first = self.receipts(&sql, &[&limit])?;
+        newest_first.reverse();
+        Ok(newest_first)
     }
 
     fn receipts_after(&mut self, after: Option<(Timestamp, String)>, limit: usize) -> Result<Vec<StoredReceipt>> {
