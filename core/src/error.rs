@@ -18,6 +18,9 @@ pub enum Error {
     /// The named object does not exist in this workspace (`code` is e.g. `authorization_not_found`).
     #[error("{message}")]
     NotFound { code: &'static str, message: String },
+    /// The credential is missing, malformed, unknown or revoked.
+    #[error("{message}")]
+    Unauthorized { code: &'static str, message: String },
     /// The request conflicts with current state (a settled receipt, a reused idempotency key, ...).
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
@@ -39,7 +42,7 @@ impl Error {
     pub fn code(&self) -> &'static str {
         match self {
             Error::InvalidRequest { .. } => "invalid_request",
-            Error::NotFound { code, .. } | Error::Conflict { code, .. } => code,
+            Error::NotFound { code, .. } | Error::Conflict { code, .. } | Error::Unauthorized { code, .. } => code,
             Error::Store(_) => "store_unavailable",
             Error::Signing(_) => "signing_failed",
             Error::Verification(err) => err.code(),

@@ -545,3 +545,62 @@ pub struct CheckpointInfo {
     pub receipt_count: u64,
     pub merkle_root: String,
 }
+
+/// The two kinds of API key (DESIGN §6): `setup` manages policies, keys and listings; `runtime`
+/// checks, authorizes and resolves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApiKeyKind {
+    Setup,
+    Runtime,
+}
+
+impl ApiKeyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiKeyKind::Setup => "setup",
+            ApiKeyKind::Runtime => "runtime",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ApiKeyKind> {
+        match text {
+            "setup" => Some(ApiKeyKind::Setup),
+            "runtime" => Some(ApiKeyKind::Runtime),
+            _ => None,
+        }
+    }
+}
+
+/// A stored API key: only the SHA-256 of its secret is kept.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    pub key_id: String,
+    pub kind: ApiKeyKind,
+    pub secret_sha256: String,
+    pub label: Option<String>,
+    #[serde(with = "wire_time")]
+    pub created_at: Timestamp,
+    #[serde(with = "wire_time::option")]
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// An API key as listed (never with its secret).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ApiKeyView {
+    pub key_id: String,
+    pub kind: ApiKeyKind,
+    pub label: Option<String>,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
+/// A newly created API key; `key` is shown this once and stored only as a hash.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ApiKeyCreated {
+    pub key: String,
+    pub key_id: String,
+    pub kind: ApiKeyKind,
+    pub workspace_id: String,
+    pub created_at: String,
+}

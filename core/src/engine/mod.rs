@@ -1,6 +1,7 @@
 //! The engine facade: one synchronous, `Send + Sync` entry point for the CLI, the server and the
 //! bindings. Each operation runs in one store transaction that also signs and stores its receipts.
 
+mod api_keys;
 mod check;
 mod lifecycle;
 mod receipts;
@@ -23,6 +24,7 @@ use crate::receipt::{ReceiptSigner, SCHEMA_VERSION};
 use crate::store::{Durability, MemoryStore, SqliteStore, Store, Tx};
 use crate::time::Timestamp;
 
+pub use api_keys::ApiKeyParts;
 pub use receipts::ExportSummary;
 
 /// Name of the workspace file inside an embedded home directory.
@@ -80,6 +82,9 @@ pub struct Options {
     pub public_base_url: String,
     /// Where `authorization_provenance.source` says authorizations come from.
     pub provenance_source: String,
+    /// The id a new workspace gets (generated when `None`); a store that already holds a
+    /// different workspace is refused.
+    pub workspace_id: Option<String>,
 }
 
 impl Default for Options {
@@ -89,6 +94,7 @@ impl Default for Options {
             escalation_window_seconds: 86_400,
             public_base_url: "http://127.0.0.1:8787".into(),
             provenance_source: "allowly.embedded".into(),
+            workspace_id: None,
         }
     }
 }
@@ -128,10 +134,16 @@ impl Allowly {
         let now = clock.now();
         let mut workspace_id = String::new();
         store.write(&mut |tx| {
-            workspace_id = match tx.workspace_id()? {
-                Some(existing) => existing,
-                None => {
-                    let created = ids::new_id("ws_", now)?;
+            workspace_id = match (tx.workspace_id()?, &options.workspace_id) {
+                (Some(existing), Some(wanted)) if &existing != wanted => {
+                    return Err(Error::Store(format!("the store holds workspace `{existing}`, not `{wanted}`")));
+                }
+                (Some(existing), _) => existing,
+                (None, wanted) => {
+                    let created = match wanted {
+                        Some(wanted) => wanted.clone(),
+                        None => ids::new_id("ws_", now)?,
+                    };
                     tx.set_workspace_id(&created)?;
                     created
                 }

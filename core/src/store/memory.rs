@@ -9,7 +9,7 @@ use parking_lot::Mutex;
 use super::{CheckpointRecord, Store, Tx};
 use crate::error::Result;
 use crate::model::{
-    Authorization, Confirmation, Escalation, IdempotencyRecord, PolicyEdition, PromptStatus, Reservation,
+    ApiKeyRecord, Authorization, Confirmation, Escalation, IdempotencyRecord, PolicyEdition, PromptStatus, Reservation,
     SigningKeyRecord, StoredReceipt,
 };
 use crate::time::Timestamp;
@@ -32,6 +32,7 @@ struct State {
     idempotency: HashMap<String, IdempotencyRecord>,
     receipts: HashMap<String, StoredReceipt>,
     checkpoints: HashMap<i64, CheckpointRecord>,
+    api_keys: HashMap<String, ApiKeyRecord>,
 }
 
 type UndoStep = Box<dyn FnOnce(&mut State) + Send>;
@@ -306,6 +307,21 @@ impl Tx for MemoryTx<'_> {
 
     fn first_receipt_at(&mut self) -> Result<Option<Timestamp>> {
         Ok(self.state.receipts.values().filter(|r| !r.is_checkpoint).map(|r| r.issued_at).min())
+    }
+
+    fn api_key(&mut self, key_id: &str) -> Result<Option<ApiKeyRecord>> {
+        Ok(self.state.api_keys.get(key_id).cloned())
+    }
+
+    fn put_api_key(&mut self, key: &ApiKeyRecord) -> Result<()> {
+        self.set(|s| &mut s.api_keys, key.key_id.clone(), key.clone());
+        Ok(())
+    }
+
+    fn api_keys(&mut self) -> Result<Vec<ApiKeyRecord>> {
+        let mut all: Vec<ApiKeyRecord> = self.state.api_keys.values().cloned().collect();
+        all.sort_by(|a, b| a.key_id.cmp(&b.key_id));
+        Ok(all)
     }
 
     fn checkpoints(&mut self) -> Result<Vec<CheckpointRecord>> {

@@ -13,8 +13,8 @@ pub use sqlite::{Durability, SqliteStore};
 
 use crate::error::Result;
 use crate::model::{
-    Authorization, Confirmation, Escalation, IdempotencyRecord, PolicyEdition, Reservation, SigningKeyRecord,
-    StoredReceipt,
+    ApiKeyRecord, Authorization, Confirmation, Escalation, IdempotencyRecord, PolicyEdition, Reservation,
+    SigningKeyRecord, StoredReceipt,
 };
 use crate::time::Timestamp;
 
@@ -107,6 +107,12 @@ pub trait Tx {
     /// Receipts in issue order after the `(issued_at, receipt_id)` position, at most `limit`.
     fn receipts_after(&mut self, after: Option<(Timestamp, String)>, limit: usize) -> Result<Vec<StoredReceipt>>;
     fn first_receipt_at(&mut self) -> Result<Option<Timestamp>>;
+
+    fn api_key(&mut self, key_id: &str) -> Result<Option<ApiKeyRecord>>;
+    /// Inserts or replaces (revocation sets `revoked_at`).
+    fn put_api_key(&mut self, key: &ApiKeyRecord) -> Result<()>;
+    /// Every key, ordered by id.
+    fn api_keys(&mut self) -> Result<Vec<ApiKeyRecord>>;
 
     fn checkpoints(&mut self) -> Result<Vec<CheckpointRecord>>;
     fn put_checkpoint(&mut self, checkpoint: &CheckpointRecord) -> Result<()>;

@@ -12,8 +12,8 @@ use serde::Serialize;
 use super::{CheckpointRecord, Store, Tx};
 use crate::error::{Error, Result};
 use crate::model::{
-    Authorization, Confirmation, Escalation, IdempotencyRecord, PolicyEdition, Reservation, SigningKeyRecord,
-    StoredReceipt,
+    ApiKeyRecord, Authorization, Confirmation, Escalation, IdempotencyRecord, PolicyEdition, Reservation,
+    SigningKeyRecord, StoredReceipt,
 };
 use crate::receipt::SignedReceipt;
 use crate::time::Timestamp;
@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS receipts (
     receipt_id TEXT PRIMARY KEY, issued_at INTEGER NOT NULL, authorization_id TEXT,
     is_checkpoint INTEGER NOT NULL, jws TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS receipts_by_time ON receipts (issued_at, receipt_id);
+CREATE TABLE IF NOT EXISTS api_keys (key_id TEXT PRIMARY KEY, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS checkpoints (
     period_start INTEGER PRIMARY KEY, receipt_id TEXT NOT NULL, merkle_root TEXT NOT NULL);
 "#;
@@ -517,6 +518,21 @@ impl Tx for SqliteTx<'_> {
             .prepare_cached("SELECT MIN(issued_at) FROM receipts WHERE is_checkpoint = 0")?
             .query_row([], |row| row.get(0))?;
         Ok(first.map(Timestamp))
+    }
+
+    fn api_key(&mut self, key_id: &str) -> Result<Option<ApiKeyRecord>> {
+        self.one_json("SELECT body FROM api_keys WHERE key_id = ?1", &key_id)
+    }
+
+    fn put_api_key(&mut self, key: &ApiKeyRecord) -> Result<()> {
+        self.conn
+            .prepare_cached("INSERT OR REPLACE INTO api_keys (key_id, body) VALUES (?1, ?2)")?
+            .execute(params![key.key_id, to_json(key)?])?;
+        Ok(())
+    }
+
+    fn api_keys(&mut self) -> Result<Vec<ApiKeyRecord>> {
+        self.many_json("SELECT body FROM api_keys ORDER BY key_id", &[])
     }
 
     fn checkpoints(&mut self) -> Result<Vec<CheckpointRecord>> {
