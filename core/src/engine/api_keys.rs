@@ -2,8 +2,6 @@
 //! workspace and key ids route it without a global registry; only SHA-256(secret) is stored, and
 //! it is compared in constant time.
 
-use sha2::{Digest, Sha256};
-
 use super::Allowly;
 use crate::error::{Error, Result};
 use crate::ids;
