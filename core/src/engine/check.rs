@@ -30,8 +30,8 @@ struct CheckInput {
     resource: Option<String>,
     session_id: Option<String>,
     estimated_cost_micros: Option<i64>,
-    context: Map<String, Value>,
-    context_value: Value,
+    /// The caller's context: always a JSON object.
+    context: Value,
     client_timestamp: Option<Timestamp>,
     /// `check:<key>` and the request digest, when the caller sent an idempotency key.
     idempotency: Option<(String, String)>,
@@ -49,6 +49,11 @@ fn bounded(field: &str, text: &str, min: usize, max: usize, fields: &mut Vec<Fie
 }
 
 impl CheckInput {
+    fn context_map(&self) -> &Map<String, Value> {
+        static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+        self.context.as_object().unwrap_or_else(|| EMPTY.get_or_init(Map::new))
+    }
+
     fn validate(request: &CheckRequest) -> Result<CheckInput> {
         let mut fields = Vec::new();
         bounded("authorization_id", &request.authorization_id, 1, 128, &mut fields);
@@ -132,17 +137,13 @@ impl CheckInput {
             let message = format!("invalid `{}`: {}", first.field, first.message);
             return Err(Error::InvalidRequest { message, fields });
         }
-        let Value::Object(context) = context_value.clone() else {
-            return Err(Error::invalid("context", "must be an object"));
-        };
         Ok(CheckInput {
             authorization_id: request.authorization_id.clone(),
             actions: request.actions.clone(),
             resource: request.resource.clone(),
             session_id: request.session_id.clone(),
             estimated_cost_micros: request.estimated_cost_micros,
-            context,
-            context_value,
+            context: context_value,
             client_timestamp,
             idempotency,
         })
@@ -313,7 +314,7 @@ impl Allowly {
         if !guards.resource_allowed(input.resource.as_deref()) {
             return Ok(Provisional::deny(action, "resource_not_allowed"));
         }
-        if !guards.initiator_allowed(&input.context) {
+        if !guards.initiator_allowed(input.context_map()) {
             return Ok(Provisional::deny(action, "initiator_not_allowed"));
         }
         let mut day_counter = None;
@@ -335,12 +336,12 @@ impl Allowly {
             rate_events = Some((key, window_ms));
         }
 
-        let evaluation = match entry.evaluate(&input.context) {
+        let evaluation = match entry.evaluate(input.context_map()) {
             Ok(evaluation) => evaluation,
             Err(_) => return Ok(Provisional::deny(action, "context_field_type_mismatch")),
         };
         let input_sha256 =
-            entry.input_sha256(&input.context_value).map_err(|err| Error::invalid("context", err.to_string()))?;
+            entry.input_sha256(&input.context).map_err(|err| Error::invalid("context", err.to_string()))?;
         let policy_eval = Some(evaluation.to_policy_eval(&input_sha256));
         let by_rule = evaluation.matched_rule_id.is_some();
         let key = || prompt_key(&authorization.authorization_id, action, input.resource.as_deref());
@@ -557,7 +558,7 @@ impl Allowly {
 
     /// The caller's context plus the receipt-only keys the engine adds after evaluation.
     fn receipt_context(&self, input: &CheckInput, budget: Option<&Value>) -> Map<String, Value> {
-        let mut context = input.context.clone();
+        let mut context = input.context_map().clone();
         if let Some(session_id) = &input.session_id {
             context.insert("session_id".into(), Value::from(session_id.clone()));
         }
