@@ -23,6 +23,9 @@ cargo bench --workspace --locked --no-run
 step "interop with the reference verifier allowly-receipt-format 5.0.0"
 scripts/interop.sh
 
+step "HTTP runtime: official client allowly 0.8.0, SIGTERM/SIGINT, SIGKILL under load"
+scripts/server-test.sh
+
 step "the README quickstart, as written"
 scripts/readme-quickstart.sh
 

@@ -1,8 +1,9 @@
 //! The command line: every subcommand, flag and help text of `allowly`.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Printed after `allowly --help`: the contract scripts branch on.
 const AFTER_HELP: &str = "\
@@ -74,6 +75,83 @@ pub enum Command {
     Checkpoints(CheckpointsCommand),
     /// Verify a receipt or an export offline (exit 0 valid, 1 invalid, 2 usage error).
     Verify(VerifyArgs),
+    /// Serve the HTTP API on this home (first start creates the workspace and prints its keys once).
+    Serve(ServeArgs),
+    /// API keys of the home's workspaces (setup: policies and keys; runtime: checks and approvals).
+    #[command(subcommand)]
+    ApiKeys(ApiKeysCommand),
+    /// The workspaces (tenants) of the home.
+    #[command(subcommand)]
+    Workspaces(WorkspacesCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:8787", value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// A PostgreSQL database shared by several servers, instead of the SQLite home.
+    #[arg(long, env = "ALLOWLY_DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Base URL clients reach this server at (for receipt links); default http://<listen address>.
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Blocking threads running one workspace's engine calls at once (default 2); its other
+    /// requests wait their turn, first come first served.
+    #[arg(long, value_name = "N")]
+    pub engine_threads: Option<usize>,
+    /// Format of the request log on stderr (filter with ALLOWLY_LOG, e.g. `warn`).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApiKeysCommand {
+    /// Create a key; its secret is printed this once.
+    Create {
+        /// `setup` (policies, keys, everything) or `runtime` (checks, authorizations, approvals, receipts, budgets).
+        #[arg(long, value_enum)]
+        kind: KeyKind,
+        /// A note to recognize the key by.
+        #[arg(long)]
+        label: Option<String>,
+        /// The workspace (default: the home's first workspace).
+        #[arg(long, value_name = "WS")]
+        workspace: Option<String>,
+    },
+    /// Every key (never its secret), revoked ones included.
+    List {
+        /// The workspace (default: the home's first workspace).
+        #[arg(long, value_name = "WS")]
+        workspace: Option<String>,
+    },
+    /// Revoke a key: it stops working at once.
+    Revoke {
+        key_id: String,
+        /// The workspace (default: the home's first workspace).
+        #[arg(long, value_name = "WS")]
+        workspace: Option<String>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum KeyKind {
+    Setup,
+    Runtime,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WorkspacesCommand {
+    /// Create a workspace with a setup and a runtime key (printed once): the home's first, or a new tenant.
+    Create,
+    /// The home's workspaces.
+    List,
 }
 
 #[derive(Debug, Subcommand)]

@@ -39,6 +39,10 @@ pub fn run(cli: &Cli) -> i32 {
         // Offline: needs no workspace, and has its own exit codes.
         Command::Verify(args) => return crate::verify::run(args, out),
         Command::Init => init(&cli.home, out),
+        // The server, keys and tenants work on the home as a whole.
+        Command::Serve(args) => return crate::serve::serve(cli, args),
+        Command::ApiKeys(command) => crate::serve::api_keys(&cli.home, command, out),
+        Command::Workspaces(command) => crate::serve::workspaces(&cli.home, command, out),
         command => open_existing(&cli.home).and_then(|engine| dispatch(&engine, command, out)),
     };
     match result {
@@ -63,7 +67,9 @@ fn shell_word(text: &str) -> String {
 fn dispatch(engine: &Allowly, command: &Command, out: &Output) -> Result<i32, Error> {
     match command {
         // Handled by `run` without opening a workspace.
-        Command::Init | Command::Verify(_) => Ok(EXIT_USAGE),
+        Command::Init | Command::Verify(_) | Command::Serve(_) | Command::ApiKeys(_) | Command::Workspaces(_) => {
+            Ok(EXIT_USAGE)
+        }
         Command::Policies(command) => policies(engine, command, out).map(|()| EXIT_OK),
         Command::Authorizations(command) => authorizations(engine, command, out).map(|()| EXIT_OK),
         Command::Check(args) => check(engine, args, out),
@@ -84,7 +90,7 @@ fn dispatch(engine: &Allowly, command: &Command, out: &Output) -> Result<i32, Er
 
 /// Opens the workspace in `home`, refusing to create one: only `init` does that, so a mistyped
 /// `--home` does not silently start an empty workspace with a new key.
-fn open_existing(home: &Path) -> Result<Allowly, Error> {
+pub fn open_existing(home: &Path) -> Result<Allowly, Error> {
     if !home.join(DATABASE_FILE).is_file() {
         return Err(Error::NotFound {
             code: "workspace_not_found",

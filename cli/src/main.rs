@@ -3,6 +3,7 @@
 mod args;
 mod commands;
 mod output;
+mod serve;
 mod verify;
 
 use clap::parser::ValueSource;

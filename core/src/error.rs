@@ -33,14 +33,23 @@ pub enum Error {
     /// A receipt, checkpoint or export did not verify.
     #[error(transparent)]
     Verification(#[from] VerifyError),
+    /// An error answer from a remote runtime, kept exactly as the server sent it.
+    #[error("{message}")]
+    Api { status: u16, code: String, message: String, fields: Vec<FieldError>, retry_after_seconds: Option<f64> },
+    /// A remote runtime could not be reached, did not answer in time (`code` is `timeout`,
+    /// `unreachable` or `protocol_error`), or answered outside the wire contract.
+    #[error("{message}")]
+    Unreachable { code: &'static str, message: String },
     /// A file could not be read or written.
     #[error("{0}")]
     Io(String),
 }
 
 impl Error {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> &str {
         match self {
+            Error::Api { code, .. } => code,
+            Error::Unreachable { code, .. } => code,
             Error::InvalidRequest { .. } => "invalid_request",
             Error::NotFound { code, .. } | Error::Conflict { code, .. } | Error::Unauthorized { code, .. } => code,
             Error::Store(_) => "store_unavailable",
@@ -53,7 +62,7 @@ impl Error {
     /// Field-level details of an invalid request (empty for other errors).
     pub fn fields(&self) -> &[FieldError] {
         match self {
-            Error::InvalidRequest { fields, .. } => fields,
+            Error::InvalidRequest { fields, .. } | Error::Api { fields, .. } => fields,
             _ => &[],
         }
     }

@@ -4,6 +4,7 @@
 //! language bindings. Every decision and lifecycle event is signed into a receipt and stored in the
 //! same transaction as the state it changes.
 
+pub mod api;
 pub mod canonical;
 pub mod error;
 pub mod ids;
@@ -15,6 +16,10 @@ pub use error::{Error, FieldError, Result};
 pub use time::Timestamp;
 pub mod engine;
 pub mod model;
+#[cfg(feature = "remote")]
+pub mod remote;
 pub mod store;
 
 pub use engine::{Allowly, Clock, ManualClock, Options, SystemClock};
+#[cfg(feature = "remote")]
+pub use remote::{connect, RemoteClient, RemoteError, RemoteOptions};

@@ -129,7 +129,10 @@ mod tests {
         let mut forged = runtime.key.clone();
         forged.pop();
         forged.push(if runtime.key.ends_with('A') { 'B' } else { 'A' });
-        assert_eq!(engine.authenticate(&forged).map_err(|e| e.code()), Err("invalid_or_revoked_api_key"));
+        assert_eq!(
+            engine.authenticate(&forged).map_err(|e| e.code().to_string()),
+            Err("invalid_or_revoked_api_key".into())
+        );
         let promoted = runtime.key.replacen(".runtime.", ".setup.", 1);
         assert!(engine.authenticate(&promoted).is_err(), "the kind is part of the key");
         assert!(engine

@@ -1,0 +1,153 @@
+//! `allowly serve`, `allowly api-keys` and `allowly workspaces`: the HTTP runtime and the
+//! credentials and tenants of a home.
+
+use std::path::Path;
+
+use allowly_core::model::{ApiKeyCreated, ApiKeyKind, ApiKeyView};
+use allowly_core::{Allowly, Error, Options};
+use allowly_server::{Config, Home, Storage};
+use serde_json::json;
+
+use crate::args::{ApiKeysCommand, Cli, KeyKind, LogFormat, ServeArgs, WorkspacesCommand};
+use crate::commands::{open_existing, EXIT_ERROR, EXIT_OK};
+use crate::output::{self, table, Output};
+
+/// Runs the server until SIGTERM or SIGINT; exit 0 after a clean shutdown.
+pub fn serve(cli: &Cli, args: &ServeArgs) -> i32 {
+    init_logging(args.log_format);
+    let fail = |code: &str, message: &str| {
+        output::stderr(&format!("error[{code}]: {message}"));
+        EXIT_ERROR
+    };
+    let storage = match Storage::from_flags(cli.home.clone(), args.database_url.as_deref()) {
+        Ok(storage) => storage,
+        Err(err) => return fail(err.code(), &err.to_string()),
+    };
+    let mut config = Config::new(args.listen, storage);
+    config.public_url = args.public_url.clone();
+    if let Some(threads) = args.engine_threads {
+        config.engine_concurrency = threads;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => return fail("io_error", &format!("cannot start the async runtime: {err}")),
+    };
+    match runtime.block_on(allowly_server::serve(config)) {
+        Ok(()) => EXIT_OK,
+        Err(err) => fail(err.code(), &err.to_string()),
+    }
+}
+
+/// One line per request on stderr; `ALLOWLY_LOG` (or `RUST_LOG`) filters, default `info`.
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("ALLOWLY_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    // Only fails if a subscriber is already installed, and then logs still go somewhere.
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// The engine of `workspace` in `home`, or of the home's first workspace.
+fn open_workspace(home: &Path, workspace: Option<&str>) -> Result<Allowly, Error> {
+    let Some(id) = workspace else { return open_existing(home) };
+    Home::new(home).open_workspace(id, Options::default())?.ok_or_else(|| Error::NotFound {
+        code: "workspace_not_found",
+        message: format!("no workspace `{id}` in `{}` (see `allowly workspaces list`)", home.display()),
+    })
+}
+
+pub fn api_keys(home: &Path, command: &ApiKeysCommand, out: &Output) -> Result<i32, Error> {
+    match command {
+        ApiKeysCommand::Create { kind, label, workspace } => {
+            let engine = open_workspace(home, workspace.as_deref())?;
+            let kind = match kind {
+                KeyKind::Setup => ApiKeyKind::Setup,
+                KeyKind::Runtime => ApiKeyKind::Runtime,
+            };
+            let created = engine.create_api_key(kind, label.as_deref())?;
+            out.emit(&created, created_text)?;
+        }
+        ApiKeysCommand::List { workspace } => {
+            let engine = open_workspace(home, workspace.as_deref())?;
+            let keys = engine.list_api_keys()?;
+            out.emit(&json!({ "workspace_id": engine.workspace_id(), "items": keys }), |_| keys_text(&keys))?;
+        }
+        ApiKeysCommand::Revoke { key_id, workspace } => {
+            let engine = open_workspace(home, workspace.as_deref())?;
+            engine.revoke_api_key(key_id)?;
+            out.emit(&json!({ "key_id": key_id, "revoked": true }), |_| format!("revoked API key {key_id}"))?;
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+fn created_text(created: &ApiKeyCreated) -> String {
+    format!(
+        "created {kind} key {id} for workspace {ws}\n\n  {key}\n\nit is shown this once: store it now",
+        kind = created.kind.as_str(),
+        id = created.key_id,
+        ws = created.workspace_id,
+        key = created.key
+    )
+}
+
+fn keys_text(keys: &[ApiKeyView]) -> String {
+    if keys.is_empty() {
+        return "no API keys (create one with `allowly api-keys create --kind setup`)".into();
+    }
+    let mut rows = vec![vec!["KEY".into(), "KIND".into(), "CREATED".into(), "REVOKED".into(), "LABEL".into()]];
+    for key in keys {
+        rows.push(vec![
+            key.key_id.clone(),
+            key.kind.as_str().into(),
+            key.created_at.clone(),
+            key.revoked_at.clone().unwrap_or_else(|| "-".into()),
+            key.label.clone().unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    table(&rows)
+}
+
+pub fn workspaces(home: &Path, command: &WorkspacesCommand, out: &Output) -> Result<i32, Error> {
+    let home = Home::new(home);
+    match command {
+        WorkspacesCommand::Create => {
+            let (entry, keys) = home.create_workspace(Options::default())?;
+            let report = json!({
+                "workspace_id": entry.workspace_id,
+                "primary": entry.primary,
+                "database": entry.database,
+                "setup_key": keys.setup,
+                "runtime_key": keys.runtime,
+            });
+            out.emit(&report, |_| {
+                let kind = if entry.primary { "the home's first workspace" } else { "a new tenant" };
+                format!("created {} ({kind}) in {}\n{}", entry.workspace_id, entry.database, keys.banner())
+            })?;
+        }
+        WorkspacesCommand::List => {
+            let listed = home.list_workspaces()?;
+            out.emit(&json!({ "items": listed }), |_| {
+                if listed.is_empty() {
+                    return "no workspaces (`allowly workspaces create` or `allowly serve` creates the first)".into();
+                }
+                let mut rows = vec![vec!["WORKSPACE".into(), "PRIMARY".into(), "DATABASE".into()]];
+                for entry in &listed {
+                    rows.push(vec![
+                        entry.workspace_id.clone(),
+                        if entry.primary { "yes" } else { "no" }.into(),
+                        entry.database.clone(),
+                    ]);
+                }
+                table(&rows)
+            })?;
+        }
+    }
+    Ok(EXIT_OK)
+}

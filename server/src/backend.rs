@@ -1,0 +1,146 @@
+//! Where the workspaces live. The HTTP layer only needs "the engine of workspace X" and "does the
+//! store answer"; a [`Backend`] provides both.
+//!
+//! Today: [`SqliteHome`] (the embedded home, one SQLite file per workspace). The PostgreSQL backend
+//! plugs in here: one `PostgresStore` per workspace on a shared pool (core feature `postgres`),
+//! with engines cached per workspace exactly like [`SqliteHome`] does, and `ready` probing the
+//! pool. See [`open`] for the one place that chooses.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use allowly_core::{Allowly, Error, Options};
+use parking_lot::RwLock;
+
+use crate::home::{self, Home, StarterKeys};
+
+/// Where `allowly serve` keeps its data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Storage {
+    /// The embedded SQLite home directory.
+    Sqlite { home: PathBuf },
+    /// A PostgreSQL database shared by several servers (`postgres://...`).
+    Postgres { url: String },
+}
+
+impl Storage {
+    /// `--database-url` if given, else the SQLite home. Only PostgreSQL URLs are accepted.
+    pub fn from_flags(home: PathBuf, database_url: Option<&str>) -> Result<Storage, crate::ServeError> {
+        match database_url {
+            None => Ok(Storage::Sqlite { home }),
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Ok(Storage::Postgres { url: url.to_string() })
+            }
+            Some(_) => Err(crate::ServeError::Config(
+                "unsupported --database-url: expected `postgres://...` or `postgresql://...`".into(),
+            )),
+        }
+    }
+}
+
+/// The workspaces a server answers for.
+pub trait Backend: Send + Sync + 'static {
+    /// The engine of `workspace_id`, or `None` if there is no such workspace. May block (opens
+    /// files or connections); call it from a blocking thread.
+    fn workspace(&self, workspace_id: &str) -> Result<Option<Arc<Allowly>>, Error>;
+
+    /// Succeeds when the store answers a read (readiness). May block.
+    fn ready(&self) -> Result<(), Error>;
+
+    /// The workspace opened (or created) at start.
+    fn primary_workspace_id(&self) -> &str;
+
+    /// How many workspaces are open now (a metric).
+    fn open_workspaces(&self) -> usize;
+
+    /// What it is, for the start-up log (no secrets).
+    fn describe(&self) -> String;
+}
+
+/// Opens the backend `storage` names, creating the first workspace if needed. Returns the keys
+/// created on a first start, to be shown once. Blocking.
+pub fn open(storage: &Storage, options: Options) -> Result<(Arc<dyn Backend>, Option<StarterKeys>), crate::ServeError> {
+    match storage {
+        Storage::Sqlite { home } => {
+            let (backend, keys) = SqliteHome::open(Home::new(home.clone()), options)?;
+            Ok((Arc::new(backend), keys))
+        }
+        // Seam for the lead: with core feature `postgres`, build a `PostgresBackend` here (a
+        // shared pool, a `PostgresStore` + `Allowly` per workspace, cached like `SqliteHome`).
+        Storage::Postgres { .. } => Err(crate::ServeError::Config(
+            "postgres support is not built yet: run without --database-url to use the SQLite home".into(),
+        )),
+    }
+}
+
+/// The SQLite home: the primary workspace is opened at start, tenants lazily on first use, and
+/// each engine is cached (one `Allowly`, one connection, per workspace).
+pub struct SqliteHome {
+    home: Home,
+    options: Options,
+    primary: Arc<Allowly>,
+    primary_id: String,
+    tenants: RwLock<HashMap<String, Arc<Allowly>>>,
+    /// Checkpoints the open workspace files' write-ahead logs in the background.
+    checkpointer: crate::wal::WalCheckpointer,
+}
+
+impl SqliteHome {
+    pub fn open(home: Home, options: Options) -> Result<(SqliteHome, Option<StarterKeys>), Error> {
+        let primary = home.open_primary(options.clone())?;
+        let keys = home::starter_keys_if_none(&primary)?;
+        let primary_id = primary.workspace_id().to_string();
+        let checkpointer = crate::wal::WalCheckpointer::start();
+        checkpointer.watch(home.primary_path());
+        let backend = SqliteHome {
+            home,
+            options,
+            primary: Arc::new(primary),
+            primary_id,
+            tenants: RwLock::new(HashMap::new()),
+            checkpointer,
+        };
+        Ok((backend, keys))
+    }
+}
+
+impl Backend for SqliteHome {
+    fn workspace(&self, workspace_id: &str) -> Result<Option<Arc<Allowly>>, Error> {
+        if workspace_id == self.primary_id {
+            return Ok(Some(self.primary.clone()));
+        }
+        if let Some(found) = self.tenants.read().get(workspace_id) {
+            return Ok(Some(found.clone()));
+        }
+        // Opened outside the lock: opening a file may wait on SQLite. Two threads may race to open
+        // the same tenant; the first one cached wins and the other engine is dropped.
+        let Some(opened) = self.home.open_tenant(workspace_id, self.options.clone())? else {
+            return Ok(None);
+        };
+        let opened = Arc::new(opened);
+        let mut tenants = self.tenants.write();
+        if !tenants.contains_key(workspace_id) {
+            if let Some(path) = self.home.tenant_path(workspace_id) {
+                self.checkpointer.watch(path);
+            }
+        }
+        Ok(Some(tenants.entry(workspace_id.to_string()).or_insert(opened).clone()))
+    }
+
+    fn ready(&self) -> Result<(), Error> {
+        self.primary.key_document().map(|_| ())
+    }
+
+    fn primary_workspace_id(&self) -> &str {
+        &self.primary_id
+    }
+
+    fn open_workspaces(&self) -> usize {
+        1 + self.tenants.read().len()
+    }
+
+    fn describe(&self) -> String {
+        format!("sqlite home {}", self.home.dir().display())
+    }
+}
