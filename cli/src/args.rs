@@ -35,6 +35,14 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub json: bool,
 
+    /// Run the command against an `allowly serve` runtime instead of the local data directory.
+    #[arg(long, global = true, env = "ALLOWLY_URL", value_name = "URL")]
+    pub url: Option<String>,
+
+    /// The API key for --url (a setup key for policies, a runtime key for the rest).
+    #[arg(long, global = true, env = "ALLOWLY_API_KEY", value_name = "KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+
     #[command(subcommand)]
     pub command: Command,
 

@@ -3,12 +3,14 @@
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
+use allowly_core::api::Api;
 use allowly_core::canonical;
+use allowly_core::engine::ApiKeyParts;
 use allowly_core::engine::DATABASE_FILE;
 use allowly_core::model::{AuthorizationCreate, CheckRequest, CheckResponse, ReceiptEnvelope, Resolution};
 use allowly_core::policy::Decision;
 use allowly_core::receipt::{decode_receipt, KeyDocument};
-use allowly_core::{Allowly, Error};
+use allowly_core::{Allowly, Error, RemoteClient, RemoteOptions};
 use serde_json::{json, Value};
 
 use crate::args::{
@@ -43,7 +45,7 @@ pub fn run(cli: &Cli) -> i32 {
         Command::Serve(args) => return crate::serve::serve(cli, args),
         Command::ApiKeys(command) => crate::serve::api_keys(&cli.home, command, out),
         Command::Workspaces(command) => crate::serve::workspaces(&cli.home, command, out),
-        command => open_existing(&cli.home).and_then(|engine| dispatch(&engine, command, out)),
+        command => open_target(cli).and_then(|target| dispatch(&target, command, out)),
     };
     match result {
         Ok(code) => code,
@@ -64,13 +66,56 @@ fn shell_word(text: &str) -> String {
     }
 }
 
-fn dispatch(engine: &Allowly, command: &Command, out: &Output) -> Result<i32, Error> {
+/// Where a command runs: the embedded workspace in --home, or a server given by --url.
+enum Target {
+    Embedded(Allowly),
+    Remote(RemoteClient),
+}
+
+impl Target {
+    fn api(&self) -> &dyn Api {
+        match self {
+            Target::Embedded(engine) => engine,
+            Target::Remote(client) => client,
+        }
+    }
+
+    /// The embedded engine, for the operations the HTTP API does not offer.
+    fn embedded(&self, operation: &str) -> Result<&Allowly, Error> {
+        match self {
+            Target::Embedded(engine) => Ok(engine),
+            Target::Remote(_) => Err(Error::invalid(
+                "url",
+                format!("`{operation}` works on a local data directory only; drop --url and use --home"),
+            )),
+        }
+    }
+}
+
+fn open_target(cli: &Cli) -> Result<Target, Error> {
+    let Some(url) = &cli.url else {
+        return open_existing(&cli.home).map(Target::Embedded);
+    };
+    let key = cli
+        .api_key
+        .as_deref()
+        .ok_or_else(|| Error::invalid("api_key", "--url needs --api-key (or ALLOWLY_API_KEY)"))?;
+    let options = RemoteOptions {
+        // The key names its workspace, which the key document's URL needs.
+        workspace_id: ApiKeyParts::parse(key).map(|parts| parts.workspace_id.to_string()),
+        ..RemoteOptions::default()
+    };
+    Ok(Target::Remote(allowly_core::connect(url, key, options)?))
+}
+
+fn dispatch(target: &Target, command: &Command, out: &Output) -> Result<i32, Error> {
+    let engine = target.api();
     match command {
         // Handled by `run` without opening a workspace.
         Command::Init | Command::Verify(_) | Command::Serve(_) | Command::ApiKeys(_) | Command::Workspaces(_) => {
             Ok(EXIT_USAGE)
         }
-        Command::Policies(command) => policies(engine, command, out).map(|()| EXIT_OK),
+        Command::Policies(command) => policies(target, command, out).map(|()| EXIT_OK),
         Command::Authorizations(command) => authorizations(engine, command, out).map(|()| EXIT_OK),
         Command::Check(args) => check(engine, args, out),
         Command::Confirmations(command) => confirmations(engine, command, out).map(|()| EXIT_OK),
@@ -79,10 +124,10 @@ fn dispatch(engine: &Allowly, command: &Command, out: &Output) -> Result<i32, Er
             let settled = engine.settle_budget(check_receipt_id, *actual_cost_micros, idempotency_key.as_deref())?;
             out.emit(&settled, output::budget_settlement).map(|()| EXIT_OK)
         }
-        Command::Receipts(command) => receipts(engine, command, out).map(|()| EXIT_OK),
-        Command::Keys(command) => keys(engine, command, out).map(|()| EXIT_OK),
+        Command::Receipts(command) => receipts(target, command, out).map(|()| EXIT_OK),
+        Command::Keys(command) => keys(target, command, out).map(|()| EXIT_OK),
         Command::Checkpoints(CheckpointsCommand::Create) => {
-            let created = engine.create_checkpoints()?;
+            let created = target.embedded("checkpoints create")?.create_checkpoints()?;
             out.emit(&json!({ "checkpoints": created }), |_| output::checkpoints(&created)).map(|()| EXIT_OK)
         }
     }
@@ -130,7 +175,8 @@ fn absolute(path: &Path) -> PathBuf {
 // -------------------------------------------------------------------------------------------------
 // Policies and authorizations
 
-fn policies(engine: &Allowly, command: &PoliciesCommand, out: &Output) -> Result<(), Error> {
+fn policies(target: &Target, command: &PoliciesCommand, out: &Output) -> Result<(), Error> {
+    let engine = target.api();
     match command {
         PoliciesCommand::Apply { file } => {
             let bytes = read_input(file)?;
@@ -144,7 +190,7 @@ fn policies(engine: &Allowly, command: &PoliciesCommand, out: &Output) -> Result
         }
         PoliciesCommand::Show { policy_id, version } => {
             let view = match version {
-                Some(version) => engine.get_policy_edition(policy_id, *version)?,
+                Some(version) => target.embedded("policies show --version")?.get_policy_edition(policy_id, *version)?,
                 None => engine.get_policy(policy_id)?,
             };
             out.emit(&view, output::policy_with_definition)
@@ -156,7 +202,7 @@ fn policies(engine: &Allowly, command: &PoliciesCommand, out: &Output) -> Result
     }
 }
 
-fn authorizations(engine: &Allowly, command: &AuthorizationsCommand, out: &Output) -> Result<(), Error> {
+fn authorizations(engine: &dyn Api, command: &AuthorizationsCommand, out: &Output) -> Result<(), Error> {
     match command {
         AuthorizationsCommand::Create(args) => {
             let created = engine.create_authorization(&authorization_request(args)?)?;
@@ -194,7 +240,7 @@ fn authorization_request(args: &CreateAuthorizationArgs) -> Result<Authorization
 // -------------------------------------------------------------------------------------------------
 // Checks and their follow-ups
 
-fn check(engine: &Allowly, args: &CheckArgs, out: &Output) -> Result<i32, Error> {
+fn check(engine: &dyn Api, args: &CheckArgs, out: &Output) -> Result<i32, Error> {
     let request = CheckRequest {
         authorization_id: args.authorization_id.clone(),
         actions: args.actions.clone(),
@@ -224,7 +270,7 @@ pub fn check_exit_code(response: &CheckResponse) -> i32 {
     }
 }
 
-fn confirmations(engine: &Allowly, command: &ConfirmationsCommand, out: &Output) -> Result<(), Error> {
+fn confirmations(engine: &dyn Api, command: &ConfirmationsCommand, out: &Output) -> Result<(), Error> {
     match command {
         ConfirmationsCommand::Approve { nonce, ttl_seconds } => {
             out.emit(&engine.resolve_confirmation(nonce, true, *ttl_seconds)?, output::confirmation_resolved)
@@ -238,7 +284,7 @@ fn confirmations(engine: &Allowly, command: &ConfirmationsCommand, out: &Output)
     }
 }
 
-fn escalations(engine: &Allowly, command: &EscalationsCommand, out: &Output) -> Result<(), Error> {
+fn escalations(engine: &dyn Api, command: &EscalationsCommand, out: &Output) -> Result<(), Error> {
     let resolve = |args: &ResolveEscalationArgs, resolution| {
         engine.resolve_escalation(&args.escalation_id, resolution, &args.resolved_by, args.note.as_deref())
     };
@@ -258,12 +304,11 @@ fn escalations(engine: &Allowly, command: &EscalationsCommand, out: &Output) -> 
 // -------------------------------------------------------------------------------------------------
 // Receipts, keys
 
-fn receipts(engine: &Allowly, command: &ReceiptsCommand, out: &Output) -> Result<(), Error> {
+fn receipts(target: &Target, command: &ReceiptsCommand, out: &Output) -> Result<(), Error> {
     match command {
         ReceiptsCommand::Show { receipt_id: Some(receipt_id), .. } => {
-            let stored = engine.receipt(receipt_id)?;
             // `GET /v1/receipts/{id}` shape.
-            let envelope = ReceiptEnvelope::Signed { receipt: stored.receipt };
+            let envelope = ReceiptEnvelope::Signed { receipt: target.api().receipt(receipt_id)? };
             out.emit(&envelope, |envelope| match envelope {
                 ReceiptEnvelope::Signed { receipt } => match decode_receipt(&receipt.to_value()) {
                     Ok(payload) => output::receipt(&payload),
@@ -273,6 +318,7 @@ fn receipts(engine: &Allowly, command: &ReceiptsCommand, out: &Output) -> Result
             })
         }
         ReceiptsCommand::Show { receipt_id: None, limit } => {
+            let engine = target.embedded("receipts show (recent)")?;
             let recent = engine.recent_receipts(*limit)?;
             let items: Vec<Value> = recent
                 .iter()
@@ -292,6 +338,7 @@ fn receipts(engine: &Allowly, command: &ReceiptsCommand, out: &Output) -> Result
             })
         }
         ReceiptsCommand::Export { out: path, checkpoint_evidence } => {
+            let engine = target.embedded("receipts export")?;
             let mut reported = 0u64;
             let mut progress = |count: u64| {
                 if count / EXPORT_PROGRESS_EVERY > reported / EXPORT_PROGRESS_EVERY {
@@ -339,12 +386,13 @@ fn receipts(engine: &Allowly, command: &ReceiptsCommand, out: &Output) -> Result
     }
 }
 
-fn keys(engine: &Allowly, command: &KeysCommand, out: &Output) -> Result<(), Error> {
+fn keys(target: &Target, command: &KeysCommand, out: &Output) -> Result<(), Error> {
     match command {
-        KeysCommand::List => out.emit(&engine.key_document()?, output::keys),
+        KeysCommand::List => out.emit(&target.api().key_document()?, output::keys),
         // Always JSON: this document is what verifiers (and `allowly verify --keys`) read.
-        KeysCommand::Document => out.json_value(&engine.key_document()?),
+        KeysCommand::Document => out.json_value(&target.api().key_document()?),
         KeysCommand::Rotate => {
+            let engine = target.embedded("keys rotate")?;
             let fresh = engine.rotate_key()?;
             let published = KeyDocument::from_records(engine.workspace_id(), &[fresh]).keys;
             let key = published.first().ok_or_else(|| Error::Signing("the rotated key was not published".into()))?;

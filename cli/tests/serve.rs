@@ -148,3 +148,95 @@ fn serve_prints_keys_once_and_stops_on_sigterm() {
     let (code, _, stderr) = allowly(&home, &["serve", "--listen", "127.0.0.1:0", "--database-url", "sqlite://x"]);
     assert!(code == 1 && stderr.contains("unsupported --database-url"), "{stderr}");
 }
+
+/// Runs `allowly --url URL --api-key KEY ARGS...` (no local data directory involved).
+fn remote(url: &str, key: &str, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(BIN)
+        .args(["--url", url, "--api-key", key, "--home", "/nonexistent/allowly-home"])
+        .args(args)
+        .env_remove("ALLOWLY_HOME")
+        .output()
+        .expect("run allowly");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_cli_runs_against_a_server_with_url_and_api_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let mut child = Command::new(BIN)
+        .arg("--home")
+        .arg(&home)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("ALLOWLY_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start allowly serve");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let banner = lines.next().unwrap().unwrap();
+    let addr = banner.split("http://").nth(1).unwrap().split(' ').next().unwrap().to_string();
+    let keys: Vec<String> =
+        lines.by_ref().take(3).map(|l| l.unwrap().rsplit(' ').next().unwrap().to_string()).collect();
+    let (setup, runtime) = (&keys[1], &keys[2]);
+    let url = format!("http://{addr}");
+    let policy = dir.path().join("policy.json");
+    let repo_policy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/policies/support-agent.json");
+    std::fs::copy(repo_policy, &policy).unwrap();
+
+    let (code, _, stderr) = remote(&url, runtime, &["policies", "apply", policy.to_str().unwrap()]);
+    assert!(code == 1 && stderr.contains("forbidden"), "a runtime key cannot manage policies: {stderr}");
+    let (code, out, stderr) = remote(&url, setup, &["--json", "policies", "apply", policy.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(json(&out)["policy_ref"]["policy_version"], 1);
+    let (code, out, stderr) = remote(
+        &url,
+        runtime,
+        &[
+            "--json",
+            "authorizations",
+            "create",
+            "--user-id",
+            "u1",
+            "--policy-id",
+            "support_agent",
+            "--policy-version",
+            "1",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let auth = json(&out)["authorization_id"].as_str().unwrap().to_string();
+    let check =
+        |action: &str| remote(&url, runtime, &["--json", "check", "--authorization-id", &auth, "--action", action]);
+    let (code, out, _) = check("account.delete");
+    assert_eq!(
+        (code, json(&out)["results"]["account.delete"]["reason"].as_str()),
+        (3, Some("action_denied_by_policy"))
+    );
+    let (code, out, _) = check("refund.issue");
+    assert_eq!(code, 5, "{out}");
+    let receipt_id = json(&out)["results"]["refund.issue"]["receipt"]["receipt"]["payload"].is_string();
+    assert!(receipt_id, "the server's answer carries the signed receipt");
+    let (code, out, _) = remote(&url, runtime, &["keys", "document"]);
+    assert_eq!((code, json(&out)["keys"].as_array().map(Vec::len)), (0, Some(1)));
+    let (code, _, stderr) = remote(&url, runtime, &["receipts", "export", "--out", "x.jsonl"]);
+    assert!(code == 1 && stderr.contains("local data directory only"), "{stderr}");
+    let (code, _, stderr) =
+        remote(&url, "allowly.runtime.ws_x.ak_y.wrong", &["check", "--authorization-id", &auth, "--action", "a"]);
+    assert!(code == 1 && stderr.contains("invalid_or_revoked_api_key"), "{stderr}");
+
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(child.wait().unwrap().success());
+    // With the server gone, a check fails closed instead of erroring.
+    let (code, out, _) = check("refund.issue");
+    let result = &json(&out)["results"]["refund.issue"];
+    assert_eq!(
+        (code, result["reason"].as_str(), result["is_fallback"].as_bool()),
+        (3, Some("fallback_closed_unreachable"), Some(true))
+    );
+}
