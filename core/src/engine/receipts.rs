@@ -45,8 +45,9 @@ impl Allowly {
                 .into_iter()
                 .find(|k| k.active_until.is_none())
                 .ok_or_else(|| Error::Signing("the workspace has no active key".into()))?;
-            // A window must not be empty, and no receipt of the old key may fall at or after its end.
-            let now = self.clock.now().max(active.active_from.plus_millis(1));
+            // The old key's window ends one millisecond from now, so a check signed by it in this very
+            // millisecond (another process, just before us) still falls inside; the window is never empty.
+            let now = self.clock.now().max(active.active_from).plus_millis(1);
             active.active_until = Some(now);
             tx.put_signing_key(&active)?;
             let fresh = new_signing_key(now)?;
