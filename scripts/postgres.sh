@@ -7,6 +7,7 @@
 #   scripts/postgres.sh url               # prints the database URL
 #   scripts/postgres.sh status            # exit 0 when it is running
 #   scripts/postgres.sh destroy           # stops it and deletes its files
+#   scripts/postgres.sh fresh-database N  # (re)creates an empty database N on the running cluster, prints its URL
 #
 # Idempotent: `start` on a running cluster only prints the exports. Works as root on a fresh Debian
 # machine (installs the `postgresql` package, runs the server as the `postgres` user) and as an
@@ -120,8 +121,20 @@ stop() {
     fi
 }
 
+# Drops database $1 if it exists and creates it empty; prints its URL.
+fresh_database() {
+    local name=$1
+    [[ "$name" =~ ^[a-z_][a-z0-9_]*$ ]] || die "database names here are lowercase identifiers: $name"
+    bin=$(bin_dir)
+    running || die "the cluster is not running (scripts/postgres.sh start)"
+    PGOPTIONS="-c client_min_messages=warning" as_owner "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -q \
+        -c "DROP DATABASE IF EXISTS \"$name\" WITH (FORCE)" -c "CREATE DATABASE \"$name\"" >/dev/null
+    printf 'postgres://postgres@127.0.0.1:%s/%s\n' "$port" "$name"
+}
+
 case "${1:-}" in
     start) start ;;
+    fresh-database) fresh_database "${2:?usage: postgres.sh fresh-database NAME}" ;;
     stop) stop ;;
     url) printf '%s\n' "$url" ;;
     status)
@@ -138,7 +151,7 @@ case "${1:-}" in
         rm -rf "$dir"
         ;;
     *)
-        printf 'usage: %s start|stop|url|status|destroy\n' "$0" >&2
+        printf 'usage: %s start|stop|url|status|destroy|fresh-database NAME\n' "$0" >&2
         exit 2
         ;;
 esac

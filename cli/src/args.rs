@@ -104,8 +104,8 @@ pub struct ServeArgs {
     /// Base URL clients reach this server at (for receipt links); default http://<listen address>.
     #[arg(long, value_name = "URL")]
     pub public_url: Option<String>,
-    /// Blocking threads running one workspace's engine calls at once (default 2); its other
-    /// requests wait their turn, first come first served.
+    /// Blocking threads running one workspace's engine calls at once (default 2 on SQLite, 32 on
+    /// PostgreSQL); its other requests wait their turn, first come first served.
     #[arg(long, value_name = "N")]
     pub engine_threads: Option<usize>,
     /// Format of the request log on stderr (filter with ALLOWLY_LOG, e.g. `warn`).

@@ -343,6 +343,30 @@ impl PostgresPool {
         rows.iter().map(|row| get(row, 0)).collect()
     }
 
+    /// Whether the database holds workspace `workspace_id` (opening an engine on an unknown id
+    /// would register it, so servers ask first).
+    pub fn workspace_exists(&self, workspace_id: &str) -> Result<bool> {
+        Ok(!self.inner.side_query(WORKSPACE_EXISTS, &[&workspace_id])?.is_empty())
+    }
+
+    /// Runs `work` holding a session advisory lock named `lock`, so processes sharing the database
+    /// do it one at a time (two servers starting on an empty database create one first workspace,
+    /// not two). The lock lives on a connection of its own: `work` may use the whole pool.
+    pub fn exclusively<T>(&self, lock: &str, work: impl FnOnce() -> Result<T>) -> Result<T> {
+        let key = advisory_key(&format!("allowly.exclusive.{lock}"));
+        let store_error = |err: postgres::Error| Error::Store(format!("postgresql: {}", pg_message(&err)));
+        let mut client = self
+            .inner
+            .config
+            .connect(NoTls)
+            .map_err(|err| Error::Store(format!("cannot connect to PostgreSQL: {}", pg_message(&err))))?;
+        client.execute("SELECT pg_advisory_lock($1)", &[&key]).map_err(store_error)?;
+        let outcome = work();
+        // Closing the session releases the lock even if this unlock fails.
+        let _ = client.execute("SELECT pg_advisory_unlock($1)", &[&key]);
+        outcome
+    }
+
     /// The pool's tunables.
     pub fn options(&self) -> &PostgresOptions {
         &self.inner.options
@@ -401,6 +425,17 @@ fn migrate_locked(client: &mut Client) -> Result<()> {
         client.execute("INSERT INTO allowly.schema_version (version) VALUES ($1)", &[step]).map_err(sql_error)?;
     }
     Ok(())
+}
+
+impl Drop for PoolInner {
+    fn drop(&mut self) {
+        // Closing a connection blocks on the driver's own runtime, which panics on a thread that
+        // drives async tasks (a server dropping its engines at shutdown): close them elsewhere.
+        let idle = std::mem::take(&mut self.state.get_mut().idle);
+        if !idle.is_empty() {
+            let _ = std::thread::spawn(move || drop(idle)).join();
+        }
+    }
 }
 
 impl PoolInner {
@@ -555,14 +590,17 @@ struct LockKeys {
 
 impl LockKeys {
     fn new(workspace_id: &str) -> LockKeys {
-        let key = |purpose: &str| {
-            let digest = Sha256::digest(format!("allowly:{purpose}:{workspace_id}").as_bytes());
-            let mut bytes = [0u8; 8];
-            bytes.copy_from_slice(&digest[..8]);
-            i64::from_be_bytes(bytes)
-        };
+        let key = |purpose: &str| advisory_key(&format!("allowly:{purpose}:{workspace_id}"));
         LockKeys { signing: key("signing"), policies: key("policies"), setup: key("setup") }
     }
+}
+
+/// The advisory lock key of `name`: the first 8 bytes of its SHA-256.
+fn advisory_key(name: &str) -> i64 {
+    let digest = Sha256::digest(name.as_bytes());
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(bytes)
 }
 
 /// One workspace in a PostgreSQL database.
