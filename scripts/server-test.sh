@@ -16,11 +16,7 @@ unset ALLOWLY_DATABASE_URL
 cargo build --release --locked --quiet -p allowly-cli
 allowly="$root/target/release/allowly"
 
-venv="$root/target/venv-official"
-if ! "$venv/bin/python" -c 'import allowly, importlib.metadata as m; assert m.version("allowly") == "0.8.0"' 2>/dev/null; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check allowly==0.8.0
-fi
+venv=$(scripts/official-venv.sh)
 
 work=$(mktemp -d)
 server_pid=""
