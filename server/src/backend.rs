@@ -14,7 +14,7 @@ use allowly_core::store::{PostgresOptions, PostgresPool, PostgresStore};
 use allowly_core::{ids, Allowly, Error, Options, SystemClock, Timestamp};
 use parking_lot::RwLock;
 
-use crate::home::{self, Home, StarterKeys};
+use crate::home::{self, Home, StarterKeys, WorkspaceEntry};
 
 /// Where `allowly serve` keeps its data.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -166,7 +166,7 @@ impl PostgresBackend {
     /// if the database has none. Blocking.
     pub fn open(url: &str, options: Options) -> Result<(PostgresBackend, Option<StarterKeys>), Error> {
         let pool = PostgresPool::connect(url, PostgresOptions { pool_size: POSTGRES_POOL_SIZE, ..Default::default() })?;
-        let (primary, keys) = pool.exclusively("first-workspace", || {
+        let (primary, keys) = pool.exclusively(FIRST_WORKSPACE_LOCK, || {
             let primary_id = match pool.list_workspaces()?.into_iter().next() {
                 Some(existing) => existing,
                 None => ids::new_id("ws_", Timestamp::now())?,
@@ -187,11 +187,69 @@ impl PostgresBackend {
     }
 }
 
+/// Held while a process decides whether the database has a first workspace and creates it.
+const FIRST_WORKSPACE_LOCK: &str = "first-workspace";
+
 fn open_engine(pool: &PostgresPool, workspace_id: &str, options: Options) -> Result<Allowly, Error> {
     let store = PostgresStore::for_workspace(pool, workspace_id)?;
     let options = Options { workspace_id: Some(workspace_id.to_string()), ..options };
     Allowly::with_store(Box::new(store), Box::new(SystemClock), options)
 }
+
+/// The workspaces of a PostgreSQL database, for `allowly workspaces` and `allowly api-keys
+/// --database-url`: the primary workspace is the oldest (lowest id, as ids start with their time).
+pub struct PostgresWorkspaces {
+    pool: PostgresPool,
+}
+
+impl PostgresWorkspaces {
+    /// Connects with a small pool (migrating the schema). Blocking.
+    pub fn connect(url: &str) -> Result<PostgresWorkspaces, Error> {
+        let pool = PostgresPool::connect(url, PostgresOptions { pool_size: 2, ..Default::default() })?;
+        Ok(PostgresWorkspaces { pool })
+    }
+
+    /// The engine of `workspace_id`, or of the primary workspace; `None` if there is no such one.
+    pub fn open(&self, workspace_id: Option<&str>) -> Result<Option<Allowly>, Error> {
+        let id = match workspace_id {
+            Some(id) if home::valid_workspace_id(id) && self.pool.workspace_exists(id)? => id.to_string(),
+            Some(_) => return Ok(None),
+            None => match self.pool.list_workspaces()?.into_iter().next() {
+                Some(primary) => primary,
+                None => return Ok(None),
+            },
+        };
+        open_engine(&self.pool, &id, Options::default()).map(Some)
+    }
+
+    /// Creates a workspace with a setup and a runtime key: the database's first, or a tenant.
+    pub fn create(&self) -> Result<(WorkspaceEntry, StarterKeys), Error> {
+        self.pool.exclusively(FIRST_WORKSPACE_LOCK, || {
+            let primary = self.pool.list_workspaces()?.is_empty();
+            let workspace_id = ids::new_id("ws_", Timestamp::now())?;
+            let engine = open_engine(&self.pool, &workspace_id, Options::default())?;
+            let keys = home::create_starter_keys(&engine)?;
+            Ok((WorkspaceEntry { workspace_id, primary, database: POSTGRES_DATABASE_LABEL.into() }, keys))
+        })
+    }
+
+    /// Every workspace, the primary first.
+    pub fn list(&self) -> Result<Vec<WorkspaceEntry>, Error> {
+        let ids = self.pool.list_workspaces()?;
+        Ok(ids
+            .into_iter()
+            .enumerate()
+            .map(|(n, workspace_id)| WorkspaceEntry {
+                workspace_id,
+                primary: n == 0,
+                database: POSTGRES_DATABASE_LABEL.into(),
+            })
+            .collect())
+    }
+}
+
+/// How a PostgreSQL workspace's database is shown (the URL may hold a password).
+const POSTGRES_DATABASE_LABEL: &str = "postgresql";
 
 impl Backend for PostgresBackend {
     fn workspace(&self, workspace_id: &str) -> Result<Option<Arc<Allowly>>, Error> {
@@ -223,6 +281,6 @@ impl Backend for PostgresBackend {
     }
 
     fn describe(&self) -> String {
-        "postgresql".to_string()
+        POSTGRES_DATABASE_LABEL.to_string()
     }
 }

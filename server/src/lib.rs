@@ -32,7 +32,7 @@ use std::time::Duration;
 use allowly_core::Options;
 use tokio::net::TcpListener;
 
-pub use backend::{Backend, Storage};
+pub use backend::{Backend, PostgresWorkspaces, Storage};
 pub use home::{Home, StarterKeys};
 
 /// Body limit of most routes: a check's context is at most 4 KiB, so 64 KiB is generous.

@@ -262,6 +262,21 @@ def scale_out(binary: str, script: str, work: Path) -> None:
         decisions = [a[1]["results"]["refund.issue"]["decision"] for a in replies if isinstance(a, tuple) and a[0] == 200]
         expect(len(decisions) == 40 and decisions.count("allow") == 1,
                "an approved escalation allows exactly one of 40 concurrent checks", decisions.count("allow"))
+
+        # A tenant created with the CLI on the same database is served by both, and isolated.
+        created = subprocess.run([binary, "--json", "workspaces", "create", "--database-url", url],
+                                 capture_output=True, text=True, check=True)
+        tenant = json.loads(created.stdout)
+        expect(tenant["primary"] is False, "`allowly workspaces create --database-url` adds a tenant", tenant)
+        tenant_setup, tenant_runtime = tenant["setup_key"]["key"], tenant["runtime_key"]["key"]
+        publish_policy(second, tenant_setup)
+        tenant_authorization = authorize(first, tenant_runtime, cost)
+        status, body = call(first, "POST", "/v1/check", tenant_runtime,
+                            check_body(tenant_authorization, "api.call", "t", cost))
+        expect(status == 200 and body["results"]["api.call"]["decision"] == "allow",
+               "its keys work on both running servers", (status, body))
+        status, _ = call(first, "GET", f"/v1/authorizations/{authorization_id}", tenant_runtime)
+        expect(status == 404, "the tenant cannot read the first workspace's authorization", status)
     finally:
         for server in servers:
             server.stop()
