@@ -1,0 +1,135 @@
+//! Python objects ⇄ JSON values. Only the JSON data model crosses: `dict` (string keys), `list`,
+//! `tuple`, `str`, `int`, `bool`, `None`. Floats are refused on the request path (money and every
+//! other number of the API are integers); the verifier accepts them as data so that a malformed
+//! receipt gets the same `SchemaError` as in the reference verifier.
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use serde_json::{Map, Number, Value};
+
+/// Nesting bound: deeper input is refused before it can exhaust the stack (core's canonical JSON
+/// stops at 32 anyway).
+const MAX_DEPTH: usize = 64;
+
+/// Why a Python object is not JSON data, with the path of the offending member.
+#[derive(Debug)]
+pub struct ConvError {
+    pub path: String,
+    pub message: String,
+}
+
+impl ConvError {
+    fn new(path: &str, message: impl Into<String>) -> ConvError {
+        ConvError { path: path.to_string(), message: message.into() }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Floats {
+    Refuse,
+    Accept,
+}
+
+/// Converts `obj` (named `path` in error messages) to a JSON value.
+pub fn to_value(obj: &Bound<'_, PyAny>, path: &str, floats: Floats) -> Result<Value, ConvError> {
+    convert(obj, path, floats, 0)
+}
+
+fn convert(obj: &Bound<'_, PyAny>, path: &str, floats: Floats, depth: usize) -> Result<Value, ConvError> {
+    if depth > MAX_DEPTH {
+        return Err(ConvError::new(path, format!("nesting deeper than {MAX_DEPTH} levels")));
+    }
+    if obj.is_none() {
+        return Ok(Value::Null);
+    }
+    if let Ok(b) = obj.cast::<PyBool>() {
+        return Ok(Value::Bool(b.is_true()));
+    }
+    if let Ok(s) = obj.cast::<PyString>() {
+        let text = s.to_str().map_err(|_| ConvError::new(path, "string is not valid unicode (lone surrogate)"))?;
+        return Ok(Value::String(text.to_owned()));
+    }
+    if let Ok(i) = obj.cast::<PyInt>() {
+        if let Ok(v) = i.extract::<i64>() {
+            return Ok(Value::Number(v.into()));
+        }
+        if let Ok(v) = i.extract::<u64>() {
+            return Ok(Value::Number(v.into()));
+        }
+        return Err(ConvError::new(path, "integer out of range"));
+    }
+    if let Ok(d) = obj.cast::<PyDict>() {
+        let mut map = Map::with_capacity(d.len());
+        for (key, item) in d.iter() {
+            let Ok(key) = key.cast::<PyString>() else {
+                return Err(ConvError::new(path, "object keys must be strings"));
+            };
+            let key = key.to_str().map_err(|_| ConvError::new(path, "key is not valid unicode"))?.to_owned();
+            let child = format!("{path}.{key}");
+            let value = convert(&item, &child, floats, depth + 1)?;
+            map.insert(key, value);
+        }
+        return Ok(Value::Object(map));
+    }
+    if let Ok(list) = obj.cast::<PyList>() {
+        let mut out = Vec::with_capacity(list.len());
+        for (i, item) in list.iter().enumerate() {
+            out.push(convert(&item, &format!("{path}[{i}]"), floats, depth + 1)?);
+        }
+        return Ok(Value::Array(out));
+    }
+    if let Ok(tuple) = obj.cast::<PyTuple>() {
+        let mut out = Vec::with_capacity(tuple.len());
+        for (i, item) in tuple.iter().enumerate() {
+            out.push(convert(&item, &format!("{path}[{i}]"), floats, depth + 1)?);
+        }
+        return Ok(Value::Array(out));
+    }
+    if let Ok(f) = obj.cast::<PyFloat>() {
+        return match floats {
+            Floats::Refuse => Err(ConvError::new(path, "floats are not allowed: use integers (money in micros)")),
+            Floats::Accept => Ok(Number::from_f64(f.value()).map(Value::Number).unwrap_or(Value::Null)),
+        };
+    }
+    let type_name = obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "object".into());
+    Err(ConvError::new(path, format!("`{type_name}` is not JSON data (dict, list, str, int, bool or None)")))
+}
+
+/// Converts a JSON value to Python objects.
+pub fn to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match value {
+        Value::Null => py.None().into_bound(py),
+        Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                i.into_pyobject(py)?.into_any()
+            } else if let Some(u) = n.as_u64() {
+                u.into_pyobject(py)?.into_any()
+            } else {
+                n.as_f64().unwrap_or(f64::NAN).into_pyobject(py)?.into_any()
+            }
+        }
+        Value::String(s) => PyString::new(py, s).into_any(),
+        Value::Array(items) => {
+            let list = PyList::empty(py);
+            for item in items {
+                list.append(to_py(py, item)?)?;
+            }
+            list.into_any()
+        }
+        Value::Object(map) => {
+            let dict = PyDict::new(py);
+            for (key, item) in map {
+                dict.set_item(key, to_py(py, item)?)?;
+            }
+            dict.into_any()
+        }
+    })
+}
+
+/// Serializes a model type to Python objects through its HTTP JSON shape.
+pub fn model_to_py<'py, T: serde::Serialize>(py: Python<'py>, model: &T) -> PyResult<Bound<'py, PyAny>> {
+    let value = serde_json::to_value(model)
+        .map_err(|err| pyo3::exceptions::PyRuntimeError::new_err(format!("cannot convert the answer: {err}")))?;
+    to_py(py, &value)
+}
