@@ -69,6 +69,7 @@ impl Engine {
     /// A client of an `allowly serve` runtime; validates the settings, connects lazily.
     #[staticmethod]
     #[pyo3(signature = (base_url, api_key, check_timeout_ms, request_timeout_ms, fallback_by_action, workspace_id, allow_insecure_http))]
+    #[allow(clippy::too_many_arguments)]
     fn remote(
         py: Python<'_>,
         base_url: &str,
