@@ -26,6 +26,8 @@ def integer(value: Any, name: str) -> int:
     # bool is an int subclass: refused, like floats (money is integer micros).
     if type(value) is not int:
         raise AllowlyTypeError(f"`{name}` must be an integer, not {type(value).__name__}", name)
+    if not -(2**63) <= value < 2**63:
+        raise AllowlyTypeError(f"`{name}` is out of the 64-bit integer range", name)
     return value
 
 
