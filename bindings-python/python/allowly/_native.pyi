@@ -1,10 +1,25 @@
 """Type stubs of the native module (PyO3). Checked against the built module by tests/test_stubs.py."""
 
-from typing import Any
+from typing import Any, final
+
+
+__all__ = [
+    "Engine",
+    "decode_receipt",
+    "load_keys_from_json",
+    "verify_checkpoint",
+    "verify_export",
+    "verify_receipt",
+    "verify_receipts",
+    "KeySet",
+    "__version__",
+    "ENGINE_VERSION",
+]
 
 __version__: str
 ENGINE_VERSION: str
 
+@final
 class Engine:
     @staticmethod
     def embedded(home: str) -> Engine: ...
@@ -72,6 +87,7 @@ class Engine:
     def workspace_id(self) -> str | None: ...
     def readiness(self) -> bool: ...
 
+@final
 class KeySet:
     @property
     def workspace_id(self) -> str: ...

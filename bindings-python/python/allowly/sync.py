@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from datetime import datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 from . import _args, _native
 from ._args import _MISSING
@@ -364,7 +364,8 @@ class _Receipts:
 
     def get(self, receipt_id: str) -> ReceiptEnvelope:
         """The receipt's envelope: always ``signed`` (receipts are signed before answers return)."""
-        return ReceiptEnvelopeSigned(receipt=self._engine.receipt(_args.text(receipt_id, "receipt_id")))
+        receipt = cast(JwsReceipt, self._engine.receipt(_args.text(receipt_id, "receipt_id")))
+        return ReceiptEnvelopeSigned(receipt=receipt)
 
     def fetch_signed(self, receipt_id: str, *, poll_interval: float = 1.0, timeout: float = 120.0) -> JwsReceipt:
         """The signed receipt (the JWS object). Retries 408/429/5xx and unreachable runtimes

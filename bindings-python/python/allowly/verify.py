@@ -18,6 +18,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Union
 
 from . import _native
+from .types import JwsReceipt
 from ._errors import (
     AllowlyConfigError,
     KeyOutsideActiveWindowError,
@@ -80,14 +81,14 @@ def load_keys_from_json(doc: dict[str, Any]) -> _native.KeySet:
     return _native.load_keys_from_json(doc)
 
 
-def decode_receipt(receipt: dict[str, Any]) -> dict[str, Any]:
+def decode_receipt(receipt: JwsReceipt | dict[str, Any]) -> dict[str, Any]:
     """Strict decode with schema checks and no signature check: for display, never for trust."""
     payload: dict[str, Any] = _native.decode_receipt(receipt)
     return payload
 
 
 def verify_receipt(
-    receipt: dict[str, Any],
+    receipt: JwsReceipt | dict[str, Any],
     keys: Keys,
     *,
     expected_workspace_id: str,
@@ -103,7 +104,7 @@ def verify_receipt(
 
 
 def verify_receipts(
-    receipts: Iterable[dict[str, Any]],
+    receipts: Iterable[JwsReceipt | dict[str, Any]],
     keys: Keys,
     *,
     expected_workspace_id: str,
@@ -119,12 +120,12 @@ def verify_receipts(
 
 
 def verify_checkpoint(
-    checkpoint: dict[str, Any],
-    receipts: list[dict[str, Any]],
+    checkpoint: JwsReceipt | dict[str, Any],
+    receipts: Iterable[JwsReceipt | dict[str, Any]],
     keys: Keys,
     *,
     expected_workspace_id: str,
-    previous_checkpoint: dict[str, Any] | None = None,
+    previous_checkpoint: JwsReceipt | dict[str, Any] | None = None,
     now: datetime | None = None,
     trusted_key_fingerprints: Iterable[str] | None = None,
 ) -> None:
