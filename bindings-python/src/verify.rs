@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use allowly_core::receipt::{self, KeySet as CoreKeySet, Verifier};
+use allowly_core::receipt::{self, KeySet as CoreKeySet, Verifier, VerifyError};
 use allowly_core::Timestamp;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -117,47 +117,54 @@ pub fn verify_receipts<'py>(
     trusted_key_fingerprints: Option<Vec<String>>,
     now_ms: Option<i64>,
 ) -> PyResult<Bound<'py, PyList>> {
-    let mut values = Vec::new();
+    // Receipts that are not JSON data keep their place (as a `SchemaError`); the others are
+    // verified by core in signature batches, one chunk per core, without the GIL.
+    let mut valid = Vec::new();
+    let mut slots = Vec::new();
     for (i, item) in receipts.try_iter()?.enumerate() {
-        let item = item?;
-        values.push(to_value(&item, &format!("receipts[{i}]"), Floats::Accept));
+        match to_value(&item?, &format!("receipts[{i}]"), Floats::Accept) {
+            Ok(value) => {
+                valid.push(value);
+                slots.push(None);
+            }
+            Err(err) => slots.push(Some(err)),
+        }
     }
     let verifier = verifier(keys, expected_workspace_id, trusted_key_fingerprints);
     let now = now_of(now_ms);
-    let verdicts = py.detach(|| {
+    let checked = py.detach(|| {
         let threads = std::thread::available_parallelism().map_or(1, usize::from).clamp(1, 8);
-        let chunk = values.len().div_ceil(threads).max(1);
+        let chunk = valid.len().div_ceil(threads).max(256);
         std::thread::scope(|scope| {
-            let handles: Vec<_> = values
+            let handles: Vec<_> = valid
                 .chunks(chunk)
                 .map(|part| {
                     let verifier = &verifier;
-                    let handle = scope.spawn(move || {
-                        part.iter()
-                            .map(|value| match value {
-                                Ok(value) => verifier.verify(value, now).map_err(Some),
-                                Err(_) => Err(None),
-                            })
-                            .collect::<Vec<_>>()
-                    });
-                    (part.len(), handle)
+                    (part.len(), scope.spawn(move || verifier.verify_many(part, now)))
                 })
                 .collect();
             // A thread that failed answers `None` (an internal error) for each of its receipts.
             handles
                 .into_iter()
-                .flat_map(|(len, handle)| handle.join().unwrap_or_else(|_| (0..len).map(|_| Err(None)).collect()))
-                .collect::<Vec<_>>()
+                .flat_map(|(len, handle)| match handle.join() {
+                    Ok(verdicts) => verdicts.into_iter().map(Some).collect::<Vec<_>>(),
+                    Err(_) => (0..len).map(|_| None).collect(),
+                })
+                .collect::<Vec<Option<Result<Value, VerifyError>>>>()
         })
     });
+    let mut checked = checked.into_iter();
     let out = PyList::empty(py);
-    for (value, verdict) in values.into_iter().zip(verdicts) {
-        match (value, verdict) {
-            (_, Ok(payload)) => out.append(to_py(py, &payload)?)?,
-            (_, Err(Some(err))) => out.append(verify_error(py, &err).into_value(py))?,
-            (Err(conv), Err(None)) => out.append(schema_error(py, conv).into_value(py))?,
-            (Ok(_), Err(None)) => out.append(crate::errors::internal("verification thread failed").into_value(py))?,
-        }
+    for slot in slots {
+        let item = match slot {
+            Some(conv) => schema_error(py, conv).into_value(py).into_bound(py).into_any(),
+            None => match checked.next().flatten() {
+                Some(Ok(payload)) => to_py(py, &payload)?,
+                Some(Err(err)) => verify_error(py, &err).into_value(py).into_bound(py).into_any(),
+                None => crate::errors::internal("verification thread failed").into_value(py).into_bound(py).into_any(),
+            },
+        };
+        out.append(item)?;
     }
     Ok(out)
 }
