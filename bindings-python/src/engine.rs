@@ -11,7 +11,7 @@ use allowly_core::remote::{FallbackMode, RemoteOptions};
 use allowly_core::Allowly;
 use pyo3::prelude::*;
 
-use crate::convert::{model_to_py, to_py, to_value, Floats};
+use crate::convert::{check_to_py, model_to_py, to_py, to_value, Floats};
 use crate::errors::{config_error, engine_error, input_error};
 
 /// The engine of one workspace; `Send + Sync`, shared freely between threads.
@@ -132,7 +132,11 @@ impl Engine {
             client_timestamp,
             idempotency_key,
         };
-        self.call(py, move |api| api.check(&request))
+        let api = self.api.clone();
+        match py.detach(move || api.check(&request)) {
+            Ok(answer) => Ok(check_to_py(py, &answer)?.into_any()),
+            Err(err) => Err(engine_error(py, err)),
+        }
     }
 
     fn create_policy<'py>(&self, py: Python<'py>, body: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {

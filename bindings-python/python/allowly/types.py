@@ -58,6 +58,7 @@ class PolicyReference(TypedDict):
 
 
 Raw = dict[str, Any]
+_UNSET: Any = object()
 
 
 @dataclass(slots=True)
@@ -147,30 +148,104 @@ def _policy_eval(raw: Any) -> PolicyEvalInfo | None:
     )
 
 
-@dataclass(slots=True)
 class ActionResult:
-    """One action's decision. A local fallback result (``is_fallback``) has no receipt."""
+    """One action's decision. A local fallback result (``is_fallback``) has no receipt.
 
-    decision: Decision
-    reason: str
-    receipt: ReceiptEnvelope | None
-    is_fallback: bool = False
-    fallback_mode: FallbackMode | None = None
-    budget: BudgetInfo | None = None
-    escalation: EscalationInfo | None = None
-    policy_eval: PolicyEvalInfo | None = None
-    confirm_nonce: str | None = None
-    confirm_expires_at: str | None = None
-    confirm_prompt_hint: str | None = None
-    confirmation_id: str | None = None
-    escalation_id: str | None = None
-    escalation_to: str | None = None
-    escalation_expires_at: str | None = None
-    superseded_by: str | None = None
+    A read-only view over the engine's answer: nested objects (receipt envelope, budget,
+    policy evaluation) are built on first access, which keeps an embedded check cheap."""
+
+    __slots__ = ("_raw", "_receipt", "_budget", "_policy_eval")
+
+    def __init__(self, raw: Raw) -> None:
+        self._raw = raw
+        self._receipt: Any = _UNSET
+        self._budget: Any = _UNSET
+        self._policy_eval: Any = _UNSET
+
+    @property
+    def decision(self) -> Decision:
+        decision: Decision = self._raw["decision"]
+        return decision
+
+    @property
+    def reason(self) -> str:
+        return str(self._raw["reason"])
+
+    @property
+    def receipt(self) -> ReceiptEnvelope | None:
+        if self._receipt is _UNSET:
+            self._receipt = _envelope(self._raw.get("receipt"))
+        envelope: ReceiptEnvelope | None = self._receipt
+        return envelope
+
+    @property
+    def is_fallback(self) -> bool:
+        return bool(self._raw.get("is_fallback", False))
+
+    @property
+    def fallback_mode(self) -> FallbackMode | None:
+        mode: FallbackMode | None = self._raw.get("fallback_mode")
+        return mode
+
+    @property
+    def budget(self) -> BudgetInfo | None:
+        if self._budget is _UNSET:
+            raw = self._raw.get("budget")
+            self._budget = None if raw is None else BudgetInfo(**raw)
+        budget: BudgetInfo | None = self._budget
+        return budget
+
+    @property
+    def escalation(self) -> EscalationInfo | None:
+        raw = self._raw.get("escalation")
+        return None if raw is None else EscalationInfo(**raw)
+
+    @property
+    def policy_eval(self) -> PolicyEvalInfo | None:
+        if self._policy_eval is _UNSET:
+            self._policy_eval = _policy_eval(self._raw.get("policy_eval"))
+        evaluation: PolicyEvalInfo | None = self._policy_eval
+        return evaluation
+
+    def _text(self, name: str) -> str | None:
+        value = self._raw.get(name)
+        return None if value is None else str(value)
+
+    @property
+    def confirm_nonce(self) -> str | None:
+        return self._text("confirm_nonce")
+
+    @property
+    def confirm_expires_at(self) -> str | None:
+        return self._text("confirm_expires_at")
+
+    @property
+    def confirm_prompt_hint(self) -> str | None:
+        return self._text("confirm_prompt_hint")
+
+    @property
+    def confirmation_id(self) -> str | None:
+        return self._text("confirmation_id")
+
+    @property
+    def escalation_id(self) -> str | None:
+        return self._text("escalation_id")
+
+    @property
+    def escalation_to(self) -> str | None:
+        return self._text("escalation_to")
+
+    @property
+    def escalation_expires_at(self) -> str | None:
+        return self._text("escalation_expires_at")
+
+    @property
+    def superseded_by(self) -> str | None:
+        return self._text("superseded_by")
 
     @property
     def allowed(self) -> bool:
-        return self.decision == "allow"
+        return bool(self._raw["decision"] == "allow")
 
     @property
     def receipt_id(self) -> str | None:
@@ -178,38 +253,28 @@ class ActionResult:
         receipt = self.receipt
         if receipt is None:
             return None
-        if isinstance(receipt, ReceiptEnvelopePending):
-            return receipt.receipt_id
         return receipt.receipt_id
+
+    def to_dict(self) -> dict[str, Any]:
+        """The result as the HTTP API's JSON object."""
+        return dict(self._raw)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ActionResult) and other._raw == self._raw
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        extra = "".join(
+            f", {name}={self._raw[name]!r}"
+            for name in ("is_fallback", "confirm_nonce", "escalation_id")
+            if self._raw.get(name)
+        )
+        return f"ActionResult(decision={self.decision!r}, reason={self.reason!r}{extra})"
 
 
 #: The official client's name for a check result.
 ActionCheckResult = ActionResult
-
-
-def _action_result(raw: Raw) -> ActionResult:
-    get = raw.get
-    budget = get("budget")
-    escalation = get("escalation")
-    policy_eval = get("policy_eval")
-    return ActionResult(
-        raw["decision"],
-        raw["reason"],
-        _envelope(get("receipt")),
-        get("is_fallback", False),
-        get("fallback_mode"),
-        None if budget is None else BudgetInfo(**budget),
-        None if escalation is None else EscalationInfo(**escalation),
-        None if policy_eval is None else _policy_eval(policy_eval),
-        get("confirm_nonce"),
-        get("confirm_expires_at"),
-        get("confirm_prompt_hint"),
-        get("confirmation_id"),
-        get("escalation_id"),
-        get("escalation_to"),
-        get("escalation_expires_at"),
-        get("superseded_by"),
-    )
 
 
 @dataclass(slots=True)
@@ -228,13 +293,14 @@ class CheckResponse:
 
 
 def _check_response(raw: Raw) -> CheckResponse:
+    get = raw.get
     return CheckResponse(
         raw["authorization_id"],
-        raw.get("user_id"),
-        raw.get("agent_id"),
-        raw.get("authorization_expires_at"),
+        get("user_id"),
+        get("agent_id"),
+        get("authorization_expires_at"),
         raw["engine_version"],
-        {action: _action_result(result) for action, result in raw["results"].items()},
+        {action: ActionResult(result) for action, result in raw["results"].items()},
     )
 
 
