@@ -16,6 +16,6 @@ if ! "$official/bin/python" -c 'import allowly, importlib.metadata as m; assert 
   python3 -m venv "$official"
   "$official/bin/pip" install --quiet --disable-pip-version-check allowly==0.8.0
 fi
-cargo build --release --locked --quiet -p allowly-cli -p allowly-python-bench
+cargo build --release --locked --quiet -p allowly-cli
 ALLOWLY_BENCH_JSON="$root/target/python-bench.json" "$venv/bin/python" bindings-python/bench/bench.py \
-  "$root/target/release/allowly" "$root/target/release/allowly-python-bench" "$official/bin/python" "$@"
+  "$root/target/release/allowly" "$official/bin/python" "$@"

@@ -139,6 +139,38 @@ impl Engine {
         }
     }
 
+    /// Benchmark support (scripts/python-bench.sh): the same check as `check`, made `calls` times
+    /// from Rust on this engine, with the GIL released; returns each call's duration in µs. The
+    /// Rust baseline of "embedded check from Python", measured in the same process and engine.
+    #[pyo3(signature = (authorization_id, actions, context, calls))]
+    fn _bench_rust_check<'py>(
+        &self,
+        py: Python<'py>,
+        authorization_id: String,
+        actions: Vec<String>,
+        context: Option<&Bound<'py, PyAny>>,
+        calls: usize,
+    ) -> PyResult<Vec<f64>> {
+        let request = CheckRequest {
+            authorization_id,
+            actions,
+            context: json_arg(py, context, "context")?,
+            ..Default::default()
+        };
+        let api = self.api.clone();
+        let timed = py.detach(move || {
+            let mut samples = Vec::with_capacity(calls);
+            for _ in 0..calls {
+                let started = std::time::Instant::now();
+                let answer = api.check(&request)?;
+                samples.push(started.elapsed().as_nanos() as f64 / 1000.0);
+                std::hint::black_box(answer);
+            }
+            Ok::<_, allowly_core::Error>(samples)
+        });
+        timed.map_err(|err| engine_error(py, err))
+    }
+
     fn create_policy<'py>(&self, py: Python<'py>, body: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let body = json_arg(py, Some(body), "definition")?.unwrap_or_default();
         self.call(py, move |api| api.create_policy(&body))
