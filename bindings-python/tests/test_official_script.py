@@ -28,7 +28,8 @@ def run_script(python: str, server: Server) -> list[object]:
 
 def test_official_script_runs_unchanged(server: Server) -> None:
     ours = run_script(sys.executable, server)
-    assert {"verified": 21} in ours or any(isinstance(x, dict) and "verified" in x for x in ours)
+    verified = [x["verified"] for x in ours if isinstance(x, dict) and "verified" in x]
+    assert verified and verified[0] >= 15, ours
     if OFFICIAL_PYTHON.exists():
         official = run_script(str(OFFICIAL_PYTHON), server)
         assert ours == official

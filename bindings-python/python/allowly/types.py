@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict, Union
 
 from . import _native
+from ._errors import AllowlyProtocolError
 
 __all__ = [
     "Decision",
@@ -95,7 +96,7 @@ def _envelope(raw: Any) -> ReceiptEnvelope | None:
 def _pending(raw: Any) -> ReceiptEnvelopePending:
     envelope = _envelope(raw)
     if not isinstance(envelope, ReceiptEnvelopePending):
-        raise TypeError("expected a pending receipt envelope")
+        raise AllowlyProtocolError("protocol_error", "expected a pending receipt envelope")
     return envelope
 
 
@@ -470,7 +471,8 @@ class BudgetSettlementResponse:
 
 def _settlement(raw: Raw) -> BudgetSettlementResponse:
     envelope = _envelope(raw["receipt"])
-    assert envelope is not None
+    if envelope is None:
+        raise AllowlyProtocolError("protocol_error", "a budget settlement without a receipt")
     return BudgetSettlementResponse(**{**raw, "receipt": envelope})
 
 
@@ -509,7 +511,8 @@ class PolicyPreviewResponse:
 
 def _preview(raw: Raw) -> PolicyPreviewResponse:
     evaluation = _policy_eval(raw["policy_eval"])
-    assert evaluation is not None
+    if evaluation is None:
+        raise AllowlyProtocolError("protocol_error", "a policy preview without an evaluation")
     return PolicyPreviewResponse(raw["provisional"], raw["definition_sha256"], raw["action"], evaluation)
 
 
