@@ -32,6 +32,9 @@ scripts/interop.sh
 step "HTTP runtime: official client allowly 0.8.0, SIGTERM/SIGINT, SIGKILL under load"
 scripts/server-test.sh
 
+step "Python SDK: the wheel, embedded and against allowly serve, verifier parity, stubs"
+scripts/python-test.sh
+
 step "the README quickstart, as written"
 scripts/readme-quickstart.sh
 

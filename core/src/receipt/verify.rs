@@ -1141,3 +1141,63 @@ mod tests {
         assert_send_sync::<Verifier>();
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Many receipts at once (the bindings' `verify_receipts`).
+
+/// Signatures checked together by [`Verifier::verify_many`].
+const MANY_SIGNATURE_BATCH: usize = 64;
+
+impl Verifier {
+    /// [`Verifier::verify`] for each receipt, in order, with the signatures checked in batches of
+    /// [`MANY_SIGNATURE_BATCH`]; a batch that fails is re-checked one signature at a time, so every
+    /// verdict is the receipt's own. Same checks and errors as `verify`, with the one theoretical
+    /// difference of batch equations noted in [`super::export`]: a signature that only the key's
+    /// own holder could build (with a small-order component) may pass a batch.
+    pub fn verify_many(&self, receipts: &[Value], now: Timestamp) -> Vec<Result<Value, VerifyError>> {
+        let mut verdicts = Vec::with_capacity(receipts.len());
+        let mut pending = Vec::with_capacity(receipts.len());
+        for receipt in receipts {
+            match self.verify_all_but_signature(receipt, now) {
+                Ok((payload, signature)) => {
+                    pending.push((verdicts.len(), signature));
+                    verdicts.push(Ok(payload));
+                }
+                Err(err) => verdicts.push(Err(err)),
+            }
+        }
+        for group in pending.chunks(MANY_SIGNATURE_BATCH) {
+            let keys: Option<Vec<VerifyingKey>> = group.iter().map(|(_, p)| p.key).collect();
+            let batch_ok = keys.is_some_and(|keys| {
+                let messages: Vec<&[u8]> = group.iter().map(|(_, p)| p.message.as_slice()).collect();
+                let signatures: Vec<Signature> = group.iter().map(|(_, p)| p.signature).collect();
+                ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok()
+            });
+            if batch_ok {
+                continue;
+            }
+            for (index, signature) in group {
+                if let (Err(err), Some(verdict)) = (signature.verify(), verdicts.get_mut(*index)) {
+                    *verdict = Err(err);
+                }
+            }
+        }
+        verdicts
+    }
+
+    /// Every check of [`Verifier::verify`] but the signature, which is returned pending.
+    fn verify_all_but_signature(
+        &self,
+        receipt: &Value,
+        now: Timestamp,
+    ) -> Result<(Value, PendingSignature), VerifyError> {
+        let segments = segments(receipt)?;
+        let decoded = Decoded::new(segments)?;
+        let parts = decoded.parts()?;
+        check_schema_version(&parts.payload)?;
+        self.check_workspace(&parts.payload)?;
+        check_schema(&parts.payload)?;
+        let signature = self.check_claims(&parts, segments, now)?;
+        Ok((Value::Object(parts.payload.to_map()), signature))
+    }
+}

@@ -1,0 +1,205 @@
+//! Python objects ⇄ JSON values. Only the JSON data model crosses: `dict` (string keys), `list`,
+//! `tuple`, `str`, `int`, `bool`, `None`. Floats are refused on the request path (money and every
+//! other number of the API are integers); the verifier accepts them as data so that a malformed
+//! receipt gets the same `SchemaError` as in the reference verifier.
+
+use allowly_core::model::{ActionResult, CheckResponse, ReceiptEnvelope};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use serde_json::{Map, Number, Value};
+
+/// Nesting bound: deeper input is refused before it can exhaust the stack (core's canonical JSON
+/// stops at 32 anyway).
+const MAX_DEPTH: usize = 64;
+
+/// Why a Python object is not JSON data, with the path of the offending member.
+#[derive(Debug)]
+pub struct ConvError {
+    pub path: String,
+    pub message: String,
+}
+
+impl ConvError {
+    fn new(path: &str, message: impl Into<String>) -> ConvError {
+        ConvError { path: path.to_string(), message: message.into() }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Floats {
+    Refuse,
+    Accept,
+}
+
+/// Converts `obj` (named `path` in error messages) to a JSON value.
+pub fn to_value(obj: &Bound<'_, PyAny>, path: &str, floats: Floats) -> Result<Value, ConvError> {
+    convert(obj, path, floats, 0)
+}
+
+fn convert(obj: &Bound<'_, PyAny>, path: &str, floats: Floats, depth: usize) -> Result<Value, ConvError> {
+    if depth > MAX_DEPTH {
+        return Err(ConvError::new(path, format!("nesting deeper than {MAX_DEPTH} levels")));
+    }
+    if obj.is_none() {
+        return Ok(Value::Null);
+    }
+    if let Ok(b) = obj.cast::<PyBool>() {
+        return Ok(Value::Bool(b.is_true()));
+    }
+    if let Ok(s) = obj.cast::<PyString>() {
+        let text = s.to_str().map_err(|_| ConvError::new(path, "string is not valid unicode (lone surrogate)"))?;
+        return Ok(Value::String(text.to_owned()));
+    }
+    if let Ok(i) = obj.cast::<PyInt>() {
+        if let Ok(v) = i.extract::<i64>() {
+            return Ok(Value::Number(v.into()));
+        }
+        if let Ok(v) = i.extract::<u64>() {
+            return Ok(Value::Number(v.into()));
+        }
+        return Err(ConvError::new(path, "integer out of range"));
+    }
+    if let Ok(d) = obj.cast::<PyDict>() {
+        let mut map = Map::with_capacity(d.len());
+        for (key, item) in d.iter() {
+            let Ok(key) = key.cast::<PyString>() else {
+                return Err(ConvError::new(path, "object keys must be strings"));
+            };
+            let key = key.to_str().map_err(|_| ConvError::new(path, "key is not valid unicode"))?.to_owned();
+            let child = format!("{path}.{key}");
+            let value = convert(&item, &child, floats, depth + 1)?;
+            map.insert(key, value);
+        }
+        return Ok(Value::Object(map));
+    }
+    if let Ok(list) = obj.cast::<PyList>() {
+        let mut out = Vec::with_capacity(list.len());
+        for (i, item) in list.iter().enumerate() {
+            out.push(convert(&item, &format!("{path}[{i}]"), floats, depth + 1)?);
+        }
+        return Ok(Value::Array(out));
+    }
+    if let Ok(tuple) = obj.cast::<PyTuple>() {
+        let mut out = Vec::with_capacity(tuple.len());
+        for (i, item) in tuple.iter().enumerate() {
+            out.push(convert(&item, &format!("{path}[{i}]"), floats, depth + 1)?);
+        }
+        return Ok(Value::Array(out));
+    }
+    if let Ok(f) = obj.cast::<PyFloat>() {
+        return match floats {
+            Floats::Refuse => Err(ConvError::new(path, "floats are not allowed: use integers (money in micros)")),
+            Floats::Accept => Ok(Number::from_f64(f.value()).map(Value::Number).unwrap_or(Value::Null)),
+        };
+    }
+    let type_name = obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "object".into());
+    Err(ConvError::new(path, format!("`{type_name}` is not JSON data (dict, list, str, int, bool or None)")))
+}
+
+/// Converts a JSON value to Python objects.
+pub fn to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match value {
+        Value::Null => py.None().into_bound(py),
+        Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                i.into_pyobject(py)?.into_any()
+            } else if let Some(u) = n.as_u64() {
+                u.into_pyobject(py)?.into_any()
+            } else {
+                n.as_f64().unwrap_or(f64::NAN).into_pyobject(py)?.into_any()
+            }
+        }
+        Value::String(s) => PyString::new(py, s).into_any(),
+        Value::Array(items) => {
+            let list = PyList::empty(py);
+            for item in items {
+                list.append(to_py(py, item)?)?;
+            }
+            list.into_any()
+        }
+        Value::Object(map) => {
+            let dict = PyDict::new(py);
+            for (key, item) in map {
+                dict.set_item(key, to_py(py, item)?)?;
+            }
+            dict.into_any()
+        }
+    })
+}
+
+/// Serializes a model type to Python objects through its HTTP JSON shape.
+pub fn model_to_py<'py, T: serde::Serialize>(py: Python<'py>, model: &T) -> PyResult<Bound<'py, PyAny>> {
+    let value = serde_json::to_value(model)
+        .map_err(|err| pyo3::exceptions::PyRuntimeError::new_err(format!("cannot convert the answer: {err}")))?;
+    to_py(py, &value)
+}
+
+/// The check answer as the HTTP API's JSON shape, built directly (the hot path of an embedded
+/// check: no intermediate `serde_json::Value`). Same members as `serde_json::to_value(answer)`.
+pub fn check_to_py<'py>(py: Python<'py>, answer: &CheckResponse) -> PyResult<Bound<'py, PyDict>> {
+    let out = PyDict::new(py);
+    out.set_item("authorization_id", &answer.authorization_id)?;
+    out.set_item("user_id", answer.user_id.as_deref())?;
+    out.set_item("agent_id", answer.agent_id.as_deref())?;
+    out.set_item("authorization_expires_at", answer.authorization_expires_at.as_deref())?;
+    out.set_item("engine_version", &answer.engine_version)?;
+    let results = PyDict::new(py);
+    for (action, result) in answer.results.iter() {
+        results.set_item(action, action_to_py(py, result)?)?;
+    }
+    out.set_item("results", results)?;
+    Ok(out)
+}
+
+fn action_to_py<'py>(py: Python<'py>, result: &ActionResult) -> PyResult<Bound<'py, PyDict>> {
+    let out = PyDict::new(py);
+    out.set_item("decision", result.decision.as_str())?;
+    out.set_item("reason", &result.reason)?;
+    match &result.receipt {
+        None => out.set_item("receipt", py.None())?,
+        Some(ReceiptEnvelope::Signed { receipt }) => {
+            let jws = PyDict::new(py);
+            jws.set_item("protected", &receipt.protected)?;
+            jws.set_item("payload", &receipt.payload)?;
+            jws.set_item("signature", &receipt.signature)?;
+            let envelope = PyDict::new(py);
+            envelope.set_item("status", "signed")?;
+            envelope.set_item("receipt", jws)?;
+            out.set_item("receipt", envelope)?;
+        }
+        Some(pending) => out.set_item("receipt", model_to_py(py, pending)?)?,
+    }
+    if result.is_fallback {
+        out.set_item("is_fallback", true)?;
+    }
+    match &result.budget {
+        None => out.set_item("budget", py.None())?,
+        Some(budget) => out.set_item("budget", model_to_py(py, budget)?)?,
+    }
+    match &result.escalation {
+        None => out.set_item("escalation", py.None())?,
+        Some(escalation) => out.set_item("escalation", model_to_py(py, escalation)?)?,
+    }
+    match &result.policy_eval {
+        None => out.set_item("policy_eval", py.None())?,
+        Some(policy_eval) => out.set_item("policy_eval", to_py(py, policy_eval)?)?,
+    }
+    for (name, value) in [
+        ("receipt_id", &result.receipt_id),
+        ("fallback_mode", &result.fallback_mode),
+        ("confirm_nonce", &result.confirm_nonce),
+        ("confirm_expires_at", &result.confirm_expires_at),
+        ("confirm_prompt_hint", &result.confirm_prompt_hint),
+        ("confirmation_id", &result.confirmation_id),
+        ("escalation_id", &result.escalation_id),
+        ("escalation_to", &result.escalation_to),
+        ("escalation_expires_at", &result.escalation_expires_at),
+        ("superseded_by", &result.superseded_by),
+    ] {
+        if let Some(value) = value {
+            out.set_item(name, value)?;
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,61 @@
+//! `Verifier::verify_many` (the bindings' batch verification) gives, receipt by receipt, the
+//! verdict of `Verifier::verify` on the wire-5 vectors, repeated and mixed so that batches hold
+//! valid and invalid signatures together.
+
+use allowly_core::receipt::{KeySet, Verifier};
+use allowly_core::Timestamp;
+use serde_json::Value;
+use std::path::PathBuf;
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+fn vectors() -> Result<Value, Box<dyn std::error::Error>> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let path = std::env::var_os("ALLOWLY_WIRE5_VECTORS")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain([root.join("tests/vectors/wire5.json"), root.join("../shared/vectors/wire5.json")])
+        .find(|path| path.is_file())
+        .ok_or("wire5.json not found")?;
+    Ok(serde_json::from_slice(&std::fs::read(path)?)?)
+}
+
+#[test]
+fn verify_many_matches_verify_receipt_by_receipt() -> TestResult {
+    let doc = vectors()?;
+    let now = doc["now"].as_str().and_then(Timestamp::parse).ok_or("no now")?;
+    let (_, keys) = KeySet::from_document(&doc["keys"])?;
+    let trusted: Vec<String> = doc["trusted_key_fingerprints"]
+        .as_array()
+        .ok_or("no trusted fingerprints")?
+        .iter()
+        .filter_map(|fp| fp.as_str().map(str::to_owned))
+        .collect();
+    let verifier = Verifier::new(keys, doc["workspace_id"].as_str().ok_or("no workspace")?, trusted);
+    let mut receipts = Vec::new();
+    for group in ["should_verify", "should_reject"] {
+        for case in doc[group].as_array().ok_or("no cases")? {
+            receipts.push(case["receipt"].clone());
+        }
+    }
+    // Several rounds, interleaved, so that every batch of 64 mixes good and bad signatures.
+    let mut mixed = Vec::new();
+    for round in 0..12 {
+        for (i, receipt) in receipts.iter().enumerate() {
+            if (i + round) % 3 != 0 {
+                mixed.push(receipt.clone());
+            }
+        }
+    }
+    let many = verifier.verify_many(&mixed, now);
+    assert_eq!(many.len(), mixed.len());
+    let mut rejected = 0;
+    for (receipt, verdict) in mixed.iter().zip(&many) {
+        let single = verifier.verify(receipt, now);
+        assert_eq!(verdict, &single);
+        rejected += usize::from(single.is_err());
+    }
+    assert!(rejected > 0 && rejected < mixed.len());
+    assert!(verifier.verify_many(&[], now).is_empty());
+    Ok(())
+}
