@@ -58,10 +58,7 @@ impl Engine {
             Some(Value::Object(map)) => {
                 for (action, mode) in map {
                     let mode = mode.as_str().and_then(FallbackMode::parse).ok_or_else(|| {
-                        Error::invalid(
-                            format!("fallback_by_action.{action}"),
-                            "must be `fail_open` or `fail_closed`",
-                        )
+                        Error::invalid(format!("fallback_by_action.{action}"), "must be `fail_open` or `fail_closed`")
                     })?;
                     options.fallback_by_action.insert(action.clone(), mode);
                 }
@@ -223,9 +220,7 @@ pub fn dispatch(api: &dyn Api, op: &str, args: &str) -> Result<String, Error> {
             args.opt_string("revoked_by")?.as_deref(),
             args.opt_string("notes")?.as_deref(),
         )?),
-        "list_authorizations" => {
-            ok(&api.list_authorizations(args.limit()?, args.opt_string("cursor")?.as_deref())?)
-        }
+        "list_authorizations" => ok(&api.list_authorizations(args.limit()?, args.opt_string("cursor")?.as_deref())?),
         "get_authorization" => ok(&api.get_authorization(&args.string("authorization_id")?)?),
         "resolve_confirmation" => {
             let approved = args.opt_bool("approved")?.ok_or_else(|| Error::invalid("approved", "is required"))?;

@@ -112,13 +112,23 @@ impl NativeKeys {
     /// Verifies one receipt (JSON text of the JWS object) off the event loop.
     #[napi(ts_return_type = "Promise<string>")]
     pub fn verify_receipt(&self, receipt_json: String, options_json: String) -> AsyncTask<Verify> {
-        AsyncTask::new(Verify { keys: self.keys.clone(), kind: VerifyKind::Receipt, input: receipt_json, options: options_json })
+        AsyncTask::new(Verify {
+            keys: self.keys.clone(),
+            kind: VerifyKind::Receipt,
+            input: receipt_json,
+            options: options_json,
+        })
     }
 
     /// Verifies a checkpoint against its members (`{checkpoint, members, previous?}` as JSON).
     #[napi(ts_return_type = "Promise<string>")]
     pub fn verify_checkpoint(&self, input_json: String, options_json: String) -> AsyncTask<Verify> {
-        AsyncTask::new(Verify { keys: self.keys.clone(), kind: VerifyKind::Checkpoint, input: input_json, options: options_json })
+        AsyncTask::new(Verify {
+            keys: self.keys.clone(),
+            kind: VerifyKind::Checkpoint,
+            input: input_json,
+            options: options_json,
+        })
     }
 }
 
