@@ -155,3 +155,30 @@ export async function startServer(home = tempHome('allowly-serve-')) {
     });
   return { ...ready, home, stop };
 }
+
+/** A policy whose one action is allowed without caps (load tests and benchmarks). */
+export function openPolicy(policyId = 'bench_agent') {
+  return {
+    policyId,
+    description: 'load tests: one allowed action, no caps',
+    definition: {
+      profile: 'allowly.policy.v1',
+      agent_id: 'bench_bot',
+      default_expiry_days: 30,
+      actions: [
+        {
+          policy: {
+            profile: 'allowly.basic.v1',
+            action: 'search.web',
+            decision: 'allow',
+            target: null,
+            fields: { query: 'string' },
+            rules: [],
+          },
+          guards: {},
+          executable_operations: [],
+        },
+      ],
+    },
+  };
+}
