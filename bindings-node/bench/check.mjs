@@ -1,7 +1,8 @@
 // Benchmark of @allowly/sdk `check`: embedded throughput (SQLite home, signed receipt per check)
 // and remote latency against one local `allowly serve`, beside the official Python client 0.8.0.
 // Usage: node bench/check.mjs [--checks N] [--runs R] [--concurrency C] [--remote-checks N]
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -71,10 +72,14 @@ const embedded = Allowly.embedded({ home: tempHome('allowly-bench-') });
 const authId = await setup(embedded);
 await throughput(embedded, authId, 2000, concurrency); // warm-up
 const rates = [];
+const cpuBefore = process.cpuUsage();
 for (let r = 0; r < runs; r++) rates.push(await throughput(embedded, authId, checks, concurrency));
+const cpu = process.cpuUsage(cpuBefore);
+const cpuPerCheck = (cpu.user + cpu.system) / (runs * checks);
 const seq = await latencies(embedded, authId, 2000);
 console.log(`\nembedded check (SQLite home, signed receipt each), ${runs} runs × ${checks} checks, ${concurrency} in flight`);
 console.log(`  checks/s  median ${Math.round(median(rates))}  (runs: ${rates.map(Math.round).join(', ')})  target ≥ 15000`);
+console.log(`  process CPU per check (all threads): ${cpuPerCheck.toFixed(1)} µs`);
 console.log(`  one at a time: median ${fmt(median(seq))} ms, p99 ${fmt(pct(seq, 0.99))} ms`);
 
 // Remote: one local server, sequential checks.
@@ -91,7 +96,7 @@ try {
   const venvPython = path.join(root, 'target/venv-official/bin/python');
   if (fs.existsSync(venvPython)) {
     python = JSON.parse(
-      execFileSync(
+      (await promisify(execFile)(
         venvPython,
         [
           path.join(root, 'bindings-node/bench/official_client_latency.py'),
@@ -101,14 +106,17 @@ try {
           String(remoteChecks),
         ],
         { encoding: 'utf8' },
-      ),
+      )).stdout,
     );
   }
   console.log(`\nremote check latency against one local allowly serve, ${remoteChecks} sequential checks (ms)`);
   console.log('  client                          median    p95      p99');
   const row = (name, m, p95, p99) => console.log(`  ${name.padEnd(30)}  ${fmt(m).padStart(7)}  ${fmt(p95).padStart(7)}  ${fmt(p99).padStart(7)}`);
   row('@allowly/sdk (this package)', median(node), pct(node, 0.95), pct(node, 0.99));
-  if (python) row('official Python allowly 0.8.0', python.median_ms, python.p95_ms, python.p99_ms);
+  if (python) {
+    row('official Python allowly 0.8.0', python.median_ms, python.p95_ms, python.p99_ms);
+    if (python.fallbacks) console.log(`  (the official client answered ${python.fallbacks} checks by its local fallback)`);
+  }
   else console.log('  official Python allowly 0.8.0  (target/venv-official missing: run scripts/server-test.sh once)');
   console.log('  Python SDK (bindings-python)    (column added after the merge)');
 } finally {

@@ -126,14 +126,18 @@ export function mismatches(outcomes) {
 /** Starts `allowly serve` on a fresh home; resolves with its URL, keys and a stop function. */
 export async function startServer(home = tempHome('allowly-serve-')) {
   if (!fs.existsSync(allowlyBin)) throw new Error(`${allowlyBin} is missing: run scripts/node-test.sh`);
+  // The server's log goes to a file: a pipe that nobody drains (while the test process waits on
+  // something synchronous) would fill up and block the server.
+  const logPath = path.join(home, 'server.log');
+  const log = fs.openSync(logPath, 'a');
   const child = spawn(allowlyBin, ['--home', home, 'serve', '--listen', '127.0.0.1:0'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', 'pipe', log],
   });
+  fs.closeSync(log);
   let out = '';
-  let err = '';
-  child.stderr.on('data', (d) => (err += d));
+  const err = () => fs.readFileSync(logPath, 'utf8').slice(-2000);
   const ready = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the server did not start: ${err}`)), 30_000);
+    const timer = setTimeout(() => reject(new Error(`the server did not start: ${err()}`)), 30_000);
     child.stdout.on('data', (d) => {
       out += d;
       const url = /listening on (http:\/\/[0-9.:]+)/.exec(out);
@@ -145,7 +149,7 @@ export async function startServer(home = tempHome('allowly-serve-')) {
         resolve({ baseUrl: url[1], setupKey: setup[1], runtimeKey: runtime[1], workspaceId: ws[1] });
       }
     });
-    child.on('exit', (code) => reject(new Error(`the server exited ${code}: ${err}`)));
+    child.on('exit', (code) => reject(new Error(`the server exited ${code}: ${err()}`)));
   });
   const stop = () =>
     new Promise((resolve) => {
