@@ -8,6 +8,7 @@ cd "$root"
 unset ALLOWLY_DATABASE_URL
 
 cargo build --release --locked --quiet -p allowly-cli
+export ALLOWLY_BIN="${CARGO_TARGET_DIR:-$root/target}/release/allowly"
 venv="$root/target/venv-official"
 if ! "$venv/bin/python" -c 'import allowly, importlib.metadata as m; assert m.version("allowly") == "0.8.0"' 2>/dev/null; then
   python3 -m venv "$venv"

@@ -14,6 +14,7 @@ major=$(node -p 'process.versions.node.split(".")[0]')
 
 echo "==> allowly binary (for the server tests)"
 cargo build --release --locked --quiet -p allowly-cli
+export ALLOWLY_BIN="${CARGO_TARGET_DIR:-$root/target}/release/allowly"
 
 echo "==> reference verifier venv"
 export ALLOWLY_REFERENCE_VENV
