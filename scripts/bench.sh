@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Whole-system figures in one table: criterion medians for the engine, and `allowly verify` against
-# the reference verifier on the same 10,000-receipt export, measured side by side in one run.
+# Whole-system figures, measured side by side in one run: criterion medians for the engine;
+# `allowly verify` against the reference verifier on the same 10,000-receipt export; `allowly serve`
+# under 64 connections from a second process on the SQLite home and on PostgreSQL (100
+# authorizations, and one hot budgeted authorization); remote check latency of the official Python
+# client beside this project's client on the same server.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -54,3 +57,27 @@ print(f"{'verify 10,000-receipt export: allowly verify':66} {ours:>8} ms")
 print(f"{'verify 10,000-receipt export: allowly-receipt-verify 5.0.0':66} {theirs:>8} ms")
 print(f"{'speed-up (reference / ours, medians of the same file)':66} {ratio:>10.1f}×  target ≥ 20×")
 PY
+
+echo
+echo "allowly serve, 64 keep-alive connections from a second process (loadgen), ${SERVER_BENCH_SECONDS:=10} s each"
+eval "$(scripts/postgres.sh start)"
+sqlite=$(scripts/server-bench.sh 64 "$SERVER_BENCH_SECONDS" | sed -n 1p)
+pg_spread=$(LOADGEN_AUTHORIZATIONS=100 scripts/server-bench.sh 64 "$SERVER_BENCH_SECONDS" \
+  --database-url "$(scripts/postgres.sh fresh-database allowly_bench)" | sed -n 1p)
+pg_hot=$(LOADGEN_BUDGETED=1 scripts/server-bench.sh 64 "$SERVER_BENCH_SECONDS" \
+  --database-url "$(scripts/postgres.sh fresh-database allowly_bench)" | sed -n 1p)
+python3 - "$sqlite" "$pg_spread" "$pg_hot" <<'PY'
+import json, sys
+rows = [
+    ("SQLite home, one authorization", sys.argv[1], "≥ 8,000/s, p99 < 20 ms"),
+    ("PostgreSQL, 100 authorizations", sys.argv[2], "≥ 3,000/s"),
+    ("PostgreSQL, one hot budgeted authorization", sys.argv[3], "≥ 1,500/s"),
+]
+print(f"{'storage':46} {'checks/s':>9} {'p50':>9} {'p99':>9} {'errors':>7}  target")
+for label, raw, target in rows:
+    r = json.loads(raw)
+    print(f"{label:46} {r['checks_per_second']:>9,.0f} {r['p50_ms']:>6.2f} ms {r['p99_ms']:>6.2f} ms {r['errors']:>7}  {target}")
+PY
+
+echo
+"$(scripts/official-venv.sh)/bin/python" scripts/bench/remote_latency.py target/release/allowly 2000

@@ -4,7 +4,9 @@
 #     wire-compatible subset against a fresh home and verifies every receipt it saw;
 #  2. a second workspace created while the server runs is isolated from the first;
 #  3. SIGTERM stops the server with exit 0, and a restart never prints the keys again;
-#  4. a server killed with SIGKILL under concurrent load loses no answered check.
+#  4. a server killed with SIGKILL under concurrent load loses no answered check;
+#  5. on PostgreSQL: the official client again, then scale-out over two servers, SIGKILL under load
+#     and a PostgreSQL outage (tests/server/postgres.py).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -14,11 +16,7 @@ unset ALLOWLY_DATABASE_URL
 cargo build --release --locked --quiet -p allowly-cli
 allowly="$root/target/release/allowly"
 
-venv="$root/target/venv-official"
-if ! "$venv/bin/python" -c 'import allowly, importlib.metadata as m; assert m.version("allowly") == "0.8.0"' 2>/dev/null; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check allowly==0.8.0
-fi
+venv=$(scripts/official-venv.sh)
 
 work=$(mktemp -d)
 server_pid=""
@@ -29,10 +27,12 @@ cleanup() {
 trap cleanup EXIT
 home="$work/home"
 
-# start_server <stdout file>: starts `allowly serve` on a free port; sets server_pid and base_url.
+# start_server <stdout file> [serve flags...]: starts `allowly serve` on a free port; sets server_pid
+# and base_url.
 start_server() {
   local out=$1
-  "$allowly" --home "$home" serve --listen 127.0.0.1:0 >"$out" 2>>"$work/server.log" &
+  shift
+  "$allowly" --home "$home" serve --listen 127.0.0.1:0 "$@" >"$out" 2>>"$work/server.log" &
   server_pid=$!
   for _ in $(seq 1 300); do
     if grep -q 'listening on' "$out" 2>/dev/null; then
@@ -76,6 +76,18 @@ stop_server INT
 
 echo "==> SIGKILL under load"
 python3 tests/server/sigkill.py "$allowly" 3 32
+
+echo "==> official client allowly 0.8.0 against allowly serve on PostgreSQL"
+eval "$(scripts/postgres.sh start)"
+start_server "$work/pg.out" --database-url "$(scripts/postgres.sh fresh-database allowly_official_client)"
+setup_key=$(grep -o 'allowly\.setup\.[^ ]*' "$work/pg.out" || true)
+runtime_key=$(grep -o 'allowly\.runtime\.[^ ]*' "$work/pg.out" || true)
+if [ -z "$setup_key" ] || [ -z "$runtime_key" ]; then echo "FAIL  first start printed no keys"; cat "$work/pg.out"; exit 1; fi
+"$venv/bin/python" tests/server/official_client.py "$base_url" "$setup_key" "$runtime_key"
+stop_server TERM
+
+echo "==> PostgreSQL: scale-out over two servers, SIGKILL under load, an outage"
+"$venv/bin/python" tests/server/postgres.py "$allowly" scripts/postgres.sh
 
 echo
 echo "server tests passed"

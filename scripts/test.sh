@@ -7,6 +7,12 @@ cd "$root"
 
 step() { printf '\n==> %s\n' "$*"; }
 
+step "PostgreSQL for the tests of the PostgreSQL store and of scale-out (a throwaway cluster under /tmp)"
+pg_was_running=0
+scripts/postgres.sh status 2>/dev/null && pg_was_running=1
+eval "$(scripts/postgres.sh start)"
+[ "$pg_was_running" = 1 ] || trap 'scripts/postgres.sh stop || true' EXIT
+
 step "format and lints"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

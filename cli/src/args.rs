@@ -86,11 +86,9 @@ pub enum Command {
     /// Serve the HTTP API on this home (first start creates the workspace and prints its keys once).
     Serve(ServeArgs),
     /// API keys of the home's workspaces (setup: policies and keys; runtime: checks and approvals).
-    #[command(subcommand)]
-    ApiKeys(ApiKeysCommand),
+    ApiKeys(ApiKeysArgs),
     /// The workspaces (tenants) of the home.
-    #[command(subcommand)]
-    Workspaces(WorkspacesCommand),
+    Workspaces(WorkspacesArgs),
 }
 
 #[derive(Debug, Args)]
@@ -104,8 +102,8 @@ pub struct ServeArgs {
     /// Base URL clients reach this server at (for receipt links); default http://<listen address>.
     #[arg(long, value_name = "URL")]
     pub public_url: Option<String>,
-    /// Blocking threads running one workspace's engine calls at once (default 2); its other
-    /// requests wait their turn, first come first served.
+    /// Blocking threads running one workspace's engine calls at once (default 2 on SQLite, 32 on
+    /// PostgreSQL); its other requests wait their turn, first come first served.
     #[arg(long, value_name = "N")]
     pub engine_threads: Option<usize>,
     /// Format of the request log on stderr (filter with ALLOWLY_LOG, e.g. `warn`).
@@ -119,6 +117,15 @@ pub enum LogFormat {
     Json,
 }
 
+#[derive(Debug, Args)]
+pub struct ApiKeysArgs {
+    #[command(subcommand)]
+    pub command: ApiKeysCommand,
+    /// The PostgreSQL database of `allowly serve --database-url`, instead of the home.
+    #[arg(long, global = true, env = "ALLOWLY_DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ApiKeysCommand {
     /// Create a key; its secret is printed this once.
@@ -129,20 +136,20 @@ pub enum ApiKeysCommand {
         /// A note to recognize the key by.
         #[arg(long)]
         label: Option<String>,
-        /// The workspace (default: the home's first workspace).
+        /// The workspace (default: the first workspace of the home or database).
         #[arg(long, value_name = "WS")]
         workspace: Option<String>,
     },
     /// Every key (never its secret), revoked ones included.
     List {
-        /// The workspace (default: the home's first workspace).
+        /// The workspace (default: the first workspace of the home or database).
         #[arg(long, value_name = "WS")]
         workspace: Option<String>,
     },
     /// Revoke a key: it stops working at once.
     Revoke {
         key_id: String,
-        /// The workspace (default: the home's first workspace).
+        /// The workspace (default: the first workspace of the home or database).
         #[arg(long, value_name = "WS")]
         workspace: Option<String>,
     },
@@ -154,11 +161,20 @@ pub enum KeyKind {
     Runtime,
 }
 
+#[derive(Debug, Args)]
+pub struct WorkspacesArgs {
+    #[command(subcommand)]
+    pub command: WorkspacesCommand,
+    /// The PostgreSQL database of `allowly serve --database-url`, instead of the home.
+    #[arg(long, global = true, env = "ALLOWLY_DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum WorkspacesCommand {
-    /// Create a workspace with a setup and a runtime key (printed once): the home's first, or a new tenant.
+    /// Create a workspace with a setup and a runtime key (printed once): the first, or a new tenant.
     Create,
-    /// The home's workspaces.
+    /// The workspaces of the home (or database).
     List,
 }
 

@@ -11,6 +11,8 @@ use allowly_core::model::{AuthorizationCreate, CheckRequest, CheckResponse, Rece
 use allowly_core::policy::Decision;
 use allowly_core::receipt::{decode_receipt, KeyDocument};
 use allowly_core::{Allowly, Error, RemoteClient, RemoteOptions};
+
+use crate::serve::Workspaces;
 use serde_json::{json, Value};
 
 use crate::args::{
@@ -43,8 +45,10 @@ pub fn run(cli: &Cli) -> i32 {
         Command::Init => init(&cli.home, out),
         // The server, keys and tenants work on the home as a whole.
         Command::Serve(args) => return crate::serve::serve(cli, args),
-        Command::ApiKeys(command) => crate::serve::api_keys(&cli.home, command, out),
-        Command::Workspaces(command) => crate::serve::workspaces(&cli.home, command, out),
+        Command::ApiKeys(args) => Workspaces::of(&cli.home, args.database_url.as_deref())
+            .and_then(|workspaces| crate::serve::api_keys(&workspaces, &args.command, out)),
+        Command::Workspaces(args) => Workspaces::of(&cli.home, args.database_url.as_deref())
+            .and_then(|workspaces| crate::serve::workspaces(&workspaces, &args.command, out)),
         command => open_target(cli).and_then(|target| dispatch(&target, command, out)),
     };
     match result {

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use allowly_core::model::{ApiKeyCreated, ApiKeyKind, ApiKeyView};
 use allowly_core::{Allowly, Error, Options};
-use allowly_server::{Config, Home, Storage};
+use allowly_server::{Config, Home, PostgresWorkspaces, Storage};
 use serde_json::json;
 
 use crate::args::{ApiKeysCommand, Cli, KeyKind, LogFormat, ServeArgs, WorkspacesCommand};
@@ -53,19 +53,45 @@ fn init_logging(format: LogFormat) {
     };
 }
 
-/// The engine of `workspace` in `home`, or of the home's first workspace.
-fn open_workspace(home: &Path, workspace: Option<&str>) -> Result<Allowly, Error> {
-    let Some(id) = workspace else { return open_existing(home) };
-    Home::new(home).open_workspace(id, Options::default())?.ok_or_else(|| Error::NotFound {
-        code: "workspace_not_found",
-        message: format!("no workspace `{id}` in `{}` (see `allowly workspaces list`)", home.display()),
-    })
+/// Where `allowly api-keys` and `allowly workspaces` find the workspaces.
+pub enum Workspaces {
+    Home(Home),
+    Postgres(PostgresWorkspaces),
 }
 
-pub fn api_keys(home: &Path, command: &ApiKeysCommand, out: &Output) -> Result<i32, Error> {
+impl Workspaces {
+    /// The home, or the database of `--database-url` (connected now).
+    pub fn of(home: &Path, database_url: Option<&str>) -> Result<Workspaces, Error> {
+        match Storage::from_flags(home.to_path_buf(), database_url) {
+            Ok(Storage::Sqlite { home }) => Ok(Workspaces::Home(Home::new(home))),
+            Ok(Storage::Postgres { url }) => Ok(Workspaces::Postgres(PostgresWorkspaces::connect(&url)?)),
+            Err(err) => Err(Error::invalid("database_url", err.to_string())),
+        }
+    }
+
+    /// The engine of `workspace`, or of the first workspace.
+    fn open(&self, workspace: Option<&str>) -> Result<Allowly, Error> {
+        let (opened, place) = match self {
+            Workspaces::Home(home) => match workspace {
+                None => return open_existing(home.dir()),
+                Some(id) => (home.open_workspace(id, Options::default())?, format!("`{}`", home.dir().display())),
+            },
+            Workspaces::Postgres(database) => (database.open(workspace)?, "the database".to_string()),
+        };
+        opened.ok_or_else(|| Error::NotFound {
+            code: "workspace_not_found",
+            message: match workspace {
+                Some(id) => format!("no workspace `{id}` in {place} (see `allowly workspaces list`)"),
+                None => format!("no workspace in {place} (`allowly workspaces create` creates one)"),
+            },
+        })
+    }
+}
+
+pub fn api_keys(workspaces: &Workspaces, command: &ApiKeysCommand, out: &Output) -> Result<i32, Error> {
     match command {
         ApiKeysCommand::Create { kind, label, workspace } => {
-            let engine = open_workspace(home, workspace.as_deref())?;
+            let engine = workspaces.open(workspace.as_deref())?;
             let kind = match kind {
                 KeyKind::Setup => ApiKeyKind::Setup,
                 KeyKind::Runtime => ApiKeyKind::Runtime,
@@ -74,12 +100,12 @@ pub fn api_keys(home: &Path, command: &ApiKeysCommand, out: &Output) -> Result<i
             out.emit(&created, created_text)?;
         }
         ApiKeysCommand::List { workspace } => {
-            let engine = open_workspace(home, workspace.as_deref())?;
+            let engine = workspaces.open(workspace.as_deref())?;
             let keys = engine.list_api_keys()?;
             out.emit(&json!({ "workspace_id": engine.workspace_id(), "items": keys }), |_| keys_text(&keys))?;
         }
         ApiKeysCommand::Revoke { key_id, workspace } => {
-            let engine = open_workspace(home, workspace.as_deref())?;
+            let engine = workspaces.open(workspace.as_deref())?;
             engine.revoke_api_key(key_id)?;
             out.emit(&json!({ "key_id": key_id, "revoked": true }), |_| format!("revoked API key {key_id}"))?;
         }
@@ -114,11 +140,13 @@ fn keys_text(keys: &[ApiKeyView]) -> String {
     table(&rows)
 }
 
-pub fn workspaces(home: &Path, command: &WorkspacesCommand, out: &Output) -> Result<i32, Error> {
-    let home = Home::new(home);
+pub fn workspaces(workspaces: &Workspaces, command: &WorkspacesCommand, out: &Output) -> Result<i32, Error> {
     match command {
         WorkspacesCommand::Create => {
-            let (entry, keys) = home.create_workspace(Options::default())?;
+            let (entry, keys) = match workspaces {
+                Workspaces::Home(home) => home.create_workspace(Options::default())?,
+                Workspaces::Postgres(database) => database.create()?,
+            };
             let report = json!({
                 "workspace_id": entry.workspace_id,
                 "primary": entry.primary,
@@ -127,12 +155,15 @@ pub fn workspaces(home: &Path, command: &WorkspacesCommand, out: &Output) -> Res
                 "runtime_key": keys.runtime,
             });
             out.emit(&report, |_| {
-                let kind = if entry.primary { "the home's first workspace" } else { "a new tenant" };
+                let kind = if entry.primary { "the first workspace" } else { "a new tenant" };
                 format!("created {} ({kind}) in {}\n{}", entry.workspace_id, entry.database, keys.banner())
             })?;
         }
         WorkspacesCommand::List => {
-            let listed = home.list_workspaces()?;
+            let listed = match workspaces {
+                Workspaces::Home(home) => home.list_workspaces()?,
+                Workspaces::Postgres(database) => database.list()?,
+            };
             out.emit(&json!({ "items": listed }), |_| {
                 if listed.is_empty() {
                     return "no workspaces (`allowly workspaces create` or `allowly serve` creates the first)".into();

@@ -141,10 +141,10 @@ fn serve_prints_keys_once_and_stops_on_sigterm() {
         let rest: Vec<String> = lines.map_while(Result::ok).collect();
         assert!(rest.iter().all(|l| !l.contains("allowly.setup.") && !l.contains("allowly.runtime.")), "{rest:?}");
     }
-    // PostgreSQL is not built in yet: a clear error, exit 1.
+    // A PostgreSQL server that is not there: a clear error, exit 1.
     let (code, _, stderr) =
-        allowly(&home, &["serve", "--listen", "127.0.0.1:0", "--database-url", "postgres://x@localhost/db"]);
-    assert!(code == 1 && stderr.contains("postgres support is not built yet"), "{stderr}");
+        allowly(&home, &["serve", "--listen", "127.0.0.1:0", "--database-url", "postgres://x@127.0.0.1:1/db"]);
+    assert!(code == 1 && stderr.contains("store_unavailable"), "{stderr}");
     let (code, _, stderr) = allowly(&home, &["serve", "--listen", "127.0.0.1:0", "--database-url", "sqlite://x"]);
     assert!(code == 1 && stderr.contains("unsupported --database-url"), "{stderr}");
 }

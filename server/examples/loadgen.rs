@@ -4,8 +4,11 @@
 //! ```text
 //! cargo run --release -p allowly-server --example loadgen -- BASE_URL SETUP_KEY RUNTIME_KEY [CONNECTIONS] [SECONDS]
 //! ```
-//! It publishes a one-action `allow` policy and an authorization first, then checks that action.
-//! With `LOADGEN_WINDOWS=1` it also prints, per 100 ms window, the worst latency when over 20 ms.
+//! It publishes a one-action `allow` policy and authorizations first, then checks that action.
+//! Environment: `LOADGEN_AUTHORIZATIONS=N` spreads the connections over N authorizations (default
+//! 1: every check queues on one hot authorization); `LOADGEN_BUDGETED=1` makes every check reserve
+//! budget (1 micro against a cap it never reaches); `LOADGEN_WINDOWS=1` also prints, per 100 ms
+//! window, the worst latency when over 20 ms.
 
 use std::time::{Duration, Instant};
 
@@ -94,22 +97,32 @@ async fn main() -> Result<(), Failure> {
         return Err(format!("policy: HTTP {status}: {}", String::from_utf8_lossy(&body)).into());
     }
     let version = serde_json::from_slice::<Value>(&body)?["policy_ref"]["policy_version"].clone();
-    let create = json!({"user_id": "loadgen", "policy_id": "loadgen", "policy_version": version, "metadata": {}});
-    let (status, body) = conn.send("POST", "/v1/authorizations", &runtime, &serde_json::to_vec(&create)?).await?;
-    if status != 201 {
-        return Err(format!("authorization: HTTP {status}: {}", String::from_utf8_lossy(&body)).into());
+    let authorizations: usize =
+        std::env::var("LOADGEN_AUTHORIZATIONS").ok().map(|n| n.parse()).transpose()?.unwrap_or(1);
+    let budgeted = std::env::var_os("LOADGEN_BUDGETED").is_some();
+    let mut checks = Vec::with_capacity(authorizations);
+    for _ in 0..authorizations.max(1) {
+        let create = json!({"user_id": "loadgen", "policy_id": "loadgen", "policy_version": version, "metadata": {},
+                            "budget_limit_micros": if budgeted { Some(1_000_000_000_000_000u64) } else { None }});
+        let (status, body) = conn.send("POST", "/v1/authorizations", &runtime, &serde_json::to_vec(&create)?).await?;
+        if status != 201 {
+            return Err(format!("authorization: HTTP {status}: {}", String::from_utf8_lossy(&body)).into());
+        }
+        let authorization_id = serde_json::from_slice::<Value>(&body)?["authorization_id"]
+            .as_str()
+            .ok_or("no authorization_id")?
+            .to_string();
+        checks.push(serde_json::to_vec(&json!({
+            "authorization_id": authorization_id, "actions": ["api.call"], "resource": null, "session_id": null,
+            "estimated_cost_micros": if budgeted { Some(1) } else { None }, "context": {"channel": "loadgen"},
+        }))?);
     }
-    let authorization_id =
-        serde_json::from_slice::<Value>(&body)?["authorization_id"].as_str().ok_or("no authorization_id")?.to_string();
-    let check = serde_json::to_vec(&json!({
-        "authorization_id": authorization_id, "actions": ["api.call"], "resource": null, "session_id": null,
-        "estimated_cost_micros": null, "context": {"channel": "loadgen"},
-    }))?;
 
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut tasks = Vec::with_capacity(connections);
-    for _ in 0..connections {
-        let (host, runtime, check) = (host.clone(), runtime.clone(), check.clone());
+    for connection in 0..connections {
+        let check = checks[connection % checks.len()].clone();
+        let (host, runtime) = (host.clone(), runtime.clone());
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::with_capacity(100_000);
             let mut errors = 0u64;
@@ -157,6 +170,8 @@ async fn main() -> Result<(), Failure> {
     let ms = |d: Option<Duration>| d.map_or(0.0, |d| d.as_secs_f64() * 1000.0);
     let report = json!({
         "connections": connections,
+        "authorizations": checks.len(),
+        "budgeted": budgeted,
         "seconds": elapsed,
         "checks": latencies.len(),
         "errors": errors,

@@ -1,19 +1,20 @@
 //! Where the workspaces live. The HTTP layer only needs "the engine of workspace X" and "does the
 //! store answer"; a [`Backend`] provides both.
 //!
-//! Today: [`SqliteHome`] (the embedded home, one SQLite file per workspace). The PostgreSQL backend
-//! plugs in here: one `PostgresStore` per workspace on a shared pool (core feature `postgres`),
-//! with engines cached per workspace exactly like [`SqliteHome`] does, and `ready` probing the
-//! pool. See [`open`] for the one place that chooses.
+//! [`SqliteHome`] is the embedded home (one SQLite file per workspace); [`PostgresBackend`] is one
+//! PostgreSQL database shared by any number of servers (one connection pool per server, one
+//! `PostgresStore` per workspace on it). Both cache one engine per workspace. See [`open`] for the
+//! one place that chooses.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use allowly_core::{Allowly, Error, Options};
+use allowly_core::store::{PostgresOptions, PostgresPool, PostgresStore};
+use allowly_core::{ids, Allowly, Error, Options, SystemClock, Timestamp};
 use parking_lot::RwLock;
 
-use crate::home::{self, Home, StarterKeys};
+use crate::home::{self, Home, StarterKeys, WorkspaceEntry};
 
 /// Where `allowly serve` keeps its data.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,11 +67,10 @@ pub fn open(storage: &Storage, options: Options) -> Result<(Arc<dyn Backend>, Op
             let (backend, keys) = SqliteHome::open(Home::new(home.clone()), options)?;
             Ok((Arc::new(backend), keys))
         }
-        // Seam for the lead: with core feature `postgres`, build a `PostgresBackend` here (a
-        // shared pool, a `PostgresStore` + `Allowly` per workspace, cached like `SqliteHome`).
-        Storage::Postgres { .. } => Err(crate::ServeError::Config(
-            "postgres support is not built yet: run without --database-url to use the SQLite home".into(),
-        )),
+        Storage::Postgres { url } => {
+            let (backend, keys) = PostgresBackend::open(url, options)?;
+            Ok((Arc::new(backend), keys))
+        }
     }
 }
 
@@ -142,5 +142,145 @@ impl Backend for SqliteHome {
 
     fn describe(&self) -> String {
         format!("sqlite home {}", self.home.dir().display())
+    }
+}
+
+/// Connections each server keeps to PostgreSQL. Engine threads wait on the network rather than on
+/// a CPU, so the server runs [`POSTGRES_ENGINE_THREADS`] of them per workspace shard; two servers
+/// stay well inside PostgreSQL's default `max_connections` of 100.
+pub const POSTGRES_POOL_SIZE: usize = 32;
+pub const POSTGRES_ENGINE_THREADS: usize = 32;
+
+/// A PostgreSQL database: the primary workspace is the oldest one (created on the first start of
+/// the first server), tenants are opened on first use, and each engine is cached.
+pub struct PostgresBackend {
+    pool: PostgresPool,
+    options: Options,
+    primary: Arc<Allowly>,
+    primary_id: String,
+    tenants: RwLock<HashMap<String, Arc<Allowly>>>,
+}
+
+impl PostgresBackend {
+    /// Connects (migrating the schema) and opens the primary workspace, creating it and its keys
+    /// if the database has none. Blocking.
+    pub fn open(url: &str, options: Options) -> Result<(PostgresBackend, Option<StarterKeys>), Error> {
+        let pool = PostgresPool::connect(url, PostgresOptions { pool_size: POSTGRES_POOL_SIZE, ..Default::default() })?;
+        let (primary, keys) = pool.exclusively(FIRST_WORKSPACE_LOCK, || {
+            let primary_id = match pool.list_workspaces()?.into_iter().next() {
+                Some(existing) => existing,
+                None => ids::new_id("ws_", Timestamp::now())?,
+            };
+            let primary = open_engine(&pool, &primary_id, options.clone())?;
+            let keys = home::starter_keys_if_none(&primary)?;
+            Ok((primary, keys))
+        })?;
+        let primary_id = primary.workspace_id().to_string();
+        let backend = PostgresBackend {
+            pool,
+            options,
+            primary: Arc::new(primary),
+            primary_id,
+            tenants: RwLock::new(HashMap::new()),
+        };
+        Ok((backend, keys))
+    }
+}
+
+/// Held while a process decides whether the database has a first workspace and creates it.
+const FIRST_WORKSPACE_LOCK: &str = "first-workspace";
+
+fn open_engine(pool: &PostgresPool, workspace_id: &str, options: Options) -> Result<Allowly, Error> {
+    let store = PostgresStore::for_workspace(pool, workspace_id)?;
+    let options = Options { workspace_id: Some(workspace_id.to_string()), ..options };
+    Allowly::with_store(Box::new(store), Box::new(SystemClock), options)
+}
+
+/// The workspaces of a PostgreSQL database, for `allowly workspaces` and `allowly api-keys
+/// --database-url`: the primary workspace is the oldest (lowest id, as ids start with their time).
+pub struct PostgresWorkspaces {
+    pool: PostgresPool,
+}
+
+impl PostgresWorkspaces {
+    /// Connects with a small pool (migrating the schema). Blocking.
+    pub fn connect(url: &str) -> Result<PostgresWorkspaces, Error> {
+        let pool = PostgresPool::connect(url, PostgresOptions { pool_size: 2, ..Default::default() })?;
+        Ok(PostgresWorkspaces { pool })
+    }
+
+    /// The engine of `workspace_id`, or of the primary workspace; `None` if there is no such one.
+    pub fn open(&self, workspace_id: Option<&str>) -> Result<Option<Allowly>, Error> {
+        let id = match workspace_id {
+            Some(id) if home::valid_workspace_id(id) && self.pool.workspace_exists(id)? => id.to_string(),
+            Some(_) => return Ok(None),
+            None => match self.pool.list_workspaces()?.into_iter().next() {
+                Some(primary) => primary,
+                None => return Ok(None),
+            },
+        };
+        open_engine(&self.pool, &id, Options::default()).map(Some)
+    }
+
+    /// Creates a workspace with a setup and a runtime key: the database's first, or a tenant.
+    pub fn create(&self) -> Result<(WorkspaceEntry, StarterKeys), Error> {
+        self.pool.exclusively(FIRST_WORKSPACE_LOCK, || {
+            let primary = self.pool.list_workspaces()?.is_empty();
+            let workspace_id = ids::new_id("ws_", Timestamp::now())?;
+            let engine = open_engine(&self.pool, &workspace_id, Options::default())?;
+            let keys = home::create_starter_keys(&engine)?;
+            Ok((WorkspaceEntry { workspace_id, primary, database: POSTGRES_DATABASE_LABEL.into() }, keys))
+        })
+    }
+
+    /// Every workspace, the primary first.
+    pub fn list(&self) -> Result<Vec<WorkspaceEntry>, Error> {
+        let ids = self.pool.list_workspaces()?;
+        Ok(ids
+            .into_iter()
+            .enumerate()
+            .map(|(n, workspace_id)| WorkspaceEntry {
+                workspace_id,
+                primary: n == 0,
+                database: POSTGRES_DATABASE_LABEL.into(),
+            })
+            .collect())
+    }
+}
+
+/// How a PostgreSQL workspace's database is shown (the URL may hold a password).
+const POSTGRES_DATABASE_LABEL: &str = "postgresql";
+
+impl Backend for PostgresBackend {
+    fn workspace(&self, workspace_id: &str) -> Result<Option<Arc<Allowly>>, Error> {
+        if workspace_id == self.primary_id {
+            return Ok(Some(self.primary.clone()));
+        }
+        if let Some(found) = self.tenants.read().get(workspace_id) {
+            return Ok(Some(found.clone()));
+        }
+        // Opening an engine registers its workspace: only open ids the database already has
+        // (created by `allowly workspaces create` or another server).
+        if !home::valid_workspace_id(workspace_id) || !self.pool.workspace_exists(workspace_id)? {
+            return Ok(None);
+        }
+        let opened = Arc::new(open_engine(&self.pool, workspace_id, self.options.clone())?);
+        Ok(Some(self.tenants.write().entry(workspace_id.to_string()).or_insert(opened).clone()))
+    }
+
+    fn ready(&self) -> Result<(), Error> {
+        self.primary.key_document().map(|_| ())
+    }
+
+    fn primary_workspace_id(&self) -> &str {
+        &self.primary_id
+    }
+
+    fn open_workspaces(&self) -> usize {
+        1 + self.tenants.read().len()
+    }
+
+    fn describe(&self) -> String {
+        POSTGRES_DATABASE_LABEL.to_string()
     }
 }

@@ -183,7 +183,8 @@ pub fn starter_keys_if_none(engine: &Allowly) -> Result<Option<StarterKeys>, Err
     create_starter_keys(engine).map(Some)
 }
 
-fn create_starter_keys(engine: &Allowly) -> Result<StarterKeys, Error> {
+/// Creates a setup and a runtime key for a new workspace.
+pub fn create_starter_keys(engine: &Allowly) -> Result<StarterKeys, Error> {
     Ok(StarterKeys {
         workspace_id: engine.workspace_id().to_string(),
         setup: engine.create_api_key(ApiKeyKind::Setup, Some("first setup key"))?,

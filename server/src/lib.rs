@@ -32,7 +32,7 @@ use std::time::Duration;
 use allowly_core::Options;
 use tokio::net::TcpListener;
 
-pub use backend::{Backend, Storage};
+pub use backend::{Backend, PostgresWorkspaces, Storage};
 pub use home::{Home, StarterKeys};
 
 /// Body limit of most routes: a check's context is at most 4 KiB, so 64 KiB is generous.
@@ -84,12 +84,16 @@ impl Config {
     pub fn new(listen: SocketAddr, storage: Storage) -> Config {
         Config {
             listen,
-            storage,
             public_url: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_policy_body_bytes: DEFAULT_MAX_POLICY_BODY_BYTES,
             shutdown_grace: Duration::from_secs(30),
-            engine_concurrency: default_engine_concurrency(),
+            engine_concurrency: match storage {
+                // SQLite serializes a workspace's writes: more threads would only queue on its lock.
+                Storage::Sqlite { .. } => 2,
+                Storage::Postgres { .. } => backend::POSTGRES_ENGINE_THREADS,
+            },
+            storage,
         }
     }
 }
@@ -232,10 +236,6 @@ pub async fn shutdown_signal() {
 }
 
 /// Two: one thread holds the workspace's store while the other parses and serializes.
-fn default_engine_concurrency() -> usize {
-    2
-}
-
 fn default_public_url(addr: SocketAddr) -> String {
     let ip = addr.ip();
     let host = if ip.is_unspecified() {

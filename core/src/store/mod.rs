@@ -6,9 +6,13 @@
 //! file per workspace, WAL, safe for several processes at once).
 
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod sqlite;
 
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresOptions, PostgresPool, PostgresStore};
 pub use sqlite::{Durability, SqliteStore};
 
 use crate::error::Result;

@@ -72,9 +72,54 @@ pub fn sqlite() -> Fixture {
     Fixture { engine: Arc::new(engine), clock, _dir: Some(dir) }
 }
 
-/// Both stores, so each decision test runs on each.
+/// Both stores, so each decision test runs on each (and PostgreSQL with the `postgres` feature).
 pub fn both() -> Vec<(&'static str, Fixture)> {
-    vec![("memory", memory()), ("sqlite", sqlite())]
+    #[allow(unused_mut)]
+    let mut stores = vec![("memory", memory()), ("sqlite", sqlite())];
+    #[cfg(feature = "postgres")]
+    stores.push(("postgres", postgres()));
+    stores
+}
+
+/// The test server's URL; with the `postgres` feature the tests fail (never pass) without one.
+#[cfg(feature = "postgres")]
+pub fn postgres_url() -> String {
+    match std::env::var("ALLOWLY_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!(
+            "ALLOWLY_TEST_DATABASE_URL is not set: the tests of the `postgres` feature need a PostgreSQL server; \
+             start a throwaway one with `eval \"$(scripts/postgres.sh start)\"`"
+        ),
+    }
+}
+
+/// One pool per test binary, shared by its fixtures (each on a workspace of its own).
+#[cfg(feature = "postgres")]
+pub fn postgres_pool() -> allowly_core::store::PostgresPool {
+    use allowly_core::store::{PostgresOptions, PostgresPool};
+    static POOL: std::sync::OnceLock<PostgresPool> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        PostgresPool::connect(&postgres_url(), PostgresOptions { pool_size: 16, ..PostgresOptions::default() })
+            .unwrap_or_else(|err| panic!("cannot connect to ALLOWLY_TEST_DATABASE_URL: {err}"))
+    })
+    .clone()
+}
+
+/// A workspace id no other test (or earlier run) uses.
+#[cfg(feature = "postgres")]
+pub fn fresh_workspace_id() -> String {
+    allowly_core::ids::new_id("ws_test_", Timestamp::now()).unwrap()
+}
+
+/// An engine on a fresh workspace of the test database.
+#[cfg(feature = "postgres")]
+pub fn postgres() -> Fixture {
+    let workspace_id = fresh_workspace_id();
+    let store = allowly_core::store::PostgresStore::for_workspace(&postgres_pool(), &workspace_id).unwrap();
+    let clock = Arc::new(ManualClock::new(start()));
+    let options = Options { workspace_id: Some(workspace_id), ..Options::default() };
+    let engine = Allowly::with_store(Box::new(store), Box::new(clock.clone()), options).unwrap();
+    Fixture { engine: Arc::new(engine), clock, _dir: None }
 }
 
 impl Fixture {
