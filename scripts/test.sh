@@ -35,6 +35,9 @@ scripts/server-test.sh
 step "Python SDK: the wheel, embedded and against allowly serve, verifier parity, stubs"
 scripts/python-test.sh
 
+step "Node SDK (@allowly/sdk): embedded and remote, fallback, interop, event loop, tsc"
+scripts/node-test.sh
+
 step "the README quickstart, as written"
 scripts/readme-quickstart.sh
 
