@@ -26,6 +26,9 @@ scripts/interop.sh
 step "HTTP runtime: official client allowly 0.8.0, SIGTERM/SIGINT, SIGKILL under load"
 scripts/server-test.sh
 
+step "C SDK: liballowly and allowly.h (header check, plain, ASan+UBSan, valgrind, remote)"
+scripts/c-test.sh
+
 step "the README quickstart, as written"
 scripts/readme-quickstart.sh
 
