@@ -82,7 +82,7 @@ int main(int argc, char **argv) {
                                                     &decision, &result);
     long long elapsed = now_ns() - start;
     if (rc != ALLOWLY_RESULT_OK || decision != ALLOWLY_DECISION_ALLOW) die("check_action");
-    allowly_action_result_free(result);
+    allowly_action_result_free(&result);
     if (i >= warmup) samples[i - warmup] = elapsed;
   }
   qsort(samples, (size_t)checks, sizeof *samples, compare);

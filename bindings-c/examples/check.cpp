@@ -12,7 +12,7 @@ struct EngineDeleter {
   void operator()(allowly_engine *engine) const { allowly_engine_free(&engine); }
 };
 struct ResultDeleter {
-  void operator()(allowly_action_result *result) const { allowly_action_result_free(result); }
+  void operator()(allowly_action_result *result) const { allowly_action_result_free(&result); }
 };
 using Engine = std::unique_ptr<allowly_engine, EngineDeleter>;
 using Result = std::unique_ptr<allowly_action_result, ResultDeleter>;

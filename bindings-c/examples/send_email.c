@@ -73,7 +73,7 @@ static int send_email(const allowly_engine *allowly, const char *authorization_i
     printf("sendEmail(%s): deny (%s), not sent\n", to, allowly_action_result_reason(result));
     break;
   }
-  allowly_action_result_free(result);
+  allowly_action_result_free(&result);
   return sent;
 }
 

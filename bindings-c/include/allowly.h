@@ -357,7 +357,7 @@ allowly_result allowly_engine_check(const allowly_engine *engine,
  * `*decision_out` is set to `ALLOWLY_DECISION_DENY` first and changed only on success, so every
  * failure reads as deny. On success `*result_out` (if `result_out` is not NULL) is a new result
  * with the reason, the receipt JSON, the confirmation nonce or escalation id: free it with
- * `allowly_action_result_free()`. On failure `*result_out` is NULL. A fallback answer (remote
+ * `allowly_action_result_free(&result)`. On failure `*result_out` is NULL. A fallback answer (remote
  * runtime unavailable) is a success with `allowly_action_result_is_fallback()` true.
  *
  * # Safety
@@ -374,13 +374,15 @@ allowly_result allowly_engine_check_action(const allowly_engine *engine,
                                            allowly_action_result **result_out);
 
 /**
- * Frees a result of `allowly_engine_check_action()`. NULL is ignored; freeing twice is
- * undefined behavior. Strings read from the result are invalid afterwards.
+ * Frees a result of `allowly_engine_check_action()` and sets `*result` to NULL. `result == NULL`
+ * and `*result == NULL` are ignored, so freeing the same variable twice is harmless; freeing
+ * another copy of the pointer afterwards is undefined behavior. Strings borrowed from the result
+ * are invalid afterwards.
  *
  * # Safety
- * `result` is NULL or a result from this library not yet freed.
+ * `result` is NULL or points to NULL or to a result from this library not yet freed.
  */
-void allowly_action_result_free(allowly_action_result *result);
+void allowly_action_result_free(allowly_action_result **result);
 
 /**
  * The decision (`ALLOWLY_DECISION_DENY` for a NULL result).

@@ -154,7 +154,8 @@ pub unsafe extern "C" fn allowly_engine_connect(
             remote.allow_insecure_http = options.allow_insecure_http;
             // SAFETY: per the contract.
             remote.workspace_id = unsafe { opt_str_arg(options.workspace_id, "options.workspace_id") }?.map(String::from);
-            remote.fallback_by_action = fallbacks(options)?;
+            // SAFETY: per the contract, `fallbacks` has `fallbacks_len` valid entries.
+            remote.fallback_by_action = unsafe { fallbacks(options) }?;
         }
         let client = allowly_core::connect(url, api_key, remote)?;
         // SAFETY: checked non-NULL above.
@@ -163,7 +164,12 @@ pub unsafe extern "C" fn allowly_engine_connect(
     })
 }
 
-fn fallbacks(options: &allowly_connect_options) -> Result<HashMap<String, FallbackMode>, Failure> {
+/// The per-action fallback modes of `options`.
+///
+/// # Safety
+/// `options.fallbacks` is NULL or has `options.fallbacks_len` readable entries, each `action`
+/// NULL or NUL-terminated.
+unsafe fn fallbacks(options: &allowly_connect_options) -> Result<HashMap<String, FallbackMode>, Failure> {
     let mut map = HashMap::new();
     if options.fallbacks_len == 0 {
         return Ok(map);
@@ -174,10 +180,10 @@ fn fallbacks(options: &allowly_connect_options) -> Result<HashMap<String, Fallba
     if options.fallbacks_len > 10_000 {
         return Err(Failure::new(ALLOWLY_RESULT_INVALID_REQUEST, "invalid_request", "too many `options.fallbacks`"));
     }
-    // SAFETY: non-NULL with `fallbacks_len` (bounded) readable entries per the caller's contract.
+    // SAFETY: non-NULL with `fallbacks_len` (bounded) readable entries per this function's contract.
     let entries = unsafe { std::slice::from_raw_parts(options.fallbacks, options.fallbacks_len) };
     for (i, entry) in entries.iter().enumerate() {
-        // SAFETY: per the caller's contract, each `action` is NULL or NUL-terminated.
+        // SAFETY: per this function's contract, each `action` is NULL or NUL-terminated.
         let action = unsafe { str_arg(entry.action, &format!("options.fallbacks[{i}].action")) }?;
         let mode = match entry.mode {
             m if m == allowly_fallback_mode::ALLOWLY_FALLBACK_FAIL_CLOSED as u32 => FallbackMode::FailClosed,
@@ -315,7 +321,7 @@ fn opt_c(text: Option<&String>) -> Result<Option<CString>, Failure> {
 /// `*decision_out` is set to `ALLOWLY_DECISION_DENY` first and changed only on success, so every
 /// failure reads as deny. On success `*result_out` (if `result_out` is not NULL) is a new result
 /// with the reason, the receipt JSON, the confirmation nonce or escalation id: free it with
-/// `allowly_action_result_free()`. On failure `*result_out` is NULL. A fallback answer (remote
+/// `allowly_action_result_free(&result)`. On failure `*result_out` is NULL. A fallback answer (remote
 /// runtime unavailable) is a success with `allowly_action_result_is_fallback()` true.
 ///
 /// # Safety
@@ -394,19 +400,26 @@ pub unsafe extern "C" fn allowly_engine_check_action(
     })
 }
 
-/// Frees a result of `allowly_engine_check_action()`. NULL is ignored; freeing twice is
-/// undefined behavior. Strings read from the result are invalid afterwards.
+/// Frees a result of `allowly_engine_check_action()` and sets `*result` to NULL. `result == NULL`
+/// and `*result == NULL` are ignored, so freeing the same variable twice is harmless; freeing
+/// another copy of the pointer afterwards is undefined behavior. Strings borrowed from the result
+/// are invalid afterwards.
 ///
 /// # Safety
-/// `result` is NULL or a result from this library not yet freed.
+/// `result` is NULL or points to NULL or to a result from this library not yet freed.
 #[no_mangle]
-pub unsafe extern "C" fn allowly_action_result_free(result: *mut allowly_action_result) {
-    if result.is_null() {
-        return;
-    }
+pub unsafe extern "C" fn allowly_action_result_free(result: *mut *mut allowly_action_result) {
     let _ = guard(|| {
-        // SAFETY: from `Box::into_raw` in `allowly_engine_check_action`, freed once per the contract.
-        drop(unsafe { Box::from_raw(result) });
+        if result.is_null() {
+            return Ok(());
+        }
+        // SAFETY: non-NULL and readable/writable per the contract.
+        let raw = unsafe { std::mem::replace(&mut *result, std::ptr::null_mut()) };
+        if !raw.is_null() {
+            // SAFETY: from `Box::into_raw` in `allowly_engine_check_action`, freed once (the
+            // caller's variable is now NULL).
+            drop(unsafe { Box::from_raw(raw) });
+        }
         Ok(())
     });
 }

@@ -74,7 +74,7 @@ static char *run_quickstart(const allowly_engine *admin, const allowly_engine *e
   CHECK(allowly_action_result_receipt_id(r) && strncmp(allowly_action_result_receipt_id(r), "rcp_", 4) == 0);
   CHECK(!allowly_action_result_is_fallback(r));
   CHECK_CONTAINS(allowly_action_result_json(r), "\"decision\":\"allow\"");
-  allowly_action_result_free(r);
+  allowly_action_result_free(&r);
 
   r = expect_action(engine, auth, "email.send", EXTERNAL, ALLOWLY_DECISION_CONFIRM,
                     "condition_requires_user_confirmation", __LINE__);
@@ -85,10 +85,10 @@ static char *run_quickstart(const allowly_engine *admin, const allowly_engine *e
            ALLOWLY_RESULT_OK);
   CHECK(resolved != NULL);
   allowly_string_free(resolved);
-  allowly_action_result_free(r);
+  allowly_action_result_free(&r);
 
   r = expect_action(engine, auth, "email.send", EXTERNAL, ALLOWLY_DECISION_ALLOW, "user_confirmed", __LINE__);
-  allowly_action_result_free(r);
+  allowly_action_result_free(&r);
 
   r = expect_action(engine, auth, "refund.issue", NULL, ALLOWLY_DECISION_ESCALATE, "escalation_required", __LINE__);
   CHECK(allowly_action_result_escalation_id(r) && strncmp(allowly_action_result_escalation_id(r), "esc_", 4) == 0);
@@ -98,14 +98,14 @@ static char *run_quickstart(const allowly_engine *admin, const allowly_engine *e
   /* Resolving twice is a typed conflict, not a crash. */
   CHECK(allowly_engine_resolve_escalation(engine, allowly_action_result_escalation_id(r), true, "finance_lead", NULL,
                                           NULL) != ALLOWLY_RESULT_OK);
-  allowly_action_result_free(r);
+  allowly_action_result_free(&r);
 
   r = expect_action(engine, auth, "refund.issue", NULL, ALLOWLY_DECISION_ALLOW, "escalation_approved", __LINE__);
-  allowly_action_result_free(r);
+  allowly_action_result_free(&r);
   r = expect_action(engine, auth, "refund.issue", NULL, ALLOWLY_DECISION_ESCALATE, "escalation_required", __LINE__);
-  allowly_action_result_free(r);
+  allowly_action_result_free(&r);
   r = expect_action(engine, auth, "account.delete", NULL, ALLOWLY_DECISION_DENY, "action_denied_by_policy", __LINE__);
-  allowly_action_result_free(r);
+  allowly_action_result_free(&r);
 
   char *spend_1 = expect_spend(engine, auth, "\"decision\":\"allow\",\"reason\":\"authorization_granted_action_active\"",
                                "\"budget\":{\"limit_micros\":50000000,\"spent_micros\":0,\"estimated_cost_micros\":"
@@ -138,7 +138,7 @@ static char *run_quickstart(const allowly_engine *admin, const allowly_engine *e
   CHECK(revoked != NULL);
   allowly_string_free(revoked);
   r = expect_action(engine, auth, "email.send", INTERNAL, ALLOWLY_DECISION_DENY, "authorization_revoked", __LINE__);
-  allowly_action_result_free(r);
+  allowly_action_result_free(&r);
   allowly_string_free(auth);
   return receipt;
 }

@@ -42,6 +42,8 @@ static void bad_input(const allowly_engine *engine) {
   CHECK(allowly_action_result_decision(NULL) == ALLOWLY_DECISION_DENY);
   CHECK(allowly_action_result_reason(NULL) == NULL);
   allowly_action_result_free(NULL);
+  allowly_action_result *none = NULL;
+  allowly_action_result_free(&none);
   allowly_string_free(NULL);
   allowly_engine_free(NULL);
 
@@ -101,7 +103,9 @@ static void bad_input(const allowly_engine *engine) {
   CHECK(decision == ALLOWLY_DECISION_DENY);
   CHECK_STR(allowly_action_result_reason(unknown), "authorization_not_found");
   CHECK(allowly_action_result_receipt_json(unknown) != NULL);
-  allowly_action_result_free(unknown);
+  allowly_action_result_free(&unknown);
+  CHECK(unknown == NULL);
+  allowly_action_result_free(&unknown); /* a second free of the same variable is a no-op */
 
   /* A home that cannot be created. */
   CHECK_RC(allowly_engine_open_embedded("/proc/allowly-cannot-create-this", &other), ALLOWLY_RESULT_IO_ERROR);

@@ -73,7 +73,7 @@ static void fallback_on(const char *url, const char *failure, int bounded) {
   CHECK(decision == ALLOWLY_DECISION_DENY);
   CHECK(allowly_action_result_is_fallback(result));
   CHECK(allowly_action_result_receipt_json(result) == NULL);
-  allowly_action_result_free(result);
+  allowly_action_result_free(&result);
   CHECK_RC(allowly_engine_check_action(engine, "auth_x", "search.web", NULL, 0, &decision, NULL), ALLOWLY_RESULT_OK);
   CHECK(decision == ALLOWLY_DECISION_ALLOW);
 
