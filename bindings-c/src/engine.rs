@@ -153,7 +153,8 @@ pub unsafe extern "C" fn allowly_engine_connect(
                 if options.request_timeout_ms == 0 { DEFAULT_REQUEST_TIMEOUT_MS } else { options.request_timeout_ms };
             remote.allow_insecure_http = options.allow_insecure_http;
             // SAFETY: per the contract.
-            remote.workspace_id = unsafe { opt_str_arg(options.workspace_id, "options.workspace_id") }?.map(String::from);
+            remote.workspace_id =
+                unsafe { opt_str_arg(options.workspace_id, "options.workspace_id") }?.map(String::from);
             // SAFETY: per the contract, `fallbacks` has `fallbacks_len` valid entries.
             remote.fallback_by_action = unsafe { fallbacks(options) }?;
         }
@@ -280,7 +281,8 @@ pub unsafe extern "C" fn allowly_engine_check(
         // SAFETY: per the contract.
         let api = unsafe { engine_arg(engine) }?;
         // SAFETY: per the contract.
-        let request: CheckRequest = json_arg(unsafe { bytes_arg(request_json, request_json_len, "request_json") }?, "request_json")?;
+        let request: CheckRequest =
+            json_arg(unsafe { bytes_arg(request_json, request_json_len, "request_json") }?, "request_json")?;
         let response = api.check(&request)?;
         // SAFETY: per the contract.
         unsafe { write_string(response_json_out, to_json(&response)?) }
@@ -509,9 +511,7 @@ pub unsafe extern "C" fn allowly_action_result_confirm_nonce(result: *const allo
 /// # Safety
 /// `result` is NULL or a live result.
 #[no_mangle]
-pub unsafe extern "C" fn allowly_action_result_confirmation_id(
-    result: *const allowly_action_result,
-) -> *const c_char {
+pub unsafe extern "C" fn allowly_action_result_confirmation_id(result: *const allowly_action_result) -> *const c_char {
     // SAFETY: forwarded contract.
     unsafe { field(result, |r| r.confirmation_id.as_ref()) }
 }

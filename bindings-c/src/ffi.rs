@@ -116,7 +116,9 @@ pub(crate) fn guard(body: impl FnOnce() -> Result<(), Failure>) -> allowly_resul
     let failure = match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(())) => return ALLOWLY_RESULT_OK,
         Ok(Err(failure)) => failure,
-        Err(_) => Failure::new(ALLOWLY_RESULT_INTERNAL_ERROR, "internal_error", "internal error caught at the C boundary"),
+        Err(_) => {
+            Failure::new(ALLOWLY_RESULT_INTERNAL_ERROR, "internal_error", "internal error caught at the C boundary")
+        }
     };
     set_last_error(&failure);
     failure.result
@@ -192,9 +194,8 @@ pub(crate) unsafe fn str_arg<'a>(ptr: *const c_char, name: &str) -> Result<&'a s
     }
     // SAFETY: non-NULL and NUL-terminated per this function's contract.
     let bytes = unsafe { CStr::from_ptr(ptr) }.to_bytes();
-    std::str::from_utf8(bytes).map_err(|_| {
-        Failure::new(ALLOWLY_RESULT_INVALID_UTF8, "invalid_utf8", format!("`{name}` is not valid UTF-8"))
-    })
+    std::str::from_utf8(bytes)
+        .map_err(|_| Failure::new(ALLOWLY_RESULT_INVALID_UTF8, "invalid_utf8", format!("`{name}` is not valid UTF-8")))
 }
 
 /// An optional NUL-terminated UTF-8 string argument (NULL = absent).
