@@ -2,10 +2,11 @@
 
 use std::collections::HashMap;
 use std::ffi::{c_char, CString};
-use std::sync::Arc;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, OnceLock};
 
 use allowly_core::api::Api;
-use allowly_core::model::{AuthorizationCreate, CheckRequest, ReceiptEnvelope, Resolution};
+use allowly_core::model::{ActionResult, AuthorizationCreate, CheckRequest, ReceiptEnvelope, Resolution};
 use allowly_core::policy::Decision;
 use allowly_core::remote::{FallbackMode, RemoteOptions, DEFAULT_CHECK_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS};
 use allowly_core::Allowly;
@@ -294,14 +295,38 @@ pub unsafe extern "C" fn allowly_engine_check(
 /// Immutable, so it may be read from any thread.
 pub struct allowly_action_result {
     decision: allowly_decision,
-    is_fallback: bool,
-    reason: CString,
-    receipt_json: Option<CString>,
-    receipt_id: Option<CString>,
-    confirm_nonce: Option<CString>,
-    confirmation_id: Option<CString>,
-    escalation_id: Option<CString>,
-    json: CString,
+    result: ActionResult,
+    /// C strings made on first access (most callers read only the decision and the reason).
+    reason: OnceLock<Option<CString>>,
+    receipt_json: OnceLock<Option<CString>>,
+    receipt_id: OnceLock<Option<CString>>,
+    confirm_nonce: OnceLock<Option<CString>>,
+    confirmation_id: OnceLock<Option<CString>>,
+    escalation_id: OnceLock<Option<CString>>,
+    json: OnceLock<Option<CString>>,
+}
+
+impl allowly_action_result {
+    fn new(result: ActionResult) -> allowly_action_result {
+        allowly_action_result {
+            decision: decision_of(result.decision),
+            result,
+            reason: OnceLock::new(),
+            receipt_json: OnceLock::new(),
+            receipt_id: OnceLock::new(),
+            confirm_nonce: OnceLock::new(),
+            confirmation_id: OnceLock::new(),
+            escalation_id: OnceLock::new(),
+            json: OnceLock::new(),
+        }
+    }
+}
+
+/// The cached C string of `cell`, made by `make` on first use (NULL when `make` gives none).
+fn lazy(cell: &OnceLock<Option<CString>>, make: impl FnOnce() -> Option<String>) -> *const c_char {
+    cell.get_or_init(|| make().and_then(|text| CString::new(text).ok()))
+        .as_ref()
+        .map_or(std::ptr::null(), |s| s.as_ptr())
 }
 
 fn decision_of(decision: Decision) -> allowly_decision {
@@ -311,10 +336,6 @@ fn decision_of(decision: Decision) -> allowly_decision {
         Decision::Confirm => allowly_decision::ALLOWLY_DECISION_CONFIRM,
         Decision::Escalate => allowly_decision::ALLOWLY_DECISION_ESCALATE,
     }
-}
-
-fn opt_c(text: Option<&String>) -> Result<Option<CString>, Failure> {
-    text.map(|t| crate::ffi::c_string(t.clone())).transpose()
 }
 
 /// Decides one action: a typed convenience over `allowly_engine_check()`. `context_json` is the
@@ -369,7 +390,8 @@ pub unsafe extern "C" fn allowly_engine_check_action(
             ..Default::default()
         };
         let response = api.check(&request)?;
-        let Some(result) = response.results.get(action) else {
+        let Some(result) = response.results.0.into_iter().find_map(|(name, result)| (name == action).then_some(result))
+        else {
             return Err(Failure::new(
                 ALLOWLY_RESULT_PROTOCOL_ERROR,
                 "protocol_error",
@@ -378,23 +400,9 @@ pub unsafe extern "C" fn allowly_engine_check_action(
         };
         let decision = decision_of(result.decision);
         if !result_out.is_null() {
-            let receipt_json = match &result.receipt {
-                Some(ReceiptEnvelope::Signed { receipt }) => Some(crate::ffi::c_string(to_json(receipt)?)?),
-                _ => None,
-            };
-            let handle = allowly_action_result {
-                decision,
-                is_fallback: result.is_fallback,
-                reason: crate::ffi::c_string(result.reason.clone())?,
-                receipt_json,
-                receipt_id: opt_c(result.receipt_id.as_ref())?,
-                confirm_nonce: opt_c(result.confirm_nonce.as_ref())?,
-                confirmation_id: opt_c(result.confirmation_id.as_ref())?,
-                escalation_id: opt_c(result.escalation_id.as_ref())?,
-                json: crate::ffi::c_string(to_json(result)?)?,
-            };
+            let handle = Box::new(allowly_action_result::new(result));
             // SAFETY: checked non-NULL; writable per the contract.
-            unsafe { *result_out = Box::into_raw(Box::new(handle)) };
+            unsafe { *result_out = Box::into_raw(handle) };
         }
         // SAFETY: checked non-NULL above.
         unsafe { *decision_out = decision };
@@ -426,17 +434,17 @@ pub unsafe extern "C" fn allowly_action_result_free(result: *mut *mut allowly_ac
     });
 }
 
-/// Borrows one optional string field of a result (NULL result or absent field → NULL).
+/// Borrows one string field of a result (NULL result or absent field → NULL), made on first use.
 ///
 /// # Safety
 /// `result` is NULL or a live result.
 unsafe fn field(
     result: *const allowly_action_result,
-    get: impl Fn(&allowly_action_result) -> Option<&CString>,
+    get: impl Fn(&allowly_action_result) -> *const c_char,
 ) -> *const c_char {
     // SAFETY: NULL or a live result per the contract.
     match unsafe { result.as_ref() } {
-        Some(result) => get(result).map_or(std::ptr::null(), |s| s.as_ptr()),
+        Some(result) => catch_unwind(AssertUnwindSafe(|| get(result))).unwrap_or(std::ptr::null()),
         None => std::ptr::null(),
     }
 }
@@ -459,7 +467,7 @@ pub unsafe extern "C" fn allowly_action_result_decision(result: *const allowly_a
 #[no_mangle]
 pub unsafe extern "C" fn allowly_action_result_is_fallback(result: *const allowly_action_result) -> bool {
     // SAFETY: NULL or a live result per the contract.
-    unsafe { result.as_ref() }.is_some_and(|r| r.is_fallback)
+    unsafe { result.as_ref() }.is_some_and(|r| r.result.is_fallback)
 }
 
 /// The reason code, e.g. `"authorization_granted_action_active"`, `"user_confirmed"`,
@@ -471,7 +479,7 @@ pub unsafe extern "C" fn allowly_action_result_is_fallback(result: *const allowl
 #[no_mangle]
 pub unsafe extern "C" fn allowly_action_result_reason(result: *const allowly_action_result) -> *const c_char {
     // SAFETY: forwarded contract.
-    unsafe { field(result, |r| Some(&r.reason)) }
+    unsafe { field(result, |r| lazy(&r.reason, || Some(r.result.reason.clone()))) }
 }
 
 /// The signed receipt, a JWS JSON object `{"protected","payload","signature"}` for
@@ -482,7 +490,14 @@ pub unsafe extern "C" fn allowly_action_result_reason(result: *const allowly_act
 #[no_mangle]
 pub unsafe extern "C" fn allowly_action_result_receipt_json(result: *const allowly_action_result) -> *const c_char {
     // SAFETY: forwarded contract.
-    unsafe { field(result, |r| r.receipt_json.as_ref()) }
+    unsafe {
+        field(result, |r| {
+            lazy(&r.receipt_json, || match &r.result.receipt {
+                Some(ReceiptEnvelope::Signed { receipt }) => serde_json::to_string(receipt).ok(),
+                _ => None,
+            })
+        })
+    }
 }
 
 /// The receipt id (`rcp_...`, for `allowly_engine_settle_budget()`), or NULL. Borrowed.
@@ -492,7 +507,7 @@ pub unsafe extern "C" fn allowly_action_result_receipt_json(result: *const allow
 #[no_mangle]
 pub unsafe extern "C" fn allowly_action_result_receipt_id(result: *const allowly_action_result) -> *const c_char {
     // SAFETY: forwarded contract.
-    unsafe { field(result, |r| r.receipt_id.as_ref()) }
+    unsafe { field(result, |r| lazy(&r.receipt_id, || r.result.receipt_id.clone())) }
 }
 
 /// For `ALLOWLY_DECISION_CONFIRM`: the bearer nonce that `allowly_engine_resolve_confirmation()`
@@ -503,7 +518,7 @@ pub unsafe extern "C" fn allowly_action_result_receipt_id(result: *const allowly
 #[no_mangle]
 pub unsafe extern "C" fn allowly_action_result_confirm_nonce(result: *const allowly_action_result) -> *const c_char {
     // SAFETY: forwarded contract.
-    unsafe { field(result, |r| r.confirm_nonce.as_ref()) }
+    unsafe { field(result, |r| lazy(&r.confirm_nonce, || r.result.confirm_nonce.clone())) }
 }
 
 /// For `ALLOWLY_DECISION_CONFIRM`: the confirmation id (`cnf_...`); NULL otherwise. Borrowed.
@@ -513,7 +528,7 @@ pub unsafe extern "C" fn allowly_action_result_confirm_nonce(result: *const allo
 #[no_mangle]
 pub unsafe extern "C" fn allowly_action_result_confirmation_id(result: *const allowly_action_result) -> *const c_char {
     // SAFETY: forwarded contract.
-    unsafe { field(result, |r| r.confirmation_id.as_ref()) }
+    unsafe { field(result, |r| lazy(&r.confirmation_id, || r.result.confirmation_id.clone())) }
 }
 
 /// For `ALLOWLY_DECISION_ESCALATE`: the escalation id (`esc_...`) that
@@ -524,7 +539,7 @@ pub unsafe extern "C" fn allowly_action_result_confirmation_id(result: *const al
 #[no_mangle]
 pub unsafe extern "C" fn allowly_action_result_escalation_id(result: *const allowly_action_result) -> *const c_char {
     // SAFETY: forwarded contract.
-    unsafe { field(result, |r| r.escalation_id.as_ref()) }
+    unsafe { field(result, |r| lazy(&r.escalation_id, || r.result.escalation_id.clone())) }
 }
 
 /// The whole action result as the HTTP API's JSON (`{decision, reason, receipt, budget, ...}`).
@@ -535,7 +550,7 @@ pub unsafe extern "C" fn allowly_action_result_escalation_id(result: *const allo
 #[no_mangle]
 pub unsafe extern "C" fn allowly_action_result_json(result: *const allowly_action_result) -> *const c_char {
     // SAFETY: forwarded contract.
-    unsafe { field(result, |r| Some(&r.json)) }
+    unsafe { field(result, |r| lazy(&r.json, || serde_json::to_string(&r.result).ok())) }
 }
 
 // ---------------------------------------------------------------------------------------------

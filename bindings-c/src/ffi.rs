@@ -237,11 +237,25 @@ pub(crate) fn json_value(bytes: &[u8], name: &str) -> Result<Value, Failure> {
     Ok(value)
 }
 
-/// A JSON argument of a request type (`INVALID_REQUEST` for the wrong shape).
+/// A JSON argument of a request type: not JSON → `INVALID_JSON`; the wrong shape, duplicate
+/// member names or values out of the canonical limits → `INVALID_REQUEST`.
 pub(crate) fn json_arg<T: DeserializeOwned>(bytes: &[u8], name: &str) -> Result<T, Failure> {
-    serde_json::from_value(json_value(bytes, name)?).map_err(|err| {
+    let value: T = serde_json::from_slice(bytes).map_err(|err| {
+        // A shape error may be met before a syntax error further on: only JSON text of the wrong
+        // shape is an invalid request.
+        match serde_json::from_slice::<Value>(bytes) {
+            Ok(_) => {
+                Failure::new(ALLOWLY_RESULT_INVALID_REQUEST, "invalid_request", format!("invalid `{name}`: {err}"))
+            }
+            Err(syntax) => {
+                Failure::new(ALLOWLY_RESULT_INVALID_JSON, "malformed_json", format!("`{name}` is not JSON: {syntax}"))
+            }
+        }
+    })?;
+    allowly_core::canonical::parse_document(bytes).map_err(|err| {
         Failure::new(ALLOWLY_RESULT_INVALID_REQUEST, "invalid_request", format!("invalid `{name}`: {err}"))
-    })
+    })?;
+    Ok(value)
 }
 
 // ---------------------------------------------------------------------------------------------
