@@ -13,7 +13,7 @@ policy="$root/bindings-c/bench/policy.json"
 
 cargo build --release --locked --quiet -p allowly-c
 cargo bench --locked --quiet -p allowly-c --bench check_rust --no-run 2>/dev/null
-make -s -C "$root/bindings-c" "$root/bindings-c/build/plain/check_c"
+make -s -C "$root/bindings-c" "$root/bindings-c/build/plain/check_c" TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 

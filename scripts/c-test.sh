@@ -34,7 +34,7 @@ fi
 
 step "build liballowly and allowly (release)"
 cargo build --release --locked -p allowly-c -p allowly-cli
-lib="$root/target/release"
+lib="${CARGO_TARGET_DIR:-$root/target}/release"
 for f in liballowly.so liballowly.a; do [ -f "$lib/$f" ] || fail "$f was not built"; done
 ok "liballowly.so, liballowly.a"
 
@@ -49,7 +49,7 @@ else
 fi
 
 step "C tests and examples (-Wall -Wextra -Werror -pedantic; C11 and C++17)"
-make -s -C "$here" tests
+make -s -C "$here" tests TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 ok "built tests (plain, ASan+UBSan), examples, bench program"
 
 work=$(mktemp -d)
@@ -103,7 +103,7 @@ ok "send_email linked against liballowly.a"
 ok "check.cpp compiles as C++17 with -Werror and runs"
 
 step "make install and pkg-config"
-make -s -C "$here" install PREFIX="$work/prefix" >/dev/null
+make -s -C "$here" install TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}" PREFIX="$work/prefix" >/dev/null
 export PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig"
 # shellcheck disable=SC2046
 cc -std=c11 -Wall -Wextra -Werror -o "$work/send_email_pc" "$here/examples/send_email.c" $(pkg-config --cflags --libs allowly)
