@@ -33,7 +33,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 step "build liballowly and allowly (release)"
-cargo build --release --locked -p allowly-c -p allowly-cli
+# The whole workspace, as scripts/test.sh builds it, so that both share one set of artifacts.
+cargo build --release --locked --workspace
 lib="${CARGO_TARGET_DIR:-$root/target}/release"
 for f in liballowly.so liballowly.a; do [ -f "$lib/$f" ] || fail "$f was not built"; done
 ok "liballowly.so, liballowly.a"
