@@ -14,7 +14,8 @@ use parking_lot::RwLock;
 
 use crate::allowly_result::*;
 use crate::ffi::{
-    bytes_arg, clear_string_out, guard, json_arg, json_value, opt_str_arg, str_arg, to_json, write_string, Failure,
+    bytes_arg, clear_string_out, guard, json_arg, json_value, opt_str_arg, str_arg, to_json, write_json, write_string,
+    Failure,
 };
 use crate::{allowly_decision, allowly_fallback_mode, allowly_result};
 
@@ -286,7 +287,7 @@ pub unsafe extern "C" fn allowly_engine_check(
             json_arg(unsafe { bytes_arg(request_json, request_json_len, "request_json") }?, "request_json")?;
         let response = api.check(&request)?;
         // SAFETY: per the contract.
-        unsafe { write_string(response_json_out, to_json(&response)?) }
+        unsafe { write_json(response_json_out, &response) }
     })
 }
 
@@ -624,7 +625,7 @@ pub unsafe extern "C" fn allowly_engine_revoke_authorization(
         let revoked_by = unsafe { opt_str_arg(revoked_by, "revoked_by") }?;
         let revoked = api.revoke_authorization(authorization_id, revoked_by, None)?;
         // SAFETY: per the contract.
-        unsafe { write_string(response_json_out, to_json(&revoked)?) }
+        unsafe { write_json(response_json_out, &revoked) }
     })
 }
 
@@ -653,7 +654,7 @@ pub unsafe extern "C" fn allowly_engine_resolve_confirmation(
         let ttl = (ttl_seconds > 0).then_some(ttl_seconds);
         let resolved = api.resolve_confirmation(nonce, approved, ttl)?;
         // SAFETY: per the contract.
-        unsafe { write_string(response_json_out, to_json(&resolved)?) }
+        unsafe { write_json(response_json_out, &resolved) }
     })
 }
 
@@ -687,7 +688,7 @@ pub unsafe extern "C" fn allowly_engine_resolve_escalation(
         let resolution = if approved { Resolution::Approved } else { Resolution::Rejected };
         let resolved = api.resolve_escalation(escalation_id, resolution, resolved_by, note)?;
         // SAFETY: per the contract.
-        unsafe { write_string(response_json_out, to_json(&resolved)?) }
+        unsafe { write_json(response_json_out, &resolved) }
     })
 }
 
@@ -713,7 +714,7 @@ pub unsafe extern "C" fn allowly_engine_settle_budget(
         let receipt_id = unsafe { str_arg(check_receipt_id, "check_receipt_id") }?;
         let settled = api.settle_budget(receipt_id, actual_cost_micros, None)?;
         // SAFETY: per the contract.
-        unsafe { write_string(response_json_out, to_json(&settled)?) }
+        unsafe { write_json(response_json_out, &settled) }
     })
 }
 
@@ -741,7 +742,7 @@ pub unsafe extern "C" fn allowly_engine_publish_policy(
         let body = json_value(unsafe { bytes_arg(policy_json, policy_json_len, "policy_json") }?, "policy_json")?;
         let published = api.create_policy(&body)?;
         // SAFETY: per the contract.
-        unsafe { write_string(response_json_out, to_json(&published)?) }
+        unsafe { write_json(response_json_out, &published) }
     })
 }
 
@@ -766,7 +767,7 @@ pub unsafe extern "C" fn allowly_engine_key_document(
         let api = unsafe { engine_arg(engine) }?;
         let document = api.key_document()?;
         // SAFETY: per the contract.
-        unsafe { write_string(key_document_json_out, to_json(&document)?) }
+        unsafe { write_json(key_document_json_out, &document) }
     })
 }
 

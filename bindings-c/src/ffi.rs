@@ -282,6 +282,28 @@ pub(crate) unsafe fn write_string(out: *mut *mut c_char, text: String) -> Result
     Ok(())
 }
 
+/// Writes the JSON text of `value` to an optional `char **` output (NULL = not wanted), encoded
+/// straight into one NUL-terminated buffer (a check answer is a few KiB).
+///
+/// # Safety
+/// `out` is NULL or valid for a write of one pointer.
+pub(crate) unsafe fn write_json<T: serde::Serialize>(out: *mut *mut c_char, value: &T) -> Result<(), Failure> {
+    if out.is_null() {
+        return Ok(());
+    }
+    let mut buffer = Vec::with_capacity(4096);
+    serde_json::to_writer(&mut buffer, value).map_err(|err| {
+        Failure::new(ALLOWLY_RESULT_INTERNAL_ERROR, "internal_error", format!("cannot encode the answer: {err}"))
+    })?;
+    buffer.push(0);
+    let text = CString::from_vec_with_nul(buffer).map_err(|_| {
+        Failure::new(ALLOWLY_RESULT_INTERNAL_ERROR, "internal_error", "an output string contains a NUL byte")
+    })?;
+    // SAFETY: non-NULL and writable per this function's contract.
+    unsafe { *out = text.into_raw() };
+    Ok(())
+}
+
 /// JSON text of a response.
 pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<String, Failure> {
     serde_json::to_string(value).map_err(|err| {

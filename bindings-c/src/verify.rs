@@ -8,7 +8,7 @@ use allowly_core::Timestamp;
 
 use crate::allowly_result;
 use crate::allowly_result::*;
-use crate::ffi::{bytes_arg, clear_string_out, guard, str_arg, to_json, write_string, Failure};
+use crate::ffi::{bytes_arg, clear_string_out, guard, str_arg, write_json, Failure};
 
 /// Verifies a signed receipt offline, as the reference verifier of wire 5 does.
 ///
@@ -98,6 +98,6 @@ pub unsafe extern "C" fn allowly_verify_receipt(
         let verifier = Verifier::new(keys, workspace_id, trusted);
         let payload = verifier.verify_json(receipt, Timestamp::now())?;
         // SAFETY: per the contract.
-        unsafe { write_string(payload_json_out, to_json(&payload)?) }
+        unsafe { write_json(payload_json_out, &payload) }
     })
 }
