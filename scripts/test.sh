@@ -38,6 +38,9 @@ scripts/python-test.sh
 step "Node SDK (@allowly/sdk): embedded and remote, fallback, interop, event loop, tsc"
 scripts/node-test.sh
 
+step "C SDK: liballowly and allowly.h (header check, plain, ASan+UBSan, valgrind, remote)"
+scripts/c-test.sh
+
 step "the README quickstart, as written"
 scripts/readme-quickstart.sh
 

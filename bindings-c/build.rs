@@ -1,0 +1,31 @@
+//! Generates `include/allowly.h` from the crate's `extern "C"` items with the pinned cbindgen.
+//! `scripts/c-test.sh` fails if the generated header differs from the committed one.
+
+use std::path::PathBuf;
+
+fn main() {
+    println!("cargo:rerun-if-changed=src");
+    println!("cargo:rerun-if-changed=cbindgen.toml");
+    let crate_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let config = match cbindgen::Config::from_file(crate_dir.join("cbindgen.toml")) {
+        Ok(config) => config,
+        Err(err) => {
+            println!("cargo:warning=cannot read cbindgen.toml: {err}");
+            std::process::exit(1);
+        }
+    };
+    // ALLOWLY_HEADER_OUT lets the header check write elsewhere instead of the committed file.
+    let out = std::env::var_os("ALLOWLY_HEADER_OUT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate_dir.join("include").join("allowly.h"));
+    println!("cargo:rerun-if-env-changed=ALLOWLY_HEADER_OUT");
+    match cbindgen::Builder::new().with_crate(&crate_dir).with_config(config).generate() {
+        Ok(bindings) => {
+            bindings.write_to_file(out);
+        }
+        Err(err) => {
+            println!("cargo:warning=cbindgen failed: {err}");
+            std::process::exit(1);
+        }
+    }
+}
