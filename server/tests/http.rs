@@ -509,13 +509,14 @@ fn first_start_creates_keys_once() -> TestResult {
         allowly_server::Storage::Sqlite { home },
     )))?;
     assert!(second.starter_keys().is_none(), "keys are printed once, never again");
-    let postgres = allowly_server::Storage::from_flags("h".into(), Some("postgres://u@localhost/db"))?;
+    // A PostgreSQL server that is not there: a clear error at start.
+    let postgres = allowly_server::Storage::from_flags("h".into(), Some("postgres://u@127.0.0.1:1/db"))?;
     let err = rt
         .block_on(allowly_server::Server::bind(allowly_server::Config::new("127.0.0.1:0".parse()?, postgres)))
         .err()
         .map(|e| e.to_string())
         .unwrap_or_default();
-    assert!(err.contains("postgres support is not built yet"), "{err}");
+    assert!(err.contains("cannot connect to PostgreSQL"), "{err}");
     assert!(allowly_server::Storage::from_flags("h".into(), Some("mysql://x")).is_err());
     Ok(())
 }

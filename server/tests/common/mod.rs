@@ -121,14 +121,21 @@ impl TestServer {
 
     /// Sends raw bytes and reads the answer until the server closes the connection.
     pub fn raw(&self, bytes: &[u8]) -> TestResult<Reply> {
-        let mut stream = TcpStream::connect(self.addr)?;
-        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-        stream.write_all(bytes)?;
-        let mut out = Vec::new();
-        // The server may answer (413) and close before reading all we sent: a reset after the
-        // answer is fine.
-        let _ = stream.read_to_end(&mut out);
-        Reply::parse(&out)
+        // The server may answer (413) and close before reading all we sent: our write then fails
+        // with a broken pipe, and a reset can race the answer; a few attempts see the answer.
+        let mut last = Err("no attempt".into());
+        for _ in 0..3 {
+            let mut stream = TcpStream::connect(self.addr)?;
+            stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+            let _ = stream.write_all(bytes);
+            let mut out = Vec::new();
+            let _ = stream.read_to_end(&mut out);
+            last = Reply::parse(&out);
+            if last.is_ok() {
+                break;
+            }
+        }
+        last
     }
 
     pub fn json(&self, method: &str, path: &str, key: Option<&str>, body: &Value) -> TestResult<Reply> {
