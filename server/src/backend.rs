@@ -79,9 +79,7 @@ pub fn open(storage: &Storage, options: Options) -> Result<(Arc<dyn Backend>, Op
 pub struct SqliteHome {
     home: Home,
     options: Options,
-    primary: Arc<Allowly>,
-    primary_id: String,
-    tenants: RwLock<HashMap<String, Arc<Allowly>>>,
+    engines: Engines,
     /// Checkpoints the open workspace files' write-ahead logs in the background.
     checkpointer: crate::wal::WalCheckpointer,
 }
@@ -90,58 +88,75 @@ impl SqliteHome {
     pub fn open(home: Home, options: Options) -> Result<(SqliteHome, Option<StarterKeys>), Error> {
         let primary = home.open_primary(options.clone())?;
         let keys = home::starter_keys_if_none(&primary)?;
-        let primary_id = primary.workspace_id().to_string();
         let checkpointer = crate::wal::WalCheckpointer::start();
         checkpointer.watch(home.primary_path());
-        let backend = SqliteHome {
-            home,
-            options,
-            primary: Arc::new(primary),
-            primary_id,
-            tenants: RwLock::new(HashMap::new()),
-            checkpointer,
-        };
+        let backend = SqliteHome { home, options, engines: Engines::new(primary), checkpointer };
         Ok((backend, keys))
     }
 }
 
 impl Backend for SqliteHome {
     fn workspace(&self, workspace_id: &str) -> Result<Option<Arc<Allowly>>, Error> {
+        self.engines.get_or_open(workspace_id, || {
+            let opened = self.home.open_tenant(workspace_id, self.options.clone())?;
+            if let (Some(_), Some(path)) = (&opened, self.home.tenant_path(workspace_id)) {
+                self.checkpointer.watch(path);
+            }
+            Ok(opened)
+        })
+    }
+
+    fn ready(&self) -> Result<(), Error> {
+        self.engines.primary.key_document().map(|_| ())
+    }
+
+    fn primary_workspace_id(&self) -> &str {
+        &self.engines.primary_id
+    }
+
+    fn open_workspaces(&self) -> usize {
+        self.engines.len()
+    }
+
+    fn describe(&self) -> String {
+        format!("sqlite home {}", self.home.dir().display())
+    }
+}
+
+/// The engines a backend has open: its primary workspace's, opened at start, and tenants', opened
+/// on first use and kept (one `Allowly` per workspace).
+struct Engines {
+    primary: Arc<Allowly>,
+    primary_id: String,
+    tenants: RwLock<HashMap<String, Arc<Allowly>>>,
+}
+
+impl Engines {
+    fn new(primary: Allowly) -> Engines {
+        let primary_id = primary.workspace_id().to_string();
+        Engines { primary: Arc::new(primary), primary_id, tenants: RwLock::new(HashMap::new()) }
+    }
+
+    /// The engine of `workspace_id`: cached, or from `open` (`None`: no such workspace). `open`
+    /// runs outside the lock, as it may wait on a file or the network; two threads may race to
+    /// open one tenant, and the first engine cached wins.
+    fn get_or_open(
+        &self,
+        workspace_id: &str,
+        open: impl FnOnce() -> Result<Option<Allowly>, Error>,
+    ) -> Result<Option<Arc<Allowly>>, Error> {
         if workspace_id == self.primary_id {
             return Ok(Some(self.primary.clone()));
         }
         if let Some(found) = self.tenants.read().get(workspace_id) {
             return Ok(Some(found.clone()));
         }
-        // Opened outside the lock: opening a file may wait on SQLite. Two threads may race to open
-        // the same tenant; the first one cached wins and the other engine is dropped.
-        let Some(opened) = self.home.open_tenant(workspace_id, self.options.clone())? else {
-            return Ok(None);
-        };
-        let opened = Arc::new(opened);
-        let mut tenants = self.tenants.write();
-        if !tenants.contains_key(workspace_id) {
-            if let Some(path) = self.home.tenant_path(workspace_id) {
-                self.checkpointer.watch(path);
-            }
-        }
-        Ok(Some(tenants.entry(workspace_id.to_string()).or_insert(opened).clone()))
+        let Some(opened) = open()? else { return Ok(None) };
+        Ok(Some(self.tenants.write().entry(workspace_id.to_string()).or_insert_with(|| Arc::new(opened)).clone()))
     }
 
-    fn ready(&self) -> Result<(), Error> {
-        self.primary.key_document().map(|_| ())
-    }
-
-    fn primary_workspace_id(&self) -> &str {
-        &self.primary_id
-    }
-
-    fn open_workspaces(&self) -> usize {
+    fn len(&self) -> usize {
         1 + self.tenants.read().len()
-    }
-
-    fn describe(&self) -> String {
-        format!("sqlite home {}", self.home.dir().display())
     }
 }
 
@@ -156,9 +171,7 @@ pub const POSTGRES_ENGINE_THREADS: usize = 32;
 pub struct PostgresBackend {
     pool: PostgresPool,
     options: Options,
-    primary: Arc<Allowly>,
-    primary_id: String,
-    tenants: RwLock<HashMap<String, Arc<Allowly>>>,
+    engines: Engines,
 }
 
 impl PostgresBackend {
@@ -175,14 +188,7 @@ impl PostgresBackend {
             let keys = home::starter_keys_if_none(&primary)?;
             Ok((primary, keys))
         })?;
-        let primary_id = primary.workspace_id().to_string();
-        let backend = PostgresBackend {
-            pool,
-            options,
-            primary: Arc::new(primary),
-            primary_id,
-            tenants: RwLock::new(HashMap::new()),
-        };
+        let backend = PostgresBackend { pool, options, engines: Engines::new(primary) };
         Ok((backend, keys))
     }
 }
@@ -253,31 +259,26 @@ const POSTGRES_DATABASE_LABEL: &str = "postgresql";
 
 impl Backend for PostgresBackend {
     fn workspace(&self, workspace_id: &str) -> Result<Option<Arc<Allowly>>, Error> {
-        if workspace_id == self.primary_id {
-            return Ok(Some(self.primary.clone()));
-        }
-        if let Some(found) = self.tenants.read().get(workspace_id) {
-            return Ok(Some(found.clone()));
-        }
-        // Opening an engine registers its workspace: only open ids the database already has
-        // (created by `allowly workspaces create` or another server).
-        if !home::valid_workspace_id(workspace_id) || !self.pool.workspace_exists(workspace_id)? {
-            return Ok(None);
-        }
-        let opened = Arc::new(open_engine(&self.pool, workspace_id, self.options.clone())?);
-        Ok(Some(self.tenants.write().entry(workspace_id.to_string()).or_insert(opened).clone()))
+        self.engines.get_or_open(workspace_id, || {
+            // Opening an engine registers its workspace: only open ids the database already has
+            // (created by `allowly workspaces create` or another server).
+            if !home::valid_workspace_id(workspace_id) || !self.pool.workspace_exists(workspace_id)? {
+                return Ok(None);
+            }
+            open_engine(&self.pool, workspace_id, self.options.clone()).map(Some)
+        })
     }
 
     fn ready(&self) -> Result<(), Error> {
-        self.primary.key_document().map(|_| ())
+        self.engines.primary.key_document().map(|_| ())
     }
 
     fn primary_workspace_id(&self) -> &str {
-        &self.primary_id
+        &self.engines.primary_id
     }
 
     fn open_workspaces(&self) -> usize {
-        1 + self.tenants.read().len()
+        self.engines.len()
     }
 
     fn describe(&self) -> String {
