@@ -234,19 +234,9 @@ pub unsafe extern "C" fn allowly_engine_close(engine: *const allowly_engine) -> 
 /// thread uses that handle during or after this call.
 #[no_mangle]
 pub unsafe extern "C" fn allowly_engine_free(engine: *mut *mut allowly_engine) {
-    let _ = guard(|| {
-        if engine.is_null() {
-            return Ok(());
-        }
-        // SAFETY: non-NULL and readable/writable per the contract.
-        let raw = unsafe { std::mem::replace(&mut *engine, std::ptr::null_mut()) };
-        if !raw.is_null() {
-            // SAFETY: `raw` came from `Box::into_raw` in `write_engine` and is freed once (the
-            // caller's variable is now NULL).
-            drop(unsafe { Box::from_raw(raw) });
-        }
-        Ok(())
-    });
+    // SAFETY: the caller's contract is `free_boxed`'s; handles come from `Box::into_raw` in
+    // `write_engine`.
+    let _ = guard(|| unsafe { free_boxed(engine) });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -420,19 +410,27 @@ pub unsafe extern "C" fn allowly_engine_check_action(
 /// `result` is NULL or points to NULL or to a result from this library not yet freed.
 #[no_mangle]
 pub unsafe extern "C" fn allowly_action_result_free(result: *mut *mut allowly_action_result) {
-    let _ = guard(|| {
-        if result.is_null() {
-            return Ok(());
-        }
-        // SAFETY: non-NULL and readable/writable per the contract.
-        let raw = unsafe { std::mem::replace(&mut *result, std::ptr::null_mut()) };
-        if !raw.is_null() {
-            // SAFETY: from `Box::into_raw` in `allowly_engine_check_action`, freed once (the
-            // caller's variable is now NULL).
-            drop(unsafe { Box::from_raw(raw) });
-        }
-        Ok(())
-    });
+    // SAFETY: the caller's contract is `free_boxed`'s; results come from `Box::into_raw` in
+    // `allowly_engine_check_action`.
+    let _ = guard(|| unsafe { free_boxed(result) });
+}
+
+/// Drops the box `*slot` points to and sets `*slot` to NULL; NULL `slot` or `*slot` is a no-op.
+///
+/// # Safety
+/// `slot` is NULL or readable and writable, and `*slot` is NULL or from `Box::into_raw` of a
+/// `Box<T>` not yet freed.
+unsafe fn free_boxed<T>(slot: *mut *mut T) -> Result<(), Failure> {
+    if slot.is_null() {
+        return Ok(());
+    }
+    // SAFETY: non-NULL, and readable/writable per the contract.
+    let raw = unsafe { std::mem::replace(&mut *slot, std::ptr::null_mut()) };
+    if !raw.is_null() {
+        // SAFETY: from `Box::into_raw` per the contract, and freed once: the slot is now NULL.
+        drop(unsafe { Box::from_raw(raw) });
+    }
+    Ok(())
 }
 
 /// Borrows one string field of a result (NULL result or absent field → NULL), made on first use.
