@@ -92,33 +92,43 @@ try {
   const { authorizationId } = await runtime.authorizations.create({ userId: 'user_bench', bundleId: 'bench_agent' });
   await latencies(runtime, authorizationId, 200);
   const node = await latencies(runtime, authorizationId, remoteChecks);
-  let python = null;
-  const venvPython = path.join(root, 'target/venv-official/bin/python');
-  if (fs.existsSync(venvPython)) {
-    python = JSON.parse(
-      (await promisify(execFile)(
-        venvPython,
-        [
-          path.join(root, 'bindings-node/bench/official_client_latency.py'),
-          server.baseUrl,
-          server.runtimeKey,
-          authorizationId,
-          String(remoteChecks),
-        ],
-        { encoding: 'utf8' },
-      )).stdout,
+  // The same script drives both Python clients (this project's SDK keeps the official names).
+  const pythonClients = [
+    ['official Python allowly 0.8.0', 'target/venv-official', 'run scripts/server-test.sh once'],
+    ['Python SDK (bindings-python)', 'target/venv-python', 'run scripts/python-test.sh once'],
+  ];
+  const python = [];
+  for (const [name, venv, hint] of pythonClients) {
+    const interpreter = path.join(root, venv, 'bin/python');
+    if (!fs.existsSync(interpreter)) {
+      python.push([name, null, hint]);
+      continue;
+    }
+    const { stdout } = await promisify(execFile)(
+      interpreter,
+      [
+        path.join(root, 'bindings-node/bench/python_client_latency.py'),
+        server.baseUrl,
+        server.runtimeKey,
+        authorizationId,
+        String(remoteChecks),
+      ],
+      { encoding: 'utf8' },
     );
+    python.push([name, JSON.parse(stdout), hint]);
   }
   console.log(`\nremote check latency against one local allowly serve, ${remoteChecks} sequential checks (ms)`);
   console.log('  client                          median    p95      p99');
   const row = (name, m, p95, p99) => console.log(`  ${name.padEnd(30)}  ${fmt(m).padStart(7)}  ${fmt(p95).padStart(7)}  ${fmt(p99).padStart(7)}`);
   row('@allowly/sdk (this package)', median(node), pct(node, 0.95), pct(node, 0.99));
-  if (python) {
-    row('official Python allowly 0.8.0', python.median_ms, python.p95_ms, python.p99_ms);
-    if (python.fallbacks) console.log(`  (the official client answered ${python.fallbacks} checks by its local fallback)`);
+  for (const [name, measured, hint] of python) {
+    if (!measured) {
+      console.log(`  ${name.padEnd(30)}  (missing: ${hint})`);
+      continue;
+    }
+    row(name, measured.median_ms, measured.p95_ms, measured.p99_ms);
+    if (measured.fallbacks) console.log(`  (${name} answered ${measured.fallbacks} checks by its local fallback)`);
   }
-  else console.log('  official Python allowly 0.8.0  (target/venv-official missing: run scripts/server-test.sh once)');
-  console.log('  Python SDK (bindings-python)    (column added after the merge)');
 } finally {
   await server.stop();
 }

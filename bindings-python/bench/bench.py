@@ -247,11 +247,27 @@ def bench_verify(count: int) -> dict[str, Any]:
         for r in receipts:
             ours.verify_receipt(r, keys, expected_workspace_id=workspace_id, trusted_key_fingerprints=trusted)
 
-    ref_s = min(timed(reference) for _ in range(2))
-    batch_s = min(timed(batch) for _ in range(3))
-    loop_s = min(timed(loop) for _ in range(3))
+    # The same receipts as a JSONL export (one bare receipt per line), read and verified in Rust.
+    export_dir = tempfile.mkdtemp(prefix="allowly-bench-export-")
+    export = os.path.join(export_dir, "receipts.jsonl")
+    with open(export, "w") as out:
+        out.writelines(json.dumps(r) + "\n" for r in receipts)
+
+    def exported() -> None:
+        report = ours.verify_export(export, keys, expected_workspace_id=workspace_id,
+                                    trusted_key_fingerprints=trusted)
+        assert report.ok and report.invalid == 0 and len(report.lines) == count
+
+    try:
+        ref_s = min(timed(reference) for _ in range(2))
+        batch_s = min(timed(batch) for _ in range(3))
+        loop_s = min(timed(loop) for _ in range(3))
+        export_s = min(timed(exported) for _ in range(3))
+    finally:
+        shutil.rmtree(export_dir, ignore_errors=True)
     return {"receipts": count, "reference_s": ref_s, "verify_receipts_s": batch_s, "verify_receipt_loop_s": loop_s,
-            "speedup_batch": ref_s / batch_s, "speedup_loop": ref_s / loop_s}
+            "verify_export_s": export_s, "speedup_batch": ref_s / batch_s, "speedup_loop": ref_s / loop_s,
+            "speedup_export": ref_s / export_s}
 
 
 def main() -> None:
@@ -290,6 +306,8 @@ def main() -> None:
           f"  {verify['speedup_batch']:.1f}x")
     print(f"allowly.verify.verify_receipt (loop):    {verify['verify_receipt_loop_s'] * 1000:8.1f} ms"
           f"  {verify['speedup_loop']:.1f}x   (target ≥ 20x)")
+    print(f"allowly.verify.verify_export (JSONL):    {verify['verify_export_s'] * 1000:8.1f} ms"
+          f"  {verify['speedup_export']:.1f}x")
 
     out = Path(os.environ.get("ALLOWLY_BENCH_JSON", "python-bench.json"))
     out.write_text(json.dumps({"embedded": embedded, "remote": remote, "verify": verify}, indent=1))

@@ -1,5 +1,6 @@
-"""Sequential check latency of the official Python client allowly 0.8.0 against allowly serve.
-Usage: official_client_latency.py BASE_URL RUNTIME_KEY AUTHORIZATION_ID COUNT; prints JSON."""
+"""Sequential check latency of a Python `allowly` client against allowly serve: the official client
+0.8.0 or this project's Python SDK (same constructor and calls), whichever the interpreter has.
+Usage: python_client_latency.py BASE_URL RUNTIME_KEY AUTHORIZATION_ID COUNT; prints JSON."""
 import asyncio
 import json
 import statistics
