@@ -160,10 +160,12 @@ impl Engines {
     }
 }
 
-/// Connections each server keeps to PostgreSQL. Engine threads wait on the network rather than on
-/// a CPU, so the server runs [`POSTGRES_ENGINE_THREADS`] of them per workspace shard; two servers
-/// stay well inside PostgreSQL's default `max_connections` of 100.
+/// Connections each server keeps to PostgreSQL: two servers stay well inside PostgreSQL's default
+/// `max_connections` of 100.
 pub const POSTGRES_POOL_SIZE: usize = 32;
+/// Engine threads per workspace shard on PostgreSQL: they wait on the network rather than on a
+/// CPU, and checks of one hot authorization that arrive together share a transaction, so one per
+/// connection keeps the pool busy.
 pub const POSTGRES_ENGINE_THREADS: usize = 32;
 
 /// A PostgreSQL database: the primary workspace is the oldest one (created on the first start of
