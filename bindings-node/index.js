@@ -64,10 +64,6 @@ const VERIFICATION_CLASSES = {
   checkpoint_mismatch: CheckpointMismatchError,
 };
 
-// The HTTP status `allowly serve` answers for each kind of engine refusal, so an embedded error
-// carries the same `status` as the remote one.
-const KIND_STATUS = { invalid_request: 422, not_found: 404, unauthorized: 401, conflict: 409 };
-
 function classForStatus(status) {
   if (status === 400 || status === 413 || status === 422) return AllowlyValidationError;
   if (status === 401 || status === 403) return AllowlyAuthError;
@@ -81,7 +77,8 @@ function toError(e) {
   const details = {
     code: e.code,
     fields: Array.isArray(e.fields) ? e.fields : [],
-    status: e.status ?? KIND_STATUS[e.kind],
+    // The core gives embedded errors the status `allowly serve` answers with, so both modes agree.
+    status: e.status ?? undefined,
     retryAfterSeconds: e.retry_after_seconds ?? undefined,
     referenceClass: e.reference_class ?? undefined,
   };

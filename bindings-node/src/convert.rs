@@ -87,7 +87,7 @@ fn ok<T: Serialize>(value: &T) -> Result<String, Error> {
 }
 
 /// The JSON form of a core error: its kind (which JS class), stable code, message, field errors and,
-/// for a remote runtime's refusal, the HTTP status and `Retry-After`.
+/// the HTTP status `allowly serve` answers with (or did answer), and a remote refusal's `Retry-After`.
 pub fn error_json(err: &Error) -> String {
     let kind = match err {
         Error::InvalidRequest { .. } => "invalid_request",
@@ -99,9 +99,10 @@ pub fn error_json(err: &Error) -> String {
         Error::Api { .. } => "api",
         Error::Unreachable { .. } => "transport",
     };
-    let (status, retry_after) = match err {
-        Error::Api { status, retry_after_seconds, .. } => (Some(*status), *retry_after_seconds),
-        _ => (None, None),
+    let status = err.http_status();
+    let retry_after = match err {
+        Error::Api { retry_after_seconds, .. } => *retry_after_seconds,
+        _ => None,
     };
     let reference_class = match err {
         Error::Verification(verify) => Some(verify.reference_class()),

@@ -62,16 +62,15 @@ pub fn engine_error(py: Python<'_>, err: Error) -> PyErr {
         Error::Api { status, code, message, fields, retry_after_seconds } => {
             api_error(py, *status, code, message, fields, *retry_after_seconds)
         }
-        Error::InvalidRequest { fields, .. } => api_error(py, 422, &code, &message, fields, None),
-        Error::Verification(_) => api_error(py, 422, &code, &message, &[], None),
-        Error::NotFound { .. } => api_error(py, 404, &code, &message, &[], None),
-        Error::Unauthorized { .. } => api_error(py, 401, &code, &message, &[], None),
-        Error::Conflict { .. } => api_error(py, 409, &code, &message, &[], None),
-        Error::Store(_) => api_error(py, 503, &code, &message, &[], Some(1.0)),
-        Error::Signing(_) | Error::Io(_) => api_error(py, 500, &code, &message, &[], None),
         Error::Unreachable { code: "timeout", .. } => raise(py, "AllowlyTimeoutError", (code, message)),
         Error::Unreachable { code: "protocol_error", .. } => raise(py, "AllowlyProtocolError", (code, message)),
         Error::Unreachable { .. } => raise(py, "AllowlyConnectionError", (code, message)),
+        // The server answers a store failure with `Retry-After: 1`.
+        embedded => {
+            let retry_after = matches!(embedded, Error::Store(_)).then_some(1.0);
+            let status = embedded.http_status().unwrap_or(500);
+            api_error(py, status, &code, &message, embedded.fields(), retry_after)
+        }
     }
 }
 

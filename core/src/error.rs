@@ -59,6 +59,21 @@ impl Error {
         }
     }
 
+    /// The HTTP status `allowly serve` answers with for this error, so that embedded SDKs raise
+    /// what a remote caller would see. `None` for a runtime that never answered.
+    pub fn http_status(&self) -> Option<u16> {
+        match self {
+            Error::Api { status, .. } => Some(*status),
+            Error::InvalidRequest { .. } | Error::Verification(_) => Some(422),
+            Error::NotFound { .. } => Some(404),
+            Error::Unauthorized { .. } => Some(401),
+            Error::Conflict { .. } => Some(409),
+            Error::Store(_) => Some(503),
+            Error::Signing(_) | Error::Io(_) => Some(500),
+            Error::Unreachable { .. } => None,
+        }
+    }
+
     /// Field-level details of an invalid request (empty for other errors).
     pub fn fields(&self) -> &[FieldError] {
         match self {

@@ -78,28 +78,28 @@ impl ApiError {
 impl From<Error> for ApiError {
     fn from(err: Error) -> ApiError {
         let code = err.code().to_string();
+        let status = err
+            .http_status()
+            .and_then(|status| StatusCode::from_u16(status).ok())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let (status, message) = match &err {
-            Error::InvalidRequest { .. } | Error::Verification(_) => {
-                (StatusCode::UNPROCESSABLE_ENTITY, err.to_string())
-            }
-            Error::NotFound { .. } => (StatusCode::NOT_FOUND, err.to_string()),
-            Error::Unauthorized { .. } => (StatusCode::UNAUTHORIZED, err.to_string()),
-            Error::Conflict { .. } => (StatusCode::CONFLICT, err.to_string()),
+            Error::InvalidRequest { .. }
+            | Error::Verification(_)
+            | Error::NotFound { .. }
+            | Error::Unauthorized { .. }
+            | Error::Conflict { .. } => (status, err.to_string()),
             Error::Store(detail) => {
                 // The detail may name files or SQL; it goes to the log, not to the caller.
                 tracing::warn!(target: "allowly::store", error = %detail, "store failure");
-                let mut out = ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    &code,
-                    "the store is unavailable; nothing was changed, retry later",
-                );
+                let mut out =
+                    ApiError::new(status, &code, "the store is unavailable; nothing was changed, retry later");
                 out.retry_after = Some(1);
                 out.store_failure = true;
                 return out;
             }
             Error::Signing(detail) | Error::Io(detail) => {
                 tracing::error!(target: "allowly::engine", code, error = %detail, "engine failure");
-                (StatusCode::INTERNAL_SERVER_ERROR, "the engine failed; nothing was changed".to_string())
+                (status, "the engine failed; nothing was changed".to_string())
             }
             // Errors of other surfaces (e.g. the remote client's) never come out of an embedded engine.
             #[allow(unreachable_patterns)]
