@@ -21,6 +21,12 @@ export declare class NativeEngine {
   get isEmbedded(): boolean
   /** Runs one `Api` operation off the event loop; resolves with the JSON envelope. */
   call(op: string, argsJson: string): Promise<string>
+  /**
+   * Runs several operations in order, as one task off the event loop; resolves with one envelope
+   * per operation. The wrapper batches an embedded engine's calls this way: a thread hand-off
+   * per call costs more than the engine's bookkeeping around a check.
+   */
+  callMany(ops: Array<string>, argsJson: Array<string>): Promise<string[]>
 }
 
 /** A workspace's public key document, parsed and validated by the core. */

@@ -75,10 +75,15 @@ pub fn guarded(work: impl FnOnce() -> Result<String, Error>) -> String {
     match catch_unwind(AssertUnwindSafe(work)) {
         Ok(Ok(text)) => text,
         Ok(Err(err)) => error_json(&err),
-        Err(_) => json!({"error": {"kind": "internal", "code": "internal_error",
-            "message": "the engine failed unexpectedly; nothing was returned", "fields": []}})
-        .to_string(),
+        Err(_) => internal_error_json(),
     }
+}
+
+/// The envelope of a call that panicked.
+fn internal_error_json() -> String {
+    json!({"error": {"kind": "internal", "code": "internal_error",
+        "message": "the engine failed unexpectedly; nothing was returned", "fields": []}})
+    .to_string()
 }
 
 fn ok<T: Serialize>(value: &T) -> Result<String, Error> {
@@ -192,11 +197,7 @@ impl Args {
 pub fn dispatch(api: &dyn Api, op: &str, args: &str) -> Result<String, Error> {
     let args = Args::parse(args)?;
     match op {
-        "check" => {
-            let mut request: CheckRequest = args.request("request", "check")?;
-            request.idempotency_key = args.opt_string("idempotency_key")?;
-            ok(&api.check(&request)?)
-        }
+        "check" => ok(&api.check(&check_request(&args)?)?),
         "create_policy" => ok(&api.create_policy(&args.value("body"))?),
         "get_policy" => ok(&api.get_policy(&args.string("policy_id")?)?),
         "list_policies" => ok(&api.list_policies(args.limit()?, args.opt_string("cursor")?.as_deref())?),
@@ -259,6 +260,34 @@ pub fn dispatch(api: &dyn Api, op: &str, args: &str) -> Result<String, Error> {
         "readiness" => ok(&api.readiness()?),
         _ => Err(Error::invalid("op", format!("unknown operation `{op}`"))),
     }
+}
+
+fn check_request(args: &Args) -> Result<CheckRequest, Error> {
+    let mut request: CheckRequest = args.request("request", "check")?;
+    request.idempotency_key = args.opt_string("idempotency_key")?;
+    Ok(request)
+}
+
+/// Several `check` calls (their arguments as the wire's JSON) through [`Api::check_many`], which
+/// an embedded engine commits together; one envelope per call, in order.
+pub fn check_many(api: &dyn Api, args: &[&str]) -> Vec<String> {
+    let requests: Vec<Result<CheckRequest, Error>> =
+        args.iter().map(|args| Args::parse(args).and_then(|args| check_request(&args))).collect();
+    let valid: Vec<CheckRequest> = requests.iter().filter_map(|request| request.as_ref().ok().cloned()).collect();
+    let Ok(answers) = catch_unwind(AssertUnwindSafe(|| api.check_many(&valid))) else {
+        return args.iter().map(|_| internal_error_json()).collect();
+    };
+    let mut answers = answers.into_iter();
+    requests
+        .into_iter()
+        .map(|request| {
+            guarded(|| {
+                request?;
+                let answer = answers.next().ok_or_else(|| Error::Store("a check was not answered".into()))?;
+                ok(&answer?)
+            })
+        })
+        .collect()
 }
 
 /// Operations only an in-process engine has (the HTTP API has no equivalent).

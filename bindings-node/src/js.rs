@@ -54,6 +54,24 @@ impl NativeEngine {
     pub fn call(&self, op: String, args_json: String) -> AsyncTask<Call> {
         AsyncTask::new(Call { engine: self.engine.clone(), op, args: args_json })
     }
+
+    /// Runs several operations in order, as one task off the event loop; resolves with one envelope
+    /// per operation. The wrapper batches an embedded engine's calls this way: a thread hand-off
+    /// per call costs more than the engine's bookkeeping around a check.
+    #[napi(ts_return_type = "Promise<string[]>")]
+    pub fn call_many(&self, ops: Vec<String>, args_json: Vec<String>) -> Result<AsyncTask<CallMany>> {
+        if ops.len() != args_json.len() {
+            return Err(napi::Error::new(Status::InvalidArg, "one argument text per operation"));
+        }
+        Ok(AsyncTask::new(CallMany { engine: self.engine.clone(), calls: ops.into_iter().zip(args_json).collect() }))
+    }
+}
+
+fn run(engine: &Engine, op: &str, args: &str) -> String {
+    guarded(|| match engine {
+        Engine::Embedded(inner) if op == "create_checkpoints" => convert::dispatch_embedded(inner, op),
+        _ => convert::dispatch(engine.api(), op, args),
+    })
 }
 
 /// The work of [`NativeEngine::call`] on the libuv pool.
@@ -68,15 +86,43 @@ impl Task for Call {
     type JsValue = String;
 
     fn compute(&mut self) -> Result<String> {
-        let engine = &self.engine;
-        let (op, args) = (self.op.as_str(), self.args.as_str());
-        Ok(guarded(|| match engine {
-            Engine::Embedded(inner) if op == "create_checkpoints" => convert::dispatch_embedded(inner, op),
-            _ => convert::dispatch(engine.api(), op, args),
-        }))
+        Ok(run(&self.engine, &self.op, &self.args))
     }
 
     fn resolve(&mut self, _env: Env, output: String) -> Result<String> {
+        Ok(output)
+    }
+}
+
+/// The work of [`NativeEngine::call_many`] on the libuv pool.
+pub struct CallMany {
+    engine: Engine,
+    calls: Vec<(String, String)>,
+}
+
+impl Task for CallMany {
+    type Output = Vec<String>;
+    type JsValue = Vec<String>;
+
+    fn compute(&mut self) -> Result<Vec<String>> {
+        let mut answers = Vec::with_capacity(self.calls.len());
+        let mut rest = self.calls.as_slice();
+        while let Some((op, args)) = rest.first() {
+            // Consecutive checks go to the engine as one group (one commit for all of them).
+            let checks = rest.iter().take_while(|(op, _)| op == "check").count();
+            if checks > 1 {
+                let args: Vec<&str> = rest[..checks].iter().map(|(_, args)| args.as_str()).collect();
+                answers.extend(convert::check_many(self.engine.api(), &args));
+                rest = &rest[checks..];
+            } else {
+                answers.push(run(&self.engine, op, args));
+                rest = &rest[1..];
+            }
+        }
+        Ok(answers)
+    }
+
+    fn resolve(&mut self, _env: Env, output: Vec<String>) -> Result<Vec<String>> {
         Ok(output)
     }
 }

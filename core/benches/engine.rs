@@ -131,6 +131,24 @@ fn checks(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
+    group.finish();
+
+    // A group of checks decided together (`check_many`, one commit); figures are per check.
+    const GROUP: usize = 32;
+    let mut group = c.benchmark_group("check_group_of_32");
+    group.throughput(Throughput::Elements(GROUP as u64));
+    let requests = vec![sqlite_request.clone(); GROUP];
+    group.bench_function("sqlite_signed", |b| {
+        b.iter(|| assert!(sqlite.check_many(&requests).iter().all(Result::is_ok)));
+    });
+    let requests = vec![memory_request.clone(); GROUP];
+    group.bench_function("memory_signed", |b| {
+        b.iter(|| assert!(memory.check_many(&requests).iter().all(Result::is_ok)));
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("check");
+    group.throughput(Throughput::Elements(1));
     let store = SqliteStore::open(&dir.path().join("bench-fsync.db"), Durability::Power).unwrap();
     let (power, power_id) = engine_on(Box::new(store));
     let power_request = request(&power_id);

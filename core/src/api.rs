@@ -38,6 +38,12 @@ pub trait Api: Send + Sync {
     /// Invalid requests and other refusals are errors.
     fn check(&self, request: &CheckRequest) -> Result<CheckResponse>;
 
+    /// Several checks, decided in order, each answered as [`Api::check`] would. An embedded
+    /// engine commits them together ([`Allowly::check_many`]); the default checks one at a time.
+    fn check_many(&self, requests: &[CheckRequest]) -> Vec<Result<CheckResponse>> {
+        requests.iter().map(|request| self.check(request)).collect()
+    }
+
     /// Publishes a policy edition from the `POST /v1/policies` body (definition fields + `policy_id`).
     fn create_policy(&self, body: &Value) -> Result<PolicyView>;
     /// The newest active edition of a policy.
@@ -99,6 +105,10 @@ pub trait Api: Send + Sync {
 impl Api for Allowly {
     fn check(&self, request: &CheckRequest) -> Result<CheckResponse> {
         self.check_or_fallback(request)
+    }
+
+    fn check_many(&self, requests: &[CheckRequest]) -> Vec<Result<CheckResponse>> {
+        self.check_many_or_fallback(requests)
     }
 
     fn create_policy(&self, body: &Value) -> Result<PolicyView> {

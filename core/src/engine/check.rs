@@ -196,19 +196,62 @@ impl Allowly {
     /// state they change, in one transaction.
     pub fn check(&self, request: &CheckRequest) -> Result<CheckResponse> {
         let input = CheckInput::validate(request)?;
-        self.write(|tx| {
-            if let Some((key, digest)) = &input.idempotency {
-                if let Some(first) = tx.idempotency(key)? {
-                    return replay(&first, digest);
+        self.write(|tx| self.check_in(tx, &input))
+    }
+
+    /// Checks that arrive together (an SDK's queue of calls), decided in order. Where the store
+    /// can isolate part of a transaction (SQLite) they share one write transaction: a check that
+    /// fails leaves nothing behind and the others still commit, together, so the group pays for
+    /// one commit instead of one each. Each answer is the one [`Allowly::check`] would have given
+    /// at that place in the sequence; none is returned unless its receipt was committed.
+    pub fn check_many(&self, requests: &[CheckRequest]) -> Vec<Result<CheckResponse>> {
+        let inputs: Vec<Result<CheckInput>> = requests.iter().map(CheckInput::validate).collect();
+        let valid: Vec<&CheckInput> = inputs.iter().filter_map(|input| input.as_ref().ok()).collect();
+        let mut decided: Vec<Option<CheckResponse>> = valid.iter().map(|_| None).collect();
+        let outcomes = self.store.write_each(valid.len(), &mut |n, tx| {
+            decided[n] = Some(self.check_in(tx, valid[n])?);
+            Ok(())
+        });
+        let mut results = outcomes.into_iter().zip(decided);
+        inputs
+            .into_iter()
+            .map(|input| {
+                input?;
+                let (outcome, response) = results.next().ok_or_else(|| Error::Store("a check was not run".into()))?;
+                outcome?;
+                response.ok_or_else(|| Error::Store("a check produced no answer".into()))
+            })
+            .collect()
+    }
+
+    /// [`Allowly::check_many`] with the fallback of [`Allowly::check_or_fallback`] for each check.
+    pub fn check_many_or_fallback(&self, requests: &[CheckRequest]) -> Vec<Result<CheckResponse>> {
+        let answers = self.check_many(requests);
+        answers
+            .into_iter()
+            .zip(requests)
+            .map(|(answer, request)| match answer {
+                Err(Error::Store(_)) => {
+                    Ok(CheckResponse::fail_closed(&request.authorization_id, &request.actions, "unavailable"))
                 }
+                answer => answer,
+            })
+            .collect()
+    }
+
+    /// The body of one check's write transaction: an idempotent replay, or a new decision.
+    fn check_in(&self, tx: &mut dyn Tx, input: &CheckInput) -> Result<CheckResponse> {
+        if let Some((key, digest)) = &input.idempotency {
+            if let Some(first) = tx.idempotency(key)? {
+                return replay(&first, digest);
             }
-            let response = self.decide(tx, &input)?;
-            if let Some((key, digest)) = &input.idempotency {
-                let stored = serde_json::to_string(&response).map_err(|err| Error::Store(err.to_string()))?;
-                tx.put_idempotency(key, &IdempotencyRecord { request_sha256: digest.clone(), response: stored })?;
-            }
-            Ok(response)
-        })
+        }
+        let response = self.decide(tx, input)?;
+        if let Some((key, digest)) = &input.idempotency {
+            let stored = serde_json::to_string(&response).map_err(|err| Error::Store(err.to_string()))?;
+            tx.put_idempotency(key, &IdempotencyRecord { request_sha256: digest.clone(), response: stored })?;
+        }
+        Ok(response)
     }
 
     fn decide(&self, tx: &mut dyn Tx, input: &CheckInput) -> Result<CheckResponse> {

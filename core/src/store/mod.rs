@@ -47,6 +47,14 @@ pub trait Store: Send + Sync {
 
     /// Runs `work` on a consistent snapshot; writes made by `work` are rolled back.
     fn read(&self, work: &mut dyn FnMut(&mut dyn Tx) -> Result<()>) -> Result<()>;
+
+    /// Runs `work(0)` … `work(count - 1)` in turn, each with the atomicity of [`Store::write`]: one
+    /// that fails leaves nothing behind, and its error is its own. A store that can isolate part
+    /// of a transaction runs them all in one, so they commit together (or, if the commit fails,
+    /// all fail); the default runs one transaction each.
+    fn write_each(&self, count: usize, work: &mut dyn FnMut(usize, &mut dyn Tx) -> Result<()>) -> Vec<Result<()>> {
+        (0..count).map(|n| self.write(&mut |tx| work(n, tx))).collect()
+    }
 }
 
 /// Operations on the workspace's state inside a transaction.

@@ -137,6 +137,52 @@ impl Store for SqliteStore {
     fn read(&self, work: &mut dyn FnMut(&mut dyn Tx) -> Result<()>) -> Result<()> {
         self.run("BEGIN", false, work)
     }
+
+    /// One transaction for the group, a savepoint around each work: one commit (one WAL append)
+    /// instead of one per work, and a failed work's writes are undone alone.
+    fn write_each(&self, count: usize, work: &mut dyn FnMut(usize, &mut dyn Tx) -> Result<()>) -> Vec<Result<()>> {
+        write_each_on(&self.conn.lock(), count, &mut |n, tx| work(n, tx))
+    }
+}
+
+fn write_each_on(
+    conn: &Connection,
+    count: usize,
+    work: &mut dyn FnMut(usize, &mut SqliteTx<'_>) -> Result<()>,
+) -> Vec<Result<()>> {
+    if count == 0 {
+        return Vec::new();
+    }
+    let mut outcomes = Vec::with_capacity(count);
+    let mut group = || -> Result<()> {
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        for n in 0..count {
+            conn.execute_batch("SAVEPOINT each_write")?;
+            let outcome = work(n, &mut SqliteTx { conn });
+            if conn.is_autocommit() {
+                // Some failures (I/O, a full disk) end the whole transaction.
+                return Err(Error::Store("the transaction was rolled back".into()));
+            }
+            let end = if outcome.is_ok() { "RELEASE each_write" } else { "ROLLBACK TO each_write; RELEASE each_write" };
+            conn.execute_batch(end)?;
+            outcomes.push(outcome);
+        }
+        conn.execute_batch("COMMIT")?;
+        Ok(())
+    };
+    match group() {
+        Ok(()) => outcomes,
+        Err(err) => {
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            // Nothing committed: the works that had succeeded fail with the group; those that had
+            // failed keep their own error.
+            let message = format!("the group's transaction failed: {err}");
+            outcomes.resize_with(count, || Ok(()));
+            outcomes.into_iter().map(|outcome| outcome.and(Err(Error::Store(message.clone())))).collect()
+        }
+    }
 }
 
 struct SqliteTx<'a> {
@@ -555,5 +601,38 @@ impl Tx for SqliteTx<'_> {
             params![checkpoint.period_start.millis(), checkpoint.receipt_id, checkpoint.merkle_root],
         )?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// When SQLite ends the transaction under a group (as an I/O error or a full disk can),
+    /// nothing of the group commits and every work reports the failure, earlier ones included.
+    #[test]
+    fn a_group_whose_transaction_ends_commits_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("group.db"), Durability::Process).unwrap();
+        let outcomes = write_each_on(&store.conn.lock(), 3, &mut |n, tx| {
+            tx.set_counter(&format!("counter-{n}"), 1)?;
+            if n == 1 {
+                // Stands in for a failure that makes SQLite roll the transaction back.
+                tx.conn.execute_batch("ROLLBACK")?;
+            }
+            Ok(())
+        });
+        assert_eq!(outcomes.len(), 3);
+        assert!(outcomes.iter().all(|outcome| matches!(outcome, Err(Error::Store(_)))), "{outcomes:?}");
+        let mut first = -1;
+        store
+            .read(&mut |tx| {
+                first = tx.counter("counter-0")?;
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(first, 0);
     }
 }
