@@ -106,6 +106,10 @@ pub struct ServeArgs {
     /// PostgreSQL); its other requests wait their turn, first come first served.
     #[arg(long, value_name = "N")]
     pub engine_threads: Option<usize>,
+    /// How often to issue the daily checkpoints of the UTC days that have ended, in every
+    /// workspace; 0 leaves them to `allowly checkpoints create`.
+    #[arg(long, default_value_t = 600, value_name = "SECONDS")]
+    pub checkpoint_interval: u64,
     /// Format of the request log on stderr (filter with ALLOWLY_LOG, e.g. `warn`).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

@@ -2,10 +2,11 @@
 //! credentials and tenants of a home.
 
 use std::path::Path;
+use std::time::Duration;
 
 use allowly_core::model::{ApiKeyCreated, ApiKeyKind, ApiKeyView};
 use allowly_core::{Allowly, Error, Options};
-use allowly_server::{Config, Home, PostgresWorkspaces, Storage};
+use allowly_server::{CheckpointSchedule, Config, Home, PostgresWorkspaces, Storage};
 use serde_json::json;
 
 use crate::args::{ApiKeysCommand, Cli, KeyKind, LogFormat, ServeArgs, WorkspacesCommand};
@@ -28,6 +29,10 @@ pub fn serve(cli: &Cli, args: &ServeArgs) -> i32 {
     if let Some(threads) = args.engine_threads {
         config.engine_concurrency = threads;
     }
+    config.checkpoints = match args.checkpoint_interval {
+        0 => None,
+        seconds => Some(CheckpointSchedule { every: Duration::from_secs(seconds), ..CheckpointSchedule::default() }),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => return fail("io_error", &format!("cannot start the async runtime: {err}")),

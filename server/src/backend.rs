@@ -55,6 +55,9 @@ pub trait Backend: Send + Sync + 'static {
     /// How many workspaces are open now (a metric).
     fn open_workspaces(&self) -> usize;
 
+    /// Every workspace it holds, open or not. May block.
+    fn workspace_ids(&self) -> Result<Vec<String>, Error>;
+
     /// What it is, for the start-up log (no secrets).
     fn describe(&self) -> String;
 }
@@ -116,6 +119,10 @@ impl Backend for SqliteHome {
 
     fn open_workspaces(&self) -> usize {
         self.engines.len()
+    }
+
+    fn workspace_ids(&self) -> Result<Vec<String>, Error> {
+        Ok(self.home.list_workspaces()?.into_iter().map(|entry| entry.workspace_id).collect())
     }
 
     fn describe(&self) -> String {
@@ -281,6 +288,10 @@ impl Backend for PostgresBackend {
 
     fn open_workspaces(&self) -> usize {
         self.engines.len()
+    }
+
+    fn workspace_ids(&self) -> Result<Vec<String>, Error> {
+        self.pool.list_workspaces()
     }
 
     fn describe(&self) -> String {

@@ -16,6 +16,7 @@
 
 mod api;
 pub mod backend;
+mod checkpoints;
 mod error;
 pub mod home;
 mod metrics;
@@ -33,6 +34,7 @@ use allowly_core::Options;
 use tokio::net::TcpListener;
 
 pub use backend::{Backend, PostgresWorkspaces, Storage};
+pub use checkpoints::CheckpointSchedule;
 pub use home::{Home, StarterKeys};
 
 /// Body limit of most routes: a check's context is at most 4 KiB, so 64 KiB is generous.
@@ -78,6 +80,8 @@ pub struct Config {
     /// Blocking threads that run one workspace's engine calls at once (its other requests wait
     /// their turn, first come first served).
     pub engine_concurrency: usize,
+    /// Daily checkpoints issued while the server runs; `None` leaves them to `allowly checkpoints create`.
+    pub checkpoints: Option<CheckpointSchedule>,
 }
 
 impl Config {
@@ -94,6 +98,7 @@ impl Config {
                 Storage::Postgres { .. } => backend::POSTGRES_ENGINE_THREADS,
             },
             storage,
+            checkpoints: Some(CheckpointSchedule::default()),
         }
     }
 }
@@ -106,6 +111,7 @@ pub struct Server {
     app: Arc<api::App>,
     starter_keys: Option<StarterKeys>,
     shutdown_grace: Duration,
+    checkpoints: Option<CheckpointSchedule>,
 }
 
 impl Server {
@@ -137,7 +143,15 @@ impl Server {
             max_policy_body_bytes: config.max_policy_body_bytes,
             queue: queue::EngineQueue::new(config.engine_concurrency),
         });
-        Ok(Server { listener, local_addr, public_url, app, starter_keys, shutdown_grace: config.shutdown_grace })
+        Ok(Server {
+            listener,
+            local_addr,
+            public_url,
+            app,
+            starter_keys,
+            shutdown_grace: config.shutdown_grace,
+            checkpoints: config.checkpoints,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -164,6 +178,8 @@ impl Server {
     /// most the configured grace) for in-flight requests to finish.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
         let router = api::router(self.app.clone());
+        let checkpoints =
+            self.checkpoints.map(|schedule| tokio::spawn(checkpoints::run(self.app.backend.clone(), schedule)));
         let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
         let signal = async move {
             shutdown.await;
@@ -181,10 +197,17 @@ impl Server {
             }
             tokio::time::sleep(grace).await;
         };
-        tokio::select! {
-            served = graceful => served?,
-            () = deadline => tracing::warn!(target: "allowly::serve", "grace period over: exiting with requests in flight"),
+        let served = tokio::select! {
+            served = graceful => served,
+            () = deadline => {
+                tracing::warn!(target: "allowly::serve", "grace period over: exiting with requests in flight");
+                Ok(())
+            }
+        };
+        if let Some(task) = checkpoints {
+            task.abort();
         }
+        served?;
         tracing::info!(target: "allowly::serve", "stopped");
         Ok(())
     }
