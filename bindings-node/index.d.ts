@@ -99,6 +99,25 @@ export interface PolicyParams {
   description?: string;
 }
 
+export interface PublishPolicyParams extends PolicyParams {
+  /** Sent as `Idempotency-Key` to a runtime (one is made up when absent); unused embedded. */
+  idempotencyKey?: string;
+}
+
+/** The answer to `policies.publish`: the edition that is now the newest. */
+export interface PolicyPublished {
+  policyRef: PolicyRef;
+  agentId: string;
+  /** Who published it: `api_key:<key id>` on a runtime, `embedded` in process. */
+  createdBy: string;
+  createdAt: string;
+  /** Always empty here: this engine migrates no authorizations on publish. */
+  authorizationMigrations: { userId: string; previousAuthorizationId: string; authorizationId: string }[];
+  /** Always empty here: publishing archives no other policy. */
+  archivedPolicyIds: string[];
+  revokedConfirmationCount: number;
+}
+
 export interface SettleBudgetParams {
   /** The receipt id of the check whose reservation is settled. */
   checkReceiptId: string;
@@ -406,8 +425,8 @@ export declare class Receipts {
 export declare class Policies {
   private constructor();
   create(params: PolicyParams): Promise<PolicyView>;
-  /** Publishes the next edition (or returns the newest if it has this definition). */
-  publish(params: PolicyParams): Promise<PolicyView>;
+  /** Publishes the next edition (or keeps the newest if it has this definition). */
+  publish(params: PublishPolicyParams): Promise<PolicyPublished>;
   get(policyId: string): Promise<PolicyView>;
   list(params?: ListParams): Promise<Page<PolicyView>>;
   archive(policyId: string): Promise<void>;

@@ -599,11 +599,19 @@ class Policies {
     return camelize(await this.#call('create_policy', { body: policyBody(p, 'policies.create') }));
   }
 
-  /** Publishes the next edition of a policy (or returns the newest one if it has this definition). */
+  /**
+   * Publishes the next edition of a policy (or keeps the newest one if it has this definition),
+   * answered in the publish shape. Remotely an `idempotencyKey` is sent (made up when absent).
+   */
   async publish(params) {
     const p = object(params, 'policies.publish');
-    known(p, 'policies.publish', ['policyId', 'definition', 'description']);
-    return camelize(await this.#call('create_policy', { body: policyBody(p, 'policies.publish') }));
+    known(p, 'policies.publish', ['policyId', 'definition', 'description', 'idempotencyKey']);
+    return camelize(
+      await this.#call('publish_policy', {
+        body: policyBody(p, 'policies.publish'),
+        idempotency_key: p.idempotencyKey,
+      }),
+    );
   }
 
   async get(policyId) {

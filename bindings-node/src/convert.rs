@@ -199,6 +199,9 @@ pub fn dispatch(api: &dyn Api, op: &str, args: &str) -> Result<String, Error> {
     match op {
         "check" => ok(&api.check(&check_request(&args)?)?),
         "create_policy" => ok(&api.create_policy(&args.value("body"))?),
+        "publish_policy" => {
+            ok(&api.publish_policy(&args.value("body"), args.opt_string("idempotency_key")?.as_deref())?)
+        }
         "get_policy" => ok(&api.get_policy(&args.string("policy_id")?)?),
         "list_policies" => ok(&api.list_policies(args.limit()?, args.opt_string("cursor")?.as_deref())?),
         "archive_policy" => {

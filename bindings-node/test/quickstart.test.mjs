@@ -79,5 +79,37 @@ describe('quickstart scenario', () => {
       const again = await runtime.check({ authorizationId: auth.authorizationId, scopes: ['refund.issue'] });
       assert.equal(again.results['refund.issue'].decision, 'deny');
     });
+
+    test('publish: the same answer embedded and remote; an unchanged definition is no new edition', async () => {
+      const common = { baseUrl: server.baseUrl, workspaceId: server.workspaceId };
+      const setup = new Allowly({ apiKey: server.setupKey, ...common });
+      const embedded = Allowly.embedded({ home: tempHome() });
+      const definition = (await setup.policies.get('support_agent')).definition;
+      const changed = { ...definition, default_expiry_days: 7 };
+      for (const [client, createdBy] of [
+        [embedded, /^embedded$/],
+        [setup, /^api_key:/],
+      ]) {
+        const first = await client.policies.publish({ policyId: 'published', definition, idempotencyKey: 'p-1' });
+        assert.deepEqual(Object.keys(first).sort(), [
+          'agentId',
+          'archivedPolicyIds',
+          'authorizationMigrations',
+          'createdAt',
+          'createdBy',
+          'policyRef',
+          'revokedConfirmationCount',
+        ]);
+        assert.equal(first.policyRef.policyVersion, 1);
+        assert.equal(first.agentId, definition.agent_id);
+        assert.match(first.createdBy, createdBy);
+        assert.deepEqual([first.authorizationMigrations, first.archivedPolicyIds, first.revokedConfirmationCount], [[], [], 0]);
+        const same = await client.policies.publish({ policyId: 'published', definition });
+        assert.deepEqual(same.policyRef, first.policyRef);
+        const next = await client.policies.publish({ policyId: 'published', definition: changed });
+        assert.equal(next.policyRef.policyVersion, 2);
+        assert.equal((await client.policies.get('published')).definition.default_expiry_days, 7);
+      }
+    });
   });
 });

@@ -26,9 +26,12 @@ use crate::error::{Error, Result};
 use crate::model::{
     AuthorizationCreate, AuthorizationCreated, AuthorizationRevoked, AuthorizationView, BudgetSettlement, CheckRequest,
     CheckResponse, ConfirmationResolved, ConfirmationStatusView, EscalationResolved, EscalationStatusView, Page,
-    PolicyView, Resolution,
+    PolicyPublished, PolicyView, Resolution,
 };
 use crate::receipt::{KeyDocument, SignedReceipt};
+
+/// `created_by` of a policy published through an embedded engine (the server names the API key).
+pub const EMBEDDED_PUBLISHER: &str = "embedded";
 
 /// One Allowly workspace, embedded or remote. Synchronous and `Send + Sync`, like the engine.
 pub trait Api: Send + Sync {
@@ -46,6 +49,10 @@ pub trait Api: Send + Sync {
 
     /// Publishes a policy edition from the `POST /v1/policies` body (definition fields + `policy_id`).
     fn create_policy(&self, body: &Value) -> Result<PolicyView>;
+    /// Publishes a policy edition (`POST /v1/setup/policies/publish`): the create body, answered in
+    /// the publish shape. A remote client sends `idempotency_key` (one is made up when `None`: the
+    /// runtime requires it); the embedded engine needs none (an unchanged definition is not a new edition).
+    fn publish_policy(&self, body: &Value, idempotency_key: Option<&str>) -> Result<PolicyPublished>;
     /// The newest active edition of a policy.
     fn get_policy(&self, policy_id: &str) -> Result<PolicyView>;
     fn list_policies(&self, limit: usize, cursor: Option<&str>) -> Result<Page<PolicyView>>;
@@ -113,6 +120,10 @@ impl Api for Allowly {
 
     fn create_policy(&self, body: &Value) -> Result<PolicyView> {
         Allowly::create_policy(self, body)
+    }
+
+    fn publish_policy(&self, body: &Value, _idempotency_key: Option<&str>) -> Result<PolicyPublished> {
+        Allowly::publish_policy(self, body, EMBEDDED_PUBLISHER)
     }
 
     fn get_policy(&self, policy_id: &str) -> Result<PolicyView> {

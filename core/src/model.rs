@@ -537,6 +537,30 @@ pub struct PolicyView {
     pub deleted_at: Option<String>,
 }
 
+/// The answer to publishing a policy (`POST /v1/setup/policies/publish`): the edition that is now
+/// the newest. This engine publishes editions only; it migrates no authorizations, archives no
+/// other policy and revokes no confirmation, so those members are always empty.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyPublished {
+    pub policy_ref: PolicyRef,
+    pub agent_id: String,
+    pub created_by: String,
+    pub created_at: String,
+    pub authorization_migrations: Vec<AuthorizationMigration>,
+    pub archived_policy_ids: Vec<String>,
+    pub revoked_confirmation_count: u64,
+}
+
+/// An authorization moved to a newly published edition (the hosted service's publish does this).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorizationMigration {
+    pub user_id: String,
+    pub previous_authorization_id: String,
+    pub authorization_id: String,
+}
+
 /// A checkpoint issued by `create_checkpoints`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct CheckpointInfo {

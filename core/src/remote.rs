@@ -44,14 +44,16 @@ use ureq::{Agent, AsSendBody};
 
 use crate::api::Api;
 use crate::error::{Error, FieldError, Result};
+use crate::ids;
 use crate::model::indexmap_lite::OrderedResults;
 use crate::model::{
     ActionResult, AuthorizationCreate, AuthorizationCreated, AuthorizationRevoked, AuthorizationView, BudgetSettlement,
     CheckRequest, CheckResponse, ConfirmationResolved, ConfirmationStatusView, EscalationResolved,
-    EscalationStatusView, Page, PolicyView, ReceiptEnvelope, Resolution,
+    EscalationStatusView, Page, PolicyPublished, PolicyView, ReceiptEnvelope, Resolution,
 };
 use crate::policy::Decision;
 use crate::receipt::{decode_receipt, KeyDocument, SignedReceipt};
+use crate::time::Timestamp;
 
 /// Default bound of one `check`, connect to last byte (DESIGN §4).
 pub const DEFAULT_CHECK_TIMEOUT_MS: u64 = 1000;
@@ -393,6 +395,21 @@ impl RemoteClient {
     pub fn create_policy(&self, body: &Value) -> Result<PolicyView, RemoteError> {
         let reply = self.call(Method::POST, "/v1/policies", Some(body), None, 201)?;
         parse(&reply)
+    }
+
+    /// `POST /v1/setup/policies/publish` (201); the runtime requires an `Idempotency-Key`, so one
+    /// is made up when the caller gives none.
+    pub fn publish_policy(&self, body: &Value, idempotency_key: Option<&str>) -> Result<PolicyPublished, RemoteError> {
+        let made_up;
+        let key = match idempotency_key {
+            Some(key) => key,
+            None => {
+                made_up = ids::new_id("publish_", Timestamp::now())
+                    .map_err(|err| RemoteError::InvalidRequest(err.to_string()))?;
+                &made_up
+            }
+        };
+        parse(&self.call(Method::POST, "/v1/setup/policies/publish", Some(body), Some(key), 201)?)
     }
 
     /// `GET /v1/policies/{id}`: the newest active edition.
@@ -770,6 +787,10 @@ impl Api for RemoteClient {
 
     fn create_policy(&self, body: &Value) -> Result<PolicyView> {
         Ok(RemoteClient::create_policy(self, body)?)
+    }
+
+    fn publish_policy(&self, body: &Value, idempotency_key: Option<&str>) -> Result<PolicyPublished> {
+        Ok(RemoteClient::publish_policy(self, body, idempotency_key)?)
     }
 
     fn get_policy(&self, policy_id: &str) -> Result<PolicyView> {

@@ -710,8 +710,7 @@ async fn preview_policy(State(app): State<Arc<App>>, headers: HeaderMap, body: B
 }
 
 /// Publishing creates the next edition of the policy (or returns the newest one if it already has
-/// this definition). Migrating authorizations and archiving other policies are not done (yet):
-/// those lists are empty.
+/// this definition); see [`allowly_core::Allowly::publish_policy`].
 async fn publish_policy(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
     let result = async {
         let bytes = read_body(body, &headers, app.max_policy_body_bytes).await?;
@@ -723,18 +722,7 @@ async fn publish_policy(State(app): State<Arc<App>>, headers: HeaderMap, body: B
             };
             let body = parse_value(&bytes)?;
             once(&state, caller, "policy.publish", Some(&key), &[&bytes], || {
-                let view = caller.engine.create_policy(&body)?;
-                let agent_id = view.definition.get("agent_id").cloned().unwrap_or(Value::Null);
-                let created_at = view.created_at.clone().unwrap_or_else(|| caller.engine.now().to_string());
-                let published = json!({
-                    "policy_ref": view.policy_ref,
-                    "agent_id": agent_id,
-                    "created_by": format!("api_key:{}", caller.key_id),
-                    "created_at": created_at,
-                    "authorization_migrations": [],
-                    "archived_policy_ids": [],
-                    "revoked_confirmation_count": 0,
-                });
+                let published = caller.engine.publish_policy(&body, &format!("api_key:{}", caller.key_id))?;
                 Reply::json(StatusCode::CREATED, &published)
             })
         })

@@ -11,7 +11,8 @@ use crate::ids;
 use crate::model::{
     Authorization, AuthorizationCreate, AuthorizationCreated, AuthorizationRevoked, AuthorizationView,
     BudgetSettlement, ConfirmationResolved, ConfirmationStatusView, EscalationResolved, EscalationStatusView,
-    IdempotencyRecord, Page, PolicyEdition, PolicyView, PromptStatus, ReceiptEnvelope, Resolution, StoredReceipt,
+    IdempotencyRecord, Page, PolicyEdition, PolicyPublished, PolicyView, PromptStatus, ReceiptEnvelope, Resolution,
+    StoredReceipt,
 };
 use crate::policy::{Definition, PolicyCreate, PolicyRef};
 use crate::store::{prompt_key, Tx};
@@ -104,6 +105,21 @@ impl Allowly {
             };
             tx.put_policy_edition(&edition)?;
             Ok(policy_view(&edition))
+        })
+    }
+
+    /// Publishes a policy: [`Allowly::create_policy`], answered in the publish shape. `created_by`
+    /// names who published it (the server: `api_key:<key id>`).
+    pub fn publish_policy(&self, body: &Value, created_by: &str) -> Result<PolicyPublished> {
+        let view = self.create_policy(body)?;
+        Ok(PolicyPublished {
+            agent_id: view.definition.get("agent_id").and_then(Value::as_str).unwrap_or_default().to_string(),
+            created_by: created_by.to_string(),
+            created_at: view.created_at.unwrap_or_else(|| self.clock.now().to_string()),
+            policy_ref: view.policy_ref,
+            authorization_migrations: Vec::new(),
+            archived_policy_ids: Vec::new(),
+            revoked_confirmation_count: 0,
         })
     }
 
