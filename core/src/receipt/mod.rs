@@ -3,9 +3,10 @@
 //!
 //! The verifier mirrors the reference `allowly-receipt-format` 5.0.0 (`verify_receipt`,
 //! `verify_checkpoint`, `allowly-receipt-verify --export`): same checks, same order, same error
-//! classes. (Exports check signatures in batches; see [`export`] for the one theoretical
-//! difference, which only a key's own holder could provoke.)
+//! classes. (Exports and `Verifier::verify_many` check signatures in batches; see `batch.rs` for
+//! the one theoretical difference, which only a key's own holder could provoke.)
 
+mod batch;
 pub mod checkpoint;
 pub mod export;
 pub mod jws;
