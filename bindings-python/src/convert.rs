@@ -3,7 +3,6 @@
 //! other number of the API are integers); the verifier accepts them as data so that a malformed
 //! receipt gets the same `SchemaError` as in the reference verifier.
 
-use allowly_core::model::{ActionResult, CheckResponse, ReceiptEnvelope};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde_json::{Map, Number, Value};
@@ -177,73 +176,4 @@ pub fn model_to_py<'py, T: serde::Serialize>(py: Python<'py>, model: &T) -> PyRe
     let value = serde_json::to_value(model)
         .map_err(|err| pyo3::exceptions::PyRuntimeError::new_err(format!("cannot convert the answer: {err}")))?;
     to_py(py, &value)
-}
-
-/// The check answer as the HTTP API's JSON shape, built directly (the hot path of an embedded
-/// check: no intermediate `serde_json::Value`). Same members as `serde_json::to_value(answer)`.
-pub fn check_to_py<'py>(py: Python<'py>, answer: &CheckResponse) -> PyResult<Bound<'py, PyDict>> {
-    let out = PyDict::new(py);
-    out.set_item("authorization_id", &answer.authorization_id)?;
-    out.set_item("user_id", answer.user_id.as_deref())?;
-    out.set_item("agent_id", answer.agent_id.as_deref())?;
-    out.set_item("authorization_expires_at", answer.authorization_expires_at.as_deref())?;
-    out.set_item("engine_version", &answer.engine_version)?;
-    let results = PyDict::new(py);
-    for (action, result) in answer.results.iter() {
-        results.set_item(action, action_to_py(py, result)?)?;
-    }
-    out.set_item("results", results)?;
-    Ok(out)
-}
-
-fn action_to_py<'py>(py: Python<'py>, result: &ActionResult) -> PyResult<Bound<'py, PyDict>> {
-    let out = PyDict::new(py);
-    out.set_item("decision", result.decision.as_str())?;
-    out.set_item("reason", &result.reason)?;
-    match &result.receipt {
-        None => out.set_item("receipt", py.None())?,
-        Some(ReceiptEnvelope::Signed { receipt }) => {
-            let jws = PyDict::new(py);
-            jws.set_item("protected", &receipt.protected)?;
-            jws.set_item("payload", &receipt.payload)?;
-            jws.set_item("signature", &receipt.signature)?;
-            let envelope = PyDict::new(py);
-            envelope.set_item("status", "signed")?;
-            envelope.set_item("receipt", jws)?;
-            out.set_item("receipt", envelope)?;
-        }
-        Some(pending) => out.set_item("receipt", model_to_py(py, pending)?)?,
-    }
-    if result.is_fallback {
-        out.set_item("is_fallback", true)?;
-    }
-    match &result.budget {
-        None => out.set_item("budget", py.None())?,
-        Some(budget) => out.set_item("budget", model_to_py(py, budget)?)?,
-    }
-    match &result.escalation {
-        None => out.set_item("escalation", py.None())?,
-        Some(escalation) => out.set_item("escalation", model_to_py(py, escalation)?)?,
-    }
-    match &result.policy_eval {
-        None => out.set_item("policy_eval", py.None())?,
-        Some(policy_eval) => out.set_item("policy_eval", to_py(py, policy_eval)?)?,
-    }
-    for (name, value) in [
-        ("receipt_id", &result.receipt_id),
-        ("fallback_mode", &result.fallback_mode),
-        ("confirm_nonce", &result.confirm_nonce),
-        ("confirm_expires_at", &result.confirm_expires_at),
-        ("confirm_prompt_hint", &result.confirm_prompt_hint),
-        ("confirmation_id", &result.confirmation_id),
-        ("escalation_id", &result.escalation_id),
-        ("escalation_to", &result.escalation_to),
-        ("escalation_expires_at", &result.escalation_expires_at),
-        ("superseded_by", &result.superseded_by),
-    ] {
-        if let Some(value) = value {
-            out.set_item(name, value)?;
-        }
-    }
-    Ok(out)
 }
