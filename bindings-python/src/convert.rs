@@ -3,6 +3,7 @@
 //! other number of the API are integers); the verifier accepts them as data so that a malformed
 //! receipt gets the same `SchemaError` as in the reference verifier.
 
+use allowly_core::canonical::{Node, Object};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde_json::{Map, Number, Value};
@@ -167,6 +168,34 @@ impl<'py> SharedStrings<'py> {
                 }
                 dict.into_any()
             }
+        })
+    }
+
+    /// A JSON object as core parsed it (a verified payload), members in document order.
+    pub fn object(&mut self, object: &Object<'_>) -> PyResult<Bound<'py, PyAny>> {
+        let dict = PyDict::new(self.py);
+        for (key, item) in object.iter() {
+            dict.set_item(self.string(key), self.node(item)?)?;
+        }
+        Ok(dict.into_any())
+    }
+
+    fn node(&mut self, node: &Node<'_>) -> PyResult<Bound<'py, PyAny>> {
+        let py = self.py;
+        Ok(match node {
+            Node::Null => py.None().into_bound(py),
+            Node::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
+            Node::Int(i) => i.into_pyobject(py)?.into_any(),
+            Node::Float(f) => f.into_pyobject(py)?.into_any(),
+            Node::Str(s) => self.string(s).into_any(),
+            Node::Array(items) => {
+                let list = PyList::empty(py);
+                for item in items {
+                    list.append(self.node(item)?)?;
+                }
+                list.into_any()
+            }
+            Node::Object(object) => self.object(object)?,
         })
     }
 }

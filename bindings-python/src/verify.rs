@@ -139,10 +139,10 @@ pub fn verify_receipts<'py>(
             Python::attach(|py| {
                 let out = out.bind(py);
                 let mut strings = SharedStrings::new(py, SHARED_STRINGS);
-                for (offset, verdict) in verdicts.into_iter().enumerate() {
+                for (offset, verdict) in verdicts.enumerate() {
                     let item = match verdict {
-                        Ok(payload) => strings.convert(&payload),
-                        Err(err) => Ok(verify_error(py, &err).into_value(py).into_bound(py).into_any()),
+                        Ok(payload) => strings.object(payload),
+                        Err(err) => Ok(verify_error(py, err).into_value(py).into_bound(py).into_any()),
                     };
                     let placed = match positions.get(start + offset) {
                         Some(&index) => item.and_then(|item| out.set_item(index, item)),

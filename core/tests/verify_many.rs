@@ -83,7 +83,8 @@ fn verify_many_with_hands_over_each_verdict_once_at_its_index() -> TestResult {
     let slots = std::sync::Mutex::new(vec![None; many.len()]);
     verifier.verify_many_with(&many, now, |start, verdicts| {
         let Ok(mut slots) = slots.lock() else { return };
-        for (offset, verdict) in verdicts.into_iter().enumerate() {
+        for (offset, verdict) in verdicts.enumerate() {
+            let verdict = verdict.map(|payload| Value::Object(payload.to_map())).map_err(Clone::clone);
             assert!(slots[start + offset].replace(verdict).is_none(), "receipt {} handed over twice", start + offset);
         }
     });

@@ -17,7 +17,7 @@ pub use checkpoint::{merkle_leaf, merkle_root, merkle_root_of_leaves, verify_che
 pub use export::{verify_export, write_export, CheckpointEvidence, EvidenceEntry, ExportReport, LineResult};
 pub use jws::{ReceiptSigner, SignedReceipt};
 pub use keys::{fingerprint, KeyDocument, KeyRecord, KeySet, PublishedKey};
-pub use verify::{decode_receipt, Verifier, VerifyError};
+pub use verify::{decode_receipt, PayloadVerdict, Verifier, VerifyError};
 
 /// The `schema_version` of every receipt this crate signs and accepts.
 pub const SCHEMA_VERSION: &str = "5";

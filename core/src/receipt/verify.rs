@@ -1151,13 +1151,26 @@ const MANY_MIN_PER_THREAD: usize = 64;
 /// caller's handling to overlap verification, large enough for efficient signature batches.
 const MANY_SINK_CHUNK: usize = 1024;
 
+/// A verdict of [`Verifier::verify_many_with`]: the verified payload, parsed and borrowed from the
+/// receipt (no `serde_json::Value` is built), or why the receipt did not verify.
+pub type PayloadVerdict<'v, 'p> = Result<&'v Object<'p>, &'v VerifyError>;
+
 impl Verifier {
     /// [`Verifier::verify`] for each receipt, in order, on every core, with the signatures checked
     /// in batches (see `batch.rs`): a batch that fails is narrowed down to single checks, so every
     /// verdict is the receipt's own. Same checks and errors as `verify`, with the one theoretical
     /// difference of batch equations, which only a key's own holder could provoke.
     pub fn verify_many(&self, receipts: &[Value], now: Timestamp) -> Vec<Result<Value, VerifyError>> {
-        super::batch::parallel_chunks(receipts, MANY_MIN_PER_THREAD, |_, chunk| self.verify_chunk(chunk, now))
+        super::batch::parallel_chunks(receipts, MANY_MIN_PER_THREAD, |_, run| {
+            self.verify_run(run, now, |verdicts| {
+                verdicts
+                    .map(|verdict| match verdict {
+                        Ok(payload) => Ok(Value::Object(payload.to_map())),
+                        Err(err) => Err(err.clone()),
+                    })
+                    .collect()
+            })
+        })
     }
 
     /// [`Verifier::verify_many`], handing the verdicts over as they are ready: each worker thread
@@ -1168,26 +1181,43 @@ impl Verifier {
         &self,
         receipts: &[Value],
         now: Timestamp,
-        sink: impl Fn(usize, Vec<Result<Value, VerifyError>>) + Sync,
+        sink: impl Fn(usize, &mut dyn ExactSizeIterator<Item = PayloadVerdict<'_, '_>>) + Sync,
     ) {
         super::batch::parallel_chunks(receipts, MANY_MIN_PER_THREAD, |start, share| {
             let size = share.len().div_ceil(share.len().div_ceil(MANY_SINK_CHUNK).max(1)).max(1);
             for (i, run) in share.chunks(size).enumerate() {
-                sink(start + i * size, self.verify_chunk(run, now));
+                self.verify_run(run, now, |verdicts| sink(start + i * size, verdicts));
             }
             Vec::<()>::new()
         });
     }
 
-    /// `verify_many` of consecutive receipts, on the calling thread.
-    fn verify_chunk(&self, receipts: &[Value], now: Timestamp) -> Vec<Result<Value, VerifyError>> {
+    /// Verifies consecutive receipts on the calling thread and lets `take` read their verdicts,
+    /// in order, while the decoded payloads they borrow are alive.
+    fn verify_run<R>(
+        &self,
+        receipts: &[Value],
+        now: Timestamp,
+        take: impl FnOnce(&mut dyn ExactSizeIterator<Item = PayloadVerdict<'_, '_>>) -> R,
+    ) -> R {
+        let decoded: Vec<Result<(Segments<'_>, Decoded), VerifyError>> = receipts
+            .iter()
+            .map(|receipt| {
+                let segments = segments(receipt)?;
+                Ok((segments, Decoded::new(segments)?))
+            })
+            .collect();
         let mut verdicts = Vec::with_capacity(receipts.len());
         let mut pending = Vec::with_capacity(receipts.len());
-        for receipt in receipts {
-            match self.verify_all_but_signature(receipt, now) {
-                Ok((payload, signature)) => {
+        for item in &decoded {
+            let checked = match item {
+                Ok((segments, decoded)) => self.verify_all_but_signature(decoded, *segments, now),
+                Err(err) => Err(err.clone()),
+            };
+            match checked {
+                Ok((parts, signature)) => {
                     pending.push((verdicts.len(), signature));
-                    verdicts.push(Ok(payload));
+                    verdicts.push(Ok(parts));
                 }
                 Err(err) => verdicts.push(Err(err)),
             }
@@ -1197,22 +1227,21 @@ impl Verifier {
                 *verdict = Err(err);
             }
         });
-        verdicts
+        take(&mut verdicts.iter().map(|verdict| verdict.as_ref().map(|parts| &parts.payload)))
     }
 
-    /// Every check of [`Verifier::verify`] but the signature, which is returned pending.
-    fn verify_all_but_signature(
+    /// Every check of [`Verifier::verify`] after decoding but the signature, which is returned pending.
+    fn verify_all_but_signature<'d>(
         &self,
-        receipt: &Value,
+        decoded: &'d Decoded,
+        segments: Segments<'_>,
         now: Timestamp,
-    ) -> Result<(Value, PendingSignature), VerifyError> {
-        let segments = segments(receipt)?;
-        let decoded = Decoded::new(segments)?;
+    ) -> Result<(Parts<'d>, PendingSignature), VerifyError> {
         let parts = decoded.parts()?;
         check_schema_version(&parts.payload)?;
         self.check_workspace(&parts.payload)?;
         check_schema(&parts.payload)?;
         let signature = self.check_claims(&parts, segments, now)?;
-        Ok((Value::Object(parts.payload.to_map()), signature))
+        Ok((parts, signature))
     }
 }
