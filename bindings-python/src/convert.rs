@@ -3,10 +3,11 @@
 //! other number of the API are integers); the verifier accepts them as data so that a malformed
 //! receipt gets the same `SchemaError` as in the reference verifier.
 
-use allowly_core::model::{ActionResult, CheckResponse, ReceiptEnvelope};
+use allowly_core::canonical::{Node, Object};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde_json::{Map, Number, Value};
+use std::collections::HashMap;
 
 /// Nesting bound: deeper input is refused before it can exhaust the stack (core's canonical JSON
 /// stops at 32 anyway).
@@ -20,8 +21,15 @@ pub struct ConvError {
 }
 
 impl ConvError {
-    fn new(path: &str, message: impl Into<String>) -> ConvError {
-        ConvError { path: path.to_string(), message: message.into() }
+    fn new(message: impl Into<String>) -> ConvError {
+        ConvError { path: String::new(), message: message.into() }
+    }
+
+    /// The error of a member, seen from its container: the path grows on the way out, so that a
+    /// conversion that succeeds never formats one.
+    fn under(mut self, step: std::fmt::Arguments<'_>) -> ConvError {
+        self.path.insert_str(0, &step.to_string());
+        self
     }
 }
 
@@ -31,14 +39,19 @@ pub enum Floats {
     Accept,
 }
 
-/// Converts `obj` (named `path` in error messages) to a JSON value.
-pub fn to_value(obj: &Bound<'_, PyAny>, path: &str, floats: Floats) -> Result<Value, ConvError> {
-    convert(obj, path, floats, 0)
+/// Converts `obj` (named `name` in error messages) to a JSON value.
+pub fn to_value(obj: &Bound<'_, PyAny>, name: &str, floats: Floats) -> Result<Value, ConvError> {
+    convert(obj, floats, 0).map_err(|err| err.under(format_args!("{name}")))
 }
 
-fn convert(obj: &Bound<'_, PyAny>, path: &str, floats: Floats, depth: usize) -> Result<Value, ConvError> {
+/// [`to_value`] of the `index`-th item of `name`.
+pub fn item_to_value(obj: &Bound<'_, PyAny>, name: &str, index: usize, floats: Floats) -> Result<Value, ConvError> {
+    convert(obj, floats, 0).map_err(|err| err.under(format_args!("{name}[{index}]")))
+}
+
+fn convert(obj: &Bound<'_, PyAny>, floats: Floats, depth: usize) -> Result<Value, ConvError> {
     if depth > MAX_DEPTH {
-        return Err(ConvError::new(path, format!("nesting deeper than {MAX_DEPTH} levels")));
+        return Err(ConvError::new(format!("nesting deeper than {MAX_DEPTH} levels")));
     }
     if obj.is_none() {
         return Ok(Value::Null);
@@ -47,7 +60,7 @@ fn convert(obj: &Bound<'_, PyAny>, path: &str, floats: Floats, depth: usize) -> 
         return Ok(Value::Bool(b.is_true()));
     }
     if let Ok(s) = obj.cast::<PyString>() {
-        let text = s.to_str().map_err(|_| ConvError::new(path, "string is not valid unicode (lone surrogate)"))?;
+        let text = s.to_str().map_err(|_| ConvError::new("string is not valid unicode (lone surrogate)"))?;
         return Ok(Value::String(text.to_owned()));
     }
     if let Ok(i) = obj.cast::<PyInt>() {
@@ -57,17 +70,16 @@ fn convert(obj: &Bound<'_, PyAny>, path: &str, floats: Floats, depth: usize) -> 
         if let Ok(v) = i.extract::<u64>() {
             return Ok(Value::Number(v.into()));
         }
-        return Err(ConvError::new(path, "integer out of range"));
+        return Err(ConvError::new("integer out of range"));
     }
     if let Ok(d) = obj.cast::<PyDict>() {
         let mut map = Map::with_capacity(d.len());
         for (key, item) in d.iter() {
             let Ok(key) = key.cast::<PyString>() else {
-                return Err(ConvError::new(path, "object keys must be strings"));
+                return Err(ConvError::new("object keys must be strings"));
             };
-            let key = key.to_str().map_err(|_| ConvError::new(path, "key is not valid unicode"))?.to_owned();
-            let child = format!("{path}.{key}");
-            let value = convert(&item, &child, floats, depth + 1)?;
+            let key = key.to_str().map_err(|_| ConvError::new("key is not valid unicode"))?.to_owned();
+            let value = convert(&item, floats, depth + 1).map_err(|err| err.under(format_args!(".{key}")))?;
             map.insert(key, value);
         }
         return Ok(Value::Object(map));
@@ -75,57 +87,117 @@ fn convert(obj: &Bound<'_, PyAny>, path: &str, floats: Floats, depth: usize) -> 
     if let Ok(list) = obj.cast::<PyList>() {
         let mut out = Vec::with_capacity(list.len());
         for (i, item) in list.iter().enumerate() {
-            out.push(convert(&item, &format!("{path}[{i}]"), floats, depth + 1)?);
+            out.push(convert(&item, floats, depth + 1).map_err(|err| err.under(format_args!("[{i}]")))?);
         }
         return Ok(Value::Array(out));
     }
     if let Ok(tuple) = obj.cast::<PyTuple>() {
         let mut out = Vec::with_capacity(tuple.len());
         for (i, item) in tuple.iter().enumerate() {
-            out.push(convert(&item, &format!("{path}[{i}]"), floats, depth + 1)?);
+            out.push(convert(&item, floats, depth + 1).map_err(|err| err.under(format_args!("[{i}]")))?);
         }
         return Ok(Value::Array(out));
     }
     if let Ok(f) = obj.cast::<PyFloat>() {
         return match floats {
-            Floats::Refuse => Err(ConvError::new(path, "floats are not allowed: use integers (money in micros)")),
+            Floats::Refuse => Err(ConvError::new("floats are not allowed: use integers (money in micros)")),
             Floats::Accept => Ok(Number::from_f64(f.value()).map(Value::Number).unwrap_or(Value::Null)),
         };
     }
     let type_name = obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "object".into());
-    Err(ConvError::new(path, format!("`{type_name}` is not JSON data (dict, list, str, int, bool or None)")))
+    Err(ConvError::new(format!("`{type_name}` is not JSON data (dict, list, str, int, bool or None)")))
 }
 
 /// Converts a JSON value to Python objects.
 pub fn to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
-    Ok(match value {
-        Value::Null => py.None().into_bound(py),
-        Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
-        Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                i.into_pyobject(py)?.into_any()
-            } else if let Some(u) = n.as_u64() {
-                u.into_pyobject(py)?.into_any()
-            } else {
-                n.as_f64().unwrap_or(f64::NAN).into_pyobject(py)?.into_any()
-            }
+    SharedStrings::new(py, 0).convert(value)
+}
+
+/// Converts many JSON values of one kind (the receipts of a workspace) to Python objects. Their
+/// keys, and most of their strings (workspace, agent, action, decision, policy...), repeat: each
+/// such string becomes one Python string (made and hashed once), shared by every value.
+pub struct SharedStrings<'py> {
+    py: Python<'py>,
+    strings: HashMap<String, Bound<'py, PyString>>,
+    /// Distinct strings kept at most: the first ones seen, which include the repeating ones.
+    capacity: usize,
+}
+
+impl<'py> SharedStrings<'py> {
+    pub fn new(py: Python<'py>, capacity: usize) -> SharedStrings<'py> {
+        SharedStrings { py, strings: HashMap::new(), capacity }
+    }
+
+    fn string(&mut self, text: &str) -> Bound<'py, PyString> {
+        if let Some(shared) = self.strings.get(text) {
+            return shared.clone();
         }
-        Value::String(s) => PyString::new(py, s).into_any(),
-        Value::Array(items) => {
-            let list = PyList::empty(py);
-            for item in items {
-                list.append(to_py(py, item)?)?;
-            }
-            list.into_any()
+        let made = PyString::new(self.py, text);
+        if self.strings.len() < self.capacity {
+            self.strings.insert(text.to_owned(), made.clone());
         }
-        Value::Object(map) => {
-            let dict = PyDict::new(py);
-            for (key, item) in map {
-                dict.set_item(key, to_py(py, item)?)?;
+        made
+    }
+
+    pub fn convert(&mut self, value: &Value) -> PyResult<Bound<'py, PyAny>> {
+        let py = self.py;
+        Ok(match value {
+            Value::Null => py.None().into_bound(py),
+            Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
+            Value::Number(n) => {
+                if let Some(i) = n.as_i64() {
+                    i.into_pyobject(py)?.into_any()
+                } else if let Some(u) = n.as_u64() {
+                    u.into_pyobject(py)?.into_any()
+                } else {
+                    n.as_f64().unwrap_or(f64::NAN).into_pyobject(py)?.into_any()
+                }
             }
-            dict.into_any()
+            Value::String(s) => self.string(s).into_any(),
+            Value::Array(items) => {
+                let list = PyList::empty(py);
+                for item in items {
+                    list.append(self.convert(item)?)?;
+                }
+                list.into_any()
+            }
+            Value::Object(map) => {
+                let dict = PyDict::new(py);
+                for (key, item) in map {
+                    dict.set_item(self.string(key), self.convert(item)?)?;
+                }
+                dict.into_any()
+            }
+        })
+    }
+
+    /// A JSON object as core parsed it (a verified payload), members in document order.
+    pub fn object(&mut self, object: &Object<'_>) -> PyResult<Bound<'py, PyAny>> {
+        let dict = PyDict::new(self.py);
+        for (key, item) in object.iter() {
+            dict.set_item(self.string(key), self.node(item)?)?;
         }
-    })
+        Ok(dict.into_any())
+    }
+
+    fn node(&mut self, node: &Node<'_>) -> PyResult<Bound<'py, PyAny>> {
+        let py = self.py;
+        Ok(match node {
+            Node::Null => py.None().into_bound(py),
+            Node::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
+            Node::Int(i) => i.into_pyobject(py)?.into_any(),
+            Node::Float(f) => f.into_pyobject(py)?.into_any(),
+            Node::Str(s) => self.string(s).into_any(),
+            Node::Array(items) => {
+                let list = PyList::empty(py);
+                for item in items {
+                    list.append(self.node(item)?)?;
+                }
+                list.into_any()
+            }
+            Node::Object(object) => self.object(object)?,
+        })
+    }
 }
 
 /// Serializes a model type to Python objects through its HTTP JSON shape.
@@ -133,73 +205,4 @@ pub fn model_to_py<'py, T: serde::Serialize>(py: Python<'py>, model: &T) -> PyRe
     let value = serde_json::to_value(model)
         .map_err(|err| pyo3::exceptions::PyRuntimeError::new_err(format!("cannot convert the answer: {err}")))?;
     to_py(py, &value)
-}
-
-/// The check answer as the HTTP API's JSON shape, built directly (the hot path of an embedded
-/// check: no intermediate `serde_json::Value`). Same members as `serde_json::to_value(answer)`.
-pub fn check_to_py<'py>(py: Python<'py>, answer: &CheckResponse) -> PyResult<Bound<'py, PyDict>> {
-    let out = PyDict::new(py);
-    out.set_item("authorization_id", &answer.authorization_id)?;
-    out.set_item("user_id", answer.user_id.as_deref())?;
-    out.set_item("agent_id", answer.agent_id.as_deref())?;
-    out.set_item("authorization_expires_at", answer.authorization_expires_at.as_deref())?;
-    out.set_item("engine_version", &answer.engine_version)?;
-    let results = PyDict::new(py);
-    for (action, result) in answer.results.iter() {
-        results.set_item(action, action_to_py(py, result)?)?;
-    }
-    out.set_item("results", results)?;
-    Ok(out)
-}
-
-fn action_to_py<'py>(py: Python<'py>, result: &ActionResult) -> PyResult<Bound<'py, PyDict>> {
-    let out = PyDict::new(py);
-    out.set_item("decision", result.decision.as_str())?;
-    out.set_item("reason", &result.reason)?;
-    match &result.receipt {
-        None => out.set_item("receipt", py.None())?,
-        Some(ReceiptEnvelope::Signed { receipt }) => {
-            let jws = PyDict::new(py);
-            jws.set_item("protected", &receipt.protected)?;
-            jws.set_item("payload", &receipt.payload)?;
-            jws.set_item("signature", &receipt.signature)?;
-            let envelope = PyDict::new(py);
-            envelope.set_item("status", "signed")?;
-            envelope.set_item("receipt", jws)?;
-            out.set_item("receipt", envelope)?;
-        }
-        Some(pending) => out.set_item("receipt", model_to_py(py, pending)?)?,
-    }
-    if result.is_fallback {
-        out.set_item("is_fallback", true)?;
-    }
-    match &result.budget {
-        None => out.set_item("budget", py.None())?,
-        Some(budget) => out.set_item("budget", model_to_py(py, budget)?)?,
-    }
-    match &result.escalation {
-        None => out.set_item("escalation", py.None())?,
-        Some(escalation) => out.set_item("escalation", model_to_py(py, escalation)?)?,
-    }
-    match &result.policy_eval {
-        None => out.set_item("policy_eval", py.None())?,
-        Some(policy_eval) => out.set_item("policy_eval", to_py(py, policy_eval)?)?,
-    }
-    for (name, value) in [
-        ("receipt_id", &result.receipt_id),
-        ("fallback_mode", &result.fallback_mode),
-        ("confirm_nonce", &result.confirm_nonce),
-        ("confirm_expires_at", &result.confirm_expires_at),
-        ("confirm_prompt_hint", &result.confirm_prompt_hint),
-        ("confirmation_id", &result.confirmation_id),
-        ("escalation_id", &result.escalation_id),
-        ("escalation_to", &result.escalation_to),
-        ("escalation_expires_at", &result.escalation_expires_at),
-        ("superseded_by", &result.superseded_by),
-    ] {
-        if let Some(value) = value {
-            out.set_item(name, value)?;
-        }
-    }
-    Ok(out)
 }

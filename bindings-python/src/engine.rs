@@ -1,6 +1,7 @@
 //! `Engine`: one workspace behind core's `Api` trait, embedded (`Allowly::open_embedded`) or remote
 //! (`allowly_core::connect`). Every method converts its arguments, releases the GIL for the engine
-//! call, and converts the answer to the HTTP API's JSON shape as Python objects.
+//! call, and converts the answer to the HTTP API's JSON shape as Python objects; `check`, the hot
+//! path, answers `ActionAnswer`s that convert their fields when read.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,7 +12,8 @@ use allowly_core::remote::{FallbackMode, RemoteOptions};
 use allowly_core::Allowly;
 use pyo3::prelude::*;
 
-use crate::convert::{check_to_py, model_to_py, to_py, to_value, Floats};
+use crate::answer::{check_fields, CheckFields};
+use crate::convert::{model_to_py, to_py, to_value, Floats};
 use crate::errors::{config_error, engine_error, input_error};
 
 /// The engine of one workspace; `Send + Sync`, shared freely between threads.
@@ -121,7 +123,7 @@ impl Engine {
         context: Option<&Bound<'py, PyAny>>,
         idempotency_key: Option<String>,
         client_timestamp: Option<String>,
-    ) -> PyResult<Bound<'py, PyAny>> {
+    ) -> PyResult<CheckFields> {
         let request = CheckRequest {
             authorization_id,
             actions,
@@ -134,7 +136,7 @@ impl Engine {
         };
         let api = self.api.clone();
         match py.detach(move || api.check(&request)) {
-            Ok(answer) => Ok(check_to_py(py, &answer)?.into_any()),
+            Ok(answer) => check_fields(py, answer),
             Err(err) => Err(engine_error(py, err)),
         }
     }

@@ -1,6 +1,7 @@
 //! `allowly._native`: the Allowly engine for Python. The binding converts types and errors only;
 //! every decision, format and check is core's (`allowly-core`).
 
+mod answer;
 mod convert;
 mod engine;
 mod errors;
@@ -11,6 +12,8 @@ mod verify;
 #[allow(unsafe_code)]
 #[pyo3::pymodule]
 mod _native {
+    #[pymodule_export]
+    use crate::answer::ActionAnswer;
     #[pymodule_export]
     use crate::engine::Engine;
     #[pymodule_export]

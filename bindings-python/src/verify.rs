@@ -2,14 +2,15 @@
 //! reference verifier's exception classes.
 
 use std::path::PathBuf;
+use std::sync::{Mutex, PoisonError};
 
-use allowly_core::receipt::{self, KeySet as CoreKeySet, Verifier, VerifyError};
+use allowly_core::receipt::{self, KeySet as CoreKeySet, Verifier};
 use allowly_core::Timestamp;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use serde_json::Value;
 
-use crate::convert::{to_py, to_value, Floats};
+use crate::convert::{item_to_value, to_py, to_value, Floats, SharedStrings};
 use crate::errors::{schema_error, verify_error};
 
 /// A validated key set, as `load_keys_from_json` returns it (the keys of one document).
@@ -97,8 +98,11 @@ pub fn verify_receipt<'py>(
     }
 }
 
-/// Verifies many receipts with the GIL released, in parallel threads. Returns, per receipt, its
-/// payload or the exception (not raised).
+/// Distinct strings shared between the payloads of one `verify_receipts` run of verdicts.
+const SHARED_STRINGS: usize = 4096;
+
+/// Verifies many receipts on every core. Returns, per receipt, its payload or the exception (not
+/// raised).
 #[pyfunction]
 #[pyo3(signature = (receipts, keys, expected_workspace_id, trusted_key_fingerprints=None, now_ms=None))]
 pub fn verify_receipts<'py>(
@@ -109,56 +113,55 @@ pub fn verify_receipts<'py>(
     trusted_key_fingerprints: Option<Vec<String>>,
     now_ms: Option<i64>,
 ) -> PyResult<Bound<'py, PyList>> {
-    // Receipts that are not JSON data keep their place (as a `SchemaError`); the others are
-    // verified by core in signature batches, one chunk per core, without the GIL.
+    // Receipts that are not JSON data get their `SchemaError` in place now; the others are
+    // verified by core, and `positions` says where each one's verdict goes.
     let mut valid = Vec::new();
-    let mut slots = Vec::new();
+    let mut positions = Vec::new();
+    let mut items = Vec::new();
     for (i, item) in receipts.try_iter()?.enumerate() {
-        match to_value(&item?, &format!("receipts[{i}]"), Floats::Accept) {
+        match item_to_value(&item?, "receipts", i, Floats::Accept) {
             Ok(value) => {
                 valid.push(value);
-                slots.push(None);
+                positions.push(i);
+                items.push(py.None());
             }
-            Err(err) => slots.push(Some(err)),
+            Err(err) => items.push(schema_error(py, err).into_value(py).into_any()),
         }
     }
+    let out = PyList::new(py, items)?.unbind();
     let verifier = verifier(keys, expected_workspace_id, trusted_key_fingerprints);
     let now = now_of(now_ms);
-    let checked = py.detach(|| {
-        let threads = std::thread::available_parallelism().map_or(1, usize::from).clamp(1, 8);
-        let chunk = valid.len().div_ceil(threads).max(256);
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = valid
-                .chunks(chunk)
-                .map(|part| {
-                    let verifier = &verifier;
-                    (part.len(), scope.spawn(move || verifier.verify_many(part, now)))
-                })
-                .collect();
-            // A thread that failed answers `None` (an internal error) for each of its receipts.
-            handles
-                .into_iter()
-                .flat_map(|(len, handle)| match handle.join() {
-                    Ok(verdicts) => verdicts.into_iter().map(Some).collect::<Vec<_>>(),
-                    Err(_) => (0..len).map(|_| None).collect(),
-                })
-                .collect::<Vec<Option<Result<Value, VerifyError>>>>()
+    // Core's threads verify without the GIL and take it in turn to convert their verdicts, so
+    // that converting overlaps verifying.
+    let failed = Mutex::new(None);
+    py.detach(|| {
+        verifier.verify_many_with(&valid, now, |start, verdicts| {
+            Python::attach(|py| {
+                let out = out.bind(py);
+                let mut strings = SharedStrings::new(py, SHARED_STRINGS);
+                for (offset, verdict) in verdicts.enumerate() {
+                    let item = match verdict {
+                        Ok(payload) => strings.object(payload),
+                        Err(err) => Ok(verify_error(py, err).into_value(py).into_bound(py).into_any()),
+                    };
+                    let placed = match positions.get(start + offset) {
+                        Some(&index) => item.and_then(|item| out.set_item(index, item)),
+                        None => Err(crate::errors::internal("a verdict out of range")),
+                    };
+                    if let Err(err) = placed {
+                        if let Ok(mut first) = failed.lock() {
+                            first.get_or_insert(err);
+                        }
+                        return;
+                    }
+                }
+            })
         })
     });
-    let mut checked = checked.into_iter();
-    let out = PyList::empty(py);
-    for slot in slots {
-        let item = match slot {
-            Some(conv) => schema_error(py, conv).into_value(py).into_bound(py).into_any(),
-            None => match checked.next().flatten() {
-                Some(Ok(payload)) => to_py(py, &payload)?,
-                Some(Err(err)) => verify_error(py, &err).into_value(py).into_bound(py).into_any(),
-                None => crate::errors::internal("verification thread failed").into_value(py).into_bound(py).into_any(),
-            },
-        };
-        out.append(item)?;
+    match failed.into_inner().unwrap_or_else(PoisonError::into_inner) {
+        Some(err) => Err(err),
+        None => Ok(out.into_bound(py)),
     }
-    Ok(out)
 }
 
 /// Strict decode with schema checks, no signature check (display only).
@@ -188,7 +191,7 @@ pub fn verify_checkpoint<'py>(
     let checkpoint = data(py, checkpoint, "checkpoint")?;
     let mut members = Vec::new();
     for (i, item) in receipts.try_iter()?.enumerate() {
-        members.push(data(py, &item?, &format!("receipts[{i}]"))?);
+        members.push(item_to_value(&item?, "receipts", i, Floats::Accept).map_err(|err| schema_error(py, err))?);
     }
     let previous = match previous_checkpoint {
         Some(previous) if !previous.is_none() => Some(data(py, previous, "previous_checkpoint")?),
@@ -201,7 +204,7 @@ pub fn verify_checkpoint<'py>(
 }
 
 /// Verifies a JSONL (or .jsonl.gz) export and optional checkpoint evidence like
-/// `allowly-receipt-verify --export`. Returns the report as a dict.
+/// `allowly-receipt-verify --export`. Returns the report as a dict (each line a tuple).
 #[pyfunction]
 #[pyo3(signature = (export_path, keys, expected_workspace_id, checkpoint_evidence_path=None, trusted_key_fingerprints=None, now_ms=None))]
 pub fn verify_export<'py>(
@@ -220,17 +223,16 @@ pub fn verify_export<'py>(
         .map_err(|err| pyo3::exceptions::PyOSError::new_err(err.to_string()))?;
     let out = PyDict::new(py);
     let lines = PyList::empty(py);
+    // One tuple per line, in `ExportLine`'s field order: cheaper than a dict for every line.
     for line in &report.lines {
-        let entry = PyDict::new(py);
-        entry.set_item("line", line.line)?;
-        entry.set_item("receipt_id", line.receipt_id.as_deref())?;
-        entry.set_item("label", line.label.as_deref())?;
-        entry.set_item("decision", line.decision.as_deref())?;
-        match &line.error {
-            Some(err) => entry.set_item("error", verify_error(py, err).into_value(py))?,
-            None => entry.set_item("error", py.None())?,
-        }
-        lines.append(entry)?;
+        let error = line.error.as_ref().map(|err| verify_error(py, err).into_value(py));
+        lines.append((
+            line.line,
+            line.receipt_id.as_deref(),
+            line.label.as_deref(),
+            line.decision.as_deref(),
+            error,
+        ))?;
     }
     out.set_item("lines", lines)?;
     out.set_item("ok", report.ok)?;

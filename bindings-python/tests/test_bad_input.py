@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 import allowly
+import allowly.verify
 from allowly import AllowlyAPIError, AllowlyConfigError, AllowlyError, AllowlyTypeError
 from allowly.sync import Allowly
 
@@ -48,6 +49,16 @@ def test_wrong_types_raise_allowly_type_error(client: Allowly, kwargs: dict[str,
         client.check(**kwargs)
     assert isinstance(info.value, TypeError) and isinstance(info.value, AllowlyError)
     assert info.value.code == "invalid_type"
+
+
+def test_type_errors_name_the_member(client: Allowly) -> None:
+    with pytest.raises(AllowlyTypeError) as info:
+        client.check(authorization_id="auth_x", actions=["a"], context={"ok": 1, "a": [1, {"b": 1.5}]})
+    assert info.value.field == "context.a[1].b" and "`context.a[1].b`" in str(info.value)
+    keys = allowly.verify.load_keys_from_json({"workspace_id": "ws_x", "keys": []})
+    results = allowly.verify.verify_receipts([{}, {"x": [object()]}], keys, expected_workspace_id="ws_x")
+    assert [type(r).__name__ for r in results] == ["SchemaError", "SchemaError"]
+    assert "`receipts[1].x[0]`" in str(results[1]) and "receipts[0]" not in str(results[0])
 
 
 def test_unknown_kwargs_raise_type_error(client: Allowly) -> None:

@@ -247,9 +247,11 @@ pub(crate) fn parse_document_node(text: &str) -> Result<Node<'_>, CanonicalError
 /// A parsed JSON value borrowing its strings from the input where no escape forced a copy.
 ///
 /// Verifying a receipt reads a handful of fields; building a `serde_json::Value` (one allocation
-/// per string and map node) would cost more than the Ed25519 check itself.
+/// per string and map node) would cost more than the Ed25519 check itself. Public read-only, for
+/// bindings that convert verified payloads to their own objects
+/// ([`Verifier::verify_many_with`](crate::receipt::Verifier::verify_many_with)).
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Node<'a> {
+pub enum Node<'a> {
     Null,
     Bool(bool),
     Int(i64),
@@ -262,7 +264,7 @@ pub(crate) enum Node<'a> {
 
 /// Object members in document order (names are unique: the parser rejects duplicates).
 #[derive(Clone, Debug, Default, PartialEq)]
-pub(crate) struct Object<'a>(Vec<(Cow<'a, str>, Node<'a>)>);
+pub struct Object<'a>(Vec<(Cow<'a, str>, Node<'a>)>);
 
 static NULL: Node<'static> = Node::Null;
 
@@ -341,11 +343,16 @@ impl<'a> Object<'a> {
         self.get(name).is_some()
     }
 
-    pub(crate) fn len(&self) -> usize {
+    /// The members, in document order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &Node<'a>)> {
+        self.0.iter().map(|(key, value)| (key.as_ref(), value))
+    }
+
+    pub fn len(&self) -> usize {
         self.0.len()
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
@@ -353,7 +360,7 @@ impl<'a> Object<'a> {
         self.0.iter().map(|(key, _)| key.as_ref())
     }
 
-    pub(crate) fn to_map(&self) -> Map<String, Value> {
+    pub fn to_map(&self) -> Map<String, Value> {
         self.0.iter().map(|(key, value)| (key.to_string(), value.to_value())).collect()
     }
 

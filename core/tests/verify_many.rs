@@ -38,7 +38,7 @@ fn verify_many_matches_verify_receipt_by_receipt() -> TestResult {
             receipts.push(case["receipt"].clone());
         }
     }
-    // Several rounds, interleaved, so that every batch of 64 mixes good and bad signatures.
+    // Several rounds, interleaved, so that signature batches mix good and bad signatures.
     let mut mixed = Vec::new();
     for round in 0..12 {
         for (i, receipt) in receipts.iter().enumerate() {
@@ -57,5 +57,41 @@ fn verify_many_matches_verify_receipt_by_receipt() -> TestResult {
     }
     assert!(rejected > 0 && rejected < mixed.len());
     assert!(verifier.verify_many(&[], now).is_empty());
+    Ok(())
+}
+
+#[test]
+fn verify_many_with_hands_over_each_verdict_once_at_its_index() -> TestResult {
+    let doc = vectors()?;
+    let now = doc["now"].as_str().and_then(Timestamp::parse).ok_or("no now")?;
+    let (_, keys) = KeySet::from_document(&doc["keys"])?;
+    let trusted: Vec<String> = doc["trusted_key_fingerprints"]
+        .as_array()
+        .ok_or("no trusted fingerprints")?
+        .iter()
+        .filter_map(|fp| fp.as_str().map(str::to_owned))
+        .collect();
+    let verifier = Verifier::new(keys, doc["workspace_id"].as_str().ok_or("no workspace")?, trusted);
+    let mut receipts = Vec::new();
+    for group in ["should_reject", "should_verify"] {
+        for case in doc[group].as_array().ok_or("no cases")? {
+            receipts.push(case["receipt"].clone());
+        }
+    }
+    // Enough receipts for several runs per thread.
+    let many: Vec<Value> = receipts.iter().cycle().take(5000).cloned().collect();
+    let slots = std::sync::Mutex::new(vec![None; many.len()]);
+    verifier.verify_many_with(&many, now, |start, verdicts| {
+        let Ok(mut slots) = slots.lock() else { return };
+        for (offset, verdict) in verdicts.enumerate() {
+            let verdict = verdict.map(|payload| Value::Object(payload.to_map())).map_err(Clone::clone);
+            assert!(slots[start + offset].replace(verdict).is_none(), "receipt {} handed over twice", start + offset);
+        }
+    });
+    let slots = slots.into_inner()?;
+    let expected = receipts.iter().map(|receipt| verifier.verify(receipt, now)).collect::<Vec<_>>();
+    for (i, slot) in slots.iter().enumerate() {
+        assert_eq!(slot.as_ref(), Some(&expected[i % receipts.len()]), "receipt {i}");
+    }
     Ok(())
 }

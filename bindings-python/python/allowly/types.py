@@ -59,7 +59,6 @@ class PolicyReference(TypedDict):
 
 
 Raw = dict[str, Any]
-_UNSET: Any = object()
 
 
 @dataclass(slots=True)
@@ -152,101 +151,101 @@ def _policy_eval(raw: Any) -> PolicyEvalInfo | None:
 class ActionResult:
     """One action's decision. A local fallback result (``is_fallback``) has no receipt.
 
-    A read-only view over the engine's answer: nested objects (receipt envelope, budget,
-    policy evaluation) are built on first access, which keeps an embedded check cheap."""
+    A read-only view over the engine's answer (``_native.ActionAnswer``): nested objects (receipt
+    envelope, budget, policy evaluation) are converted on first access, which keeps a check cheap."""
 
+    # The cached conversions stay unset until first read (AttributeError): creating a result sets
+    # one slot only.
     __slots__ = ("_raw", "_receipt", "_budget", "_policy_eval")
+    _raw: _native.ActionAnswer
+    _receipt: ReceiptEnvelope | None
+    _budget: BudgetInfo | None
+    _policy_eval: PolicyEvalInfo | None
 
-    def __init__(self, raw: Raw) -> None:
+    def __init__(self, raw: _native.ActionAnswer) -> None:
         self._raw = raw
-        self._receipt: Any = _UNSET
-        self._budget: Any = _UNSET
-        self._policy_eval: Any = _UNSET
 
     @property
     def decision(self) -> Decision:
-        decision: Decision = self._raw["decision"]
-        return decision
+        return self._raw.decision
 
     @property
     def reason(self) -> str:
-        return str(self._raw["reason"])
+        return self._raw.reason
 
     @property
     def receipt(self) -> ReceiptEnvelope | None:
-        if self._receipt is _UNSET:
-            self._receipt = _envelope(self._raw.get("receipt"))
-        envelope: ReceiptEnvelope | None = self._receipt
-        return envelope
+        try:
+            return self._receipt
+        except AttributeError:
+            self._receipt = _envelope(self._raw.receipt)
+            return self._receipt
 
     @property
     def is_fallback(self) -> bool:
-        return bool(self._raw.get("is_fallback", False))
+        return self._raw.is_fallback
 
     @property
     def fallback_mode(self) -> FallbackMode | None:
-        mode: FallbackMode | None = self._raw.get("fallback_mode")
-        return mode
+        return self._raw.fallback_mode
 
     @property
     def budget(self) -> BudgetInfo | None:
-        if self._budget is _UNSET:
-            raw = self._raw.get("budget")
+        try:
+            return self._budget
+        except AttributeError:
+            raw = self._raw.budget
             self._budget = None if raw is None else BudgetInfo(**raw)
-        budget: BudgetInfo | None = self._budget
-        return budget
+            return self._budget
 
     @property
     def escalation(self) -> EscalationInfo | None:
-        raw = self._raw.get("escalation")
+        raw = self._raw.escalation
         return None if raw is None else EscalationInfo(**raw)
 
     @property
     def policy_eval(self) -> PolicyEvalInfo | None:
-        if self._policy_eval is _UNSET:
-            self._policy_eval = _policy_eval(self._raw.get("policy_eval"))
-        evaluation: PolicyEvalInfo | None = self._policy_eval
-        return evaluation
-
-    def _text(self, name: str) -> str | None:
-        value = self._raw.get(name)
-        return None if value is None else str(value)
+        try:
+            return self._policy_eval
+        except AttributeError:
+            self._policy_eval = _policy_eval(self._raw.policy_eval)
+            return self._policy_eval
 
     @property
     def confirm_nonce(self) -> str | None:
-        return self._text("confirm_nonce")
+        return self._raw.confirm_nonce
 
     @property
     def confirm_expires_at(self) -> str | None:
-        return self._text("confirm_expires_at")
+        return self._raw.confirm_expires_at
 
     @property
     def confirm_prompt_hint(self) -> str | None:
-        return self._text("confirm_prompt_hint")
+        return self._raw.confirm_prompt_hint
 
     @property
     def confirmation_id(self) -> str | None:
-        return self._text("confirmation_id")
+        return self._raw.confirmation_id
 
     @property
     def escalation_id(self) -> str | None:
-        return self._text("escalation_id")
+        return self._raw.escalation_id
 
     @property
     def escalation_to(self) -> str | None:
-        return self._text("escalation_to")
+        return self._raw.escalation_to
 
     @property
     def escalation_expires_at(self) -> str | None:
-        return self._text("escalation_expires_at")
+        return self._raw.escalation_expires_at
 
     @property
     def superseded_by(self) -> str | None:
-        return self._text("superseded_by")
+        return self._raw.superseded_by
 
     @property
     def allowed(self) -> bool:
-        return bool(self._raw["decision"] == "allow")
+        return self._raw.decision == "allow"
 
     @property
     def receipt_id(self) -> str | None:
@@ -258,7 +257,7 @@ class ActionResult:
 
     def to_dict(self) -> dict[str, Any]:
         """The result as the HTTP API's JSON object."""
-        return dict(self._raw)
+        return self._raw.to_dict()
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, ActionResult) and other._raw == self._raw
@@ -267,9 +266,9 @@ class ActionResult:
 
     def __repr__(self) -> str:
         extra = "".join(
-            f", {name}={self._raw[name]!r}"
+            f", {name}={getattr(self._raw, name)!r}"
             for name in ("is_fallback", "confirm_nonce", "escalation_id")
-            if self._raw.get(name)
+            if getattr(self._raw, name)
         )
         return f"ActionResult(decision={self.decision!r}, reason={self.reason!r}{extra})"
 
@@ -293,15 +292,17 @@ class CheckResponse:
         return any(result.is_fallback for result in self.results.values())
 
 
-def _check_response(raw: Raw) -> CheckResponse:
-    get = raw.get
+def _check_response(
+    answer: tuple[str, str | None, str | None, str | None, str, list[tuple[str, _native.ActionAnswer]]],
+) -> CheckResponse:
+    authorization_id, user_id, agent_id, expires_at, engine_version, results = answer
     return CheckResponse(
-        raw["authorization_id"],
-        get("user_id"),
-        get("agent_id"),
-        get("authorization_expires_at"),
-        raw["engine_version"],
-        {action: ActionResult(result) for action, result in raw["results"].items()},
+        authorization_id,
+        user_id,
+        agent_id,
+        expires_at,
+        engine_version,
+        {action: ActionResult(result) for action, result in results},
     )
 
 

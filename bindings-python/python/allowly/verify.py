@@ -181,7 +181,7 @@ def verify_export(
         _now_ms(now),
     )
     return ExportReport(
-        lines=[ExportLine(**line) for line in raw["lines"]],
+        lines=[ExportLine(*line) for line in raw["lines"]],
         ok=raw["ok"],
         invalid=raw["invalid"],
         checkpoints=[tuple(c) for c in raw["checkpoints"]],

@@ -1,7 +1,6 @@
 //! Receipt exports (JSONL, optionally gzip) and their bulk verification, with checkpoint evidence,
 //! as `allowly-receipt-verify --export FILE --checkpoint-evidence FILE` does it.
 
-use ed25519_dalek::{Signature, VerifyingKey};
 use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
 use flate2::Compression;
@@ -29,11 +28,6 @@ const BLOCK_LINES: usize = 8192;
 const BLOCK_BYTES: usize = 16 << 20;
 /// Below this many lines per thread, spawning costs more than it saves.
 const MIN_LINES_PER_THREAD: usize = 256;
-/// Signatures verified together at most (larger batches are cheaper per signature); a failed
-/// batch is narrowed down to name the bad lines.
-const SIGNATURE_BATCH: usize = 2048;
-/// Groups this small are checked signature by signature.
-const SINGLE_CHECK_BELOW: usize = 64;
 const PROGRESS_EVERY: u64 = 1000;
 
 /// The checkpoint evidence document that accompanies an export.
@@ -418,11 +412,11 @@ fn verify_lines(
         };
         outcomes.push(LineOutcome { line: *line, receipt_id, verdict });
     }
-    // Equal groups: a short last batch would cost more per signature.
-    let groups = pending.len().div_ceil(SIGNATURE_BATCH).max(1);
-    for group in pending.chunks(pending.len().div_ceil(groups).max(1)) {
-        settle_group(&mut outcomes, group);
-    }
+    super::batch::settle(&pending, &mut |index, err| {
+        if let Some(outcome) = outcomes.get_mut(index) {
+            outcome.verdict = Verdict::Invalid(err);
+        }
+    });
     outcomes
 }
 
@@ -495,41 +489,6 @@ fn envelope_leaf(segments: Segments<'_>) -> [u8; 32] {
     hasher.finalize().into()
 }
 
-/// Checks pending signatures with batch equations, narrowing a failed batch down to the bad
-/// signatures: eighths are re-batched, and small groups are checked one by one.
-///
-/// A batch accepts every set of individually valid signatures. It could also accept a signature
-/// that the single (cofactorless) check rejects, but only one built by the key's own holder with
-/// a small-order component: nobody else can produce one for a trusted key.
-fn settle_group(outcomes: &mut [LineOutcome], group: &[(usize, PendingSignature)]) {
-    if group.is_empty() || (group.len() > SINGLE_CHECK_BELOW && batch_verifies(group)) {
-        return;
-    }
-    if group.len() > SINGLE_CHECK_BELOW {
-        for part in group.chunks(group.len().div_ceil(8)) {
-            settle_group(outcomes, part);
-        }
-        return;
-    }
-    for (index, signature) in group {
-        if let Err(err) = signature.verify() {
-            if let Some(outcome) = outcomes.get_mut(*index) {
-                outcome.verdict = Verdict::Invalid(err);
-            }
-        }
-    }
-}
-
-fn batch_verifies(pending: &[(usize, PendingSignature)]) -> bool {
-    let keys: Option<Vec<VerifyingKey>> = pending.iter().map(|(_, p)| p.key).collect();
-    let Some(keys) = keys else {
-        return false;
-    };
-    let messages: Vec<&[u8]> = pending.iter().map(|(_, p)| p.message.as_slice()).collect();
-    let signatures: Vec<Signature> = pending.iter().map(|(_, p)| p.signature).collect();
-    ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok()
-}
-
 /// The reference's `_verify_checkpoint_evidence`, over the lines that verified.
 fn check_evidence(
     verifier: &Verifier,
@@ -567,7 +526,7 @@ fn check_evidence(
     // Entries are independent, so they are checked in parallel and reported in order: the first
     // failure ends the evidence, as in the reference, with the entries before it passed.
     let check = |entry: &Value| check_evidence_entry(verifier, entry, &checkpoints, verified, now);
-    for result in parallel_map(entries, check) {
+    for result in super::batch::parallel_chunks(entries, 1, |_, chunk| chunk.iter().map(check).collect()) {
         passed.push(result?);
     }
     Ok(())
@@ -617,30 +576,6 @@ fn check_evidence_entry(
     let checkpoint = verify_checkpoint_with_members(verifier, checkpoint, &members, previous, now)?;
     let period_start = checkpoint["context"]["period_start"].as_str().unwrap_or_default().to_owned();
     Ok((value_str(&checkpoint, "receipt_id").to_owned(), period_start, ids.len()))
-}
-
-/// `items.iter().map(f)` on all cores, in order.
-fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    let per_thread = items.len().div_ceil(cores).max(1);
-    if items.len() < 2 || cores < 2 {
-        return items.iter().map(f).collect();
-    }
-    std::thread::scope(|scope| {
-        let f = &f;
-        let workers: Vec<_> = items
-            .chunks(per_thread)
-            .map(|chunk| scope.spawn(move || chunk.iter().map(f).collect::<Vec<R>>()))
-            .collect();
-        let mut results = Vec::with_capacity(items.len());
-        for worker in workers {
-            match worker.join() {
-                Ok(part) => results.extend(part),
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
-        }
-        results
-    })
 }
 
 #[cfg(test)]

@@ -3,9 +3,10 @@
 //!
 //! The verifier mirrors the reference `allowly-receipt-format` 5.0.0 (`verify_receipt`,
 //! `verify_checkpoint`, `allowly-receipt-verify --export`): same checks, same order, same error
-//! classes. (Exports check signatures in batches; see [`export`] for the one theoretical
-//! difference, which only a key's own holder could provoke.)
+//! classes. (Exports and `Verifier::verify_many` check signatures in batches; see `batch.rs` for
+//! the one theoretical difference, which only a key's own holder could provoke.)
 
+mod batch;
 pub mod checkpoint;
 pub mod export;
 pub mod jws;
@@ -16,7 +17,7 @@ pub use checkpoint::{merkle_leaf, merkle_root, merkle_root_of_leaves, verify_che
 pub use export::{verify_export, write_export, CheckpointEvidence, EvidenceEntry, ExportReport, LineResult};
 pub use jws::{ReceiptSigner, SignedReceipt};
 pub use keys::{fingerprint, KeyDocument, KeyRecord, KeySet, PublishedKey};
-pub use verify::{decode_receipt, Verifier, VerifyError};
+pub use verify::{decode_receipt, PayloadVerdict, Verifier, VerifyError};
 
 /// The `schema_version` of every receipt this crate signs and accepts.
 pub const SCHEMA_VERSION: &str = "5";

@@ -1145,59 +1145,103 @@ mod tests {
 // ---------------------------------------------------------------------------------------------
 // Many receipts at once (the bindings' `verify_receipts`).
 
-/// Signatures checked together by [`Verifier::verify_many`].
-const MANY_SIGNATURE_BATCH: usize = 64;
+/// Below this many receipts per thread, spawning costs more than it saves.
+const MANY_MIN_PER_THREAD: usize = 64;
+/// Verdicts a thread of [`Verifier::verify_many_with`] hands over at a time: small enough for the
+/// caller's handling to overlap verification, large enough for efficient signature batches.
+const MANY_SINK_CHUNK: usize = 1024;
+
+/// A verdict of [`Verifier::verify_many_with`]: the verified payload, parsed and borrowed from the
+/// receipt (no `serde_json::Value` is built), or why the receipt did not verify.
+pub type PayloadVerdict<'v, 'p> = Result<&'v Object<'p>, &'v VerifyError>;
 
 impl Verifier {
-    /// [`Verifier::verify`] for each receipt, in order, with the signatures checked in batches of
-    /// [`MANY_SIGNATURE_BATCH`]; a batch that fails is re-checked one signature at a time, so every
+    /// [`Verifier::verify`] for each receipt, in order, on every core, with the signatures checked
+    /// in batches (see `batch.rs`): a batch that fails is narrowed down to single checks, so every
     /// verdict is the receipt's own. Same checks and errors as `verify`, with the one theoretical
-    /// difference of batch equations noted in [`super::export`]: a signature that only the key's
-    /// own holder could build (with a small-order component) may pass a batch.
+    /// difference of batch equations, which only a key's own holder could provoke.
     pub fn verify_many(&self, receipts: &[Value], now: Timestamp) -> Vec<Result<Value, VerifyError>> {
+        super::batch::parallel_chunks(receipts, MANY_MIN_PER_THREAD, |_, run| {
+            self.verify_run(run, now, |verdicts| {
+                verdicts
+                    .map(|verdict| match verdict {
+                        Ok(payload) => Ok(Value::Object(payload.to_map())),
+                        Err(err) => Err(err.clone()),
+                    })
+                    .collect()
+            })
+        })
+    }
+
+    /// [`Verifier::verify_many`], handing the verdicts over as they are ready: each worker thread
+    /// calls `sink(start, verdicts)` for a run of consecutive receipts, `start` being the index of
+    /// the first, so that the caller can convert verdicts while later receipts are verified.
+    /// Every receipt is handed over exactly once; runs arrive in no particular order.
+    pub fn verify_many_with(
+        &self,
+        receipts: &[Value],
+        now: Timestamp,
+        sink: impl Fn(usize, &mut dyn ExactSizeIterator<Item = PayloadVerdict<'_, '_>>) + Sync,
+    ) {
+        super::batch::parallel_chunks(receipts, MANY_MIN_PER_THREAD, |start, share| {
+            let size = share.len().div_ceil(share.len().div_ceil(MANY_SINK_CHUNK).max(1)).max(1);
+            for (i, run) in share.chunks(size).enumerate() {
+                self.verify_run(run, now, |verdicts| sink(start + i * size, verdicts));
+            }
+            Vec::<()>::new()
+        });
+    }
+
+    /// Verifies consecutive receipts on the calling thread and lets `take` read their verdicts,
+    /// in order, while the decoded payloads they borrow are alive.
+    fn verify_run<R>(
+        &self,
+        receipts: &[Value],
+        now: Timestamp,
+        take: impl FnOnce(&mut dyn ExactSizeIterator<Item = PayloadVerdict<'_, '_>>) -> R,
+    ) -> R {
+        let decoded: Vec<Result<(Segments<'_>, Decoded), VerifyError>> = receipts
+            .iter()
+            .map(|receipt| {
+                let segments = segments(receipt)?;
+                Ok((segments, Decoded::new(segments)?))
+            })
+            .collect();
         let mut verdicts = Vec::with_capacity(receipts.len());
         let mut pending = Vec::with_capacity(receipts.len());
-        for receipt in receipts {
-            match self.verify_all_but_signature(receipt, now) {
-                Ok((payload, signature)) => {
+        for item in &decoded {
+            let checked = match item {
+                Ok((segments, decoded)) => self.verify_all_but_signature(decoded, *segments, now),
+                Err(err) => Err(err.clone()),
+            };
+            match checked {
+                Ok((parts, signature)) => {
                     pending.push((verdicts.len(), signature));
-                    verdicts.push(Ok(payload));
+                    verdicts.push(Ok(parts));
                 }
                 Err(err) => verdicts.push(Err(err)),
             }
         }
-        for group in pending.chunks(MANY_SIGNATURE_BATCH) {
-            let keys: Option<Vec<VerifyingKey>> = group.iter().map(|(_, p)| p.key).collect();
-            let batch_ok = keys.is_some_and(|keys| {
-                let messages: Vec<&[u8]> = group.iter().map(|(_, p)| p.message.as_slice()).collect();
-                let signatures: Vec<Signature> = group.iter().map(|(_, p)| p.signature).collect();
-                ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok()
-            });
-            if batch_ok {
-                continue;
+        super::batch::settle(&pending, &mut |index, err| {
+            if let Some(verdict) = verdicts.get_mut(index) {
+                *verdict = Err(err);
             }
-            for (index, signature) in group {
-                if let (Err(err), Some(verdict)) = (signature.verify(), verdicts.get_mut(*index)) {
-                    *verdict = Err(err);
-                }
-            }
-        }
-        verdicts
+        });
+        take(&mut verdicts.iter().map(|verdict| verdict.as_ref().map(|parts| &parts.payload)))
     }
 
-    /// Every check of [`Verifier::verify`] but the signature, which is returned pending.
-    fn verify_all_but_signature(
+    /// Every check of [`Verifier::verify`] after decoding but the signature, which is returned pending.
+    fn verify_all_but_signature<'d>(
         &self,
-        receipt: &Value,
+        decoded: &'d Decoded,
+        segments: Segments<'_>,
         now: Timestamp,
-    ) -> Result<(Value, PendingSignature), VerifyError> {
-        let segments = segments(receipt)?;
-        let decoded = Decoded::new(segments)?;
+    ) -> Result<(Parts<'d>, PendingSignature), VerifyError> {
         let parts = decoded.parts()?;
         check_schema_version(&parts.payload)?;
         self.check_workspace(&parts.payload)?;
         check_schema(&parts.payload)?;
         let signature = self.check_claims(&parts, segments, now)?;
-        Ok((Value::Object(parts.payload.to_map()), signature))
+        Ok((parts, signature))
     }
 }
