@@ -178,6 +178,17 @@ impl Engine {
         self.call(py, move |api| api.create_policy(&body))
     }
 
+    #[pyo3(signature = (body, idempotency_key=None))]
+    fn publish_policy<'py>(
+        &self,
+        py: Python<'py>,
+        body: &Bound<'py, PyAny>,
+        idempotency_key: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let body = json_arg(py, Some(body), "definition")?.unwrap_or_default();
+        self.call(py, move |api| api.publish_policy(&body, idempotency_key.as_deref()))
+    }
+
     fn get_policy<'py>(&self, py: Python<'py>, policy_id: String) -> PyResult<Bound<'py, PyAny>> {
         self.call(py, move |api| api.get_policy(&policy_id))
     }

@@ -46,3 +46,34 @@ def test_async_check_does_not_block_the_loop(home: str) -> None:
         assert ticks > 10
 
     asyncio.run(main())
+
+
+def test_publish_answers_alike_embedded_and_remote(home: str, server: Server) -> None:
+    definition = {
+        "profile": "allowly.policy.v1",
+        "agent_id": "publisher_bot",
+        "default_expiry_days": 30,
+        "actions": [
+            {
+                "policy": {"profile": "allowly.basic.v1", "action": "docs.read", "decision": "allow",
+                           "target": None, "fields": {}, "rules": []},
+                "guards": {},
+                "executable_operations": [],
+            }
+        ],
+    }
+    changed = {**definition, "default_expiry_days": 7}
+    embedded = SyncAllowly.embedded(home)
+    remote = SyncAllowly(server.setup_key, base_url=server.base_url)
+    for client, created_by in ((embedded, "embedded"), (remote, "api_key:")):
+        first = client.policies.publish(policy_id="published_py", definition=definition, idempotency_key="p-1")
+        assert first.policy_ref["policy_version"] == 1
+        assert first.agent_id == "publisher_bot"
+        assert first.created_by.startswith(created_by)
+        assert (first.authorization_migrations, first.archived_policy_ids, first.revoked_confirmation_count) == (
+            [], [], 0,
+        )
+        # An unchanged definition is no new edition; a changed one is the next.
+        assert client.policies.publish(policy_id="published_py", definition=definition).policy_ref == first.policy_ref
+        assert client.policies.publish(bundle_id="published_py", definition=changed).policy_ref["policy_version"] == 2
+        assert client.policies.get("published_py").definition["default_expiry_days"] == 7

@@ -211,12 +211,7 @@ class _Policies:
         description: str | None = None,
         bundle_id: str = _MISSING,
     ) -> PolicyResponse:
-        policy_id = _args.text(_args.alias(policy_id, bundle_id, "policy_id", "bundle_id"), "policy_id")
-        body = dict(_args.mapping(definition, "definition") or {})
-        body["policy_id"] = policy_id
-        if description is not None:
-            body["description"] = _args.text(description, "description")
-        return _policy(self._engine.create_policy(body))
+        return _policy(self._engine.create_policy(_policy_body(policy_id, bundle_id, definition, description)))
 
     def get(self, policy_id: str) -> PolicyResponse:
         return _policy(self._engine.get_policy(_args.text(policy_id, "policy_id")))
@@ -245,22 +240,20 @@ class _Policies:
         description: str | None = None,
         bundle_id: str = _MISSING,
     ) -> PolicyPublishResponse:
-        """Publishes a new edition (the official client's ``publish``). Through the engine's one
-        policy path: creating an identical edition again returns it unchanged."""
-        created = self.create(
-            policy_id=_args.alias(policy_id, bundle_id, "policy_id", "bundle_id"),
-            definition=definition,
-            description=description,
-        )
-        return PolicyPublishResponse(
-            policy_ref=created.policy_ref,
-            agent_id=str(created.definition.get("agent_id", "")),
-            created_by=created.created_by or "",
-            created_at=created.created_at or "",
-            authorization_migrations=[],
-            archived_policy_ids=[],
-            revoked_confirmation_count=0,
-        )
+        """Publishes a new edition (the official client's ``publish``), or keeps the newest one if it
+        has this definition. Against a server ``idempotency_key`` is sent (one is made up if absent)."""
+        body = _policy_body(policy_id, bundle_id, definition, description)
+        key = _args.opt_text(idempotency_key, "idempotency_key")
+        return PolicyPublishResponse(**self._engine.publish_policy(body, key))
+
+
+def _policy_body(policy_id: str, bundle_id: str, definition: dict[str, Any], description: str | None) -> dict[str, Any]:
+    """The create/publish body: the definition's members and ``policy_id`` (``description`` if given)."""
+    body = dict(_args.mapping(definition, "definition") or {})
+    body["policy_id"] = _args.text(_args.alias(policy_id, bundle_id, "policy_id", "bundle_id"), "policy_id")
+    if description is not None:
+        body["description"] = _args.text(description, "description")
+    return body
 
 
 class _Authorizations:
