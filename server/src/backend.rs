@@ -83,30 +83,20 @@ pub struct SqliteHome {
     home: Home,
     options: Options,
     engines: Engines,
-    /// Checkpoints the open workspace files' write-ahead logs in the background.
-    checkpointer: crate::wal::WalCheckpointer,
 }
 
 impl SqliteHome {
     pub fn open(home: Home, options: Options) -> Result<(SqliteHome, Option<StarterKeys>), Error> {
         let primary = home.open_primary(options.clone())?;
         let keys = home::starter_keys_if_none(&primary)?;
-        let checkpointer = crate::wal::WalCheckpointer::start();
-        checkpointer.watch(home.primary_path());
-        let backend = SqliteHome { home, options, engines: Engines::new(primary), checkpointer };
+        let backend = SqliteHome { home, options, engines: Engines::new(primary) };
         Ok((backend, keys))
     }
 }
 
 impl Backend for SqliteHome {
     fn workspace(&self, workspace_id: &str) -> Result<Option<Arc<Allowly>>, Error> {
-        self.engines.get_or_open(workspace_id, || {
-            let opened = self.home.open_tenant(workspace_id, self.options.clone())?;
-            if let (Some(_), Some(path)) = (&opened, self.home.tenant_path(workspace_id)) {
-                self.checkpointer.watch(path);
-            }
-            Ok(opened)
-        })
+        self.engines.get_or_open(workspace_id, || self.home.open_tenant(workspace_id, self.options.clone()))
     }
 
     fn ready(&self) -> Result<(), Error> {

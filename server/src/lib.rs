@@ -22,7 +22,6 @@ pub mod home;
 mod metrics;
 mod queue;
 mod replay;
-mod wal;
 
 use std::future::Future;
 use std::io::Write as _;

@@ -9,6 +9,7 @@ mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod sqlite;
+mod wal;
 
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]

@@ -65,6 +65,8 @@ pub enum Durability {
 
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    /// Background checkpoints of this file's WAL (see [`super::wal`]).
+    _wal: super::wal::WalWatch,
 }
 
 impl SqliteStore {
@@ -87,7 +89,7 @@ impl SqliteStore {
         let migrated = migrate(&conn);
         conn.execute_batch(if migrated.is_ok() { "COMMIT" } else { "ROLLBACK" })?;
         migrated?;
-        Ok(SqliteStore { conn: Mutex::new(conn) })
+        Ok(SqliteStore { conn: Mutex::new(conn), _wal: super::wal::watch(path) })
     }
 
     fn run(&self, begin: &str, commit: bool, work: &mut dyn FnMut(&mut dyn Tx) -> Result<()>) -> Result<()> {
