@@ -150,6 +150,16 @@ impl CheckInput {
     }
 }
 
+/// A store failure becomes the fail-closed local answer (DESIGN §4); other answers pass through.
+fn or_fallback(answer: Result<CheckResponse>, request: &CheckRequest) -> Result<CheckResponse> {
+    match answer {
+        Err(Error::Store(_)) => {
+            Ok(CheckResponse::fail_closed(&request.authorization_id, &request.actions, "unavailable"))
+        }
+        answer => answer,
+    }
+}
+
 /// The provisional answer for one action, before the budget step and side effects.
 enum Outcome {
     Allow { reason: &'static str, grant: Option<Escalation> },
@@ -184,12 +194,7 @@ impl Allowly {
     /// local result of DESIGN §4 (`deny`, `fallback_closed_unavailable`, no receipt) instead of an
     /// error, as an embedded SDK must. Invalid requests are still errors.
     pub fn check_or_fallback(&self, request: &CheckRequest) -> Result<CheckResponse> {
-        match self.check(request) {
-            Err(Error::Store(_)) => {
-                Ok(CheckResponse::fail_closed(&request.authorization_id, &request.actions, "unavailable"))
-            }
-            answer => answer,
-        }
+        or_fallback(self.check(request), request)
     }
 
     /// Decides every requested action, signs one receipt per action and stores them with the
@@ -226,16 +231,10 @@ impl Allowly {
 
     /// [`Allowly::check_many`] with the fallback of [`Allowly::check_or_fallback`] for each check.
     pub fn check_many_or_fallback(&self, requests: &[CheckRequest]) -> Vec<Result<CheckResponse>> {
-        let answers = self.check_many(requests);
-        answers
+        self.check_many(requests)
             .into_iter()
             .zip(requests)
-            .map(|(answer, request)| match answer {
-                Err(Error::Store(_)) => {
-                    Ok(CheckResponse::fail_closed(&request.authorization_id, &request.actions, "unavailable"))
-                }
-                answer => answer,
-            })
+            .map(|(answer, request)| or_fallback(answer, request))
             .collect()
     }
 
