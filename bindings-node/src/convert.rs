@@ -274,18 +274,29 @@ fn check_request(args: &Args) -> Result<CheckRequest, Error> {
 /// Several `check` calls (their arguments as the wire's JSON) through [`Api::check_many`], which
 /// an embedded engine commits together; one envelope per call, in order.
 pub fn check_many(api: &dyn Api, args: &[&str]) -> Vec<String> {
-    let requests: Vec<Result<CheckRequest, Error>> =
-        args.iter().map(|args| Args::parse(args).and_then(|args| check_request(&args))).collect();
-    let valid: Vec<CheckRequest> = requests.iter().filter_map(|request| request.as_ref().ok().cloned()).collect();
+    // The valid requests go to the engine; each invalid one keeps its error at its place.
+    let mut valid = Vec::with_capacity(args.len());
+    let refused: Vec<Option<Error>> = args
+        .iter()
+        .map(|args| match Args::parse(args).and_then(|args| check_request(&args)) {
+            Ok(request) => {
+                valid.push(request);
+                None
+            }
+            Err(err) => Some(err),
+        })
+        .collect();
     let Ok(answers) = catch_unwind(AssertUnwindSafe(|| api.check_many(&valid))) else {
         return args.iter().map(|_| internal_error_json()).collect();
     };
     let mut answers = answers.into_iter();
-    requests
+    refused
         .into_iter()
-        .map(|request| {
+        .map(|refused| {
             guarded(|| {
-                request?;
+                if let Some(err) = refused {
+                    return Err(err);
+                }
                 let answer = answers.next().ok_or_else(|| Error::Store("a check was not answered".into()))?;
                 ok(&answer?)
             })

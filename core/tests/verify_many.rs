@@ -20,8 +20,8 @@ fn vectors() -> Result<Value, Box<dyn std::error::Error>> {
     Ok(serde_json::from_slice(&std::fs::read(path)?)?)
 }
 
-#[test]
-fn verify_many_matches_verify_receipt_by_receipt() -> TestResult {
+/// The vectors' verifier and instant, and their receipts of the named groups, in that order.
+fn fixture(groups: [&str; 2]) -> Result<(Verifier, Timestamp, Vec<Value>), Box<dyn std::error::Error>> {
     let doc = vectors()?;
     let now = doc["now"].as_str().and_then(Timestamp::parse).ok_or("no now")?;
     let (_, keys) = KeySet::from_document(&doc["keys"])?;
@@ -33,11 +33,17 @@ fn verify_many_matches_verify_receipt_by_receipt() -> TestResult {
         .collect();
     let verifier = Verifier::new(keys, doc["workspace_id"].as_str().ok_or("no workspace")?, trusted);
     let mut receipts = Vec::new();
-    for group in ["should_verify", "should_reject"] {
+    for group in groups {
         for case in doc[group].as_array().ok_or("no cases")? {
             receipts.push(case["receipt"].clone());
         }
     }
+    Ok((verifier, now, receipts))
+}
+
+#[test]
+fn verify_many_matches_verify_receipt_by_receipt() -> TestResult {
+    let (verifier, now, receipts) = fixture(["should_verify", "should_reject"])?;
     // Several rounds, interleaved, so that signature batches mix good and bad signatures.
     let mut mixed = Vec::new();
     for round in 0..12 {
@@ -62,22 +68,7 @@ fn verify_many_matches_verify_receipt_by_receipt() -> TestResult {
 
 #[test]
 fn verify_many_with_hands_over_each_verdict_once_at_its_index() -> TestResult {
-    let doc = vectors()?;
-    let now = doc["now"].as_str().and_then(Timestamp::parse).ok_or("no now")?;
-    let (_, keys) = KeySet::from_document(&doc["keys"])?;
-    let trusted: Vec<String> = doc["trusted_key_fingerprints"]
-        .as_array()
-        .ok_or("no trusted fingerprints")?
-        .iter()
-        .filter_map(|fp| fp.as_str().map(str::to_owned))
-        .collect();
-    let verifier = Verifier::new(keys, doc["workspace_id"].as_str().ok_or("no workspace")?, trusted);
-    let mut receipts = Vec::new();
-    for group in ["should_reject", "should_verify"] {
-        for case in doc[group].as_array().ok_or("no cases")? {
-            receipts.push(case["receipt"].clone());
-        }
-    }
+    let (verifier, now, receipts) = fixture(["should_reject", "should_verify"])?;
     // Enough receipts for several runs per thread.
     let many: Vec<Value> = receipts.iter().cycle().take(5000).cloned().collect();
     let slots = std::sync::Mutex::new(vec![None; many.len()]);
