@@ -7,6 +7,12 @@ cd "$root"
 
 step() { printf '\n==> %s\n' "$*"; }
 
+step "the repository stands alone: nothing refers to a folder beside the clone"
+if git grep -nE '\.\./+shared' -- . ; then
+  echo "the files above reach into a folder beside the repository, which a clone does not have: copy what they need into the repo"
+  exit 1
+fi
+
 step "PostgreSQL for the tests of the PostgreSQL store and of scale-out (a throwaway cluster under /tmp)"
 pg_was_running=0
 scripts/postgres.sh status 2>/dev/null && pg_was_running=1
@@ -22,6 +28,15 @@ cargo build --release --workspace --all-targets --locked
 
 step "rust tests (core + cli)"
 cargo test --release --workspace --locked
+
+step "the conformance vectors are part of the repo: without them their tests fail, never skip"
+for suite in wire5_vectors verify_many; do
+  if output=$(ALLOWLY_WIRE5_VECTORS=/nonexistent/wire5.json cargo test --release --locked -q --workspace --test "$suite" 2>&1); then
+    echo "core/tests/$suite.rs passed without its vectors"
+    exit 1
+  fi
+  grep -q "cannot read the vectors" <<<"$output" || { echo "$output"; echo "core/tests/$suite.rs failed for another reason"; exit 1; }
+done
 
 step "benches compile"
 cargo bench --workspace --locked --no-run

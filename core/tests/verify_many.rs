@@ -5,24 +5,14 @@
 use allowly_core::receipt::{KeySet, Verifier};
 use allowly_core::Timestamp;
 use serde_json::Value;
-use std::path::PathBuf;
+
+mod wire5;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-fn vectors() -> Result<Value, Box<dyn std::error::Error>> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let path = std::env::var_os("ALLOWLY_WIRE5_VECTORS")
-        .map(PathBuf::from)
-        .into_iter()
-        .chain([root.join("tests/vectors/wire5.json"), root.join("../shared/vectors/wire5.json")])
-        .find(|path| path.is_file())
-        .ok_or("wire5.json not found")?;
-    Ok(serde_json::from_slice(&std::fs::read(path)?)?)
-}
-
 /// The vectors' verifier and instant, and their receipts of the named groups, in that order.
 fn fixture(groups: [&str; 2]) -> Result<(Verifier, Timestamp, Vec<Value>), Box<dyn std::error::Error>> {
-    let doc = vectors()?;
+    let doc = wire5::load()?;
     let now = doc["now"].as_str().and_then(Timestamp::parse).ok_or("no now")?;
     let (_, keys) = KeySet::from_document(&doc["keys"])?;
     let trusted: Vec<String> = doc["trusted_key_fingerprints"]

@@ -7,25 +7,10 @@ use allowly_core::receipt::{
 };
 use allowly_core::Timestamp;
 use serde_json::Value;
-use std::path::PathBuf;
+
+mod wire5;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
-
-/// The vectors live in the shared directory next to the repository (see vectors/README.md);
-/// `ALLOWLY_WIRE5_VECTORS` points elsewhere, and a copy under tests/vectors/ is also accepted.
-fn vectors_path() -> Result<PathBuf, String> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let candidates: Vec<PathBuf> = std::env::var_os("ALLOWLY_WIRE5_VECTORS")
-        .map(PathBuf::from)
-        .into_iter()
-        .chain([root.join("tests/vectors/wire5.json"), root.join("../shared/vectors/wire5.json")])
-        .collect();
-    candidates
-        .iter()
-        .find(|path| path.is_file())
-        .cloned()
-        .ok_or_else(|| format!("wire5.json not found in {candidates:?}"))
-}
 
 struct Vectors {
     doc: Value,
@@ -34,8 +19,7 @@ struct Vectors {
 }
 
 fn load() -> Result<Vectors, Box<dyn std::error::Error>> {
-    let bytes = std::fs::read(vectors_path()?)?;
-    let doc: Value = serde_json::from_slice(&bytes)?;
+    let doc = wire5::load()?;
     let now = doc["now"].as_str().and_then(Timestamp::parse).ok_or("vectors have no valid `now`")?;
     let workspace_id = doc["workspace_id"].as_str().ok_or("vectors have no workspace_id")?.to_owned();
     let (document_workspace, keys) = KeySet::from_document(&doc["keys"])?;
