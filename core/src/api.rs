@@ -78,7 +78,7 @@ pub trait Api: Send + Sync {
         approved: bool,
         ttl_seconds: Option<i64>,
     ) -> Result<ConfirmationResolved>;
-    fn confirmation_status(&self, confirmation_id: &str) -> Result<ConfirmationStatusView>;
+    fn confirmation_status(&self, id_or_nonce: &str) -> Result<ConfirmationStatusView>;
     fn resolve_escalation(
         &self,
         escalation_id: &str,
@@ -172,8 +172,8 @@ impl Api for Allowly {
         Allowly::resolve_confirmation(self, nonce, approved, ttl_seconds)
     }
 
-    fn confirmation_status(&self, confirmation_id: &str) -> Result<ConfirmationStatusView> {
-        Allowly::confirmation_status(self, confirmation_id)
+    fn confirmation_status(&self, id_or_nonce: &str) -> Result<ConfirmationStatusView> {
+        Allowly::confirmation_status(self, id_or_nonce)
     }
 
     fn resolve_escalation(

@@ -2,6 +2,9 @@
 
 use crate::time::Timestamp;
 
+/// How every confirmation nonce begins: a nonce and a confirmation id (`cnf_` + ULID) never look alike.
+pub const CONFIRMATION_NONCE_PREFIX: &str = "cnf_nonce_";
+
 const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 /// Fills `buf` from the operating system's CSPRNG.

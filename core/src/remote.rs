@@ -546,13 +546,15 @@ impl RemoteClient {
         parse(&reply)
     }
 
-    /// `GET /v1/confirmations/{cnf_id}/status`.
-    pub fn confirmation_status(&self, confirmation_id: &str) -> Result<ConfirmationStatusView, RemoteError> {
-        let path = format!("/v1/confirmations/{}/status", segment(confirmation_id));
+    /// `GET /v1/confirmations/{id}/status`, by the confirmation's id or its nonce.
+    pub fn confirmation_status(&self, id_or_nonce: &str) -> Result<ConfirmationStatusView, RemoteError> {
+        let path = format!("/v1/confirmations/{}/status", segment(id_or_nonce));
         let view: ConfirmationStatusView = parse(&self.call(Method::GET, &path, None, None, 200)?)?;
-        if view.confirmation_id != confirmation_id {
+        // A nonce is not in the answer; an id must come back as asked.
+        let by_nonce = id_or_nonce.starts_with(ids::CONFIRMATION_NONCE_PREFIX);
+        if !by_nonce && view.confirmation_id != id_or_nonce {
             return Err(RemoteError::protocol(format!(
-                "asked for confirmation `{confirmation_id}`, got `{}`",
+                "asked for confirmation `{id_or_nonce}`, got `{}`",
                 view.confirmation_id
             )));
         }
@@ -839,8 +841,8 @@ impl Api for RemoteClient {
         Ok(RemoteClient::resolve_confirmation(self, nonce, approved, ttl_seconds)?)
     }
 
-    fn confirmation_status(&self, confirmation_id: &str) -> Result<ConfirmationStatusView> {
-        Ok(RemoteClient::confirmation_status(self, confirmation_id)?)
+    fn confirmation_status(&self, id_or_nonce: &str) -> Result<ConfirmationStatusView> {
+        Ok(RemoteClient::confirmation_status(self, id_or_nonce)?)
     }
 
     fn resolve_escalation(

@@ -226,6 +226,16 @@ fn confirm_then_approve_allows_within_the_window_only() {
 
         let status = f.engine.confirmation_status(&confirmation_id).unwrap();
         assert_eq!(status.authority_status, "available");
+        // The nonce names the same confirmation: whoever can approve it can follow it.
+        let by_nonce = f.engine.confirmation_status(&nonce).unwrap();
+        assert_eq!(
+            (by_nonce.confirmation_id.as_str(), by_nonce.authority_status.as_str()),
+            (confirmation_id.as_str(), "available")
+        );
+        let unknown_nonce = format!("{nonce}x");
+        let err = f.engine.confirmation_status(&unknown_nonce).unwrap_err();
+        assert_eq!(err.code(), "confirmation_not_found");
+        assert!(!err.to_string().contains(&nonce), "a nonce is a secret: errors never echo it");
         for _ in 0..2 {
             let response = f.check(&id, &["email.send"], context.clone());
             assert_eq!(outcome(&response, "email.send"), (Allow, "user_confirmed".into()));

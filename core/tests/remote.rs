@@ -760,6 +760,8 @@ fn every_call_round_trips_through_a_real_engine() {
     assert_eq!(server.last().json(), json!({"approved": true, "ttl_seconds": 60}));
     let status = api.confirmation_status(confirm.confirmation_id.as_deref().unwrap()).unwrap();
     assert_eq!(status.authority_status, "available");
+    let by_nonce = api.confirmation_status(confirm.confirm_nonce.as_deref().unwrap()).unwrap();
+    assert_eq!(by_nonce.confirmation_id, status.confirmation_id, "the nonce names the same confirmation");
     let escalation_id = first.results.get("refund.issue").unwrap().escalation_id.clone().unwrap();
     let resolved = api.resolve_escalation(&escalation_id, Resolution::Approved, "finance_lead", None).unwrap();
     assert_eq!(resolved.status, "approved");

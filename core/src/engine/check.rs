@@ -481,7 +481,7 @@ impl Allowly {
                     None => {
                         let created = Confirmation {
                             confirmation_id: ids::new_id("cnf_", now)?,
-                            nonce: ids::new_secret("cnf_nonce_")?,
+                            nonce: ids::new_secret(ids::CONFIRMATION_NONCE_PREFIX)?,
                             authorization_id: authorization.authorization_id.clone(),
                             action: action.clone(),
                             resource: input.resource.clone(),

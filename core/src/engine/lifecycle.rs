@@ -181,7 +181,7 @@ impl Allowly {
 
     /// Evaluates a definition on a context without any grant, guard or budget (setup preview).
     pub fn preview_policy(&self, definition: &Value, action: &str, context: &Value) -> Result<Value> {
-        let definition = Definition::parse(definition).map_err(|err| prefixed(err, "definition"))?;
+        let definition = Definition::parse_member(definition, "definition")?;
         let entry = definition
             .action(action)
             .ok_or_else(|| Error::invalid("action", format!("`{action}` is not declared in the definition")))?;
@@ -516,12 +516,20 @@ impl Allowly {
         })
     }
 
-    pub fn confirmation_status(&self, confirmation_id: &str) -> Result<ConfirmationStatusView> {
+    /// The status of a confirmation, named by its id (`cnf_...`) or by the nonce that approves it
+    /// (`cnf_nonce_...`, what the check answered), so a caller holding either can follow it.
+    pub fn confirmation_status(&self, id_or_nonce: &str) -> Result<ConfirmationStatusView> {
         let now = self.clock.now();
         self.read(|tx| {
-            let c = tx
-                .confirmation(confirmation_id)?
-                .ok_or_else(|| Error::not_found("confirmation_not_found", "confirmation", confirmation_id))?;
+            let found = if id_or_nonce.starts_with(ids::CONFIRMATION_NONCE_PREFIX) {
+                tx.confirmation_by_nonce(id_or_nonce)?
+            } else {
+                tx.confirmation(id_or_nonce)?
+            };
+            let c = found.ok_or_else(|| Error::NotFound {
+                code: "confirmation_not_found",
+                message: "no confirmation has this id or nonce".into(),
+            })?;
             let live = now < c.expires_at;
             let status = if c.status == PromptStatus::Pending && !live { PromptStatus::Expired } else { c.status };
             let authority = match c.status {
@@ -820,15 +828,6 @@ fn validate_create(request: &AuthorizationCreate) -> Result<ValidCreate> {
         return Err(Error::InvalidRequest { message, fields });
     }
     Ok(ValidCreate { expires_at, metadata })
-}
-
-fn prefixed(err: crate::policy::PolicyError, prefix: &str) -> Error {
-    // Errors about the whole document name the document itself (`definition`), not a member of it.
-    let field = match err.field.as_str() {
-        "" | "definition" => prefix.to_string(),
-        member => format!("{prefix}.{member}"),
-    };
-    Error::invalid(field, err.message)
 }
 
 fn object(value: Value) -> Map<String, Value> {
