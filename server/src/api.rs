@@ -239,23 +239,54 @@ async fn call(
 /// How long a client may take to send a body (a trickled body must not hold a connection forever).
 const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// How much of an over-limit body is read and thrown away before the 413 goes out. A connection
+/// closed with unread bytes is reset, and a reset destroys the answer the client has not read yet:
+/// it would see a transport failure, which SDKs rightly treat as an outage, instead of its
+/// `request_too_large`. Bodies declared larger than this are refused without being read.
+const MAX_DISCARDED_BODY_BYTES: u64 = 1 << 20;
+
 /// The body, at most `limit` bytes (413 otherwise), within [`BODY_READ_TIMEOUT`] (408 otherwise).
 async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Vec<u8>, ApiError> {
     let declared =
         headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
+    if declared.is_some_and(|n| n > MAX_DISCARDED_BODY_BYTES) {
         return Err(ApiError::too_large(limit));
     }
-    match tokio::time::timeout(BODY_READ_TIMEOUT, axum::body::to_bytes(body, limit)).await {
-        Ok(Ok(bytes)) => Ok(bytes.to_vec()),
+    match tokio::time::timeout(BODY_READ_TIMEOUT, read_limited(body, limit)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
         // Over the limit, or the client went away mid-body (then nobody reads the answer).
-        Ok(Err(_)) => Err(ApiError::too_large(limit)),
+        Ok(Err(BodyTooLarge)) => Err(ApiError::too_large(limit)),
         Err(_) => Err(ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
             "request_timeout",
             "the request body took too long to arrive",
         )),
     }
+}
+
+/// A body over its limit (or one that broke off).
+struct BodyTooLarge;
+
+/// Reads the body, keeping at most `limit` bytes; past the limit it keeps reading, and discarding,
+/// up to [`MAX_DISCARDED_BODY_BYTES`] so that the 413 reaches the client.
+async fn read_limited(mut body: Body, limit: usize) -> Result<Vec<u8>, BodyTooLarge> {
+    use axum::body::HttpBody as _;
+    let mut kept = Vec::new();
+    let mut received: u64 = 0;
+    while let Some(frame) = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await {
+        let Ok(data) = frame.map_err(|_| BodyTooLarge)?.into_data() else { continue };
+        received = received.saturating_add(data.len() as u64);
+        if received > MAX_DISCARDED_BODY_BYTES {
+            return Err(BodyTooLarge);
+        }
+        if received <= limit as u64 {
+            kept.extend_from_slice(&data);
+        }
+    }
+    if received > limit as u64 {
+        return Err(BodyTooLarge);
+    }
+    Ok(kept)
 }
 
 /// Parses a JSON body into `T`: 400 if it is not JSON, 422 if it is JSON of the wrong shape

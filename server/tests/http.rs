@@ -142,6 +142,9 @@ fn every_route_answers_with_its_status_and_shape() -> TestResult {
     let cnf = result["confirmation_id"].as_str().unwrap_or_default().to_string();
     let status = s.request("GET", &format!("/v1/confirmations/{cnf}/status"), runtime, None)?;
     assert_eq!((status.status, status.body["status"].as_str()), (200, Some("pending")));
+    // The status route takes what approval takes, the nonce, as well as the id.
+    let by_nonce = s.request("GET", &format!("/v1/confirmations/{nonce}/status"), runtime, None)?;
+    assert_eq!((by_nonce.status, &by_nonce.body), (200, &status.body));
     let bad = s.json("POST", &format!("/v1/confirmations/{nonce}"), runtime, &json!({"approved": "yes"}))?;
     assert_eq!((bad.status, bad.code()), (422, "invalid_request"));
     let approved =
@@ -427,6 +430,12 @@ fn bodies_over_the_limit_get_413() -> TestResult {
             assert_eq!((reply.status, reply.code()), (413, "request_too_large"), "{method} {path}");
             assert!(reply.is_error_body());
         }
+    }
+    // The answer always arrives: the server reads the rest of the body before it answers, so the
+    // connection is not reset under the client's feet (which clients would take for an outage).
+    for _ in 0..20 {
+        let reply = s.request("POST", "/v1/check", Some(&s.runtime), Some(&big))?;
+        assert_eq!((reply.status, reply.code()), (413, "request_too_large"));
     }
     let mut huge = big.clone();
     huge.resize(allowly_server::DEFAULT_MAX_POLICY_BODY_BYTES + 1, b' ');
