@@ -37,7 +37,7 @@ pub const EMBEDDED_PUBLISHER: &str = "embedded";
 pub trait Api: Send + Sync {
     /// One decision per requested action, as an SDK answers it: when the decision cannot be made
     /// (an embedded store fails; a remote runtime times out, is unreachable or answers 408/5xx) the
-    /// answer is the local fallback of DESIGN §4 (`is_fallback`, no receipt), not an error.
+    /// answer is the local fallback of docs/decisions.md (`is_fallback`, no receipt), not an error.
     /// Invalid requests and other refusals are errors.
     fn check(&self, request: &CheckRequest) -> Result<CheckResponse>;
 

@@ -1,5 +1,5 @@
 //! Stored state and API shapes. Response types serialize to exactly the snake_case JSON of the
-//! HTTP API (DESIGN §6), so the CLI's `--json`, the server and the bindings print the same objects.
+//! HTTP API (docs/http-api.md), so the CLI's `--json`, the server and the bindings print the same objects.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -272,7 +272,7 @@ pub struct EscalationInfo {
 pub struct ActionResult {
     pub decision: Decision,
     pub reason: String,
-    /// The signed receipt of this decision; only a local fallback result (DESIGN §4) has none.
+    /// The signed receipt of this decision; only a local fallback result (docs/decisions.md) has none.
     pub receipt: Option<ReceiptEnvelope>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub receipt_id: Option<String>,
@@ -339,7 +339,7 @@ impl ActionResult {
 }
 
 impl CheckResponse {
-    /// The fail-closed local answer of DESIGN §4 when the decision cannot be made: every action
+    /// The fail-closed local answer of docs/decisions.md when the decision cannot be made: every action
     /// is denied with `fallback_closed_<failure>`, without a receipt.
     pub fn fail_closed(authorization_id: &str, actions: &[String], failure: &str) -> CheckResponse {
         let reason = format!("fallback_closed_{failure}");
@@ -570,7 +570,7 @@ pub struct CheckpointInfo {
     pub merkle_root: String,
 }
 
-/// The two kinds of API key (DESIGN §6): `setup` manages policies, keys and listings; `runtime`
+/// The two kinds of API key (docs/http-api.md): `setup` manages policies, keys and listings; `runtime`
 /// checks, authorizes and resolves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

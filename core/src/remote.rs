@@ -1,5 +1,5 @@
 //! The remote client (feature `remote`): the [`Api`] of an `allowly serve` runtime over its HTTP API
-//! (DESIGN §6), with the local fallback of DESIGN §4 for checks.
+//! (docs/http-api.md), with the local fallback of docs/decisions.md for checks.
 //!
 //! ```no_run
 //! use allowly_core::model::CheckRequest;
@@ -55,7 +55,7 @@ use crate::policy::Decision;
 use crate::receipt::{decode_receipt, KeyDocument, SignedReceipt};
 use crate::time::Timestamp;
 
-/// Default bound of one `check`, connect to last byte (DESIGN §4).
+/// Default bound of one `check`, connect to last byte (docs/decisions.md).
 pub const DEFAULT_CHECK_TIMEOUT_MS: u64 = 1000;
 /// Default bound of every other call.
 pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
@@ -152,7 +152,7 @@ pub enum RemoteError {
     /// The runtime could not be reached, or the connection failed mid-call.
     #[error("cannot reach the runtime: {0}")]
     Unreachable(String),
-    /// The answer does not match the wire contract (DESIGN §6).
+    /// The answer does not match the wire contract (docs/http-api.md).
     #[error("unexpected answer from the runtime: {0}")]
     Protocol(String),
     /// The client's settings or a request argument cannot be used (nothing was sent).
@@ -218,7 +218,7 @@ impl From<RemoteError> for Error {
     }
 }
 
-/// The local answer of DESIGN §4 for a check the runtime could not decide: per action (duplicates
+/// The local answer of docs/decisions.md for a check the runtime could not decide: per action (duplicates
 /// once), `allow` if mapped to fail-open else `deny`, reason `fallback_{open|closed}_{failure}`,
 /// `is_fallback`, `fallback_mode`, no receipt; `engine_version` `sdk_fallback`.
 pub fn fallback_check_response(
@@ -337,7 +337,7 @@ impl RemoteClient {
     // -----------------------------------------------------------------------------------------
     // Check
 
-    /// `POST /v1/check`, bounded by `check_timeout_ms`, with the local fallback of DESIGN §4.
+    /// `POST /v1/check`, bounded by `check_timeout_ms`, with the local fallback of docs/decisions.md.
     pub fn check(&self, request: &CheckRequest) -> Result<CheckResponse, RemoteError> {
         let mut body = json!({
             "authorization_id": request.authorization_id,
@@ -967,7 +967,7 @@ fn transport_error(err: ureq::Error, timeout_ms: u64) -> RemoteError {
     }
 }
 
-/// The wire contract of a check answer (DESIGN §6; what the official client checks): the
+/// The wire contract of a check answer (docs/http-api.md; what the official client checks): the
 /// requested authorization, an `engine_version` of `sha256:<64 hex>`, one result per requested
 /// action and no other, each with a receipt and its decision's members. Results come back in
 /// request order.

@@ -1,4 +1,4 @@
-//! One test per step of the decision pipeline (DESIGN §4), on both stores.
+//! One test per step of the decision pipeline (docs/decisions.md), on both stores.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;

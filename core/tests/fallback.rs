@@ -1,5 +1,5 @@
 //! Fail closed: when the store fails, a check is a typed error, or for embedded SDKs the local
-//! fail-closed answer of DESIGN §4 — never an allow without a receipt.
+//! fail-closed answer of docs/decisions.md — never an allow without a receipt.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;

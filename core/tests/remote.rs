@@ -596,7 +596,7 @@ fn connect_validates_its_arguments() {
 // ---------------------------------------------------------------------------------------------
 // Every call against a router on a real engine
 
-/// A minimal HTTP front for an engine: enough of DESIGN §6 to exercise every client call.
+/// A minimal HTTP front for an engine: enough of docs/http-api.md to exercise every client call.
 fn route(engine: &Allowly, seen: &Seen) -> Reply {
     let path: Vec<String> = seen.path().trim_start_matches('/').split('/').map(decode).collect();
     let path: Vec<&str> = path.iter().map(String::as_str).collect();

@@ -1,4 +1,4 @@
-//! The routes of DESIGN §6, their credentials, bodies and answers.
+//! The routes of the HTTP API (docs/http-api.md), their credentials, bodies and answers.
 //!
 //! Every handler reads its body (bounded) on the async side, then does everything else on one
 //! blocking thread: resolve the key's workspace, authenticate, check the key's kind, parse the

@@ -1,4 +1,4 @@
-//! Daily checkpoints (DESIGN §5) while the server runs: every so often it issues, in each
+//! Daily checkpoints (docs/verifying-receipts.md) while the server runs: every so often it issues, in each
 //! workspace, the `receipt.checkpoint` receipts of the UTC days that have ended, so evidence exists
 //! up to yesterday without anyone running `allowly checkpoints create`.
 //!

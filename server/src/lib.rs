@@ -1,4 +1,4 @@
-//! `allowly serve`: the Allowly engine behind the wire-compatible HTTP API of DESIGN §6.
+//! `allowly serve`: the Allowly engine behind the wire-compatible HTTP API (docs/http-api.md).
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), allowly_server::ServeError> {

@@ -2,7 +2,7 @@
 
 Usage: official_client.py BASE_URL SETUP_KEY RUNTIME_KEY [OTHER_WORKSPACE_RUNTIME_KEY]
 
-Walks every call the client makes to the wire-compatible subset (DESIGN §6), asserts each decision
+Walks every call the client makes to the wire-compatible subset (docs/http-api.md), asserts each decision
 and reason, and verifies every receipt it saw with `allowly.verify.verify_receipt` against the key
 document from GET /v1/workspaces/{id}/keys. Exits 1 on the first run with any mismatch, listing
 them all.

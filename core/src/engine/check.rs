@@ -1,4 +1,4 @@
-//! `check`: the decision pipeline of DESIGN §4. Provisional answers are computed first without side
+//! `check`: the decision pipeline of docs/decisions.md. Provisional answers are computed first without side
 //! effects; the budget step may still turn them into denials; only then are grants consumed,
 //! counters advanced, prompts created and receipts signed, all in the caller's transaction.
 
@@ -150,7 +150,7 @@ impl CheckInput {
     }
 }
 
-/// A store failure becomes the fail-closed local answer (DESIGN §4); other answers pass through.
+/// A store failure becomes the fail-closed local answer (docs/decisions.md); other answers pass through.
 fn or_fallback(answer: Result<CheckResponse>, request: &CheckRequest) -> Result<CheckResponse> {
     match answer {
         Err(Error::Store(_)) => {
@@ -191,7 +191,7 @@ impl Provisional {
 
 impl Allowly {
     /// Like [`Allowly::check`], but when the store is unavailable it answers with the fail-closed
-    /// local result of DESIGN §4 (`deny`, `fallback_closed_unavailable`, no receipt) instead of an
+    /// local result of docs/decisions.md (`deny`, `fallback_closed_unavailable`, no receipt) instead of an
     /// error, as an embedded SDK must. Invalid requests are still errors.
     pub fn check_or_fallback(&self, request: &CheckRequest) -> Result<CheckResponse> {
         or_fallback(self.check(request), request)
@@ -330,7 +330,7 @@ impl Allowly {
         })
     }
 
-    /// Steps 2–7 of DESIGN §4 for one action, reading state but changing nothing.
+    /// Steps 2–7 of docs/decisions.md for one action, reading state but changing nothing.
     #[allow(clippy::too_many_arguments)]
     fn provisional(
         &self,

@@ -26,7 +26,7 @@ pub struct KeyRecord {
     pub active_until: Option<Timestamp>,
 }
 
-/// The public key document of GET /v1/workspaces/{id}/keys, exact field names and order of DESIGN §5.
+/// The public key document of GET /v1/workspaces/{id}/keys, exact field names and order of docs/verifying-receipts.md.
 /// (Serialize the struct itself to keep that order; [`KeyDocument::to_value`] sorts members.)
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct KeyDocument {
