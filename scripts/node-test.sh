@@ -2,7 +2,9 @@
 # Node SDK (@allowly/sdk, bindings-node/): builds the napi addon once (cargo reuses target/), builds
 # target/release/allowly if needed, then runs the node:test suite (embedded and against
 # `allowly serve`, fallback, reference-verifier interop, event loop, bad input, the product-page
-# samples) and `tsc --noEmit` on the examples against index.d.ts. Idempotent; works on a fresh clone.
+# samples, the README's program run as `node app.mjs` in an empty folder) and `tsc --noEmit` on the
+# examples against index.d.ts. Idempotent; works on a fresh clone. The tests remove the folders they
+# make under the temporary folder and stop the servers they start when they exit.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"

@@ -8,8 +8,20 @@ import { fileURLToPath } from 'node:url';
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const allowlyBin = process.env.ALLOWLY_BIN ?? path.join(root, 'target/release/allowly');
 
+// Every folder tempHome() makes and every server startServer() starts, removed and stopped when the
+// test process exits (each test file runs in its own process), whether or not the test stopped it.
+const tempDirs = [];
+const servers = new Set();
+process.on('exit', () => {
+  for (const child of servers) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  for (const dir of tempDirs) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh folder under the system's temporary folder, removed when the test process exits. */
 export function tempHome(prefix = 'allowly-node-') {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  tempDirs.push(dir);
+  return dir;
 }
 
 /** The example policy file as the `policies.create` arguments. */
@@ -134,6 +146,8 @@ export async function startServer(home = tempHome('allowly-serve-')) {
     stdio: ['ignore', 'pipe', log],
   });
   fs.closeSync(log);
+  servers.add(child);
+  child.once('exit', () => servers.delete(child));
   let out = '';
   const err = () => fs.readFileSync(logPath, 'utf8').slice(-2000);
   const ready = await new Promise((resolve, reject) => {
