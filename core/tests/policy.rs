@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 use allowly_core::canonical;
 use allowly_core::policy::{
     glob_match, ActionEntry, Decision, Definition, EvalError, EvidenceMode, PolicyCreate, PolicyError, PolicyRef,
-    RateLimit,
+    RateLimit, MAX_REPORTED_ERRORS,
 };
+use allowly_core::{Allowly, FieldError};
 use serde_json::{json, Map, Value};
 
 /// The 0.8.0 README example (wire reference §4.4).
@@ -88,13 +89,25 @@ fn reject(value: &Value) -> PolicyError {
     }
 }
 
-/// Applies `edit` to the README example and expects a rejection at `field`.
-fn rejected_at(field: &str, edit: impl FnOnce(&mut Value)) -> PolicyError {
+/// The paths of every reported error, in order.
+fn paths(err: &PolicyError) -> Vec<&str> {
+    err.fields().iter().map(|f| f.field.as_str()).collect()
+}
+
+/// The one error of a rejection that must have exactly one.
+fn only(err: PolicyError) -> FieldError {
+    assert_eq!(err.fields().len(), 1, "expected exactly one error: {err}");
+    err.fields()[0].clone()
+}
+
+/// Applies `edit` to the README example and expects a rejection with exactly one error, at `field`.
+fn rejected_at(field: &str, edit: impl FnOnce(&mut Value)) -> FieldError {
     let mut value = readme();
     edit(&mut value);
     let err = reject(&value);
-    assert_eq!(err.field, field, "wrong field for {value}: {err}");
-    err
+    assert_eq!(paths(&err), [field], "wrong errors for {value}: {err}");
+    assert_eq!(err.to_string(), format!("invalid `{field}`: {}", err.fields()[0].message));
+    only(err)
 }
 
 fn at<'a>(value: &'a mut Value, pointer: &str) -> &'a mut Value {
@@ -534,12 +547,15 @@ fn executable_operations_parse() {
 
 #[test]
 fn definition_shape() {
-    assert_eq!(reject(&json!([])).field, "definition");
+    assert_eq!(only(reject(&json!([]))).field, "definition");
     rejected_at("extra", |v| {
         obj(v, "").insert("extra".into(), json!(1));
     });
-    rejected_at("default_expiry_days", |v| {
-        obj(v, "").remove("default_expiry_days");
+    rejected_at("agent_id", |v| {
+        obj(v, "").remove("agent_id");
+    });
+    rejected_at("actions", |v| {
+        obj(v, "").remove("actions");
     });
     rejected_at("profile", |v| v["profile"] = json!("allowly.policy.v2"));
     rejected_at("agent_id", |v| v["agent_id"] = json!(""));
@@ -584,16 +600,18 @@ fn action_entry_and_policy_keys() {
     rejected_at("actions[0].extra", |v| {
         obj(v, "/actions/0").insert("extra".into(), json!(null));
     });
-    rejected_at("actions[0].guards", |v| {
-        obj(v, "/actions/0").remove("guards");
+    rejected_at("actions[0].policy", |v| {
+        obj(v, "/actions/0").remove("policy");
     });
     rejected_at("actions[0]", |v| *at(v, "/actions/0") = json!("web.search"));
     rejected_at("actions[0].policy.extra", |v| {
         obj(v, POLICY).insert("extra".into(), json!(null));
     });
-    rejected_at("actions[0].policy.rules", |v| {
-        obj(v, POLICY).remove("rules");
-    });
+    for key in ["action", "decision"] {
+        rejected_at(&format!("actions[0].policy.{key}"), |v| {
+            obj(v, POLICY).remove(key);
+        });
+    }
     rejected_at("actions[0].policy.profile", |v| *at(v, "/actions/0/policy/profile") = json!("allowly.basic.v2"));
 }
 
@@ -608,7 +626,7 @@ fn action_names() {
         let copy = v["actions"][0].clone();
         v["actions"].as_array_mut().unwrap().push(copy);
     });
-    assert!(err.message.contains("`web.search`"), "{err}");
+    assert!(err.message.contains("`web.search`"), "{err:?}");
     let mut ok = readme();
     *at(&mut ok, "/actions/0/policy/action") = json!("a".repeat(64));
     assert!(Definition::parse(&ok).is_ok());
@@ -665,7 +683,11 @@ fn fields() {
     *at(&mut ok, "/actions/0/policy/fields") = Value::Object(at_limit);
     assert!(Definition::parse(&ok).is_ok());
 
-    rejected_at("actions[0].policy.fields", |v| *at(v, "/actions/0/policy/fields") = Value::Object(many));
+    rejected_at("actions[0].policy.fields", |v| {
+        let mut over = many;
+        over.insert("risk".into(), json!("integer"));
+        *at(v, "/actions/0/policy/fields") = Value::Object(over);
+    });
     rejected_at("actions[0].policy.fields", |v| *at(v, "/actions/0/policy/fields") = json!([]));
     rejected_at("actions[0].policy.fields.risk", |v| *at(v, "/actions/0/policy/fields/risk") = json!("number"));
     rejected_at("actions[0].policy.fields.risk", |v| *at(v, "/actions/0/policy/fields/risk") = json!("Integer"));
@@ -702,16 +724,18 @@ fn rules() {
     rejected_at("actions[0].policy.rules[0].extra", |v| {
         obj(v, RULE).insert("extra".into(), json!(1));
     });
-    rejected_at("actions[0].policy.rules[0].target", |v| {
-        obj(v, RULE).remove("target");
-    });
+    for key in ["id", "decision", "conditions"] {
+        rejected_at(&format!("actions[0].policy.rules[0].{key}"), |v| {
+            obj(v, RULE).remove(key);
+        });
+    }
     rejected_at("actions[0].policy.rules[0].id", |v| *at(v, "/actions/0/policy/rules/0/id") = json!(""));
     rejected_at("actions[0].policy.rules[0].id", |v| *at(v, "/actions/0/policy/rules/0/id") = json!("i".repeat(129)));
     let err = rejected_at("actions[0].policy.rules[1].id", |v| {
         let copy = at(v, RULE).clone();
         at(v, "/actions/0/policy/rules").as_array_mut().unwrap().push(copy);
     });
-    assert!(err.message.contains("`review-high-risk`"), "{err}");
+    assert!(err.message.contains("`review-high-risk`"), "{err:?}");
 
     let conditions = |n: usize| Value::Array(vec![json!({"field": "risk", "op": "gte", "value": 2}); n]);
     *at(&mut ok, "/actions/0/policy/rules") = rules(1);
@@ -723,7 +747,7 @@ fn rules() {
 }
 
 /// Replaces the README's condition and expects a rejection at `conditions[0].<leaf>`.
-fn bad_condition(leaf: &str, fields: Value, condition: Value) -> PolicyError {
+fn bad_condition(leaf: &str, fields: Value, condition: Value) -> FieldError {
     let path = format!("actions[0].policy.rules[0].conditions[0]{leaf}");
     rejected_at(&path, |v| {
         *at(v, "/actions/0/policy/fields") = fields;
@@ -745,9 +769,11 @@ fn condition_shape_and_fields() {
     let risk = json!({"risk": "integer"});
     bad_condition(".extra", risk.clone(), json!({"field": "risk", "op": "eq", "value": 1, "extra": 1}));
     bad_condition(".value", risk.clone(), json!({"field": "risk", "op": "eq"}));
+    bad_condition(".op", risk.clone(), json!({"field": "risk", "value": 1}));
+    bad_condition(".field", risk.clone(), json!({"op": "eq", "value": 1}));
     bad_condition("", risk.clone(), json!(["risk", "eq", 1]));
     let err = bad_condition(".field", risk.clone(), json!({"field": "score", "op": "eq", "value": 1}));
-    assert!(err.message.contains("`score`"), "{err}");
+    assert!(err.message.contains("`score`"), "{err:?}");
     bad_condition(".field", risk.clone(), json!({"field": "", "op": "eq", "value": 1}));
     bad_condition(".op", risk.clone(), json!({"field": "risk", "op": "neq", "value": 1}));
     bad_condition(".op", risk.clone(), json!({"field": "risk", "op": "EQ", "value": 1}));
@@ -940,7 +966,7 @@ fn nul_is_rejected_everywhere() {
     let err = rejected_at("actions[0].policy.fields", |v| {
         obj(v, "/actions/0/policy/fields").insert("r\u{0}".into(), json!("integer"));
     });
-    assert!(err.message.contains("nul"), "{err}");
+    assert!(err.message.contains("nul"), "{err:?}");
     rejected_at("actions[0].policy.rules[0].conditions[0].value[0]", |v| {
         *at(v, "/actions/0/policy/fields") = json!({"risk": "list"});
         *at(v, CONDITION) = json!({"field": "risk", "op": "contains_any", "value": ["\u{0}"]});
@@ -969,9 +995,9 @@ fn canonical_size_limit() {
     }
     let size = canonical::to_canonical_vec(&big).unwrap().len();
     assert!(size > 65_536, "{size}");
-    let err = reject(&big);
+    let err = only(reject(&big));
     assert_eq!(err.field, "definition");
-    assert!(err.message.contains("65536"), "{err}");
+    assert!(err.message.contains("65536"), "{err:?}");
 
     // Just under the limit is fine.
     let actions = big["actions"].as_array_mut().unwrap();
@@ -985,13 +1011,437 @@ fn errors_render_with_field_and_convert() {
     let err = rejected_at("actions[0].policy.rules[0].conditions[0].value", |v| {
         *at(v, "/actions/0/policy/rules/0/conditions/0/value") = json!(2.5)
     });
-    assert!(err.to_string().starts_with("invalid `actions[0].policy.rules[0].conditions[0].value`: "), "{err}");
+    let mut value = readme();
+    *at(&mut value, "/actions/0/policy/rules/0/conditions/0/value") = json!(2.5);
+    let whole = reject(&value);
+    assert!(whole.to_string().starts_with("invalid `actions[0].policy.rules[0].conditions[0].value`: "), "{whole}");
+    assert_eq!(whole.count(), 1);
+    let engine: allowly_core::Error = whole.clone().into();
+    assert_eq!(engine.code(), "invalid_request");
+    assert_eq!(engine.http_status(), Some(422));
+    assert_eq!(engine.fields(), [err]);
+    assert_eq!(engine.to_string(), whole.to_string());
+}
+
+// ---- defaults ----
+
+/// The README example with every key that has a default left out.
+fn readme_minimal() -> Value {
+    json!({
+        "agent_id": "research_agent",
+        "actions": [{
+            "policy": {
+                "action": "web.search",
+                "decision": "allow",
+                "fields": {"risk": "integer"},
+                "rules": [{
+                    "id": "review-high-risk",
+                    "decision": "confirm",
+                    "conditions": [{"field": "risk", "op": "gte", "value": 2}]
+                }]
+            }
+        }],
+        "default_expiry_days": 30
+    })
+}
+
+/// Removes the member at a JSON pointer.
+fn remove(value: &mut Value, pointer: &str) {
+    let (parent, key) = pointer.rsplit_once('/').unwrap();
+    assert!(obj(value, parent).remove(key).is_some(), "no {pointer}");
+}
+
+#[test]
+fn a_minimal_definition_is_the_full_one() {
+    let minimal = Definition::parse(&readme_minimal()).unwrap();
+    let full = Definition::parse(&readme()).unwrap();
+    assert_eq!(minimal.json, readme());
+    assert_eq!(minimal.sha256, README_SHA256);
+    assert_eq!(minimal.sha256, full.sha256);
+    // What receipts commit to is the full policy too: the reference digests of the full form.
+    let entry = minimal.action("web.search").unwrap();
+    assert_eq!(entry.input_sha256(&json!({"risk": 2})).unwrap(), README_INPUT_RISK_2);
+    assert_eq!(entry.input_sha256(&json!({"risk": 1})).unwrap(), README_INPUT_RISK_1);
+    let high = entry.evaluate(&ctx(json!({"risk": 2}))).unwrap();
+    assert_eq!((high.decision, high.target.as_deref()), (Decision::Confirm, Some("agent_owner")));
+    assert_eq!(
+        high.to_policy_eval("00"),
+        full.actions[0].evaluate(&ctx(json!({"risk": 2}))).unwrap().to_policy_eval("00")
+    );
+    // The input's node limit counts the full policy, as for the full form.
+    let room = canonical::MAX_NODES - 2 - count_nodes(&readme()["actions"][0]["policy"]);
+    let wide = |values: usize| json!({ "a": vec![0; values - 2] });
+    assert!(entry.input_sha256(&wide(room)).is_ok());
+    assert!(entry.input_sha256(&wide(room + 1)).is_err());
+    // The stored form parses to itself.
+    let again = Definition::parse(&minimal.json).unwrap();
+    assert_eq!((&again.json, &again.sha256), (&minimal.json, &minimal.sha256));
+}
+
+fn count_nodes(v: &Value) -> usize {
+    1 + match v {
+        Value::Array(items) => items.iter().map(count_nodes).sum(),
+        Value::Object(map) => map.values().map(count_nodes).sum(),
+        _ => 0,
+    }
+}
+
+#[test]
+fn every_default() {
+    let smallest = json!({"agent_id": "a", "actions": [{"policy": {"action": "act", "decision": "allow"}}]});
+    let definition = Definition::parse(&smallest).unwrap();
+    let full = json!({
+        "profile": "allowly.policy.v1",
+        "agent_id": "a",
+        "actions": [{
+            "policy": {"profile": "allowly.basic.v1", "action": "act", "decision": "allow", "target": null,
+                       "fields": {}, "rules": []},
+            "guards": {},
+            "executable_operations": []
+        }],
+        "default_expiry_days": null
+    });
+    assert_eq!(definition.json, full);
+    assert_eq!(definition.sha256, canonical::canonical_sha256_hex(&full).unwrap());
+    assert_eq!(definition.default_expiry_days, None);
+    let entry = &definition.actions[0];
+    assert_eq!(entry.guards, Default::default());
+    assert!(entry.executable_operations.is_empty());
+    assert!(entry.policy.fields.is_empty() && entry.policy.rules.is_empty());
+    assert_eq!((entry.policy.decision, entry.policy.target.as_deref()), (Decision::Allow, None));
+    assert_eq!(
+        entry.input_sha256(&json!({})).unwrap(),
+        Definition::parse(&full).unwrap().actions[0].input_sha256(&json!({})).unwrap()
+    );
+
+    // Leaving out any one key is writing its default.
+    for pointer in [
+        "/profile",
+        "/default_expiry_days",
+        "/actions/0/guards",
+        "/actions/0/executable_operations",
+        "/actions/0/policy/profile",
+        "/actions/0/policy/target",
+        "/actions/0/policy/fields",
+        "/actions/0/policy/rules",
+    ] {
+        let mut without = full.clone();
+        remove(&mut without, pointer);
+        let parsed = Definition::parse(&without).unwrap_or_else(|err| panic!("without {pointer}: {err}"));
+        assert_eq!((&parsed.json, &parsed.sha256), (&full, &definition.sha256), "without {pointer}");
+    }
+    // And in a create body.
+    let created = PolicyCreate::parse(&json!({"policy_id": "p", "agent_id": "a",
+                                              "actions": [{"policy": {"action": "act", "decision": "allow"}}]}))
+    .unwrap();
+    assert_eq!((created.definition.json, created.definition.sha256), (full, definition.sha256));
+}
+
+#[test]
+fn a_left_out_target_follows_the_decision() {
+    for (decision, target) in [("allow", Value::Null), ("deny", Value::Null), ("confirm", json!("agent_owner"))] {
+        let policy = json!({"agent_id": "a", "actions": [{"policy": {"action": "act", "decision": decision}}]});
+        let definition = Definition::parse(&policy).unwrap();
+        assert_eq!(definition.json["actions"][0]["policy"]["target"], target, "{decision}");
+        assert_eq!(definition.actions[0].policy.target.as_deref(), target.as_str(), "{decision}");
+
+        let rule =
+            json!({"id": "r", "decision": decision, "conditions": [{"field": "f", "op": "exists", "value": true}]});
+        let policy = json!({"agent_id": "a", "actions": [{"policy": {
+            "action": "act", "decision": "allow", "fields": {"f": "string"}, "rules": [rule]
+        }}]});
+        let definition = Definition::parse(&policy).unwrap();
+        let full_rule = &definition.json["actions"][0]["policy"]["rules"][0];
+        assert_eq!(
+            full_rule,
+            &json!({"id": "r", "decision": decision, "target": target,
+                                       "conditions": [{"field": "f", "op": "exists", "value": true}]})
+        );
+        let entry = &definition.actions[0];
+        assert_eq!(entry.policy.rules[0].target.as_deref(), target.as_str(), "{decision}");
+        let matched = entry.evaluate(&ctx(json!({"f": "x"}))).unwrap();
+        assert_eq!((matched.decision.as_str(), matched.target.as_deref()), (decision, target.as_str()));
+    }
+
+    // `escalate` has no default: its approver must be named, on a policy and on a rule.
+    let err = reject(&json!({"agent_id": "a", "actions": [{"policy": {
+        "action": "act", "decision": "escalate", "fields": {"f": "string"},
+        "rules": [{"id": "r", "decision": "escalate", "conditions": [{"field": "f", "op": "exists", "value": true}]}]
+    }}]}));
+    assert_eq!(paths(&err), ["actions[0].policy.target", "actions[0].policy.rules[0].target"]);
+    assert!(err.fields().iter().all(|f| f.message.contains("member:<account_user_id>")), "{err}");
+}
+
+#[test]
+fn defaults_do_not_excuse_wrong_values() {
+    rejected_at("profile", |v| v["profile"] = Value::Null);
+    rejected_at("profile", |v| v["profile"] = json!("allowly.basic.v1"));
+    rejected_at("actions[0].guards", |v| *at(v, "/actions/0/guards") = json!([]));
+    rejected_at("actions[0].executable_operations", |v| *at(v, "/actions/0/executable_operations") = Value::Null);
+    rejected_at("actions[0].policy.profile", |v| *at(v, "/actions/0/policy/profile") = Value::Null);
+    rejected_at("actions[0].policy.fields", |v| *at(v, "/actions/0/policy/fields") = Value::Null);
+    rejected_at("actions[0].policy.rules", |v| *at(v, "/actions/0/policy/rules") = Value::Null);
+    rejected_at("default_expiry_days", |v| v["default_expiry_days"] = json!("30"));
+    // A present target must be the one its decision takes.
+    let err = rejected_at("actions[0].policy.target", |v| *at(v, "/actions/0/policy/target") = json!("agent_owner"));
+    assert!(err.message.contains("must be null for `allow`"), "{err:?}");
+    let err =
+        rejected_at("actions[0].policy.rules[0].target", |v| *at(v, "/actions/0/policy/rules/0/target") = Value::Null);
+    assert!(err.message.contains("must be `agent_owner` for `confirm`"), "{err:?}");
+    // Unknown keys stay unknown, defaults or not.
+    let err = reject(
+        &json!({"agent_id": "a", "actions": [{"policy": {"action": "act", "decision": "allow", "targets": null}}]}),
+    );
+    assert_eq!(paths(&err), ["actions[0].policy.targets"]);
+}
+
+// ---- every error at once ----
+
+#[test]
+fn three_mistakes_in_three_places_are_three_errors() {
+    let mut value = readme();
+    value["agent_id"] = json!("");
+    *at(&mut value, "/actions/0/policy/decision") = json!("block");
+    *at(&mut value, "/actions/0/policy/rules/0/conditions/0/value") = json!("2");
+    let err = reject(&value);
+    assert_eq!(
+        paths(&err),
+        ["agent_id", "actions[0].policy.decision", "actions[0].policy.rules[0].conditions[0].value"]
+    );
+    assert_eq!(err.count(), 3);
+    assert_eq!(
+        err.to_string(),
+        "the policy has 3 errors: `agent_id`: must be 1 to 128 characters long; \
+         `actions[0].policy.decision`: must be one of allow, deny, confirm, escalate; \
+         `actions[0].policy.rules[0].conditions[0].value`: must be a safe integer, the declared type of `risk`"
+    );
     let engine: allowly_core::Error = err.clone().into();
     assert_eq!(engine.code(), "invalid_request");
-    assert_eq!(engine.fields().len(), 1);
-    assert_eq!(engine.fields()[0].field, err.field);
-    assert_eq!(engine.fields()[0].message, err.message);
+    assert_eq!(engine.fields(), err.fields());
     assert_eq!(engine.to_string(), err.to_string());
+}
+
+#[test]
+fn every_action_rule_and_condition_is_checked() {
+    let mut value = readme();
+    *at(&mut value, "/actions/0/guards") = json!({"max_per_day": 0});
+    let mut second = value["actions"][0].clone();
+    second["guards"] = json!({});
+    second["policy"]["action"] = json!("web.read");
+    second["policy"]["rules"] = json!([
+        rule("a", "deny", json!("agent_owner"), json!([{"field": "risk", "op": "gte", "value": 1}])),
+        rule(
+            "b",
+            "confirm",
+            json!("agent_owner"),
+            json!([
+                {"field": "score", "op": "gte", "value": 1},
+                {"field": "risk", "op": "lt", "value": true}
+            ])
+        ),
+    ]);
+    let actions = value["actions"].as_array_mut().unwrap();
+    actions.push(second);
+    actions.push(json!("web.write"));
+    let err = reject(&value);
+    assert_eq!(
+        paths(&err),
+        [
+            "actions[0].guards.max_per_day",
+            "actions[1].policy.rules[0].target",
+            "actions[1].policy.rules[1].conditions[0].field",
+            "actions[1].policy.rules[1].conditions[1].value",
+            "actions[2]",
+        ]
+    );
+}
+
+#[test]
+fn siblings_are_all_reported() {
+    // Every unknown key of an object.
+    let err = reject(&{
+        let mut v = readme();
+        obj(&mut v, "").insert("size".into(), json!(1));
+        obj(&mut v, "").insert("color".into(), json!(1));
+        obj(&mut v, POLICY).insert("name".into(), json!(1));
+        v
+    });
+    assert_eq!(paths(&err), ["color", "size", "actions[0].policy.name"]);
+    // Every bad item of a list.
+    let err = reject(&{
+        let mut v = readme();
+        *at(&mut v, CONDITION) = json!({"field": "risk", "op": "in", "value": [1, true, "x", 2, 2.5]});
+        *at(&mut v, "/actions/0/guards") = json!({"allowed_initiators": ["u", "", "u"], "rate_limit": {"burst": 1}});
+        v
+    });
+    assert_eq!(
+        paths(&err),
+        [
+            "actions[0].policy.rules[0].conditions[0].value[1]",
+            "actions[0].policy.rules[0].conditions[0].value[2]",
+            "actions[0].policy.rules[0].conditions[0].value[4]",
+            "actions[0].guards.allowed_initiators[1]",
+            "actions[0].guards.allowed_initiators[2]",
+            "actions[0].guards.rate_limit.burst",
+            "actions[0].guards.rate_limit.max_calls",
+            "actions[0].guards.rate_limit.window_seconds",
+        ]
+    );
+    // Every missing key, and each grant's every bad key.
+    let err = reject(&json!({"actions": [{"policy": {}, "executable_operations": [{"provider_id": ""}]}]}));
+    assert_eq!(
+        paths(&err),
+        [
+            "agent_id",
+            "actions[0].policy.action",
+            "actions[0].policy.decision",
+            "actions[0].executable_operations[0].enabled_executable_id",
+            "actions[0].executable_operations[0].provider_id",
+            "actions[0].executable_operations[0].operation_id",
+            "actions[0].executable_operations[0].catalog_revision",
+            "actions[0].executable_operations[0].definition_fingerprint",
+            "actions[0].executable_operations[0].minimum_evidence_mode",
+        ]
+    );
+    // Duplicates across the document, next to other errors.
+    let err = reject(&{
+        let mut v = readme();
+        *at(&mut v, "/actions/0/executable_operations") = json!([grant("ex", "op"), grant("ex", "op")]);
+        let copy = v["actions"][0]["policy"].clone();
+        v["actions"].as_array_mut().unwrap().push(json!({"policy": copy, "guards": 5}));
+        v
+    });
+    assert_eq!(paths(&err), ["actions[0].executable_operations[1]", "actions[1].policy.action", "actions[1].guards"]);
+}
+
+#[test]
+fn a_value_of_the_wrong_type_hides_only_its_own_children() {
+    // The children of a wrong container are not looked at.
+    rejected_at("actions[0].policy.rules", |v| {
+        *at(v, "/actions/0/policy/rules") = json!({"id": "", "decision": "no", "conditions": 1})
+    });
+    rejected_at("actions", |v| v["actions"] = json!({"policy": {}}));
+    // No operand check without a known operator, no target check without a decision.
+    rejected_at("actions[0].policy.rules[0].conditions[0].op", |v| {
+        *at(v, CONDITION) = json!({"field": "risk", "op": "between", "value": [1, 2.5]})
+    });
+    rejected_at("actions[0].policy.decision", |v| {
+        *at(v, "/actions/0/policy/decision") = json!("block");
+        *at(v, "/actions/0/policy/target") = json!(7);
+    });
+    // A bad declaration is reported once, not again on each condition that uses the field.
+    rejected_at("actions[0].policy.fields.risk", |v| *at(v, "/actions/0/policy/fields/risk") = json!("number"));
+    // Unusable `fields`: conditions are still checked for what their operator needs.
+    let err = reject(&{
+        let mut v = readme();
+        *at(&mut v, "/actions/0/policy/fields") = json!([]);
+        *at(&mut v, "/actions/0/policy/rules/0/conditions/0/value") = json!(2.5);
+        v
+    });
+    assert_eq!(paths(&err), ["actions[0].policy.fields", "actions[0].policy.rules[0].conditions[0].value"]);
+    // The size limit is checked on a definition that is otherwise valid.
+    assert!(reject(&json!({"agent_id": "", "actions": []})).fields().iter().all(|f| f.field != "definition"));
+}
+
+#[test]
+fn a_long_list_of_errors_is_capped_but_counted() {
+    let mut value = readme();
+    for i in 0..150 {
+        obj(&mut value, "").insert(format!("extra_{i:03}"), json!(i));
+    }
+    let err = reject(&value);
+    assert_eq!((err.fields().len(), err.count()), (MAX_REPORTED_ERRORS, 150));
+    assert_eq!(err.fields()[0].field, "extra_000");
+    assert!(
+        err.to_string().starts_with("the policy has 150 errors (the first 100 are listed): `extra_000`: "),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_create_body_reports_every_error() {
+    let err = PolicyCreate::parse(&json!({
+        "policy_id": "Research",
+        "description": 5,
+        "definition": {"agent_id": "a"},
+        "actions": [{"policy": {"action": "act", "decision": "allow", "target": "agent_owner"}}],
+        "previous_policy_ref": {"policy_id": "p", "policy_version": 0, "definition_sha256": README_SHA256}
+    }))
+    .unwrap_err();
+    assert_eq!(
+        paths(&err),
+        [
+            "definition",
+            "policy_id",
+            "description",
+            "agent_id",
+            "actions[0].policy.target",
+            "previous_policy_ref.policy_version"
+        ]
+    );
+    assert!(err.fields()[0].message.contains("top level"), "{err}");
+}
+
+#[test]
+fn a_nested_definition_names_its_fields_from_the_request() {
+    let err = Definition::parse_member(&json!({"agent_id": 1, "actions": [], "x": 0}), "definition").unwrap_err();
+    assert_eq!(paths(&err), ["definition.x", "definition.agent_id", "definition.actions"]);
+    assert_eq!(paths(&Definition::parse_member(&json!([]), "definition").unwrap_err()), ["definition"]);
+    let parsed = Definition::parse_member(&readme_minimal(), "definition").unwrap();
+    assert_eq!(parsed.sha256, README_SHA256);
+}
+
+#[test]
+fn the_engine_stores_reads_back_and_checks_the_full_form() {
+    use allowly_core::model::{AuthorizationCreate, CheckRequest};
+    let engine = Allowly::in_memory().unwrap();
+    let mut minimal = readme_minimal();
+    minimal["policy_id"] = json!("minimal");
+    let created = engine.create_policy(&minimal).unwrap();
+    assert_eq!((&created.definition, created.policy_ref.definition_sha256.as_str()), (&readme(), README_SHA256));
+    let got = engine.get_policy("minimal").unwrap();
+    assert_eq!((&got.definition, &got.policy_ref), (&readme(), &created.policy_ref));
+    // The same definition written out in full is the same edition.
+    let mut full = readme();
+    full["policy_id"] = json!("minimal");
+    assert_eq!(engine.create_policy(&full).unwrap().policy_ref, created.policy_ref);
+    let listed = engine.list_policies(10, None).unwrap();
+    assert_eq!(listed.items.len(), 1);
+
+    // A check on it commits to the full policy (the reference digest of the README example).
+    let auth = engine
+        .create_authorization(&AuthorizationCreate {
+            user_id: "u".into(),
+            policy_id: "minimal".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let response = engine
+        .check(&CheckRequest {
+            authorization_id: auth.authorization_id,
+            actions: vec!["web.search".into()],
+            context: Some(json!({"risk": 2})),
+            ..Default::default()
+        })
+        .unwrap();
+    let result = response.results.get("web.search").unwrap();
+    assert_eq!(result.decision, Decision::Confirm);
+    assert_eq!(result.policy_eval.as_ref().unwrap()["input_sha256"], README_INPUT_RISK_2);
+    let preview = engine.preview_policy(&readme_minimal(), "web.search", &json!({"risk": 2})).unwrap();
+    assert_eq!(preview["definition_sha256"], README_SHA256);
+    assert_eq!(preview["policy_eval"]["input_sha256"], README_INPUT_RISK_2);
+
+    // Every error in one answer.
+    let err =
+        engine.create_policy(&json!({"policy_id": "p", "actions": [{"policy": {"action": "allow"}}]})).unwrap_err();
+    assert_eq!(err.code(), "invalid_request");
+    let fields: Vec<&str> = err.fields().iter().map(|f| f.field.as_str()).collect();
+    assert_eq!(fields, ["agent_id", "actions[0].policy.action", "actions[0].policy.decision"]);
+    assert!(err.to_string().starts_with("the policy has 3 errors: `agent_id`: is required; "), "{err}");
+    let err = engine.preview_policy(&json!({"actions": 1}), "web.search", &json!({})).unwrap_err();
+    let fields: Vec<&str> = err.fields().iter().map(|f| f.field.as_str()).collect();
+    assert_eq!(fields, ["definition.agent_id", "definition.actions"]);
+    assert!(engine.get_policy("p").is_err(), "nothing was written");
 }
 
 // ---- create bodies and references ----
@@ -1002,10 +1452,11 @@ fn create_body() -> Value {
     body
 }
 
-fn reject_create(body: &Value) -> PolicyError {
+/// The one error of a create body that must have exactly one.
+fn reject_create(body: &Value) -> FieldError {
     match PolicyCreate::parse(body) {
         Ok(_) => panic!("body should be rejected: {body}"),
-        Err(err) => err,
+        Err(err) => only(err),
     }
 }
 
@@ -1060,7 +1511,14 @@ fn create_body_rejections() {
     );
     assert_eq!(
         edit(&|b| {
-            b.remove("default_expiry_days");
+            b.remove("agent_id");
+        })
+        .field,
+        "agent_id"
+    );
+    assert_eq!(
+        edit(&|b| {
+            b.insert("default_expiry_days".into(), json!("30"));
         })
         .field,
         "default_expiry_days"
@@ -1127,7 +1585,7 @@ fn policy_ref_parse() {
     let with = |key: &str, value: Value| {
         let mut r = good.clone();
         r[key] = value;
-        PolicyRef::parse(&r).unwrap_err().field
+        only(PolicyRef::parse(&r).unwrap_err()).field
     };
     assert_eq!(with("policy_id", json!("")), "policy_id");
     assert_eq!(with("policy_version", json!(true)), "policy_version");
@@ -1135,7 +1593,9 @@ fn policy_ref_parse() {
     assert_eq!(with("policy_version", json!(9007199254740992_i64)), "policy_version");
     assert_eq!(with("definition_sha256", json!("abc")), "definition_sha256");
     assert_eq!(with("other", json!(1)), "other");
-    assert_eq!(PolicyRef::parse(&json!(null)).unwrap_err().field, "policy_ref");
+    assert_eq!(only(PolicyRef::parse(&json!(null)).unwrap_err()).field, "policy_ref");
+    let err = PolicyRef::parse(&json!({"policy_version": 0, "definition_sha256": "x", "extra": 1})).unwrap_err();
+    assert_eq!(paths(&err), ["extra", "policy_id", "policy_version", "definition_sha256"]);
 }
 
 // ---- decisions ----

@@ -1,16 +1,20 @@
-//! The `allowly.policy.v1` definition: strict validation into typed structures.
+//! The `allowly.policy.v1` definition: validation into typed structures, with defaults.
 //!
-//! The rules are exactly those of the official client's `validate_policy_definition` (string
-//! lengths in Unicode scalar values, exact-key objects, safe integers only, no NUL anywhere), plus
-//! the engine's `guards.rate_limit` extension. Errors name the first offending field by path.
+//! The rules are those of the official client's `validate_policy_definition` (string lengths in
+//! Unicode scalar values, exact-key objects, safe integers only, no NUL anywhere), plus the
+//! engine's `guards.rate_limit` extension. Unlike the client, keys with an obvious value may be
+//! left out (see [`Definition::parse`]); the definition is kept and digested in its full form, the
+//! one the client reads back. Validation goes on after an error and reports every invalid field,
+//! each named by its path.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 
 use serde_json::{Map, Number, Value};
 
-use super::{Decision, FieldType, PolicyError};
+use super::{Decision, FieldType, PolicyError, MAX_REPORTED_ERRORS};
 use crate::canonical::{self, CanonicalError, MAX_SAFE_INTEGER};
+use crate::error::FieldError;
 
 /// The largest accepted definition, in canonical JSON bytes.
 pub const MAX_DEFINITION_BYTES: usize = 65_536;
@@ -33,7 +37,8 @@ pub struct Definition {
     pub agent_id: String,
     pub actions: Vec<ActionEntry>,
     pub default_expiry_days: Option<i64>,
-    /// Exactly `{profile, agent_id, actions, default_expiry_days}`, as submitted.
+    /// Exactly `{profile, agent_id, actions, default_expiry_days}`: the full form, as submitted
+    /// with every key that was left out filled in with its default.
     pub json: Value,
     /// Lowercase hex SHA-256 of the canonical JSON of `json` (the `definition_sha256`).
     pub sha256: String,
@@ -193,12 +198,33 @@ pub struct PolicyCreate {
 }
 
 impl Definition {
-    /// Validates a definition object, which must have exactly the four definition keys.
+    /// Validates a definition object and fills in the keys an author may leave out:
+    ///
+    /// - `profile` → `"allowly.policy.v1"`, `default_expiry_days` → `null`;
+    /// - in each action: `guards` → `{}`, `executable_operations` → `[]`;
+    /// - in each basic policy: `profile` → `"allowly.basic.v1"`, `fields` → `{}`, `rules` → `[]`;
+    /// - in a policy or rule: `target` → `null` for `allow` and `deny`, `"agent_owner"` for
+    ///   `confirm` (`escalate` needs its `member:<id>`).
+    ///
+    /// [`Definition::json`] and the digest are of that full form, so leaving a key out and writing
+    /// its default give the same definition. Errors list every invalid field of the document.
     pub fn parse(value: &Value) -> Result<Definition, PolicyError> {
-        let root = Path::Root("definition");
-        let map = object(value, &root)?;
-        known_keys(map, &DEFINITION_KEYS, &root)?;
-        Definition::from_map(map, &root)
+        Definition::parse_root(value, Path::Root { name: "definition", nested: false })
+    }
+
+    /// [`Definition::parse`] for a definition that is the member `name` of a request: errors name
+    /// their fields from the request (`definition.actions[0]`).
+    pub fn parse_member(value: &Value, name: &'static str) -> Result<Definition, PolicyError> {
+        Definition::parse_root(value, Path::Root { name, nested: true })
+    }
+
+    fn parse_root(value: &Value, root: Path) -> Result<Definition, PolicyError> {
+        let mut check = Check::new();
+        let definition = check.ok(object(value, &root)).and_then(|map| {
+            check.unknown_keys(map, &DEFINITION_KEYS, &root);
+            definition_at(map, &root, &mut check)
+        });
+        check.finish(definition)
     }
 
     pub fn action(&self, name: &str) -> Option<&ActionEntry> {
@@ -208,44 +234,11 @@ impl Definition {
     pub fn action_names(&self) -> impl Iterator<Item = &str> {
         self.actions.iter().map(|entry| entry.policy.action.as_str())
     }
-
-    /// Validates the definition keys of `map` (other keys are the caller's business).
-    fn from_map(map: &Map<String, Value>, root: &Path) -> Result<Definition, PolicyError> {
-        let profile = get(map, "profile", root)?;
-        if profile.as_str() != Some(POLICY_PROFILE) {
-            return Err(root.key("profile").err(format!("must be `{POLICY_PROFILE}`")));
-        }
-        let agent_id = text(get(map, "agent_id", root)?, MAX_TEXT, &root.key("agent_id"))?.to_owned();
-        let expiry = get(map, "default_expiry_days", root)?;
-        let default_expiry_days = match expiry {
-            Value::Null => None,
-            days => Some(integer(days, 1, 3650, &root.key("default_expiry_days"))?),
-        };
-        let actions_path = root.key("actions");
-        let raw_actions = match get(map, "actions", root)? {
-            Value::Array(items) if (1..=MAX_ACTIONS).contains(&items.len()) => items,
-            _ => return Err(actions_path.err(format!("must be an array of 1 to {MAX_ACTIONS} actions"))),
-        };
-        let mut names = HashSet::new();
-        let mut operations = HashSet::new();
-        let mut actions = Vec::with_capacity(raw_actions.len());
-        for (i, raw) in raw_actions.iter().enumerate() {
-            actions.push(parse_action(raw, &actions_path.index(i), &mut names, &mut operations)?);
-        }
-
-        let json: Map<String, Value> =
-            DEFINITION_KEYS.iter().filter_map(|key| map.get(*key).map(|v| ((*key).to_owned(), v.clone()))).collect();
-        let json = Value::Object(json);
-        let bytes = canonical::to_canonical_vec(&json).map_err(|err| canonical_error(root, &err))?;
-        if bytes.len() > MAX_DEFINITION_BYTES {
-            return Err(Path::Root("definition")
-                .err(format!("is {} bytes of canonical json, over the limit of {MAX_DEFINITION_BYTES}", bytes.len())));
-        }
-        Ok(Definition { agent_id, actions, default_expiry_days, sha256: canonical::sha256_hex(&bytes), json })
-    }
 }
 
 impl PolicyCreate {
+    /// Validates a create body: `policy_id`, optional `description` and `previous_policy_ref`, and
+    /// the definition's keys at the top level, with the defaults of [`Definition::parse`].
     pub fn parse(body: &Value) -> Result<PolicyCreate, PolicyError> {
         const KEYS: [&str; 7] = [
             "profile",
@@ -256,77 +249,144 @@ impl PolicyCreate {
             "description",
             "previous_policy_ref",
         ];
-        let root = Path::Root("body");
-        let map = object(body, &root)?;
-        known_keys(map, &KEYS, &root)?;
-
-        let id_path = root.key("policy_id");
-        let policy_id = text(get(map, "policy_id", &root)?, MAX_TEXT, &id_path)?;
-        if !policy_id.bytes().all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-')) {
-            return Err(id_path.err("must use only lowercase letters, digits, `_` and `-`"));
-        }
-        let description_path = root.key("description");
-        let description = match map.get("description") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(text)) => {
-                if text.chars().count() > 2048 {
-                    return Err(description_path.err("must be at most 2048 characters long"));
-                }
-                // Not a client rule, but no store should have to hold a NUL.
-                no_nul(text, &description_path)?;
-                Some(text.clone())
+        let root = Path::Root { name: "body", nested: false };
+        let mut check = Check::new();
+        let create = check.ok(object(body, &root)).and_then(|map| {
+            for key in map.keys().filter(|key| !KEYS.contains(&key.as_str())) {
+                let message = if key == "definition" {
+                    "is not a known field: the definition's keys (`agent_id`, `actions`, ...) go at the top level of the body, next to `policy_id`"
+                } else {
+                    "is not a known field"
+                };
+                check.fail(root.key(key).err(message));
             }
-            Some(_) => return Err(description_path.err("must be a string or null")),
-        };
-        let definition = Definition::from_map(map, &root)?;
-        let previous_policy_ref = match map.get("previous_policy_ref") {
-            None | Some(Value::Null) => None,
-            Some(value) => Some(PolicyRef::parse_at(value, &root.key("previous_policy_ref"))?),
-        };
-        Ok(PolicyCreate { policy_id: policy_id.to_owned(), description, previous_policy_ref, definition })
+            create_at(map, &root, &mut check)
+        });
+        check.finish(create)
     }
 }
 
 impl PolicyRef {
     pub fn parse(value: &Value) -> Result<PolicyRef, PolicyError> {
-        PolicyRef::parse_at(value, &Path::Root("policy_ref"))
-    }
-
-    fn parse_at(value: &Value, path: &Path) -> Result<PolicyRef, PolicyError> {
-        let map = object(value, path)?;
-        known_keys(map, &["policy_id", "policy_version", "definition_sha256"], path)?;
-        let policy_id = text(get(map, "policy_id", path)?, MAX_TEXT, &path.key("policy_id"))?.to_owned();
-        let policy_version =
-            integer(get(map, "policy_version", path)?, 1, MAX_SAFE_INTEGER, &path.key("policy_version"))?;
-        let digest = get(map, "definition_sha256", path)?;
-        let definition_sha256 = match digest.as_str() {
-            Some(hex) if is_lower_hex(hex, 64) => hex.to_owned(),
-            _ => return Err(path.key("definition_sha256").err("must be 64 lowercase hex characters")),
-        };
-        Ok(PolicyRef { policy_id, policy_version, definition_sha256 })
+        let mut check = Check::new();
+        let parsed = parse_ref(value, &Path::Root { name: "policy_ref", nested: false }, &mut check);
+        check.finish(parsed)
     }
 }
 
-fn parse_action<'v>(
-    value: &'v Value,
-    path: &Path,
-    names: &mut HashSet<&'v str>,
-    operations: &mut HashSet<(&'v str, &'v str)>,
-) -> Result<ActionEntry, PolicyError> {
-    let map = object(value, path)?;
-    known_keys(map, &["policy", "guards", "executable_operations"], path)?;
-    let policy_value = get(map, "policy", path)?;
-    let policy = parse_basic_policy(policy_value, &path.key("policy"), names)?;
-    let guards = parse_guards(get(map, "guards", path)?, &path.key("guards"))?;
-    let grants_path = path.key("executable_operations");
-    let raw_grants = match get(map, "executable_operations", path)? {
-        Value::Array(items) if items.len() <= MAX_GRANTS => items,
-        _ => return Err(grants_path.err(format!("must be an array of at most {MAX_GRANTS} grants"))),
+// ---- the documents ----
+
+fn create_at<'v>(map: &'v Map<String, Value>, root: &Path, check: &mut Check<'v>) -> Option<PolicyCreate> {
+    let id_path = root.key("policy_id");
+    let policy_id = check.required(map, "policy_id", root).and_then(|id| check.ok(text(id, MAX_TEXT, &id_path)));
+    let policy_id = policy_id.and_then(|id| {
+        let valid = id.bytes().all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-'));
+        check.ok(if valid { Ok(id) } else { Err(id_path.err("must use only lowercase letters, digits, `_` and `-`")) })
+    });
+    let description_path = root.key("description");
+    let description = match map.get("description") {
+        None | Some(Value::Null) => Some(None),
+        Some(Value::String(text)) => {
+            let valid = if text.chars().count() > 2048 {
+                Err(description_path.err("must be at most 2048 characters long"))
+            } else {
+                // Not a client rule, but no store should have to hold a NUL.
+                no_nul(text, &description_path)
+            };
+            check.ok(valid).map(|()| Some(text.clone()))
+        }
+        Some(_) => check.ok(Err(description_path.err("must be a string or null"))),
     };
-    let mut executable_operations = Vec::with_capacity(raw_grants.len());
-    for (i, raw) in raw_grants.iter().enumerate() {
-        executable_operations.push(parse_grant(raw, &grants_path.index(i), operations)?);
+    let definition = definition_at(map, root, check);
+    let previous_policy_ref = optional(map.get("previous_policy_ref").filter(|r| !r.is_null()), |r| {
+        parse_ref(r, &root.key("previous_policy_ref"), check)
+    });
+    Some(PolicyCreate {
+        policy_id: policy_id?.to_owned(),
+        description: description?,
+        previous_policy_ref: previous_policy_ref?,
+        definition: definition?,
+    })
+}
+
+/// The definition keys of `map` (other keys are the caller's business).
+fn definition_at<'v>(map: &'v Map<String, Value>, root: &Path, check: &mut Check<'v>) -> Option<Definition> {
+    let errors_before = check.count();
+    if map.get("profile").is_some_and(|profile| profile.as_str() != Some(POLICY_PROFILE)) {
+        check.fail(root.key("profile").err(format!("must be `{POLICY_PROFILE}`")));
     }
+    let agent_id =
+        check.required(map, "agent_id", root).and_then(|id| check.ok(text(id, MAX_TEXT, &root.key("agent_id"))));
+    let actions_path = root.key("actions");
+    let actions = match check.required(map, "actions", root) {
+        None => None,
+        Some(Value::Array(items)) => {
+            if !(1..=MAX_ACTIONS).contains(&items.len()) {
+                check.fail(actions_path.err(format!("must be an array of 1 to {MAX_ACTIONS} actions")));
+            }
+            let parsed: Vec<_> =
+                items.iter().enumerate().map(|(i, raw)| parse_action(raw, &actions_path.index(i), check)).collect();
+            parsed.into_iter().collect::<Option<Vec<_>>>()
+        }
+        Some(_) => check.ok(Err(actions_path.err(format!("must be an array of 1 to {MAX_ACTIONS} actions")))),
+    };
+    let default_expiry_days = match map.get("default_expiry_days") {
+        None | Some(Value::Null) => Some(None),
+        Some(days) => check.ok(integer(days, 1, 3650, &root.key("default_expiry_days"))).map(Some),
+    };
+    let (agent_id, default_expiry_days, actions) = (agent_id?, default_expiry_days?, actions?);
+    if check.count() > errors_before {
+        return None;
+    }
+
+    let (actions, normalized): (Vec<ActionEntry>, Vec<Value>) = actions.into_iter().unzip();
+    let mut json = Map::new();
+    json.insert("profile".into(), or_default(map, "profile", || POLICY_PROFILE.into()));
+    json.insert("agent_id".into(), agent_id.into());
+    json.insert("actions".into(), Value::Array(normalized));
+    json.insert("default_expiry_days".into(), or_default(map, "default_expiry_days", || Value::Null));
+    let json = Value::Object(json);
+    let bytes = check.ok(canonical::to_canonical_vec(&json).map_err(|err| canonical_error(root, &err)))?;
+    if bytes.len() > MAX_DEFINITION_BYTES {
+        check.fail(Path::Root { name: "definition", nested: false }.err(format!(
+            "is {} bytes of canonical json with its defaults filled in, over the limit of {MAX_DEFINITION_BYTES}",
+            bytes.len()
+        )));
+        return None;
+    }
+    Some(Definition {
+        agent_id: agent_id.to_owned(),
+        actions,
+        default_expiry_days,
+        sha256: canonical::sha256_hex(&bytes),
+        json,
+    })
+}
+
+/// An action entry, and its full form.
+fn parse_action<'v>(value: &'v Value, path: &Path, check: &mut Check<'v>) -> Option<(ActionEntry, Value)> {
+    let map = check.ok(object(value, path))?;
+    check.unknown_keys(map, &["policy", "guards", "executable_operations"], path);
+    let policy =
+        check.required(map, "policy", path).and_then(|policy| parse_basic_policy(policy, &path.key("policy"), check));
+    let guards = match map.get("guards") {
+        None => Some(Guards::default()),
+        Some(guards) => parse_guards(guards, &path.key("guards"), check),
+    };
+    let grants_path = path.key("executable_operations");
+    let grants = match map.get("executable_operations") {
+        None => Some(Vec::new()),
+        Some(Value::Array(items)) => {
+            if items.len() > MAX_GRANTS {
+                check.fail(grants_path.err(format!("must be an array of at most {MAX_GRANTS} grants")));
+            }
+            let parsed: Vec<_> =
+                items.iter().enumerate().map(|(i, raw)| parse_grant(raw, &grants_path.index(i), check)).collect();
+            parsed.into_iter().collect::<Option<Vec<_>>>()
+        }
+        Some(_) => check.ok(Err(grants_path.err(format!("must be an array of at most {MAX_GRANTS} grants")))),
+    };
+    let ((policy, policy_json), guards, executable_operations) = (policy?, guards?, grants?);
 
     let mut checked_fields: Vec<(String, FieldType)> = Vec::new();
     for field in policy.rules.iter().flat_map(|rule| &rule.referenced) {
@@ -338,208 +398,297 @@ fn parse_action<'v>(
     }
 
     // Keys of the input document sort as action < context < policy, so the canonical input is
-    // this prefix, the canonical context, and this suffix.
+    // this prefix, the canonical context, and this suffix. The policy is the full form: what a
+    // receipt's `input_sha256` commits to does not depend on which defaults were written out.
     let canonical = |v: &Value| canonical::to_canonical_vec(v).map_err(|err| canonical_error(path, &err));
     let mut input_prefix = b"{\"action\":".to_vec();
-    input_prefix.extend(canonical(&Value::String(policy.action.clone()))?);
+    input_prefix.extend(check.ok(canonical(&Value::String(policy.action.clone())))?);
     input_prefix.extend_from_slice(b",\"context\":");
     let mut input_suffix = b",\"policy\":".to_vec();
-    input_suffix.extend(canonical(policy_value)?);
+    input_suffix.extend(check.ok(canonical(&policy_json))?);
     input_suffix.push(b'}');
+    let policy_nodes = super::eval::count_values(&policy_json);
 
-    let policy_nodes = super::eval::count_values(policy_value);
-    Ok(ActionEntry { policy, guards, executable_operations, checked_fields, input_prefix, input_suffix, policy_nodes })
+    let mut json = Map::new();
+    json.insert("policy".into(), policy_json);
+    json.insert("guards".into(), or_default(map, "guards", || Value::Object(Map::new())));
+    json.insert("executable_operations".into(), or_default(map, "executable_operations", || Value::Array(Vec::new())));
+    let entry =
+        ActionEntry { policy, guards, executable_operations, checked_fields, input_prefix, input_suffix, policy_nodes };
+    Some((entry, Value::Object(json)))
 }
 
-fn parse_basic_policy<'v>(
-    value: &'v Value,
-    path: &Path,
-    names: &mut HashSet<&'v str>,
-) -> Result<BasicPolicy, PolicyError> {
-    let map = object(value, path)?;
-    known_keys(map, &["profile", "action", "decision", "target", "fields", "rules"], path)?;
-    let action_path = path.key("action");
-    let action = text(get(map, "action", path)?, 64, &action_path)?;
-    if Decision::parse(action).is_some() {
-        return Err(action_path.err(format!("`{action}` is a decision name, not an action")));
-    }
-    if !names.insert(action) {
-        return Err(action_path.err(format!("`{action}` is defined twice")));
-    }
-    if get(map, "profile", path)?.as_str() != Some(BASIC_PROFILE) {
-        return Err(path.key("profile").err(format!("must be `{BASIC_PROFILE}`")));
-    }
-    let (decision, target) = decision_and_target(map, path)?;
+/// The declared fields of a policy. A name whose type is wrong is declared with an unknown type
+/// (`None`), so that conditions on it are not reported as undeclared too.
+type Declared = BTreeMap<String, Option<FieldType>>;
 
-    let fields_path = path.key("fields");
-    let raw_fields = match get(map, "fields", path)? {
-        Value::Object(fields) if fields.len() <= MAX_FIELDS => fields,
-        _ => return Err(fields_path.err(format!("must be an object of at most {MAX_FIELDS} fields"))),
-    };
-    let mut fields = BTreeMap::new();
-    for (name, declared) in raw_fields {
-        // A bad name is reported on `fields` itself: as a path segment it would be unreadable.
-        if name.is_empty() || name.chars().count() > MAX_TEXT {
-            return Err(fields_path.err(format!("field name `{name}` must be 1 to {MAX_TEXT} characters long")));
+/// A basic policy, and its full form.
+fn parse_basic_policy<'v>(value: &'v Value, path: &Path, check: &mut Check<'v>) -> Option<(BasicPolicy, Value)> {
+    let map = check.ok(object(value, path))?;
+    check.unknown_keys(map, &["profile", "action", "decision", "target", "fields", "rules"], path);
+    let action_path = path.key("action");
+    let action = check.required(map, "action", path).and_then(|action| check.ok(text(action, 64, &action_path)));
+    let action = action.and_then(|action| {
+        if Decision::parse(action).is_some() {
+            check.ok(Err(action_path.err(format!("`{action}` is a decision name, not an action"))))
+        } else if !check.names.insert(action) {
+            check.ok(Err(action_path.err(format!("`{action}` is defined twice"))))
+        } else {
+            Some(action)
         }
-        if name.contains('\0') {
-            return Err(fields_path.err("field names must not contain a nul character"));
-        }
-        let field_path = fields_path.key(name);
-        let declared = declared
-            .as_str()
-            .and_then(FieldType::parse)
-            .ok_or_else(|| field_path.err("must be one of string, integer, boolean, null, list"))?;
-        fields.insert(name.clone(), declared);
+    });
+    if map.get("profile").is_some_and(|profile| profile.as_str() != Some(BASIC_PROFILE)) {
+        check.fail(path.key("profile").err(format!("must be `{BASIC_PROFILE}`")));
     }
+    let decision = decision_and_target(map, path, check);
+    let fields = optional(map.get("fields"), |fields| parse_fields(fields, &path.key("fields"), check));
 
     let rules_path = path.key("rules");
-    let raw_rules = match get(map, "rules", path)? {
-        Value::Array(items) if items.len() <= MAX_RULES => items,
-        _ => return Err(rules_path.err(format!("must be an array of at most {MAX_RULES} rules"))),
+    let rules = match map.get("rules") {
+        None => Some(Vec::new()),
+        Some(Value::Array(items)) => {
+            if items.len() > MAX_RULES {
+                check.fail(rules_path.err(format!("must be an array of at most {MAX_RULES} rules")));
+            }
+            let declared = fields.as_ref().map(|fields| fields.as_ref().unwrap_or(&EMPTY));
+            let mut rule_ids = HashSet::new();
+            let parsed: Vec<_> = items
+                .iter()
+                .enumerate()
+                .map(|(i, raw)| parse_rule(raw, &rules_path.index(i), declared, &mut rule_ids, check))
+                .collect();
+            parsed.into_iter().collect::<Option<Vec<_>>>()
+        }
+        Some(_) => check.ok(Err(rules_path.err(format!("must be an array of at most {MAX_RULES} rules")))),
     };
-    let mut rule_ids = HashSet::new();
-    let mut rules = Vec::with_capacity(raw_rules.len());
-    for (i, raw) in raw_rules.iter().enumerate() {
-        rules.push(parse_rule(raw, &rules_path.index(i), &fields, &mut rule_ids)?);
-    }
-    Ok(BasicPolicy { action: action.to_owned(), decision, target, fields, rules })
+    let (action, (decision, target), fields, rules) = (action?, decision?, fields?, rules?);
+    let fields: BTreeMap<String, FieldType> = match fields {
+        Some(declared) => declared.into_iter().map(|(name, t)| t.map(|t| (name, t))).collect::<Option<_>>()?,
+        None => BTreeMap::new(),
+    };
+    let (rules, rules_json): (Vec<Rule>, Vec<Value>) = rules.into_iter().unzip();
+
+    let mut json = Map::new();
+    json.insert("profile".into(), or_default(map, "profile", || BASIC_PROFILE.into()));
+    json.insert("action".into(), action.into());
+    json.insert("decision".into(), decision.as_str().into());
+    json.insert("target".into(), or_default(map, "target", || target.clone().into()));
+    json.insert("fields".into(), or_default(map, "fields", || Value::Object(Map::new())));
+    json.insert("rules".into(), Value::Array(rules_json));
+    Some((BasicPolicy { action: action.to_owned(), decision, target, fields, rules }, Value::Object(json)))
 }
 
+static EMPTY: Declared = BTreeMap::new();
+
+fn parse_fields(value: &Value, path: &Path, check: &mut Check<'_>) -> Option<Declared> {
+    let too_many = format!("must be an object of at most {MAX_FIELDS} fields");
+    let Value::Object(raw) = value else { return check.ok(Err(path.err(too_many))) };
+    if raw.len() > MAX_FIELDS {
+        check.fail(path.err(too_many));
+    }
+    let mut fields = Declared::new();
+    for (name, declared) in raw {
+        // A bad name is reported on `fields` itself: as a path segment it would be unreadable.
+        if name.is_empty() || name.chars().count() > MAX_TEXT {
+            check.fail(path.err(format!("field name `{name}` must be 1 to {MAX_TEXT} characters long")));
+            continue;
+        }
+        if name.contains('\0') {
+            check.fail(path.err("field names must not contain a nul character"));
+            continue;
+        }
+        let declared = declared.as_str().and_then(FieldType::parse);
+        if declared.is_none() {
+            check.fail(path.key(name).err("must be one of string, integer, boolean, null, list"));
+        }
+        fields.insert(name.clone(), declared);
+    }
+    Some(fields)
+}
+
+/// A rule, and its full form. `fields` is `None` when the policy's `fields` is unusable: the
+/// conditions are then checked without their declarations.
 fn parse_rule<'v>(
     value: &'v Value,
     path: &Path,
-    fields: &BTreeMap<String, FieldType>,
+    fields: Option<&Declared>,
     rule_ids: &mut HashSet<&'v str>,
-) -> Result<Rule, PolicyError> {
-    let map = object(value, path)?;
-    known_keys(map, &["id", "decision", "target", "conditions"], path)?;
+    check: &mut Check<'v>,
+) -> Option<(Rule, Value)> {
+    let map = check.ok(object(value, path))?;
+    check.unknown_keys(map, &["id", "decision", "target", "conditions"], path);
     let id_path = path.key("id");
-    let id = text(get(map, "id", path)?, MAX_TEXT, &id_path)?;
-    if !rule_ids.insert(id) {
-        return Err(id_path.err(format!("rule id `{id}` is used twice")));
-    }
-    let (decision, target) = decision_and_target(map, path)?;
+    let id = check.required(map, "id", path).and_then(|id| check.ok(text(id, MAX_TEXT, &id_path)));
+    let id = id.and_then(|id| {
+        if rule_ids.insert(id) {
+            Some(id)
+        } else {
+            check.ok(Err(id_path.err(format!("rule id `{id}` is used twice"))))
+        }
+    });
+    let decision = decision_and_target(map, path, check);
     let conditions_path = path.key("conditions");
-    let raw_conditions = match get(map, "conditions", path)? {
-        Value::Array(items) if (1..=MAX_CONDITIONS).contains(&items.len()) => items,
-        _ => return Err(conditions_path.err(format!("must be an array of 1 to {MAX_CONDITIONS} conditions"))),
+    let raw_conditions = check.required(map, "conditions", path);
+    let conditions = match raw_conditions {
+        None => None,
+        Some(Value::Array(items)) => {
+            if !(1..=MAX_CONDITIONS).contains(&items.len()) {
+                check.fail(conditions_path.err(format!("must be an array of 1 to {MAX_CONDITIONS} conditions")));
+            }
+            let parsed: Vec<_> = items
+                .iter()
+                .enumerate()
+                .map(|(i, raw)| parse_condition(raw, &conditions_path.index(i), fields, check))
+                .collect();
+            parsed.into_iter().collect::<Option<Vec<_>>>()
+        }
+        Some(_) => check.ok(Err(conditions_path.err(format!("must be an array of 1 to {MAX_CONDITIONS} conditions")))),
     };
-    let mut conditions = Vec::with_capacity(raw_conditions.len());
+    let (id, (decision, target), conditions, raw_conditions) = (id?, decision?, conditions?, raw_conditions?);
     let mut referenced: Vec<String> = Vec::new();
-    for (i, raw) in raw_conditions.iter().enumerate() {
-        let condition = parse_condition(raw, &conditions_path.index(i), fields)?;
+    for condition in &conditions {
         if !referenced.contains(&condition.field) {
             referenced.push(condition.field.clone());
         }
-        conditions.push(condition);
     }
-    Ok(Rule { id: id.to_owned(), decision, target, conditions, referenced })
+
+    let mut json = Map::new();
+    json.insert("id".into(), id.into());
+    json.insert("decision".into(), decision.as_str().into());
+    json.insert("target".into(), or_default(map, "target", || target.clone().into()));
+    json.insert("conditions".into(), raw_conditions.clone());
+    Some((Rule { id: id.to_owned(), decision, target, conditions, referenced }, Value::Object(json)))
 }
 
-fn parse_condition(value: &Value, path: &Path, fields: &BTreeMap<String, FieldType>) -> Result<Condition, PolicyError> {
-    let map = object(value, path)?;
-    known_keys(map, &["field", "op", "value"], path)?;
+const OPS: [&str; 12] =
+    ["eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "exists", "contains_any", "contains_none", "empty"];
+
+fn parse_condition<'v>(
+    value: &'v Value,
+    path: &Path,
+    fields: Option<&Declared>,
+    check: &mut Check<'v>,
+) -> Option<Condition> {
+    let map = check.ok(object(value, path))?;
+    check.unknown_keys(map, &["field", "op", "value"], path);
     let field_path = path.key("field");
-    let field = text(get(map, "field", path)?, MAX_TEXT, &field_path)?;
-    let declared = *fields
-        .get(field)
-        .ok_or_else(|| field_path.err(format!("`{field}` is not declared in the policy's `fields`")))?;
-    let op_path = path.key("op");
-    let op_name = get(map, "op", path)?.as_str().unwrap_or_default();
-    let raw = get(map, "value", path)?;
-    let value_path = path.key("value");
-
-    let op = match op_name {
-        "exists" => Op::Exists(boolean(raw, &value_path)?),
-        "empty" | "contains_any" | "contains_none" => {
-            if declared != FieldType::List {
-                return Err(
-                    op_path.err(format!("`{op_name}` needs a list field, but `{field}` is declared {declared}"))
-                );
+    let field = check.required(map, "field", path).and_then(|field| check.ok(text(field, MAX_TEXT, &field_path)));
+    // The declared type when it is known. When it is not, an error about it has been reported,
+    // and the operand is still checked for what the operator alone requires.
+    let declared = match (field, fields) {
+        (Some(field), Some(fields)) => match fields.get(field) {
+            Some(declared) => declared.map(|t| (t, field)),
+            None => {
+                check.fail(field_path.err(format!("`{field}` is not declared in the policy's `fields`")));
+                None
             }
-            match op_name {
-                "empty" => Op::Empty(boolean(raw, &value_path)?),
-                "contains_any" => Op::ContainsAny(overlap_values(raw, &value_path)?),
-                _ => Op::ContainsNone(overlap_values(raw, &value_path)?),
-            }
-        }
-        "eq" | "ne" | "gt" | "gte" | "lt" | "lte" | "in" | "not_in" => {
-            if declared == FieldType::List {
-                return Err(op_path.err(format!(
-                    "list field `{field}` allows only `exists`, `empty`, `contains_any` and `contains_none`"
-                )));
-            }
-            let ordered = matches!(op_name, "gt" | "gte" | "lt" | "lte");
-            if ordered && declared != FieldType::Integer {
-                return Err(
-                    op_path.err(format!("`{op_name}` needs an integer field, but `{field}` is declared {declared}"))
-                );
-            }
-            match op_name {
-                "in" => Op::In(membership_values(raw, declared, field, &value_path)?),
-                "not_in" => Op::NotIn(membership_values(raw, declared, field, &value_path)?),
-                _ => {
-                    let operand = single_value(raw, declared, field, &value_path)?;
-                    match (op_name, operand) {
-                        ("eq", operand) => Op::Eq(operand),
-                        ("ne", operand) => Op::Ne(operand),
-                        ("gt", Scalar::Int(n)) => Op::Gt(n),
-                        ("gte", Scalar::Int(n)) => Op::Gte(n),
-                        ("lt", Scalar::Int(n)) => Op::Lt(n),
-                        ("lte", Scalar::Int(n)) => Op::Lte(n),
-                        // Unreachable: ordered ops were checked to have an integer operand.
-                        _ => return Err(value_path.err("must be an integer")),
-                    }
-                }
-            }
-        }
-        _ => {
-            return Err(op_path.err(
-                "must be one of eq, ne, gt, gte, lt, lte, in, not_in, exists, contains_any, contains_none, empty",
-            ))
-        }
+        },
+        _ => None,
     };
-    Ok(Condition { field: field.to_owned(), op })
+    let op_path = path.key("op");
+    let op = check.required(map, "op", path).and_then(|op| {
+        let known = op.as_str().filter(|op| OPS.contains(op));
+        check.ok(known.ok_or_else(|| op_path.err(format!("must be one of {}", OPS.join(", ")))))
+    });
+    let raw = check.required(map, "value", path);
+    let (op_name, raw) = (op?, raw?);
+    let op = operand(op_name, raw, declared, &op_path, &path.key("value"), check)?;
+    // `operand` returns an operator without a declaration only after another error.
+    let (_, field) = declared?;
+    Some(Condition { field: field.to_owned(), op })
 }
 
-/// `decision` and `target` of a policy or rule, with the target each decision requires.
-fn decision_and_target(map: &Map<String, Value>, path: &Path) -> Result<(Decision, Option<String>), PolicyError> {
-    let decision = get(map, "decision", path)?
-        .as_str()
-        .and_then(Decision::parse)
-        .ok_or_else(|| path.key("decision").err("must be one of allow, deny, confirm, escalate"))?;
-    let target_path = path.key("target");
-    let target = get(map, "target", path)?;
-    let target = match decision {
-        Decision::Allow | Decision::Deny => {
-            if !target.is_null() {
-                return Err(target_path.err(format!("must be null for `{decision}`")));
-            }
+/// A condition's operator with its checked operand. `declared` is the field's type and name.
+fn operand(
+    op: &str,
+    raw: &Value,
+    declared: Option<(FieldType, &str)>,
+    op_path: &Path,
+    value_path: &Path,
+    check: &mut Check<'_>,
+) -> Option<Op> {
+    let list_op = matches!(op, "empty" | "contains_any" | "contains_none");
+    let ordered = matches!(op, "gt" | "gte" | "lt" | "lte");
+    if let Some((declared, field)) = declared {
+        let mismatch = if list_op && declared != FieldType::List {
+            Some(format!("`{op}` needs a list field, but `{field}` is declared {declared}"))
+        } else if !list_op && op != "exists" && declared == FieldType::List {
+            Some(format!("list field `{field}` allows only `exists`, `empty`, `contains_any` and `contains_none`"))
+        } else if ordered && declared != FieldType::Integer {
+            Some(format!("`{op}` needs an integer field, but `{field}` is declared {declared}"))
+        } else {
             None
+        };
+        if let Some(message) = mismatch {
+            return check.ok(Err(op_path.err(message)));
         }
-        Decision::Confirm => {
-            if target.as_str() != Some("agent_owner") {
-                return Err(target_path.err("must be `agent_owner` for `confirm`"));
+    }
+    match op {
+        "exists" => check.ok(boolean(raw, value_path)).map(Op::Exists),
+        "empty" => check.ok(boolean(raw, value_path)).map(Op::Empty),
+        "contains_any" => overlap_values(raw, value_path, check).map(Op::ContainsAny),
+        "contains_none" => overlap_values(raw, value_path, check).map(Op::ContainsNone),
+        "in" => membership_values(raw, declared, value_path, check).map(Op::In),
+        "not_in" => membership_values(raw, declared, value_path, check).map(Op::NotIn),
+        _ => {
+            let operand = check.ok(single_value(raw, declared, value_path))?;
+            match (op, operand) {
+                ("eq", operand) => Some(Op::Eq(operand)),
+                ("ne", operand) => Some(Op::Ne(operand)),
+                ("gt", Scalar::Int(n)) => Some(Op::Gt(n)),
+                ("gte", Scalar::Int(n)) => Some(Op::Gte(n)),
+                ("lt", Scalar::Int(n)) => Some(Op::Lt(n)),
+                ("lte", Scalar::Int(n)) => Some(Op::Lte(n)),
+                // Ordered operators need an integer field: a declared one was checked above, so
+                // this is a field whose declaration is missing or wrong (already reported).
+                _ => check.ok(Err(value_path.err("must be an integer"))),
             }
-            Some("agent_owner".to_owned())
         }
-        Decision::Escalate => {
-            let member = target.as_str().and_then(|t| t.strip_prefix("member:"));
-            match member {
-                Some(id) if !id.chars().all(is_python_space) && id.chars().count() <= MAX_TEXT => {
-                    no_nul(id, &target_path)?;
-                    Some(format!("member:{id}"))
-                }
-                _ => {
-                    return Err(target_path.err(format!(
-                        "must be `member:<account_user_id>` for `escalate`, with a non-blank id of at most {MAX_TEXT} characters"
-                    )))
-                }
-            }
+    }
+}
+
+/// `decision` and `target` of a policy or rule, with the target each decision requires (and
+/// fills in when it is left out). `None` after reporting an error.
+fn decision_and_target(
+    map: &Map<String, Value>,
+    path: &Path,
+    check: &mut Check<'_>,
+) -> Option<(Decision, Option<String>)> {
+    let decision = check.required(map, "decision", path).and_then(|decision| {
+        let decision = decision.as_str().and_then(Decision::parse);
+        check.ok(decision.ok_or_else(|| path.key("decision").err("must be one of allow, deny, confirm, escalate")))
+    })?;
+    let target_path = path.key("target");
+    let target = match (decision, map.get("target")) {
+        (Decision::Allow | Decision::Deny, None | Some(Value::Null)) => Ok(None),
+        (Decision::Allow | Decision::Deny, Some(_)) => {
+            Err(target_path.err(format!("must be null for `{decision}` (the default when left out)")))
         }
+        (Decision::Confirm, None) => Ok(Some("agent_owner".to_owned())),
+        (Decision::Confirm, Some(target)) if target.as_str() == Some("agent_owner") => {
+            Ok(Some("agent_owner".to_owned()))
+        }
+        (Decision::Confirm, Some(_)) => {
+            Err(target_path.err("must be `agent_owner` for `confirm` (the default when left out)"))
+        }
+        (Decision::Escalate, None) => {
+            Err(target_path.err("is required for `escalate`: the approver, as `member:<account_user_id>`"))
+        }
+        (Decision::Escalate, Some(target)) => escalation_target(target, &target_path),
     };
-    Ok((decision, target))
+    check.ok(target).map(|target| (decision, target))
+}
+
+fn escalation_target(target: &Value, path: &Path) -> Result<Option<String>, FieldError> {
+    match target.as_str().and_then(|t| t.strip_prefix("member:")) {
+        Some(id) if !id.chars().all(is_python_space) && id.chars().count() <= MAX_TEXT => {
+            no_nul(id, path)?;
+            Ok(Some(format!("member:{id}")))
+        }
+        _ => Err(path.err(format!(
+            "must be `member:<account_user_id>` for `escalate`, with a non-blank id of at most {MAX_TEXT} characters"
+        ))),
+    }
 }
 
 /// Python's `str.isspace`, which the client's blank-id test (`strip()`) uses: Unicode
@@ -548,60 +697,56 @@ fn is_python_space(c: char) -> bool {
     c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
 }
 
-fn parse_guards(value: &Value, path: &Path) -> Result<Guards, PolicyError> {
-    let map = object(value, path)?;
-    known_keys(map, &["resource_pattern", "allowed_initiators", "max_per_day", "rate_limit"], path)?;
-    let resource_pattern = match map.get("resource_pattern") {
-        Some(pattern) => Some(text(pattern, 256, &path.key("resource_pattern"))?.to_owned()),
-        None => None,
-    };
-    let allowed_initiators = match map.get("allowed_initiators") {
-        Some(raw) => Some(initiators(raw, &path.key("allowed_initiators"))?),
-        None => None,
-    };
-    let max_per_day = match map.get("max_per_day") {
-        Some(raw) => Some(integer(raw, 1, MAX_SAFE_INTEGER, &path.key("max_per_day"))?.unsigned_abs()),
-        None => None,
-    };
-    let rate_limit = match map.get("rate_limit") {
-        Some(raw) => {
-            let path = path.key("rate_limit");
-            let limit = object(raw, &path)?;
-            known_keys(limit, &["max_calls", "window_seconds"], &path)?;
-            let max_calls = integer(get(limit, "max_calls", &path)?, 1, MAX_SAFE_INTEGER, &path.key("max_calls"))?;
-            let window = integer(get(limit, "window_seconds", &path)?, 1, 86_400, &path.key("window_seconds"))?;
-            Some(RateLimit { max_calls: max_calls.unsigned_abs(), window_seconds: window.unsigned_abs() })
-        }
-        None => None,
-    };
-    Ok(Guards { resource_pattern, allowed_initiators, max_per_day, rate_limit })
+fn parse_guards(value: &Value, path: &Path, check: &mut Check<'_>) -> Option<Guards> {
+    let map = check.ok(object(value, path))?;
+    check.unknown_keys(map, &["resource_pattern", "allowed_initiators", "max_per_day", "rate_limit"], path);
+    let resource_pattern = optional(map.get("resource_pattern"), |pattern| {
+        check.ok(text(pattern, 256, &path.key("resource_pattern"))).map(str::to_owned)
+    });
+    let allowed_initiators =
+        optional(map.get("allowed_initiators"), |raw| initiators(raw, &path.key("allowed_initiators"), check));
+    let max_per_day = optional(map.get("max_per_day"), |raw| {
+        check.ok(integer(raw, 1, MAX_SAFE_INTEGER, &path.key("max_per_day"))).map(i64::unsigned_abs)
+    });
+    let rate_limit = optional(map.get("rate_limit"), |raw| {
+        let path = path.key("rate_limit");
+        let limit = check.ok(object(raw, &path))?;
+        check.unknown_keys(limit, &["max_calls", "window_seconds"], &path);
+        let max_calls = check
+            .required(limit, "max_calls", &path)
+            .and_then(|n| check.ok(integer(n, 1, MAX_SAFE_INTEGER, &path.key("max_calls"))));
+        let window = check
+            .required(limit, "window_seconds", &path)
+            .and_then(|n| check.ok(integer(n, 1, 86_400, &path.key("window_seconds"))));
+        Some(RateLimit { max_calls: max_calls?.unsigned_abs(), window_seconds: window?.unsigned_abs() })
+    });
+    Some(Guards {
+        resource_pattern: resource_pattern?,
+        allowed_initiators: allowed_initiators?,
+        max_per_day: max_per_day?,
+        rate_limit: rate_limit?,
+    })
 }
 
-fn initiators(value: &Value, path: &Path) -> Result<Vec<String>, PolicyError> {
+fn initiators(value: &Value, path: &Path, check: &mut Check<'_>) -> Option<Vec<String>> {
     let items = match value {
         Value::Array(items) if (1..=MAX_INITIATORS).contains(&items.len()) => items,
-        _ => return Err(path.err(format!("must be an array of 1 to {MAX_INITIATORS} strings"))),
+        _ => return check.ok(Err(path.err(format!("must be an array of 1 to {MAX_INITIATORS} strings")))),
     };
     let mut seen = HashSet::new();
-    let mut out = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
+    check.all(items.iter().enumerate().map(|(i, item)| {
         let item_path = path.index(i);
         let name = text(item, MAX_TEXT, &item_path)?;
         if !seen.insert(name) {
             return Err(item_path.err(format!("`{name}` is listed twice")));
         }
-        out.push(name.to_owned());
-    }
-    Ok(out)
+        Ok(name.to_owned())
+    }))
 }
 
-fn parse_grant<'v>(
-    value: &'v Value,
-    path: &Path,
-    operations: &mut HashSet<(&'v str, &'v str)>,
-) -> Result<ExecutableGrant, PolicyError> {
-    let map = object(value, path)?;
-    known_keys(
+fn parse_grant<'v>(value: &'v Value, path: &Path, check: &mut Check<'v>) -> Option<ExecutableGrant> {
+    let map = check.ok(object(value, path))?;
+    check.unknown_keys(
         map,
         &[
             "enabled_executable_id",
@@ -612,83 +757,117 @@ fn parse_grant<'v>(
             "minimum_evidence_mode",
         ],
         path,
-    )?;
-    let field =
-        |key: &'static str| -> Result<&'v str, PolicyError> { text(get(map, key, path)?, MAX_TEXT, &path.key(key)) };
-    let enabled_executable_id = field("enabled_executable_id")?;
-    let provider_id = field("provider_id")?;
-    let operation_id = field("operation_id")?;
-    let catalog_revision = field("catalog_revision")?;
-    let definition_fingerprint = match get(map, "definition_fingerprint", path)?.as_str() {
-        Some(fp) if fp.strip_prefix("sha256:").is_some_and(|hex| is_lower_hex(hex, 64)) => fp.to_owned(),
-        _ => {
-            return Err(path
-                .key("definition_fingerprint")
-                .err("must be `sha256:` followed by 64 lowercase hex characters"))
-        }
+    );
+    let mut field = |key: &'static str| -> Option<&'v str> {
+        check.required(map, key, path).and_then(|value| check.ok(text(value, MAX_TEXT, &path.key(key))))
     };
-    let minimum_evidence_mode = match get(map, "minimum_evidence_mode", path)?.as_str() {
-        Some("receipt") => EvidenceMode::Receipt,
-        Some("witnessed") => EvidenceMode::Witnessed,
-        _ => return Err(path.key("minimum_evidence_mode").err("must be `receipt` or `witnessed`")),
-    };
-    if !operations.insert((enabled_executable_id, operation_id)) {
-        return Err(path.err(format!(
+    let enabled_executable_id = field("enabled_executable_id");
+    let provider_id = field("provider_id");
+    let operation_id = field("operation_id");
+    let catalog_revision = field("catalog_revision");
+    let definition_fingerprint = check.required(map, "definition_fingerprint", path).and_then(|fp| {
+        let valid = fp.as_str().filter(|fp| fp.strip_prefix("sha256:").is_some_and(|hex| is_lower_hex(hex, 64)));
+        check.ok(valid.map(str::to_owned).ok_or_else(|| {
+            path.key("definition_fingerprint").err("must be `sha256:` followed by 64 lowercase hex characters")
+        }))
+    });
+    let minimum_evidence_mode = check.required(map, "minimum_evidence_mode", path).and_then(|mode| {
+        let mode = match mode.as_str() {
+            Some("receipt") => Ok(EvidenceMode::Receipt),
+            Some("witnessed") => Ok(EvidenceMode::Witnessed),
+            _ => Err(path.key("minimum_evidence_mode").err("must be `receipt` or `witnessed`")),
+        };
+        check.ok(mode)
+    });
+    let (enabled_executable_id, operation_id) = (enabled_executable_id?, operation_id?);
+    if !check.operations.insert((enabled_executable_id, operation_id)) {
+        check.fail(path.err(format!(
             "operation `{operation_id}` of executable `{enabled_executable_id}` is granted more than once; it may belong to only one action"
         )));
+        return None;
     }
-    Ok(ExecutableGrant {
+    Some(ExecutableGrant {
         enabled_executable_id: enabled_executable_id.to_owned(),
-        provider_id: provider_id.to_owned(),
+        provider_id: provider_id?.to_owned(),
         operation_id: operation_id.to_owned(),
-        catalog_revision: catalog_revision.to_owned(),
-        definition_fingerprint,
-        minimum_evidence_mode,
+        catalog_revision: catalog_revision?.to_owned(),
+        definition_fingerprint: definition_fingerprint?,
+        minimum_evidence_mode: minimum_evidence_mode?,
+    })
+}
+
+fn parse_ref(value: &Value, path: &Path, check: &mut Check<'_>) -> Option<PolicyRef> {
+    let map = check.ok(object(value, path))?;
+    check.unknown_keys(map, &["policy_id", "policy_version", "definition_sha256"], path);
+    let policy_id =
+        check.required(map, "policy_id", path).and_then(|id| check.ok(text(id, MAX_TEXT, &path.key("policy_id"))));
+    let policy_version = check
+        .required(map, "policy_version", path)
+        .and_then(|v| check.ok(integer(v, 1, MAX_SAFE_INTEGER, &path.key("policy_version"))));
+    let definition_sha256 = check.required(map, "definition_sha256", path).and_then(|digest| {
+        let valid = digest.as_str().filter(|hex| is_lower_hex(hex, 64));
+        check.ok(valid
+            .map(str::to_owned)
+            .ok_or_else(|| path.key("definition_sha256").err("must be 64 lowercase hex characters")))
+    });
+    Some(PolicyRef {
+        policy_id: policy_id?.to_owned(),
+        policy_version: policy_version?,
+        definition_sha256: definition_sha256?,
     })
 }
 
 // ---- condition operands ----
 
-fn boolean(value: &Value, path: &Path) -> Result<bool, PolicyError> {
+fn boolean(value: &Value, path: &Path) -> Result<bool, FieldError> {
     value.as_bool().ok_or_else(|| path.err("must be a boolean"))
 }
 
 /// `contains_any` / `contains_none`: 1..64 scalars of any type.
-fn overlap_values(value: &Value, path: &Path) -> Result<Vec<Scalar>, PolicyError> {
+fn overlap_values(value: &Value, path: &Path, check: &mut Check<'_>) -> Option<Vec<Scalar>> {
     match value {
         Value::Array(items) if (1..=MAX_VALUES).contains(&items.len()) => {
-            items.iter().enumerate().map(|(i, item)| scalar(item, &path.index(i))).collect()
+            check.all(items.iter().enumerate().map(|(i, item)| scalar(item, &path.index(i))))
         }
-        _ => Err(path.err(format!("must be an array of 1 to {MAX_VALUES} strings, integers, booleans or nulls"))),
+        _ => check
+            .ok(Err(path.err(format!("must be an array of 1 to {MAX_VALUES} strings, integers, booleans or nulls")))),
     }
 }
 
 /// `in` / `not_in`: up to 64 values of the declared type.
-fn membership_values(value: &Value, declared: FieldType, field: &str, path: &Path) -> Result<Vec<Scalar>, PolicyError> {
+fn membership_values(
+    value: &Value,
+    declared: Option<(FieldType, &str)>,
+    path: &Path,
+    check: &mut Check<'_>,
+) -> Option<Vec<Scalar>> {
     match value {
         Value::Array(items) if items.len() <= MAX_VALUES => {
-            items.iter().enumerate().map(|(i, item)| typed_scalar(item, declared, field, &path.index(i))).collect()
+            check.all(items.iter().enumerate().map(|(i, item)| typed_scalar(item, declared, &path.index(i))))
         }
-        _ => Err(path.err(format!("must be an array of at most {MAX_VALUES} values"))),
+        _ => check.ok(Err(path.err(format!("must be an array of at most {MAX_VALUES} values")))),
     }
 }
 
-fn single_value(value: &Value, declared: FieldType, field: &str, path: &Path) -> Result<Scalar, PolicyError> {
+fn single_value(value: &Value, declared: Option<(FieldType, &str)>, path: &Path) -> Result<Scalar, FieldError> {
     if value.is_array() {
         return Err(path.err("must be a single value; only `in` and `not_in` take an array"));
     }
-    typed_scalar(value, declared, field, path)
+    typed_scalar(value, declared, path)
 }
 
-fn typed_scalar(value: &Value, declared: FieldType, field: &str, path: &Path) -> Result<Scalar, PolicyError> {
+/// A scalar of the declared type (any scalar when the declaration is unknown).
+fn typed_scalar(value: &Value, declared: Option<(FieldType, &str)>, path: &Path) -> Result<Scalar, FieldError> {
     let scalar = scalar(value, path)?;
-    if scalar.field_type() != declared {
-        return Err(path.err(format!("must be {}, the declared type of `{field}`", declared.expected())));
+    match declared {
+        Some((declared, field)) if scalar.field_type() != declared => {
+            Err(path.err(format!("must be {}, the declared type of `{field}`", declared.expected())))
+        }
+        _ => Ok(scalar),
     }
-    Ok(scalar)
 }
 
-fn scalar(value: &Value, path: &Path) -> Result<Scalar, PolicyError> {
+fn scalar(value: &Value, path: &Path) -> Result<Scalar, FieldError> {
     match value {
         Value::Null => Ok(Scalar::Null),
         Value::Bool(b) => Ok(Scalar::Bool(*b)),
@@ -710,7 +889,7 @@ pub(super) fn safe_integer(n: &Number) -> Option<i64> {
     n.as_i64().filter(|i| (-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER).contains(i))
 }
 
-fn integer(value: &Value, min: i64, max: i64, path: &Path) -> Result<i64, PolicyError> {
+fn integer(value: &Value, min: i64, max: i64, path: &Path) -> Result<i64, FieldError> {
     let n = match value {
         Value::Number(n) => safe_integer(n).ok_or_else(|| path.err(UNSAFE_NUMBER))?,
         _ => return Err(path.err("must be an integer")),
@@ -722,7 +901,7 @@ fn integer(value: &Value, min: i64, max: i64, path: &Path) -> Result<i64, Policy
     Ok(n)
 }
 
-fn text<'v>(value: &'v Value, max: usize, path: &Path) -> Result<&'v str, PolicyError> {
+fn text<'v>(value: &'v Value, max: usize, path: &Path) -> Result<&'v str, FieldError> {
     let s = value.as_str().ok_or_else(|| path.err("must be a string"))?;
     // Lengths count Unicode scalar values, like Python's `len`.
     if s.is_empty() || s.chars().count() > max {
@@ -732,7 +911,7 @@ fn text<'v>(value: &'v Value, max: usize, path: &Path) -> Result<&'v str, Policy
     Ok(s)
 }
 
-fn no_nul(s: &str, path: &Path) -> Result<(), PolicyError> {
+fn no_nul(s: &str, path: &Path) -> Result<(), FieldError> {
     if s.contains('\0') {
         return Err(path.err("must not contain a nul character"));
     }
@@ -743,30 +922,115 @@ fn is_lower_hex(s: &str, len: usize) -> bool {
     s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-fn object<'v>(value: &'v Value, path: &Path) -> Result<&'v Map<String, Value>, PolicyError> {
+fn object<'v>(value: &'v Value, path: &Path) -> Result<&'v Map<String, Value>, FieldError> {
     value.as_object().ok_or_else(|| path.err("must be an object"))
 }
 
-/// Objects are exact-key: anything not in `allowed` is rejected.
-fn known_keys(map: &Map<String, Value>, allowed: &[&str], path: &Path) -> Result<(), PolicyError> {
-    match map.keys().find(|key| !allowed.contains(&key.as_str())) {
-        Some(key) => Err(path.key(key).err("is not a known field")),
-        None => Ok(()),
+/// A key that may be left out: `Some(None)` when it is, `None` when it is there but invalid.
+fn optional<'v, T>(value: Option<&'v Value>, parse: impl FnOnce(&'v Value) -> Option<T>) -> Option<Option<T>> {
+    match value {
+        None => Some(None),
+        Some(value) => parse(value).map(Some),
     }
 }
 
-fn get<'v>(map: &'v Map<String, Value>, key: &str, path: &Path) -> Result<&'v Value, PolicyError> {
-    map.get(key).ok_or_else(|| path.key(key).err("is required"))
+/// The submitted value of `key`, or its default: the full form keeps what the author wrote.
+fn or_default(map: &Map<String, Value>, key: &str, default: impl FnOnce() -> Value) -> Value {
+    map.get(key).cloned().unwrap_or_else(default)
 }
 
-fn canonical_error(path: &Path, err: &CanonicalError) -> PolicyError {
+fn canonical_error(path: &Path, err: &CanonicalError) -> FieldError {
     path.err(format!("cannot be canonicalized: {}", err.0))
+}
+
+/// One validation pass over a document: the errors found so far, and the names that must be
+/// unique across the whole document. Parsers record an error and return `None` for a value they
+/// cannot use; siblings of that value are still checked.
+struct Check<'v> {
+    errors: Vec<FieldError>,
+    unreported: usize,
+    /// Action names seen.
+    names: HashSet<&'v str>,
+    /// `(enabled_executable_id, operation_id)` pairs granted.
+    operations: HashSet<(&'v str, &'v str)>,
+}
+
+impl<'v> Check<'v> {
+    fn new() -> Check<'v> {
+        Check { errors: Vec::new(), unreported: 0, names: HashSet::new(), operations: HashSet::new() }
+    }
+
+    fn fail(&mut self, error: FieldError) {
+        if self.errors.len() < MAX_REPORTED_ERRORS {
+            self.errors.push(error);
+        } else {
+            self.unreported += 1;
+        }
+    }
+
+    fn ok<T>(&mut self, result: Result<T, FieldError>) -> Option<T> {
+        result.map_err(|error| self.fail(error)).ok()
+    }
+
+    /// Every item's value, or `None` after recording the error of each item that has one.
+    fn all<T>(&mut self, results: impl IntoIterator<Item = Result<T, FieldError>>) -> Option<Vec<T>> {
+        let mut out = Some(Vec::new());
+        for result in results {
+            match result {
+                Ok(value) => {
+                    if let Some(out) = out.as_mut() {
+                        out.push(value);
+                    }
+                }
+                Err(error) => {
+                    self.fail(error);
+                    out = None;
+                }
+            }
+        }
+        out
+    }
+
+    fn count(&self) -> usize {
+        self.errors.len() + self.unreported
+    }
+
+    fn required<'m>(&mut self, map: &'m Map<String, Value>, key: &str, path: &Path) -> Option<&'m Value> {
+        let value = map.get(key);
+        if value.is_none() {
+            self.fail(path.key(key).err("is required"));
+        }
+        value
+    }
+
+    /// Objects are exact-key: each key not in `allowed` is an error.
+    fn unknown_keys(&mut self, map: &Map<String, Value>, allowed: &[&str], path: &Path) {
+        for key in map.keys().filter(|key| !allowed.contains(&key.as_str())) {
+            self.fail(path.key(key).err("is not a known field"));
+        }
+    }
+
+    fn finish<T>(self, value: Option<T>) -> Result<T, PolicyError> {
+        match value {
+            Some(value) if self.errors.is_empty() => Ok(value),
+            // A parser returns `None` only after recording why; this is a safety net.
+            _ if self.errors.is_empty() => {
+                Err(PolicyError::new(vec![FieldError { field: "definition".into(), message: "is invalid".into() }], 0))
+            }
+            _ => Err(PolicyError::new(self.errors, self.unreported)),
+        }
+    }
 }
 
 /// Where a value sits in the document; rendered (`actions[0].policy.rules`) only on error.
 enum Path<'a> {
-    /// The document itself, named for errors about the whole of it.
-    Root(&'static str),
+    /// The document itself, named `name` in errors about the whole of it. Its members are named
+    /// from the document (`actions[0]`), or from `name` when it is `nested` in a request
+    /// (`definition.actions[0]`).
+    Root {
+        name: &'static str,
+        nested: bool,
+    },
     Key(&'a Path<'a>, &'a str),
     Index(&'a Path<'a>, usize),
 }
@@ -780,21 +1044,25 @@ impl Path<'_> {
         Path::Index(self, i)
     }
 
-    fn err(&self, message: impl Into<String>) -> PolicyError {
+    fn err(&self, message: impl Into<String>) -> FieldError {
         let field = match self {
-            Path::Root(name) => (*name).to_owned(),
+            Path::Root { name, .. } => (*name).to_owned(),
             _ => {
                 let mut out = String::new();
                 self.write_to(&mut out);
                 out
             }
         };
-        PolicyError { field, message: message.into() }
+        FieldError { field, message: message.into() }
     }
 
     fn write_to(&self, out: &mut String) {
         match self {
-            Path::Root(_) => {}
+            Path::Root { name, nested } => {
+                if *nested {
+                    out.push_str(name);
+                }
+            }
             Path::Key(parent, key) => {
                 parent.write_to(out);
                 if !out.is_empty() {

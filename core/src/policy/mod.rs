@@ -1,8 +1,10 @@
-//! Policies: the `allowly.policy.v1` definition format, its strict validator, and the native
+//! Policies: the `allowly.policy.v1` definition format, its validator, and the native
 //! `allowly.basic.v1` evaluator.
 //!
-//! Validation accepts exactly what the official Python client (0.8.0) accepts, plus one engine
-//! extension (`guards.rate_limit`). Evaluation works on typed structures built once at parse time,
+//! Validation accepts what the official Python client (0.8.0) accepts, plus one engine extension
+//! (`guards.rate_limit`), and lets authors leave out the keys that have an obvious value (see
+//! [`Definition::parse`]); definitions are kept in the full form the client reads back. It reports
+//! every error of a document at once. Evaluation works on typed structures built once at parse time,
 //! so a check never re-reads or re-canonicalizes policy JSON.
 
 mod definition;
@@ -10,6 +12,8 @@ mod eval;
 mod glob;
 
 use std::fmt;
+
+use crate::error::FieldError;
 
 pub use definition::{
     ActionEntry, BasicPolicy, Condition, Definition, EvidenceMode, ExecutableGrant, Guards, Op, PolicyCreate,
@@ -115,17 +119,61 @@ impl fmt::Display for FieldType {
     }
 }
 
-/// A definition or request that does not validate, with the path of the first offending field
-/// (e.g. `actions[0].policy.rules[1].conditions[0].value`).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("invalid `{field}`: {message}")]
+/// The most field errors one answer lists; the message still counts the rest.
+pub const MAX_REPORTED_ERRORS: usize = 100;
+
+/// A definition or request that does not validate: every invalid field found in one pass, each
+/// named by its path (e.g. `actions[0].policy.rules[1].conditions[0].value`), in document order.
+/// Never empty.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PolicyError {
-    pub field: String,
-    pub message: String,
+    fields: Vec<FieldError>,
+    /// Errors found beyond the [`MAX_REPORTED_ERRORS`] listed.
+    unreported: usize,
 }
+
+impl PolicyError {
+    pub(crate) fn new(fields: Vec<FieldError>, unreported: usize) -> PolicyError {
+        PolicyError { fields, unreported }
+    }
+
+    /// The invalid fields, in the order of the document (at most [`MAX_REPORTED_ERRORS`]).
+    pub fn fields(&self) -> &[FieldError] {
+        &self.fields
+    }
+
+    /// How many errors were found in all, listed or not.
+    pub fn count(&self) -> usize {
+        self.fields.len() + self.unreported
+    }
+
+    pub fn into_fields(self) -> Vec<FieldError> {
+        self.fields
+    }
+}
+
+/// One error: ``invalid `field`: message``. Several: ``the policy has 3 errors: `a`: ...; `b`: ...``.
+impl fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let ([only], 0) = (self.fields.as_slice(), self.unreported) {
+            return write!(f, "invalid `{}`: {}", only.field, only.message);
+        }
+        write!(f, "the policy has {} errors", self.count())?;
+        if self.unreported > 0 {
+            write!(f, " (the first {} are listed)", self.fields.len())?;
+        }
+        for (i, error) in self.fields.iter().enumerate() {
+            let separator = if i == 0 { ": " } else { "; " };
+            write!(f, "{separator}`{}`: {}", error.field, error.message)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for PolicyError {}
 
 impl From<PolicyError> for crate::Error {
     fn from(err: PolicyError) -> crate::Error {
-        crate::Error::invalid(err.field, err.message)
+        crate::Error::InvalidRequest { message: err.to_string(), fields: err.fields }
     }
 }
