@@ -56,6 +56,9 @@ scripts/node-test.sh
 step "C SDK: liballowly and allowly.h (header check, plain, ASan+UBSan, valgrind, remote)"
 scripts/c-test.sh
 
+step "the docs: every example of docs/http-api.md and docs/policy-format.md against allowly serve"
+scripts/docs-test.sh
+
 step "the README quickstart, as written"
 scripts/readme-quickstart.sh
 
