@@ -46,13 +46,23 @@ impl Output {
             // Nothing more can be reported if stdout is gone; the exit code still says it failed.
             let _ = self.json_value(&body);
         } else {
-            let mut text = format!("error[{}]: {err}", err.code());
-            for field in err.fields().iter().skip(1) {
-                let _ = write!(text, "\n  also `{}`: {}", field.field, field.message);
-            }
-            stderr(&text);
+            stderr(&error_text(err));
         }
     }
+}
+
+/// `error[code]: message`, or for several invalid fields (a policy with many mistakes) one line
+/// per field, since the message lists them all on one line.
+fn error_text(err: &Error) -> String {
+    let fields = err.fields();
+    if fields.len() <= 1 {
+        return format!("error[{}]: {err}", err.code());
+    }
+    let mut text = format!("error[{}]: {} invalid fields", err.code(), fields.len());
+    for field in fields {
+        let _ = write!(text, "\n  `{}`: {}", field.field, field.message);
+    }
+    text
 }
 
 /// Writes one block of text and a newline to stdout. A closed pipe (`allowly ... | head`) is not
@@ -526,4 +536,30 @@ pub fn checkpoints(created: &[CheckpointInfo]) -> String {
         ]);
     }
     table(&rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use allowly_core::{Error, FieldError};
+
+    #[test]
+    fn several_invalid_fields_print_one_per_line() {
+        let one = Error::invalid("agent_id", "is required");
+        assert_eq!(super::error_text(&one), "error[invalid_request]: invalid `agent_id`: is required");
+        let field = |field: &str, message: &str| FieldError { field: field.into(), message: message.into() };
+        let three = Error::InvalidRequest {
+            message: "the policy has 3 errors: ...".into(),
+            fields: vec![
+                field("agent_id", "is required"),
+                field("actions[0].policy.decision", "must be one of allow, deny, confirm, escalate"),
+                field("actions[0].policy.rules[0].conditions[0].value", "must be a boolean"),
+            ],
+        };
+        assert_eq!(
+            super::error_text(&three),
+            "error[invalid_request]: 3 invalid fields\n  `agent_id`: is required\n  \
+             `actions[0].policy.decision`: must be one of allow, deny, confirm, escalate\n  \
+             `actions[0].policy.rules[0].conditions[0].value`: must be a boolean"
+        );
+    }
 }

@@ -15,6 +15,7 @@ import traceback
 import uuid
 from typing import Any
 
+import httpx
 from allowly import (
     Allowly,
     AllowlyAPIError,
@@ -101,9 +102,20 @@ OPS_DEFINITION = {
 }
 
 
+# Only the keys that have no default: the client requires every key, so this goes over raw HTTP.
+MINIMAL_DEFINITION = {
+    "agent_id": "minimal_agent",
+    "actions": [
+        {"policy": {"action": "email.read", "decision": "allow"}},
+        {"policy": {"action": "email.send", "decision": "confirm"}},
+    ],
+}
+
+
 class Run:
     def __init__(self, base_url: str, setup_key: str, runtime_key: str, other_runtime_key: str | None):
         self.base_url = base_url
+        self.setup_key = setup_key
         self.setup = Allowly(setup_key, base_url=base_url, dangerously_allow_insecure_base_url=True)
         self.runtime = Allowly(runtime_key, base_url=base_url, dangerously_allow_insecure_base_url=True)
         self.other = (
@@ -157,9 +169,52 @@ class Run:
         )
         expect_eq(published.policy_ref["policy_id"], "ops", "policies.publish creates an edition")
         expect_eq(published.agent_id, "ops_agent", "policies.publish names the agent")
+        await self.minimal_policy()
         await self.setup.policies.archive("ops")
         await expect_api_error(self.setup.policies.get("ops"), 404, "policy_not_found", "an archived policy is gone")
         await expect_api_error(self.runtime.policies.list(), 403, "forbidden", "a runtime key cannot manage policies")
+
+    async def minimal_policy(self) -> None:
+        """A policy written with only the required keys reads back through the client, which
+        validates every key: the server keeps the full form, with the same digest."""
+        headers = {"Authorization": f"Bearer {self.setup_key}"}
+        async with httpx.AsyncClient(base_url=self.base_url, headers=headers) as http:
+            reply = await http.post("/v1/policies", json={"policy_id": "minimal", **MINIMAL_DEFINITION})
+            expect_eq(reply.status_code, 201, "a policy with only the required keys is created over HTTP")
+            broken = {"policy_id": "broken", "agent_id": "", "actions": [
+                {"policy": {"action": "email.read", "decision": "block"}},
+                {"policy": {"action": "email.send", "decision": "confirm", "target": "member:bob"}},
+            ]}
+            reply = await http.post("/v1/policies", json=broken)
+            fields = [f.get("field") for f in reply.json().get("error", {}).get("fields", [])]
+            expect_eq(
+                (reply.status_code, fields),
+                (422, ["agent_id", "actions[0].policy.decision", "actions[1].policy.target"]),
+                "a policy with three mistakes gets all three in one answer",
+            )
+        try:
+            fetched = await self.setup.policies.get("minimal")
+        except Exception as exc:  # noqa: BLE001 - a validation error here is the failure tested
+            expect(False, "policies.get reads a minimal policy back", f"{type(exc).__name__}: {exc}")
+            return
+        expect_eq(
+            fetched.definition,
+            {
+                "profile": "allowly.policy.v1",
+                "agent_id": "minimal_agent",
+                "actions": [action("email.read", "allow"), action("email.send", "confirm", "agent_owner")],
+                "default_expiry_days": None,
+            },
+            "policies.get reads a minimal policy back in full",
+        )
+        created = await self.setup.policies.create(policy_id="minimal-full", definition=fetched.definition)
+        expect_eq(
+            created.policy_ref["definition_sha256"],
+            fetched.policy_ref["definition_sha256"],
+            "the full form through policies.create has the same digest",
+        )
+        listed = await self.setup.policies.list(limit=100)
+        expect("minimal" in [p.policy_ref["policy_id"] for p in listed.items], "policies.list reads it too", listed)
 
     async def flow(self) -> None:
         auth = await self.runtime.authorizations.create(
