@@ -70,9 +70,9 @@ export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 valgrind_cmd=(valgrind -q --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect
               --errors-for-leak-kinds=definite,indirect --track-origins=no)
 
-# run <label> <cmd...>: runs a test binary with a fresh home as its last-but-one argument.
-n=0
-fresh() { n=$((n + 1)); echo "$work/home$n"; }
+# fresh: a new empty folder under $work, for a home (mktemp, not a counter: "$(fresh)" runs in a
+# subshell, where a counter would never move and every test would share one home).
+fresh() { mktemp -d "$work/home.XXXXXX"; }
 
 step "embedded: plain, ASan+UBSan, valgrind"
 for mode in plain asan valgrind; do
@@ -103,6 +103,42 @@ ok "send_email linked against liballowly.a"
 "$build/plain/check_cpp" "$(fresh)" | grep -qF "c++: deny (authorization_not_found)" || fail "check_cpp"
 ok "check.cpp compiles as C++17 with -Werror and runs"
 
+step "the README's C program, built and run as the README says, in an empty folder"
+# block <name>: the fenced block between <!-- name:begin --> and <!-- name:end --> in README.md.
+block() { sed -n "/<!-- $1:begin -->/,/<!-- $1:end -->/p" "$root/README.md" | sed '1,2d;$d' | sed '$d'; }
+readme_app="$work/readme-app.c"
+block c-sdk > "$readme_app"
+[ -s "$readme_app" ] || fail "no c-sdk block in README.md"
+# Its run lines, /path/to/allowly being this checkout (and its target folder, wherever cargo puts it).
+# Its first line builds the library (`make -C .../bindings-c`: cargo build --release -p allowly-c);
+# the step above built it already, with the whole workspace: building the one package again would
+# relink liballowly.so with other features (and the next workspace build would relink it back), so
+# that line is checked, not run.
+block c-sdk-run > "$work/readme-run.txt"
+head -n 1 "$work/readme-run.txt" | grep -q '^make -C /path/to/allowly/bindings-c\( \|$\)' \
+  || fail "the c-sdk-run block in README.md no longer starts with: make -C /path/to/allowly/bindings-c"
+tail -n +2 "$work/readme-run.txt" | sed -e "s|/path/to/allowly/target/release|$lib|g" -e "s|/path/to/allowly|$root|g" > "$work/readme-run.sh"
+grep -q '^cc .* app\.c' "$work/readme-run.sh" && grep -q '\./app' "$work/readme-run.sh" \
+  || fail "the c-sdk-run block in README.md does not compile app.c and run ./app"
+# expect_readme_app <output>: the decisions the README's program prints.
+expect_readme_app() {
+  for line in "example.com: allow (authorization_granted_action_active), sending" \
+              "partner.org: confirm (condition_requires_user_confirmation), asking the user" \
+              "partner.org: allow (user_confirmed), sending"; do
+    grep -qxF "$line" <<<"$1" || { echo "$1"; fail "the README's C program did not print: $line"; }
+  done
+}
+dir=$(fresh) && cp "$readme_app" "$dir/app.c"
+out=$(cd "$dir" && unset ALLOWLY_HOME && bash -eu "$work/readme-run.sh" 2>&1) || { echo "$out"; fail "the README's C build and run lines"; }
+echo "$out"
+expect_readme_app "$out"
+[ -d "$dir/.allowly" ] || fail "the README's C program kept no workspace in ./.allowly"
+ok "app.c from the README: compiled with -I/-L and run with LD_LIBRARY_PATH, as written"
+cc -std=c11 -Wall -Wextra -Werror -pedantic -fsyntax-only -I"$here/include" "$readme_app" || fail "app.c: warnings"
+ok "app.c compiles with -Wall -Wextra -Werror -pedantic"
+(cd "$dir" && rm -rf .allowly && LD_LIBRARY_PATH="$lib" "${valgrind_cmd[@]}" ./app >/dev/null) || fail "app.c under valgrind"
+ok "app.c under valgrind"
+
 step "make install and pkg-config"
 make -s -C "$here" install TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}" PREFIX="$work/prefix" >/dev/null
 export PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig"
@@ -110,6 +146,11 @@ export PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig"
 cc -std=c11 -Wall -Wextra -Werror -o "$work/send_email_pc" "$here/examples/send_email.c" $(pkg-config --cflags --libs allowly)
 LD_LIBRARY_PATH="$work/prefix/lib" "$work/send_email_pc" "$(fresh)" "$policy" | grep -qF "user_confirmed" || fail "pkg-config build"
 ok "installed under a prefix; built with \`pkg-config --cflags --libs allowly\` ($(pkg-config --modversion allowly))"
+dir=$(fresh) && cp "$readme_app" "$dir/app.c"
+# shellcheck disable=SC2046
+(cd "$dir" && cc -std=c11 -o app app.c $(pkg-config --cflags --libs allowly)) || fail "app.c with pkg-config"
+expect_readme_app "$(cd "$dir" && LD_LIBRARY_PATH="$work/prefix/lib" ./app)"
+ok "app.c from the README built with \`pkg-config --cflags --libs allowly\` against the installed library"
 
 step "remote: allowly serve (plain, ASan+UBSan, valgrind)"
 server_out="$work/server.out"
