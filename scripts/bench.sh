@@ -13,7 +13,13 @@ cargo bench --locked -p allowly-core --bench engine -- --noplot --warm-up-time 1
 
 reference="$("$root/scripts/reference-venv.sh")/bin/allowly-receipt-verify"
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+pg_started=0
+# A PostgreSQL cluster this script started (not one that was running already) is deleted at exit.
+cleanup() {
+  if [ "$pg_started" = 1 ]; then "$root/scripts/postgres.sh" destroy >/dev/null 2>&1 || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
 cargo run --quiet --release --locked -p allowly-core --example export_corpus -- "$work" 10000 >/dev/null
 workspace=$(cat "$work/workspace_id")
 trust=()
@@ -60,6 +66,7 @@ PY
 
 echo
 echo "allowly serve, 64 keep-alive connections from a second process (loadgen), ${SERVER_BENCH_SECONDS:=10} s each"
+scripts/postgres.sh status 2>/dev/null || pg_started=1
 eval "$(scripts/postgres.sh start)"
 sqlite=$(scripts/server-bench.sh 64 "$SERVER_BENCH_SECONDS" | sed -n 1p)
 pg_spread=$(LOADGEN_AUTHORIZATIONS=100 scripts/server-bench.sh 64 "$SERVER_BENCH_SECONDS" \

@@ -20,8 +20,11 @@ venv=$(scripts/official-venv.sh)
 
 work=$(mktemp -d)
 server_pid=""
+pg_started=0
 cleanup() {
   if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then kill -KILL "$server_pid" 2>/dev/null || true; fi
+  # A PostgreSQL cluster this script started (not one scripts/test.sh or the user runs) is deleted.
+  if [ "$pg_started" = 1 ]; then "$root/scripts/postgres.sh" destroy >/dev/null 2>&1 || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -78,6 +81,7 @@ echo "==> SIGKILL under load"
 python3 tests/server/sigkill.py "$allowly" 3 32
 
 echo "==> official client allowly 0.8.0 against allowly serve on PostgreSQL"
+scripts/postgres.sh status 2>/dev/null || pg_started=1
 eval "$(scripts/postgres.sh start)"
 start_server "$work/pg.out" --database-url "$(scripts/postgres.sh fresh-database allowly_official_client)"
 setup_key=$(grep -o 'allowly\.setup\.[^ ]*' "$work/pg.out" || true)

@@ -17,7 +17,8 @@ step "PostgreSQL for the tests of the PostgreSQL store and of scale-out (a throw
 pg_was_running=0
 scripts/postgres.sh status 2>/dev/null && pg_was_running=1
 eval "$(scripts/postgres.sh start)"
-[ "$pg_was_running" = 1 ] || trap 'scripts/postgres.sh stop || true' EXIT
+# A cluster this run started is deleted at exit (not only stopped: its files would stay in /tmp).
+[ "$pg_was_running" = 1 ] || trap 'scripts/postgres.sh destroy || true' EXIT
 
 step "format and lints"
 cargo fmt --all --check
