@@ -16,7 +16,9 @@ Exit codes:
   4  check: at least one action is confirm (and none is deny or escalate)
   5  check: at least one action is escalate (and none is deny)
 
-The data directory is --home, else $ALLOWLY_HOME, else ./.allowly.
+The data directory is --home, else $ALLOWLY_HOME, else ./.allowly. --home, --json, --url and
+--api-key go before or after the command; each command takes only those it uses (its --help
+lists them) and refuses the others.
 JSON arguments (--context, --metadata) take JSON text or @path; `policies apply -` reads stdin.";
 
 #[derive(Debug, Parser)]
@@ -27,34 +29,91 @@ JSON arguments (--context, --metadata) take JSON text or @path; `policies apply 
     after_help = AFTER_HELP
 )]
 pub struct Cli {
-    /// The workspace's data directory (holds allowly.db and its signing keys).
-    #[arg(long, global = true, env = "ALLOWLY_HOME", default_value = ".allowly", value_name = "DIR")]
-    pub home: PathBuf,
-
-    /// Print the HTTP API's JSON instead of text meant for people.
-    #[arg(long, global = true)]
-    pub json: bool,
-
-    /// Run the command against an `allowly serve` runtime instead of the local data directory.
-    #[arg(long, global = true, env = "ALLOWLY_URL", value_name = "URL")]
-    pub url: Option<String>,
-
-    /// The API key for --url (a setup key for policies, a runtime key for the rest).
-    #[arg(long, global = true, env = "ALLOWLY_API_KEY", value_name = "KEY", hide_env_values = true)]
-    pub api_key: Option<String>,
+    #[command(flatten)]
+    pub before: Before,
 
     #[command(subcommand)]
     pub command: Command,
+}
 
-    /// Whether --home was typed (then the follow-up commands we suggest must repeat it).
-    #[arg(skip)]
-    pub home_from_flag: bool,
+/// The shared flags typed before the command (`allowly --json check ...`). Each is the command's
+/// own flag (same meaning, same environment variable), and refused, like a flag typed after the
+/// command, by a command that does not take it: see [`crate::settings`].
+#[derive(Debug, Args)]
+pub struct Before {
+    /// The workspace's data directory (else $ALLOWLY_HOME, else ./.allowly), for the commands that
+    /// work on one.
+    #[arg(long = "home", id = "before_home", value_name = "DIR")]
+    pub home: Option<PathBuf>,
+
+    /// Print the HTTP API's JSON instead of text, for the commands that have a JSON form.
+    #[arg(long = "json", id = "before_json")]
+    pub json: bool,
+
+    /// Run against an `allowly serve` runtime (else $ALLOWLY_URL), for the commands that can.
+    #[arg(long = "url", id = "before_url", value_name = "URL")]
+    pub url: Option<String>,
+
+    /// The API key for --url (else $ALLOWLY_API_KEY).
+    #[arg(long = "api-key", id = "before_api_key", value_name = "KEY")]
+    pub api_key: Option<String>,
+}
+
+// The shared flags, flattened into each command that uses them, so that a command takes (and its
+// help lists) exactly those. `crate::settings` reads them by these ids.
+
+/// `--home`.
+#[derive(Debug, Args)]
+pub struct Home {
+    /// The workspace's data directory (holds allowly.db and its signing keys).
+    #[arg(long, env = "ALLOWLY_HOME", default_value = ".allowly", value_name = "DIR")]
+    pub home: PathBuf,
+}
+
+/// `--url` and `--api-key`.
+#[derive(Debug, Args)]
+pub struct Remote {
+    /// Run the command against an `allowly serve` runtime instead of the local data directory.
+    #[arg(long, env = "ALLOWLY_URL", value_name = "URL")]
+    pub url: Option<String>,
+
+    /// The API key for --url (a setup key for policies, a runtime key for the rest).
+    #[arg(long, env = "ALLOWLY_API_KEY", value_name = "KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+}
+
+/// `--json`.
+#[derive(Debug, Args)]
+pub struct Json {
+    /// Print the HTTP API's JSON instead of text meant for people (errors too, on stdout).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The flags of a command that works on the local data directory only.
+#[derive(Debug, Args)]
+pub struct Local {
+    #[command(flatten)]
+    pub home: Home,
+    #[command(flatten)]
+    pub json: Json,
+}
+
+/// The flags of a command that works on the local data directory, or against a runtime with --url.
+#[derive(Debug, Args)]
+pub struct Anywhere {
+    #[command(flatten)]
+    pub home: Home,
+    #[command(flatten)]
+    pub remote: Remote,
+    #[command(flatten)]
+    pub json: Json,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create the workspace and its signing key (nothing changes if it exists).
-    Init,
+    Init(Local),
     /// Publish and read policy editions.
     #[command(subcommand)]
     Policies(PoliciesCommand),
@@ -91,6 +150,22 @@ pub enum Command {
     Workspaces(WorkspacesArgs),
 }
 
+impl Command {
+    /// The form of this command, if any, that works on the local data directory only although
+    /// the command takes --url for its other forms.
+    pub fn local_only_form(&self) -> Option<&'static str> {
+        match self {
+            Command::Policies(PoliciesCommand::Show { version: Some(_), .. }) => {
+                Some("`allowly policies show --version`")
+            }
+            Command::Receipts(ReceiptsCommand::Show { receipt_id: None, .. }) => {
+                Some("`allowly receipts show` without a RECEIPT_ID (the recent receipts)")
+            }
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address and port to listen on (port 0 picks a free one).
@@ -113,6 +188,8 @@ pub struct ServeArgs {
     /// Format of the request log on stderr (filter with ALLOWLY_LOG, e.g. `warn`).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    #[command(flatten)]
+    pub home: Home,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -143,12 +220,16 @@ pub enum ApiKeysCommand {
         /// The workspace (default: the first workspace of the home or database).
         #[arg(long, value_name = "WS")]
         workspace: Option<String>,
+        #[command(flatten)]
+        on: Local,
     },
     /// Every key (never its secret), revoked ones included.
     List {
         /// The workspace (default: the first workspace of the home or database).
         #[arg(long, value_name = "WS")]
         workspace: Option<String>,
+        #[command(flatten)]
+        on: Local,
     },
     /// Revoke a key: it stops working at once.
     Revoke {
@@ -156,6 +237,8 @@ pub enum ApiKeysCommand {
         /// The workspace (default: the first workspace of the home or database).
         #[arg(long, value_name = "WS")]
         workspace: Option<String>,
+        #[command(flatten)]
+        on: Local,
     },
 }
 
@@ -177,9 +260,9 @@ pub struct WorkspacesArgs {
 #[derive(Debug, Subcommand)]
 pub enum WorkspacesCommand {
     /// Create a workspace with a setup and a runtime key (printed once): the first, or a new tenant.
-    Create,
+    Create(Local),
     /// The workspaces of the home (or database).
-    List,
+    List(Local),
 }
 
 #[derive(Debug, Subcommand)]
@@ -188,18 +271,31 @@ pub enum PoliciesCommand {
     Apply {
         /// The policy file, or `-` for standard input.
         file: PathBuf,
+        #[command(flatten)]
+        on: Anywhere,
     },
     /// The newest edition of every active policy.
-    List(PageArgs),
+    List {
+        #[command(flatten)]
+        page: PageArgs,
+        #[command(flatten)]
+        on: Anywhere,
+    },
     /// One policy: its newest edition, or the one given by --version.
     Show {
         policy_id: String,
-        /// A specific edition, archived ones included.
+        /// A specific edition, archived ones included (local data directory only).
         #[arg(long, value_name = "N")]
         version: Option<i64>,
+        #[command(flatten)]
+        on: Anywhere,
     },
     /// Archive every edition of a policy (existing authorizations keep their snapshot).
-    Archive { policy_id: String },
+    Archive {
+        policy_id: String,
+        #[command(flatten)]
+        on: Anywhere,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -217,9 +313,18 @@ pub enum AuthorizationsCommand {
     /// Authorize a user's agent from a policy edition.
     Create(CreateAuthorizationArgs),
     /// Authorizations ordered by id.
-    List(PageArgs),
+    List {
+        #[command(flatten)]
+        page: PageArgs,
+        #[command(flatten)]
+        on: Anywhere,
+    },
     /// One authorization with its status and budget.
-    Show { authorization_id: String },
+    Show {
+        authorization_id: String,
+        #[command(flatten)]
+        on: Anywhere,
+    },
     /// Revoke an authorization and its pending confirmations.
     Revoke {
         authorization_id: String,
@@ -229,6 +334,8 @@ pub enum AuthorizationsCommand {
         /// Why (written into the receipt).
         #[arg(long)]
         notes: Option<String>,
+        #[command(flatten)]
+        on: Anywhere,
     },
 }
 
@@ -261,6 +368,8 @@ pub struct CreateAuthorizationArgs {
     /// Makes a retried create return the first answer.
     #[arg(long, value_name = "KEY")]
     pub idempotency_key: Option<String>,
+    #[command(flatten)]
+    pub on: Anywhere,
 }
 
 #[derive(Debug, Args)]
@@ -286,6 +395,8 @@ pub struct CheckArgs {
     /// Makes a retried check return the first answer and reserve nothing twice.
     #[arg(long, value_name = "KEY")]
     pub idempotency_key: Option<String>,
+    #[command(flatten)]
+    pub on: Anywhere,
 }
 
 #[derive(Debug, Subcommand)]
@@ -296,6 +407,8 @@ pub enum ConfirmationsCommand {
         /// How long the approval stays usable (default 60).
         #[arg(long, value_name = "SECONDS")]
         ttl_seconds: Option<i64>,
+        #[command(flatten)]
+        on: Anywhere,
     },
     /// Reject a pending confirmation by its nonce.
     Reject {
@@ -303,9 +416,15 @@ pub enum ConfirmationsCommand {
         /// How long the rejection stands (default 60).
         #[arg(long, value_name = "SECONDS")]
         ttl_seconds: Option<i64>,
+        #[command(flatten)]
+        on: Anywhere,
     },
     /// The status of a confirmation by its id.
-    Status { confirmation_id: String },
+    Status {
+        confirmation_id: String,
+        #[command(flatten)]
+        on: Anywhere,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -315,7 +434,11 @@ pub enum EscalationsCommand {
     /// Reject a pending escalation.
     Reject(ResolveEscalationArgs),
     /// The status of an escalation.
-    Status { escalation_id: String },
+    Status {
+        escalation_id: String,
+        #[command(flatten)]
+        on: Anywhere,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -327,6 +450,8 @@ pub struct ResolveEscalationArgs {
     /// Why (written into the receipt).
     #[arg(long, value_name = "TEXT")]
     pub note: Option<String>,
+    #[command(flatten)]
+    pub on: Anywhere,
 }
 
 #[derive(Debug, Subcommand)]
@@ -342,17 +467,21 @@ pub enum BudgetCommand {
         /// Makes a retried settlement return the first answer.
         #[arg(long, value_name = "KEY")]
         idempotency_key: Option<String>,
+        #[command(flatten)]
+        on: Anywhere,
     },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum ReceiptsCommand {
-    /// One receipt, or the most recent ones without an id.
+    /// One receipt, or the most recent ones without an id (local data directory only).
     Show {
         receipt_id: Option<String>,
         /// How many recent receipts to list.
         #[arg(long, default_value_t = 20, conflicts_with = "receipt_id")]
         limit: usize,
+        #[command(flatten)]
+        on: Anywhere,
     },
     /// Write every receipt as JSONL (gzip if FILE ends in .gz).
     Export {
@@ -362,23 +491,25 @@ pub enum ReceiptsCommand {
         /// Also write the checkpoint evidence document.
         #[arg(long, value_name = "FILE")]
         checkpoint_evidence: Option<PathBuf>,
+        #[command(flatten)]
+        on: Local,
     },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
     /// Every signing key with its fingerprint and active window.
-    List,
+    List(Anywhere),
     /// Retire the active key now and start a new one (old receipts keep verifying).
-    Rotate,
+    Rotate(Local),
     /// The public key document (always JSON; what `verify --keys` reads).
-    Document,
+    Document(Anywhere),
 }
 
 #[derive(Debug, Subcommand)]
 pub enum CheckpointsCommand {
     /// Checkpoint every whole UTC day not yet checkpointed.
-    Create,
+    Create(Local),
 }
 
 #[derive(Debug, Args)]
@@ -397,4 +528,6 @@ pub struct VerifyArgs {
     /// Checkpoint evidence to check against an export.
     #[arg(long, value_name = "FILE")]
     pub checkpoint_evidence: Option<PathBuf>,
+    #[command(flatten)]
+    pub json: Json,
 }

@@ -16,10 +16,11 @@ use crate::serve::Workspaces;
 use serde_json::{json, Value};
 
 use crate::args::{
-    AuthorizationsCommand, BudgetCommand, CheckArgs, CheckpointsCommand, Cli, Command, ConfirmationsCommand,
+    AuthorizationsCommand, BudgetCommand, CheckArgs, CheckpointsCommand, Command, ConfirmationsCommand,
     CreateAuthorizationArgs, EscalationsCommand, KeysCommand, PoliciesCommand, ReceiptsCommand, ResolveEscalationArgs,
 };
 use crate::output::{self, InitReport, Output};
+use crate::settings::Settings;
 
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_ERROR: i32 = 1;
@@ -32,24 +33,25 @@ pub const EXIT_ESCALATE: i32 = 5;
 const EXPORT_PROGRESS_EVERY: u64 = 10_000;
 
 /// Runs one command and returns the process exit code.
-pub fn run(cli: &Cli) -> i32 {
-    let program = if cli.home_from_flag {
-        format!("allowly --home {}", shell_word(&cli.home.display().to_string()))
+pub fn run(command: &Command, settings: &Settings) -> i32 {
+    let program = if settings.home_typed {
+        format!("allowly --home {}", shell_word(&settings.home.display().to_string()))
     } else {
         "allowly".into()
     };
-    let out = &Output { json: cli.json, program };
-    let result = match &cli.command {
+    let out = &Output { json: settings.json, program };
+    let home = &settings.home;
+    let result = match command {
         // Offline: needs no workspace, and has its own exit codes.
         Command::Verify(args) => return crate::verify::run(args, out),
-        Command::Init => init(&cli.home, out),
+        Command::Init(_) => init(home, out),
         // The server, keys and tenants work on the home as a whole.
-        Command::Serve(args) => return crate::serve::serve(cli, args),
-        Command::ApiKeys(args) => Workspaces::of(&cli.home, args.database_url.as_deref())
+        Command::Serve(args) => return crate::serve::serve(home, args),
+        Command::ApiKeys(args) => Workspaces::of(home, args.database_url.as_deref())
             .and_then(|workspaces| crate::serve::api_keys(&workspaces, &args.command, out)),
-        Command::Workspaces(args) => Workspaces::of(&cli.home, args.database_url.as_deref())
+        Command::Workspaces(args) => Workspaces::of(home, args.database_url.as_deref())
             .and_then(|workspaces| crate::serve::workspaces(&workspaces, &args.command, out)),
-        command => open_target(cli).and_then(|target| dispatch(&target, command, out)),
+        command => open_target(settings).and_then(|target| dispatch(&target, command, out)),
     };
     match result {
         Ok(code) => code,
@@ -84,7 +86,8 @@ impl Target {
         }
     }
 
-    /// The embedded engine, for the operations the HTTP API does not offer.
+    /// The embedded engine, for the operations the HTTP API does not offer. The commands that
+    /// need it do not take --url; this guards the ones that do, for their local-only forms.
     fn embedded(&self, operation: &str) -> Result<&Allowly, Error> {
         match self {
             Target::Embedded(engine) => Ok(engine),
@@ -96,11 +99,11 @@ impl Target {
     }
 }
 
-fn open_target(cli: &Cli) -> Result<Target, Error> {
-    let Some(url) = &cli.url else {
-        return open_existing(&cli.home).map(Target::Embedded);
+fn open_target(settings: &Settings) -> Result<Target, Error> {
+    let Some(url) = &settings.url else {
+        return open_existing(&settings.home).map(Target::Embedded);
     };
-    let key = cli
+    let key = settings
         .api_key
         .as_deref()
         .ok_or_else(|| Error::invalid("api_key", "--url needs --api-key (or ALLOWLY_API_KEY)"))?;
@@ -116,21 +119,21 @@ fn dispatch(target: &Target, command: &Command, out: &Output) -> Result<i32, Err
     let engine = target.api();
     match command {
         // Handled by `run` without opening a workspace.
-        Command::Init | Command::Verify(_) | Command::Serve(_) | Command::ApiKeys(_) | Command::Workspaces(_) => {
+        Command::Init(_) | Command::Verify(_) | Command::Serve(_) | Command::ApiKeys(_) | Command::Workspaces(_) => {
             Ok(EXIT_USAGE)
         }
         Command::Policies(command) => policies(target, command, out).map(|()| EXIT_OK),
         Command::Authorizations(command) => authorizations(engine, command, out).map(|()| EXIT_OK),
-        Command::Check(args) => check(engine, args, out),
+        Command::Check(args) => check(target, args, out),
         Command::Confirmations(command) => confirmations(engine, command, out).map(|()| EXIT_OK),
         Command::Escalations(command) => escalations(engine, command, out).map(|()| EXIT_OK),
-        Command::Budget(BudgetCommand::Settle { check_receipt_id, actual_cost_micros, idempotency_key }) => {
+        Command::Budget(BudgetCommand::Settle { check_receipt_id, actual_cost_micros, idempotency_key, .. }) => {
             let settled = engine.settle_budget(check_receipt_id, *actual_cost_micros, idempotency_key.as_deref())?;
             out.emit(&settled, output::budget_settlement).map(|()| EXIT_OK)
         }
         Command::Receipts(command) => receipts(target, command, out).map(|()| EXIT_OK),
         Command::Keys(command) => keys(target, command, out).map(|()| EXIT_OK),
-        Command::Checkpoints(CheckpointsCommand::Create) => {
+        Command::Checkpoints(CheckpointsCommand::Create(_)) => {
             let created = target.embedded("checkpoints create")?.create_checkpoints()?;
             out.emit(&json!({ "checkpoints": created }), |_| output::checkpoints(&created)).map(|()| EXIT_OK)
         }
@@ -182,24 +185,24 @@ fn absolute(path: &Path) -> PathBuf {
 fn policies(target: &Target, command: &PoliciesCommand, out: &Output) -> Result<(), Error> {
     let engine = target.api();
     match command {
-        PoliciesCommand::Apply { file } => {
+        PoliciesCommand::Apply { file, .. } => {
             let bytes = read_input(file)?;
             let body = parse_json("body", &bytes)?;
             let view = engine.create_policy(&body)?;
             out.emit(&view, output::policy)
         }
-        PoliciesCommand::List(page) => {
+        PoliciesCommand::List { page, .. } => {
             let listed = engine.list_policies(page.limit, page.cursor.as_deref())?;
             out.emit(&listed, output::policies)
         }
-        PoliciesCommand::Show { policy_id, version } => {
+        PoliciesCommand::Show { policy_id, version, .. } => {
             let view = match version {
                 Some(version) => target.embedded("policies show --version")?.get_policy_edition(policy_id, *version)?,
                 None => engine.get_policy(policy_id)?,
             };
             out.emit(&view, output::policy_with_definition)
         }
-        PoliciesCommand::Archive { policy_id } => {
+        PoliciesCommand::Archive { policy_id, .. } => {
             engine.archive_policy(policy_id)?;
             out.emit(&json!({ "policy_id": policy_id, "archived": true }), |_| format!("archived policy {policy_id}"))
         }
@@ -212,14 +215,14 @@ fn authorizations(engine: &dyn Api, command: &AuthorizationsCommand, out: &Outpu
             let created = engine.create_authorization(&authorization_request(args)?)?;
             out.emit(&created, output::authorization_created)
         }
-        AuthorizationsCommand::List(page) => {
+        AuthorizationsCommand::List { page, .. } => {
             let listed = engine.list_authorizations(page.limit, page.cursor.as_deref())?;
             out.emit(&listed, output::authorizations)
         }
-        AuthorizationsCommand::Show { authorization_id } => {
+        AuthorizationsCommand::Show { authorization_id, .. } => {
             out.emit(&engine.get_authorization(authorization_id)?, output::authorization)
         }
-        AuthorizationsCommand::Revoke { authorization_id, revoked_by, notes } => {
+        AuthorizationsCommand::Revoke { authorization_id, revoked_by, notes, .. } => {
             let revoked = engine.revoke_authorization(authorization_id, revoked_by.as_deref(), notes.as_deref())?;
             out.emit(&revoked, output::authorization_revoked)
         }
@@ -244,7 +247,7 @@ fn authorization_request(args: &CreateAuthorizationArgs) -> Result<Authorization
 // -------------------------------------------------------------------------------------------------
 // Checks and their follow-ups
 
-fn check(engine: &dyn Api, args: &CheckArgs, out: &Output) -> Result<i32, Error> {
+fn check(target: &Target, args: &CheckArgs, out: &Output) -> Result<i32, Error> {
     let request = CheckRequest {
         authorization_id: args.authorization_id.clone(),
         actions: args.actions.clone(),
@@ -255,9 +258,45 @@ fn check(engine: &dyn Api, args: &CheckArgs, out: &Output) -> Result<i32, Error>
         client_timestamp: None,
         idempotency_key: args.idempotency_key.clone(),
     };
-    let response = engine.check(&request)?;
+    let response = target.api().check(&request)?;
     out.emit(&response, |response| output::check(response, &out.program))?;
+    // Whatever the format: stdout has the answer a script reads, and it looks like any other.
+    if let Some(warning) = fallback_warning(target, &response) {
+        output::stderr(&warning);
+    }
     Ok(check_exit_code(&response))
+}
+
+/// When `response` is the local fallback of DESIGN §4 (the runtime, or the embedded store, could
+/// not decide), two lines for stderr that say so: nobody decided, why, and that no receipt exists.
+fn fallback_warning(target: &Target, response: &CheckResponse) -> Option<String> {
+    let fallbacks: Vec<_> = response.results.iter().map(|(_, result)| result).filter(|r| r.is_fallback).collect();
+    // `fallback_{open|closed}_{failure}`
+    let failure = fallbacks.first()?.reason.rsplit('_').next().unwrap_or_default();
+    let (who, why) = match target {
+        Target::Remote(client) => (
+            format!("the runtime at {}", client.base_url()),
+            match failure {
+                "timeout" => format!(
+                    "it did not answer within {} ms, or answered 408 (timeout)",
+                    client.options().check_timeout_ms
+                ),
+                "unreachable" => "it could not be reached, or answered 5xx (unreachable)".into(),
+                other => other.to_string(),
+            },
+        ),
+        Target::Embedded(_) => ("the engine".into(), format!("the data directory's store is {failure}")),
+    };
+    let allowed = fallbacks.iter().filter(|result| result.decision == Decision::Allow).count();
+    let fallback = match allowed {
+        0 => "fail-closed fallback (deny)",
+        n if n == fallbacks.len() => "fail-open fallback (allow)",
+        _ => "fallback (deny, allow for the actions mapped to fail-open)",
+    };
+    Some(format!(
+        "warning: {who} did not decide this check: {why}\n\
+         warning: the answer is the local {fallback}, not a policy decision; no receipt exists"
+    ))
 }
 
 /// The exit code of the strongest decision (deny > escalate > confirm > allow), so a script can
@@ -276,13 +315,13 @@ pub fn check_exit_code(response: &CheckResponse) -> i32 {
 
 fn confirmations(engine: &dyn Api, command: &ConfirmationsCommand, out: &Output) -> Result<(), Error> {
     match command {
-        ConfirmationsCommand::Approve { nonce, ttl_seconds } => {
+        ConfirmationsCommand::Approve { nonce, ttl_seconds, .. } => {
             out.emit(&engine.resolve_confirmation(nonce, true, *ttl_seconds)?, output::confirmation_resolved)
         }
-        ConfirmationsCommand::Reject { nonce, ttl_seconds } => {
+        ConfirmationsCommand::Reject { nonce, ttl_seconds, .. } => {
             out.emit(&engine.resolve_confirmation(nonce, false, *ttl_seconds)?, output::confirmation_resolved)
         }
-        ConfirmationsCommand::Status { confirmation_id } => {
+        ConfirmationsCommand::Status { confirmation_id, .. } => {
             out.emit(&engine.confirmation_status(confirmation_id)?, output::confirmation_status)
         }
     }
@@ -299,7 +338,7 @@ fn escalations(engine: &dyn Api, command: &EscalationsCommand, out: &Output) -> 
         EscalationsCommand::Reject(args) => {
             out.emit(&resolve(args, Resolution::Rejected)?, output::escalation_resolved)
         }
-        EscalationsCommand::Status { escalation_id } => {
+        EscalationsCommand::Status { escalation_id, .. } => {
             out.emit(&engine.escalation_status(escalation_id)?, output::escalation_status)
         }
     }
@@ -321,7 +360,7 @@ fn receipts(target: &Target, command: &ReceiptsCommand, out: &Output) -> Result<
                 ReceiptEnvelope::Pending { receipt_id, .. } => format!("receipt {receipt_id} is pending"),
             })
         }
-        ReceiptsCommand::Show { receipt_id: None, limit } => {
+        ReceiptsCommand::Show { receipt_id: None, limit, .. } => {
             let engine = target.embedded("receipts show (recent)")?;
             let recent = engine.recent_receipts(*limit)?;
             let items: Vec<Value> = recent
@@ -341,7 +380,7 @@ fn receipts(target: &Target, command: &ReceiptsCommand, out: &Output) -> Result<
                 output::receipts(&payloads)
             })
         }
-        ReceiptsCommand::Export { out: path, checkpoint_evidence } => {
+        ReceiptsCommand::Export { out: path, checkpoint_evidence, .. } => {
             let engine = target.embedded("receipts export")?;
             let mut reported = 0u64;
             let mut progress = |count: u64| {
@@ -392,10 +431,10 @@ fn receipts(target: &Target, command: &ReceiptsCommand, out: &Output) -> Result<
 
 fn keys(target: &Target, command: &KeysCommand, out: &Output) -> Result<(), Error> {
     match command {
-        KeysCommand::List => out.emit(&target.api().key_document()?, output::keys),
+        KeysCommand::List(_) => out.emit(&target.api().key_document()?, output::keys),
         // Always JSON: this document is what verifiers (and `allowly verify --keys`) read.
-        KeysCommand::Document => out.json_value(&target.api().key_document()?),
-        KeysCommand::Rotate => {
+        KeysCommand::Document(_) => out.json_value(&target.api().key_document()?),
+        KeysCommand::Rotate(_) => {
             let engine = target.embedded("keys rotate")?;
             let fresh = engine.rotate_key()?;
             let published = KeyDocument::from_records(engine.workspace_id(), &[fresh]).keys;

@@ -4,15 +4,12 @@ mod args;
 mod commands;
 mod output;
 mod serve;
+mod settings;
 mod verify;
 
-use clap::parser::ValueSource;
-use clap::{CommandFactory, FromArgMatches};
-
 fn main() {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
     // clap prints usage errors itself and exits with 2.
-    let matches = args::Cli::command().get_matches();
-    let mut cli = args::Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
-    cli.home_from_flag = matches.value_source("home") == Some(ValueSource::CommandLine);
-    std::process::exit(commands::run(&cli));
+    let (command, settings) = settings::parse(&argv).unwrap_or_else(|err| err.exit());
+    std::process::exit(commands::run(&command, &settings));
 }

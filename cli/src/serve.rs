@@ -9,18 +9,18 @@ use allowly_core::{Allowly, Error, Options};
 use allowly_server::{CheckpointSchedule, Config, Home, PostgresWorkspaces, Storage};
 use serde_json::json;
 
-use crate::args::{ApiKeysCommand, Cli, KeyKind, LogFormat, ServeArgs, WorkspacesCommand};
+use crate::args::{ApiKeysCommand, KeyKind, LogFormat, ServeArgs, WorkspacesCommand};
 use crate::commands::{open_existing, EXIT_ERROR, EXIT_OK};
 use crate::output::{self, table, Output};
 
 /// Runs the server until SIGTERM or SIGINT; exit 0 after a clean shutdown.
-pub fn serve(cli: &Cli, args: &ServeArgs) -> i32 {
+pub fn serve(home: &Path, args: &ServeArgs) -> i32 {
     init_logging(args.log_format);
     let fail = |code: &str, message: &str| {
         output::stderr(&format!("error[{code}]: {message}"));
         EXIT_ERROR
     };
-    let storage = match Storage::from_flags(cli.home.clone(), args.database_url.as_deref()) {
+    let storage = match Storage::from_flags(home.to_path_buf(), args.database_url.as_deref()) {
         Ok(storage) => storage,
         Err(err) => return fail(err.code(), &err.to_string()),
     };
@@ -95,7 +95,7 @@ impl Workspaces {
 
 pub fn api_keys(workspaces: &Workspaces, command: &ApiKeysCommand, out: &Output) -> Result<i32, Error> {
     match command {
-        ApiKeysCommand::Create { kind, label, workspace } => {
+        ApiKeysCommand::Create { kind, label, workspace, .. } => {
             let engine = workspaces.open(workspace.as_deref())?;
             let kind = match kind {
                 KeyKind::Setup => ApiKeyKind::Setup,
@@ -104,12 +104,12 @@ pub fn api_keys(workspaces: &Workspaces, command: &ApiKeysCommand, out: &Output)
             let created = engine.create_api_key(kind, label.as_deref())?;
             out.emit(&created, created_text)?;
         }
-        ApiKeysCommand::List { workspace } => {
+        ApiKeysCommand::List { workspace, .. } => {
             let engine = workspaces.open(workspace.as_deref())?;
             let keys = engine.list_api_keys()?;
             out.emit(&json!({ "workspace_id": engine.workspace_id(), "items": keys }), |_| keys_text(&keys))?;
         }
-        ApiKeysCommand::Revoke { key_id, workspace } => {
+        ApiKeysCommand::Revoke { key_id, workspace, .. } => {
             let engine = workspaces.open(workspace.as_deref())?;
             engine.revoke_api_key(key_id)?;
             out.emit(&json!({ "key_id": key_id, "revoked": true }), |_| format!("revoked API key {key_id}"))?;
@@ -147,7 +147,7 @@ fn keys_text(keys: &[ApiKeyView]) -> String {
 
 pub fn workspaces(workspaces: &Workspaces, command: &WorkspacesCommand, out: &Output) -> Result<i32, Error> {
     match command {
-        WorkspacesCommand::Create => {
+        WorkspacesCommand::Create(_) => {
             let (entry, keys) = match workspaces {
                 Workspaces::Home(home) => home.create_workspace(Options::default())?,
                 Workspaces::Postgres(database) => database.create()?,
@@ -164,7 +164,7 @@ pub fn workspaces(workspaces: &Workspaces, command: &WorkspacesCommand, out: &Ou
                 format!("created {} ({kind}) in {}\n{}", entry.workspace_id, entry.database, keys.banner())
             })?;
         }
-        WorkspacesCommand::List => {
+        WorkspacesCommand::List(_) => {
             let listed = match workspaces {
                 Workspaces::Home(home) => home.list_workspaces()?,
                 Workspaces::Postgres(database) => database.list()?,

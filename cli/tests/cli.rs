@@ -47,14 +47,13 @@ impl Workspace {
         path
     }
 
+    /// Runs `allowly --home HOME ARGS...` (without --home for `verify`, which takes none).
     fn run(&self, args: &[&str]) -> Run {
-        let output: Output = Command::new(BIN)
-            .arg("--home")
-            .arg(self.home())
-            .args(args)
-            .env_remove("ALLOWLY_HOME")
-            .output()
-            .expect("run allowly");
+        let mut command = Command::new(BIN);
+        if args.iter().find(|arg| !arg.starts_with("--")) != Some(&"verify") {
+            command.arg("--home").arg(self.home());
+        }
+        let output: Output = command.args(args).env_remove("ALLOWLY_HOME").output().expect("run allowly");
         Run {
             code: output.status.code().expect("exit code"),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),

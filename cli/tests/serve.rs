@@ -223,8 +223,11 @@ fn the_cli_runs_against_a_server_with_url_and_api_key() {
     assert!(receipt_id, "the server's answer carries the signed receipt");
     let (code, out, _) = remote(&url, runtime, &["keys", "document"]);
     assert_eq!((code, json(&out)["keys"].as_array().map(Vec::len)), (0, Some(1)));
+    // What works on a local data directory only does not take --url.
     let (code, _, stderr) = remote(&url, runtime, &["receipts", "export", "--out", "x.jsonl"]);
-    assert!(code == 1 && stderr.contains("local data directory only"), "{stderr}");
+    assert!(code == 2 && stderr.contains("`allowly receipts export` does not take --url"), "{stderr}");
+    let (code, _, stderr) = remote(&url, runtime, &["receipts", "show"]);
+    assert!(code == 2 && stderr.contains("works on the local data directory only"), "{stderr}");
     let (code, _, stderr) =
         remote(&url, "allowly.runtime.ws_x.ak_y.wrong", &["check", "--authorization-id", &auth, "--action", "a"]);
     assert!(code == 1 && stderr.contains("invalid_or_revoked_api_key"), "{stderr}");
