@@ -419,8 +419,10 @@ pub enum ConfirmationsCommand {
         #[command(flatten)]
         on: Anywhere,
     },
-    /// The status of a confirmation by its id.
+    /// The status of a confirmation, by its id (`cnf_...`) or its nonce (`cnf_nonce_...`).
     Status {
+        /// The confirmation id or the nonce the check answered.
+        #[arg(value_name = "ID_OR_NONCE")]
         confirmation_id: String,
         #[command(flatten)]
         on: Anywhere,

@@ -267,7 +267,7 @@ fn check(target: &Target, args: &CheckArgs, out: &Output) -> Result<i32, Error> 
     Ok(check_exit_code(&response))
 }
 
-/// When `response` is the local fallback of DESIGN §4 (the runtime, or the embedded store, could
+/// When `response` is the local fallback of docs/decisions.md (the runtime, or the embedded store, could
 /// not decide), two lines for stderr that say so: nobody decided, why, and that no receipt exists.
 fn fallback_warning(target: &Target, response: &CheckResponse) -> Option<String> {
     let fallbacks: Vec<_> = response.results.iter().map(|(_, result)| result).filter(|r| r.is_fallback).collect();

@@ -231,6 +231,37 @@ fn the_cli_runs_against_a_server_with_url_and_api_key() {
     let (code, _, stderr) =
         remote(&url, "allowly.runtime.ws_x.ak_y.wrong", &["check", "--authorization-id", &auth, "--action", "a"]);
     assert!(code == 1 && stderr.contains("invalid_or_revoked_api_key"), "{stderr}");
+    // A 100 KiB context is over the server's body limit: a typed error (exit 1), not a fallback deny.
+    let big = serde_json::json!({"note": "x".repeat(100 * 1024)}).to_string();
+    for _ in 0..5 {
+        let (code, out, stderr) =
+            remote(&url, runtime, &["check", "--authorization-id", &auth, "--action", "email.send", "--context", &big]);
+        assert_eq!(code, 1, "{out}{stderr}");
+        assert!(stderr.starts_with("error[request_too_large]: "), "{stderr}");
+        assert!(!stderr.contains("fallback"), "{stderr}");
+    }
+    // The confirmation's status by the nonce that approves it, or by its id.
+    let (code, out, _) = remote(
+        &url,
+        runtime,
+        &[
+            "--json",
+            "check",
+            "--authorization-id",
+            &auth,
+            "--action",
+            "email.send",
+            "--context",
+            r#"{"recipient_domain":"partner.org"}"#,
+        ],
+    );
+    assert_eq!(code, 4, "{out}");
+    let result = &json(&out)["results"]["email.send"];
+    let (nonce, id) = (result["confirm_nonce"].as_str().unwrap(), result["confirmation_id"].as_str().unwrap());
+    for name in [nonce, id] {
+        let (code, out, stderr) = remote(&url, runtime, &["--json", "confirmations", "status", name]);
+        assert_eq!((code, json(&out)["confirmation_id"].as_str()), (0, Some(id)), "{stderr}");
+    }
 
     let pid = child.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
