@@ -42,7 +42,7 @@ impl From<Error> for Failure {
             Error::Signing(_) => ALLOWLY_RESULT_SIGNING_FAILED,
             Error::Verification(verify) => verify_result(verify),
             Error::Api { status, .. } => match status {
-                400 | 422 => ALLOWLY_RESULT_INVALID_REQUEST,
+                400 | 413 | 422 => ALLOWLY_RESULT_INVALID_REQUEST,
                 401 | 403 => ALLOWLY_RESULT_UNAUTHORIZED,
                 404 => ALLOWLY_RESULT_NOT_FOUND,
                 409 => ALLOWLY_RESULT_CONFLICT,

@@ -117,6 +117,25 @@ int main(int argc, char **argv) {
   CHECK_RC(allowly_engine_check(engine, (const uint8_t *)bad, strlen(bad), &(char *){NULL}),
            ALLOWLY_RESULT_INVALID_REQUEST);
 
+  /* A context of 100 KiB is over the server's body limit: a typed refusal, never a fallback. */
+  size_t big_size = 100 * 1024;
+  char *big = malloc(big_size + 16);
+  CHECK(big != NULL);
+  if (big) {
+    memcpy(big, "{\"note\":\"", 9);
+    memset(big + 9, 'x', big_size);
+    memcpy(big + 9 + big_size, "\"}", 3);
+    for (int attempt = 0; attempt < 5; attempt++) {
+      allowly_decision refused = ALLOWLY_DECISION_ALLOW;
+      CHECK_RC(allowly_engine_check_action(engine, "auth_x", "email.send", (const uint8_t *)big, strlen(big),
+                                           &refused, NULL),
+               ALLOWLY_RESULT_INVALID_REQUEST);
+      CHECK_STR(allowly_last_error_code(), "request_too_large");
+      CHECK(refused == ALLOWLY_DECISION_DENY);
+    }
+    free(big);
+  }
+
   /* Check after close. */
   CHECK_RC(allowly_engine_close(engine), ALLOWLY_RESULT_OK);
   allowly_decision decision = ALLOWLY_DECISION_ALLOW;
