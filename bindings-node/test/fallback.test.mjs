@@ -188,6 +188,19 @@ describe('fallback', () => {
       );
     });
 
+    test('a body over the server\'s limit is a typed 413 request_too_large, not a fallback', async () => {
+      const client = new Allowly({ apiKey: server.runtimeKey, baseUrl: server.baseUrl });
+      const context = { note: 'x'.repeat(100 * 1024) };
+      for (let attempt = 0; attempt < 5; attempt += 1) {
+        await assert.rejects(client.check({ authorizationId: 'auth_x', actions: ['email.send'], context }), (err) => {
+          assert.ok(err instanceof AllowlyValidationError, err.name);
+          assert.equal(err.status, 413);
+          assert.equal(err.code, 'request_too_large');
+          return true;
+        });
+      }
+    });
+
     test('a stopped server: fail closed, unreachable', async () => {
       const client = new Allowly({ apiKey: server.runtimeKey, baseUrl: server.baseUrl, checkTimeoutMs: 500 });
       await server.stop();

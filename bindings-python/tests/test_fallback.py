@@ -1,5 +1,5 @@
-"""Remote check fallback (DESIGN §4): bounded by check_timeout_ms, fail closed by default, no
-receipt; 4xx raise AllowlyAPIError."""
+"""Remote check fallback (docs/http-api.md): bounded by check_timeout_ms, fail closed by default, no
+receipt; 4xx, 413 included, raise AllowlyAPIError."""
 
 from __future__ import annotations
 
@@ -139,6 +139,23 @@ def test_bad_key_against_the_server_raises_401(server: Server) -> None:
     with pytest.raises(AllowlyAPIError) as info:
         client.check(authorization_id="auth_1", actions=["email.send"])
     assert info.value.status == 401
+
+
+def test_a_body_over_the_limit_is_a_typed_413_not_a_fallback(server: Server) -> None:
+    context = {"note": "x" * (100 * 1024)}
+    client = Allowly(server.runtime_key, base_url=server.base_url)
+    for _ in range(5):  # a reset connection would lose the answer now and then
+        with pytest.raises(AllowlyAPIError) as info:
+            client.check(authorization_id="auth_1", actions=["email.send"], context=context)
+        assert (info.value.status, info.value.code) == (413, "request_too_large")
+
+    async def remote() -> None:
+        async with allowly.Allowly(server.runtime_key, base_url=server.base_url) as c:
+            await c.check(authorization_id="auth_1", actions=["email.send"], context=context)
+
+    with pytest.raises(AllowlyAPIError) as info:
+        asyncio.run(remote())
+    assert info.value.code == "request_too_large"
 
 
 def test_readiness(server: Server, refused: str) -> None:
