@@ -29,7 +29,7 @@ expect() { # expect <exit code> <label> <command...>
 
 kinds=(allow deny confirm escalate budget_exceeded rate_limited unknown_authorization authorization_create
        authorization_revoke confirmation_resolve escalation_resolve budget_settle checkpoint_day1 checkpoint_day2
-       escalation_approved_allow user_confirmed_allow)
+       escalation_approved_allow user_confirmed_allow context_field_missing)
 for kind in "${kinds[@]}"; do
   receipt="$corpus/receipts/$kind.json"
   [ -f "$receipt" ] || { echo "FAIL  missing receipt kind $kind"; failures=$((failures + 1)); continue; }

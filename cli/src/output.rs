@@ -183,7 +183,7 @@ pub fn policy_with_definition(view: &PolicyView) -> String {
 }
 
 pub fn policies(page: &Page<PolicyView>) -> String {
-    if page.items.is_empty() {
+    if page.items.is_empty() && page.unreadable.is_empty() {
         return "no policies yet: publish one with `allowly policies apply FILE`".into();
     }
     let mut rows = vec![vec!["POLICY".into(), "VERSION".into(), "AGENT".into(), "ACTIONS".into(), "CREATED".into()]];
@@ -201,6 +201,10 @@ pub fn policies(page: &Page<PolicyView>) -> String {
 }
 
 fn with_cursor<T>(mut text: String, page: &Page<T>) -> String {
+    // Rows the store holds but cannot read are named, so they are neither hidden nor mistaken for none.
+    for row in &page.unreadable {
+        let _ = write!(text, "\n\nunreadable {}: {} ({})", row.id, row.message, row.code);
+    }
     if let Some(cursor) = page.next_cursor.as_deref().filter(|_| page.has_more) {
         let _ = write!(text, "\n\nmore: --cursor {cursor}");
     }
@@ -268,7 +272,7 @@ pub fn authorization(view: &AuthorizationView) -> String {
 }
 
 pub fn authorizations(page: &Page<AuthorizationView>) -> String {
-    if page.items.is_empty() {
+    if page.items.is_empty() && page.unreadable.is_empty() {
         return "no authorizations yet: create one with `allowly authorizations create`".into();
     }
     let mut rows = vec![vec![

@@ -81,9 +81,14 @@ fn main() -> AnyResult<()> {
     )?;
     save("escalation_resolve", pending_id(escalation.receipt.as_ref().ok_or("no receipt")?))?;
     save("escalation_approved_allow", &receipt_of(&check(&["refund.issue"], None, json!({}))?, "refund.issue")?)?;
-    check(&["email.send"], Some(20_000_000), json!({}))?;
-    let over = check(&["email.send"], Some(20_000_000), json!({}))?;
+    check(&["email.send"], Some(20_000_000), json!({"amount": 5}))?;
+    let over = check(&["email.send"], Some(20_000_000), json!({"amount": 5}))?;
+    expect_reason(&over, "email.send", "budget_exceeded")?;
     save("budget_exceeded", &receipt_of(&over, "email.send")?)?;
+    // Without `amount` the confirmation rule applies all the same, and says why.
+    let missing = check(&["email.send"], None, json!({}))?;
+    expect_reason(&missing, "email.send", "context_field_missing")?;
+    save("context_field_missing", &receipt_of(&missing, "email.send")?)?;
     step();
     let settled = engine.settle_budget(&receipt_of(&allowed, "email.send")?, 1_000_000, None)?;
     match &settled.receipt {
@@ -129,6 +134,16 @@ fn main() -> AnyResult<()> {
 fn receipt_of(response: &CheckResponse, action: &str) -> AnyResult<String> {
     let result = response.results.get(action).ok_or_else(|| format!("no result for `{action}`"))?;
     Ok(result.receipt_id.clone().ok_or("a decision without a receipt")?)
+}
+
+/// Fails unless one action's result has `reason`: a receipt kind is only worth its name.
+fn expect_reason(response: &CheckResponse, action: &str, reason: &str) -> AnyResult<()> {
+    let got = response.results.get(action).map(|result| result.reason.as_str());
+    if got == Some(reason) {
+        Ok(())
+    } else {
+        Err(format!("`{action}`: expected {reason}, got {got:?}").into())
+    }
 }
 
 fn write(path: &Path, bytes: &[u8]) -> AnyResult<()> {

@@ -107,6 +107,58 @@ pub enum PromptStatus {
     Expired,
 }
 
+/// What a confirmation or escalation was opened for: the policy's answer to one request. A later
+/// check reuses, honours or uses up the prompt only when its own binding is equal, so an answer
+/// never unlocks a request it was not asked about (docs/decisions.md, "What an answer covers").
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PromptBinding {
+    /// The rule that asked; `None` when the action's own decision did.
+    pub matched_rule_id: Option<String>,
+    /// Who answers: `agent_owner` or `member:<id>`.
+    pub target: Option<String>,
+    /// Lowercase hex SHA-256 of the canonical JSON object of the context values that the action's
+    /// rules test (absent fields left out, so absence and `null` differ).
+    pub tested_values_sha256: String,
+}
+
+impl PromptBinding {
+    /// The key prompts with this binding are stored and looked up under: the store's
+    /// `(authorization, action, resource)` key narrowed to the binding, so each binding keeps its
+    /// own latest prompt (an answer for one request neither hides nor is hidden by a prompt for
+    /// another). The digest suffix has a fixed length, so keys stay distinct whatever the base
+    /// key's encoding.
+    pub fn prompt_key(&self, authorization_id: &str, action: &str, resource: Option<&str>) -> String {
+        let mut bytes = Vec::with_capacity(512);
+        for part in [&self.matched_rule_id, &self.target] {
+            match part {
+                None => bytes.push(0),
+                Some(text) => {
+                    bytes.push(1);
+                    bytes.extend_from_slice(&(text.len() as u64).to_be_bytes());
+                    bytes.extend_from_slice(text.as_bytes());
+                }
+            }
+        }
+        bytes.extend_from_slice(self.tested_values_sha256.as_bytes());
+        let base = crate::store::prompt_key(authorization_id, action, resource);
+        format!("{base}\u{1f}b:{}", crate::canonical::sha256_hex(&bytes))
+    }
+}
+
+/// The key a prompt was stored under; one without a binding keeps the old key, which no check
+/// looks up any more.
+fn stored_prompt_key(
+    binding: Option<&PromptBinding>,
+    authorization_id: &str,
+    action: &str,
+    resource: Option<&str>,
+) -> String {
+    match binding {
+        Some(binding) => binding.prompt_key(authorization_id, action, resource),
+        None => crate::store::prompt_key(authorization_id, action, resource),
+    }
+}
+
 /// A request for the user's confirmation of one action (and resource) under an authorization.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Confirmation {
@@ -126,6 +178,16 @@ pub struct Confirmation {
     pub resolved_at: Option<Timestamp>,
     pub source_receipt_id: String,
     pub resolution_receipt_id: Option<String>,
+    /// Absent in rows written before bindings existed: such a prompt matches no check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binding: Option<PromptBinding>,
+}
+
+impl Confirmation {
+    /// The key this confirmation is stored under (see [`PromptBinding::prompt_key`]).
+    pub fn prompt_key(&self) -> String {
+        stored_prompt_key(self.binding.as_ref(), &self.authorization_id, &self.action, self.resource.as_deref())
+    }
 }
 
 /// A request for a human approver's decision on one action (and resource).
@@ -149,6 +211,16 @@ pub struct Escalation {
     pub consumed_at: Option<Timestamp>,
     pub source_receipt_id: String,
     pub resolution_receipt_id: Option<String>,
+    /// Absent in rows written before bindings existed: such a prompt matches no check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binding: Option<PromptBinding>,
+}
+
+impl Escalation {
+    /// The key this escalation is stored under (see [`PromptBinding::prompt_key`]).
+    pub fn prompt_key(&self) -> String {
+        stored_prompt_key(self.binding.as_ref(), &self.authorization_id, &self.action, self.resource.as_deref())
+    }
 }
 
 /// Budget reserved by one check, settled at most once against its actual cost.
@@ -465,6 +537,21 @@ pub struct Page<T> {
     pub items: Vec<T>,
     pub has_more: bool,
     pub next_cursor: Option<String>,
+    /// Stored rows of this page that could not be read, in their place among `items` by id; absent
+    /// when there are none (docs/http-api.md, "Pagination").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<UnreadableItem>,
+}
+
+/// A listed row that could not be read (damaged, or holding a value this engine refuses): named so
+/// that one such row never hides the rest of a list, nor goes unnoticed.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UnreadableItem {
+    /// The authorization id, or `policy_id@version` for a policy edition.
+    pub id: String,
+    /// `authorization_unreadable` or `stored_row_unreadable`, the error that reading it gives.
+    pub code: String,
+    pub message: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

@@ -511,6 +511,16 @@ impl RemoteClient {
             if let Some(found) = page.items.into_iter().find(|a| a.authorization_id == authorization_id) {
                 return Ok(found);
             }
+            // Listed but not readable: the error a direct read gives (`authorization_unreadable`).
+            if let Some(row) = page.unreadable.into_iter().find(|row| row.id == authorization_id) {
+                return Err(RemoteError::Api {
+                    status: 409,
+                    code: row.code,
+                    message: row.message,
+                    fields: Vec::new(),
+                    retry_after_seconds: None,
+                });
+            }
             match page.next_cursor {
                 Some(next) if page.has_more => {
                     if cursor.as_deref() == Some(next.as_str()) {

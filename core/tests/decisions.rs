@@ -45,12 +45,12 @@ fn allow_reports_policy_eval_and_a_verifiable_receipt() {
 fn policy_rules_strengthen_the_decision() {
     for (store, f) in both() {
         let id = f.authorize(None);
-        let response = f.check(&id, &["email.send"], json!({"recipient_domain": "example.com", "risk": 9}));
+        let response = f.check(&id, &["email.send"], json!({"recipient_domain": "blocked.example"}));
         assert_eq!(outcome(&response, "email.send"), (Deny, "deny_condition_matched".into()), "{store}");
         let response = f.check(&id, &["account.delete"], json!({}));
         assert_eq!(outcome(&response, "account.delete"), (Deny, "action_denied_by_policy".into()));
-        // A declared integer field sent as a string fails closed.
-        let response = f.check(&id, &["email.send"], json!({"recipient_domain": "example.com", "risk": "9"}));
+        // A declared string field sent as an integer fails closed.
+        let response = f.check(&id, &["email.send"], json!({"recipient_domain": 9}));
         assert_eq!(outcome(&response, "email.send"), (Deny, "context_field_type_mismatch".into()));
     }
 }

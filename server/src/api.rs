@@ -293,7 +293,7 @@ async fn read_limited(mut body: Body, limit: usize) -> Result<Vec<u8>, BodyTooLa
 /// (duplicate member names included: the engine must never guess which one was meant).
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value = parse_value(bytes)?;
-    serde_json::from_value(value).map_err(|err| shape_error(&err))
+    T::deserialize(&value).map_err(|err| shape_error::<T>(&value, &err))
 }
 
 fn parse_value(bytes: &[u8]) -> Result<Value, ApiError> {
@@ -305,14 +305,36 @@ fn parse_value(bytes: &[u8]) -> Result<Value, ApiError> {
     Ok(value)
 }
 
-/// A 422 naming the member serde complained about, when it says which.
-fn shape_error(err: &serde_json::Error) -> ApiError {
+/// A 422 naming the member serde complained about. serde names a missing, unknown or repeated
+/// member itself; a member of the wrong type (`"budget_limit_micros": 1e30`, a number no integer
+/// type holds) it does not, so that member is found by leaving each out in turn.
+fn shape_error<T: DeserializeOwned>(value: &Value, err: &serde_json::Error) -> ApiError {
     let text = err.to_string();
     let field = ["missing field `", "unknown field `", "duplicate field `"]
         .iter()
         .find_map(|prefix| text.split_once(prefix).and_then(|(_, rest)| rest.split_once('`')).map(|(f, _)| f))
-        .unwrap_or("body");
-    ApiError::invalid(field, text.clone())
+        .map(str::to_string)
+        .or_else(|| wrong_member::<T>(value, &text))
+        .unwrap_or_else(|| "body".into());
+    ApiError::invalid(&field, text.clone())
+}
+
+/// The first member whose absence changes the complaint `text` (it goes away, becomes that the member
+/// is missing, or is about another member): the one the complaint is about. Only on the error path,
+/// over the few members a request type knows (an unknown one is named by serde already).
+fn wrong_member<T: DeserializeOwned>(value: &Value, text: &str) -> Option<String> {
+    let members = value.as_object()?;
+    members
+        .keys()
+        .find(|member| {
+            let mut without = members.clone();
+            without.remove(member.as_str());
+            match T::deserialize(&Value::Object(without)) {
+                Ok(_) => true,
+                Err(err) => err.to_string() != text,
+            }
+        })
+        .cloned()
 }
 
 /// The `Idempotency-Key` header, if sent (1 to 256 visible ASCII characters).

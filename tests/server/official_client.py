@@ -256,6 +256,7 @@ class Run:
         expect_eq((r2.decision, r2.reason), ("allow", "user_confirmed"), "re-check after approval allows")
         status = await self.runtime.confirmations.get_status(r.confirmation_id)
         expect_eq((status.status, status.authority_status), ("approved", "available"), "confirmation is approved")
+        approved_confirmation = r.confirmation_id
         await expect_api_error(
             self.runtime.confirmations.approve(r.confirm_nonce, approved=True), 409, None, "a nonce resolves once"
         )
@@ -278,6 +279,7 @@ class Run:
         r = (await self.check(aid, ["refund.issue"])).results["refund.issue"]
         expect_eq((r.decision, r.reason), ("escalate", "escalation_required"), "the approval was used once: escalate again")
         expect(r.escalation_id != first_escalation, "a new escalation is opened", r.escalation_id)
+        pending_escalation = r.escalation_id
         status = await self.runtime.escalations.get(first_escalation)
         expect_eq(status.authority_status, "consumed", "the first escalation is consumed")
 
@@ -348,6 +350,14 @@ class Run:
         r = (await self.check(aid, ["email.read"])).results["email.read"]
         expect_eq((r.decision, r.reason), ("deny", "authorization_revoked"), "a revoked authorization denies")
         await expect_api_error(self.runtime.authorizations.revoke(aid), 409, "authorization_revoked", "revoking twice: 409")
+        # After it, nothing reads available or pending (the client parses the `revoked` authority).
+        status = await self.runtime.confirmations.get_status(approved_confirmation)
+        expect_eq((status.status, status.authority_status), ("approved", "revoked"), "an open approval reads revoked")
+        status = await self.runtime.escalations.get(pending_escalation)
+        expect_eq((status.status, status.authority_status), ("expired", "none"), "a pending escalation ends")
+        expect_eq(status.expires_at, revoked.revoked_at, "it ends with the revocation")
+        status = await self.runtime.escalations.get(first_escalation)
+        expect_eq(status.authority_status, "consumed", "a used approval stays consumed")
 
         # credentials
         bad = Allowly("allowly.runtime." + self.workspace_id + ".ak_x.nope", base_url=self.base_url,

@@ -50,6 +50,9 @@ impl Allowly {
         if label.is_some_and(|l| l.chars().count() > 128) {
             return Err(Error::invalid("label", "must be at most 128 characters"));
         }
+        if let Some(problem) = label.and_then(super::lifecycle::free_text_problem) {
+            return Err(Error::invalid("label", problem));
+        }
         self.write(|tx| {
             let now = self.clock.now();
             let key_id = ids::new_id("ak_", now)?;
@@ -75,8 +78,11 @@ impl Allowly {
 
     pub fn list_api_keys(&self) -> Result<Vec<ApiKeyView>> {
         let keys = self.read(|tx| tx.api_keys())?;
+        // A key whose row does not load authenticates nothing (see `authenticate`); it is left out
+        // rather than failing the list of the others.
         Ok(keys
             .into_iter()
+            .flatten()
             .map(|k| ApiKeyView {
                 key_id: k.key_id,
                 kind: k.kind,
@@ -88,6 +94,7 @@ impl Allowly {
     }
 
     pub fn revoke_api_key(&self, key_id: &str) -> Result<()> {
+        ids::check_identifier("key_id", key_id)?;
         self.write(|tx| {
             let mut key =
                 tx.api_key(key_id)?.ok_or_else(|| Error::not_found("api_key_not_found", "api key", key_id))?;
@@ -102,10 +109,15 @@ impl Allowly {
     /// The kind of a presented key of this workspace, or `invalid_or_revoked_api_key`.
     pub fn authenticate(&self, presented: &str) -> Result<ApiKeyKind> {
         let parts = ApiKeyParts::parse(presented).ok_or_else(unauthorized)?;
-        if parts.workspace_id != self.workspace_id {
+        // A key id no key can have (a NUL, which PostgreSQL cannot even compare) is unknown.
+        if parts.workspace_id != self.workspace_id || ids::identifier_problem(parts.key_id).is_some() {
             return Err(unauthorized());
         }
-        let record = self.read(|tx| tx.api_key(parts.key_id))?.ok_or_else(unauthorized)?;
+        let record = match self.read(|tx| tx.api_key(parts.key_id)) {
+            // A key that cannot be read is no key: refused like an unknown one, not as an outage.
+            Err(err) if crate::store::is_unreadable(&err) => return Err(unauthorized()),
+            found => found?.ok_or_else(unauthorized)?,
+        };
         let digest = secret_digest(parts.secret);
         let matches = constant_time_eq(digest.as_bytes(), record.secret_sha256.as_bytes());
         if !matches || record.revoked_at.is_some() || record.kind != parts.kind {

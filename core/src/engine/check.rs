@@ -11,17 +11,27 @@ use crate::ids;
 use crate::model::indexmap_lite::OrderedResults;
 use crate::model::{
     ActionResult, Authorization, BudgetInfo, CheckRequest, CheckResponse, Confirmation, Escalation, EscalationInfo,
-    IdempotencyRecord, PromptStatus, ReceiptEnvelope, Reservation,
+    IdempotencyRecord, PromptBinding, PromptStatus, ReceiptEnvelope, Reservation,
 };
 use crate::policy::{Decision, Definition};
-use crate::store::{prompt_key, Tx};
+use crate::store::{self, day_counter_key, rate_events_key, Tx};
 use crate::time::Timestamp;
 
 pub const MAX_ACTIONS_PER_CHECK: usize = 25;
 pub const MAX_CONTEXT_BYTES: usize = 4096;
-/// Context keys the engine writes itself into receipts; callers may not supply them.
-pub const RESERVED_CONTEXT_KEYS: [&str; 5] =
-    ["budget", "escalation", "session_id", "client_timestamp", "client_timestamp_source"];
+/// Context keys the issuer writes into receipts itself (the wire's receipt-only keys): a caller's
+/// value would be signed as if the engine had written it, so a check's `context` may not hold them.
+/// This engine writes the first five; `execution` and `identity_verification` are the hosted
+/// service's (execution approvals, agent identity) and mean the same to anyone reading a receipt.
+pub const RESERVED_CONTEXT_KEYS: [&str; 7] = [
+    "budget",
+    "escalation",
+    "session_id",
+    "client_timestamp",
+    "client_timestamp_source",
+    "execution",
+    "identity_verification",
+];
 
 /// A validated check request.
 struct CheckInput {
@@ -48,6 +58,14 @@ fn bounded(field: &str, text: &str, min: usize, max: usize, fields: &mut Vec<Fie
     }
 }
 
+/// [`bounded`], and no character an identifier may not hold ([`ids::forbidden_in_identifier`]).
+fn identifier(field: &str, text: &str, min: usize, max: usize, fields: &mut Vec<FieldError>) {
+    bounded(field, text, min, max, fields);
+    if let Some(message) = ids::identifier_problem(text) {
+        fields.push(FieldError { field: field.into(), message });
+    }
+}
+
 impl CheckInput {
     fn context_map(&self) -> &Map<String, Value> {
         static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
@@ -56,7 +74,7 @@ impl CheckInput {
 
     fn validate(request: &CheckRequest) -> Result<CheckInput> {
         let mut fields = Vec::new();
-        bounded("authorization_id", &request.authorization_id, 1, 128, &mut fields);
+        identifier("authorization_id", &request.authorization_id, 1, 128, &mut fields);
         if request.actions.is_empty() || request.actions.len() > MAX_ACTIONS_PER_CHECK {
             fields.push(FieldError {
                 field: "actions".into(),
@@ -64,7 +82,7 @@ impl CheckInput {
             });
         }
         for (i, action) in request.actions.iter().enumerate() {
-            bounded(&format!("actions[{i}]"), action, 1, 64, &mut fields);
+            identifier(&format!("actions[{i}]"), action, 1, 64, &mut fields);
             if request.actions[..i].contains(action) {
                 fields.push(FieldError {
                     field: format!("actions[{i}]"),
@@ -73,10 +91,10 @@ impl CheckInput {
             }
         }
         if let Some(resource) = &request.resource {
-            bounded("resource", resource, 0, 1024, &mut fields);
+            identifier("resource", resource, 0, 1024, &mut fields);
         }
         if let Some(session_id) = &request.session_id {
-            bounded("session_id", session_id, 1, 256, &mut fields);
+            identifier("session_id", session_id, 1, 256, &mut fields);
         }
         if let Some(cost) = request.estimated_cost_micros {
             if !(0..=MAX_SAFE_INTEGER).contains(&cost) {
@@ -124,12 +142,17 @@ impl CheckInput {
         let idempotency = match &request.idempotency_key {
             None => None,
             Some(key) => {
-                bounded("idempotency_key", key, 1, 256, &mut fields);
-                let digest = json!({
+                identifier("idempotency_key", key, 1, 256, &mut fields);
+                let mut digest = json!({
                     "authorization_id": request.authorization_id, "actions": request.actions,
                     "resource": request.resource, "session_id": request.session_id,
                     "estimated_cost_micros": request.estimated_cost_micros, "context": context_value,
                 });
+                // The receipts sign `client_timestamp`, so a replay must have sent the same instant.
+                // Left out when absent: records kept before it counted still match their retries.
+                if let Some(at) = client_timestamp {
+                    digest["client_timestamp"] = Value::from(at.to_string());
+                }
                 canonical::canonical_sha256_hex(&digest).ok().map(|digest| (format!("check:{key}"), digest))
             }
         };
@@ -164,8 +187,8 @@ fn or_fallback(answer: Result<CheckResponse>, request: &CheckRequest) -> Result<
 enum Outcome {
     Allow { reason: &'static str, grant: Option<Escalation> },
     Deny { reason: &'static str, rejected: Option<Escalation> },
-    Confirm { reason: &'static str, pending: Option<Confirmation> },
-    Escalate { reason: &'static str, target: Option<String>, pending: Option<Escalation> },
+    Confirm { reason: &'static str, binding: PromptBinding, pending: Option<Confirmation> },
+    Escalate { reason: &'static str, binding: PromptBinding, pending: Option<Escalation> },
 }
 
 struct Provisional {
@@ -201,7 +224,8 @@ impl Allowly {
     /// state they change, in one transaction.
     pub fn check(&self, request: &CheckRequest) -> Result<CheckResponse> {
         let input = CheckInput::validate(request)?;
-        self.write(|tx| self.check_in(tx, &input))
+        let answer = self.write(|tx| self.check_in(tx, &input));
+        self.or_unreadable(answer, &input)
     }
 
     /// Checks that arrive together (an SDK's queue of calls), decided in order. Where the store
@@ -221,10 +245,11 @@ impl Allowly {
         inputs
             .into_iter()
             .map(|input| {
-                input?;
+                let input = input?;
                 let (outcome, response) = results.next().ok_or_else(|| Error::Store("a check was not run".into()))?;
-                outcome?;
-                response.ok_or_else(|| Error::Store("a check produced no answer".into()))
+                let answer =
+                    outcome.and_then(|()| response.ok_or_else(|| Error::Store("a check produced no answer".into())));
+                self.or_unreadable(answer, &input)
             })
             .collect()
     }
@@ -246,18 +271,42 @@ impl Allowly {
             }
         }
         let response = self.decide(tx, input)?;
-        if let Some((key, digest)) = &input.idempotency {
-            let stored = serde_json::to_string(&response).map_err(|err| Error::Store(err.to_string()))?;
-            tx.put_idempotency(key, &IdempotencyRecord { request_sha256: digest.clone(), response: stored })?;
-        }
+        remember(tx, input, &response)?;
         Ok(response)
+    }
+
+    /// A stored row the decision needs that does not load (the authorization, its policy edition,
+    /// a prompt) denies every action with a signed receipt, in a transaction of its own (the one
+    /// that failed left nothing behind). As an error it would read like an outage to a client,
+    /// whose fallback may allow.
+    fn or_unreadable(&self, answer: Result<CheckResponse>, input: &CheckInput) -> Result<CheckResponse> {
+        let reason = match &answer {
+            Err(Error::Conflict { code: "authorization_unreadable", .. }) => "authorization_unreadable",
+            Err(err) if store::is_unreadable(err) => "stored_row_unreadable",
+            _ => return answer,
+        };
+        self.write(|tx| {
+            if let Some((key, digest)) = &input.idempotency {
+                if let Some(first) = tx.idempotency(key)? {
+                    return replay(&first, digest);
+                }
+            }
+            let signing = self.signing(tx)?;
+            let authorization = match tx.authorization(&input.authorization_id) {
+                Err(err) if store::is_unreadable(&err) => None,
+                found => found?,
+            };
+            let response = self.deny_every_action(tx, input, &signing, reason, authorization.as_ref())?;
+            remember(tx, input, &response)?;
+            Ok(response)
+        })
     }
 
     fn decide(&self, tx: &mut dyn Tx, input: &CheckInput) -> Result<CheckResponse> {
         let signing = self.signing(tx)?;
         let now = signing.now;
         let Some(mut authorization) = tx.authorization(&input.authorization_id)? else {
-            return self.unknown_authorization(tx, input, &signing);
+            return self.deny_every_action(tx, input, &signing, "authorization_not_found", None);
         };
         let definition = self.definition(tx, &authorization.policy_ref)?;
         let day = now.day_number();
@@ -271,18 +320,26 @@ impl Allowly {
         let budget_before = authorization.budget_spent_micros;
         let mut reserved = false;
         if let Some(estimate) = input.estimated_cost_micros {
-            let over_cap =
-                authorization.budget_limit_micros.is_some_and(|limit| budget_before.saturating_add(estimate) > limit);
-            if over_cap {
-                for p in &mut provisional {
-                    if !matches!(p.outcome, Outcome::Deny { .. }) {
-                        p.outcome = Outcome::Deny { reason: "budget_exceeded", rejected: None };
+            // The spent total travels as a JSON number and is signed, so it stays a safe integer: a
+            // reservation past 2^53-1 exceeds any budget, limited or not.
+            let spent_after = budget_before
+                .checked_add(estimate)
+                .filter(|after| *after <= MAX_SAFE_INTEGER)
+                .filter(|after| authorization.budget_limit_micros.is_none_or(|limit| *after <= limit));
+            match spent_after {
+                None => {
+                    for p in &mut provisional {
+                        if !matches!(p.outcome, Outcome::Deny { .. }) {
+                            p.outcome = Outcome::Deny { reason: "budget_exceeded", rejected: None };
+                        }
                     }
                 }
-            } else if provisional.iter().any(|p| matches!(p.outcome, Outcome::Allow { .. })) {
-                authorization.budget_spent_micros = budget_before.saturating_add(estimate);
-                reserved = true;
-                tx.put_authorization(&authorization)?;
+                Some(after) if provisional.iter().any(|p| matches!(p.outcome, Outcome::Allow { .. })) => {
+                    authorization.budget_spent_micros = after;
+                    reserved = true;
+                    tx.put_authorization(&authorization)?;
+                }
+                Some(_) => {}
             }
         }
         let budget = input.estimated_cost_micros.map(|estimate| {
@@ -361,7 +418,7 @@ impl Allowly {
         }
         let mut day_counter = None;
         if let Some(max_per_day) = guards.max_per_day {
-            let key = format!("day:{}:{action}:{day}", authorization.authorization_id);
+            let key = day_counter_key(&authorization.authorization_id, action, day);
             let used = tx.counter(&key)?;
             if used >= i64::try_from(max_per_day).unwrap_or(i64::MAX) {
                 return Ok(Provisional::deny(action, "rate_limited"));
@@ -370,7 +427,7 @@ impl Allowly {
         }
         let mut rate_events = None;
         if let Some(limit) = guards.rate_limit {
-            let key = format!("rate:{}:{action}", authorization.authorization_id);
+            let key = rate_events_key(&authorization.authorization_id, action);
             let window_ms = i64::try_from(limit.window_seconds).unwrap_or(i64::MAX).saturating_mul(1000);
             if tx.count_events(&key, now.plus_millis(-window_ms + 1))? >= limit.max_calls {
                 return Ok(Provisional::deny(action, "rate_limited"));
@@ -385,32 +442,59 @@ impl Allowly {
         let input_sha256 =
             entry.input_sha256(&input.context).map_err(|err| Error::invalid("context", err.to_string()))?;
         let policy_eval = Some(evaluation.to_policy_eval(&input_sha256));
-        let by_rule = evaluation.matched_rule_id.is_some();
-        let key = || prompt_key(&authorization.authorization_id, action, input.resource.as_deref());
+        // A rule that applies only because a field it tests is missing says so, whatever it decides.
+        let reason = |by_rule: &'static str, by_action: &'static str| {
+            if evaluation.context_field_missing {
+                "context_field_missing"
+            } else if evaluation.matched_rule_id.is_some() {
+                by_rule
+            } else {
+                by_action
+            }
+        };
+        // Only a prompt opened for this very answer may decide it (docs/decisions.md).
+        let binding = || -> Result<PromptBinding> {
+            let tested = Value::Object(entry.tested_values(input.context_map()));
+            Ok(PromptBinding {
+                matched_rule_id: evaluation.matched_rule_id.clone(),
+                target: evaluation.target.clone(),
+                tested_values_sha256: canonical::canonical_sha256_hex(&tested)
+                    .map_err(|err| Error::invalid("context", err.to_string()))?,
+            })
+        };
+        let key = |binding: &PromptBinding| {
+            binding.prompt_key(&authorization.authorization_id, action, input.resource.as_deref())
+        };
         let outcome = match evaluation.decision {
             Decision::Allow => Outcome::Allow { reason: "authorization_granted_action_active", grant: None },
-            Decision::Deny => Outcome::Deny {
-                reason: if by_rule { "deny_condition_matched" } else { "action_denied_by_policy" },
-                rejected: None,
-            },
+            Decision::Deny => {
+                Outcome::Deny { reason: reason("deny_condition_matched", "action_denied_by_policy"), rejected: None }
+            }
             Decision::Confirm => {
-                let reason =
-                    if by_rule { "condition_requires_user_confirmation" } else { "action_requires_user_confirmation" };
-                match tx.latest_confirmation(&key())?.filter(|c| now < c.expires_at) {
+                let reason = reason("condition_requires_user_confirmation", "action_requires_user_confirmation");
+                let binding = binding()?;
+                let latest = tx.latest_confirmation(&key(&binding))?;
+                match latest.filter(|c| now < c.expires_at && c.binding.as_ref() == Some(&binding)) {
                     Some(c) if c.status == PromptStatus::Approved => {
                         Outcome::Allow { reason: "user_confirmed", grant: None }
                     }
                     Some(c) if c.status == PromptStatus::Rejected => {
                         Outcome::Deny { reason: "user_rejected_confirmation", rejected: None }
                     }
-                    Some(c) if c.status == PromptStatus::Pending => Outcome::Confirm { reason, pending: Some(c) },
-                    _ => Outcome::Confirm { reason, pending: None },
+                    Some(c) if c.status == PromptStatus::Pending => {
+                        Outcome::Confirm { reason, binding, pending: Some(c) }
+                    }
+                    _ => Outcome::Confirm { reason, binding, pending: None },
                 }
             }
             Decision::Escalate => {
-                let reason = if by_rule { "escalate_condition_matched" } else { "escalation_required" };
-                let latest = tx.latest_escalation(&key())?.filter(|e| now < e.expires_at && e.consumed_at.is_none());
-                match latest {
+                let reason = reason("escalate_condition_matched", "escalation_required");
+                let binding = binding()?;
+                let latest = tx.latest_escalation(&key(&binding))?;
+                let open = |e: &Escalation| {
+                    now < e.expires_at && e.consumed_at.is_none() && e.binding.as_ref() == Some(&binding)
+                };
+                match latest.filter(open) {
                     Some(e) if e.status == PromptStatus::Approved => {
                         Outcome::Allow { reason: "escalation_approved", grant: Some(e) }
                     }
@@ -418,9 +502,9 @@ impl Allowly {
                         Outcome::Deny { reason: "escalation_rejected", rejected: Some(e) }
                     }
                     Some(e) if e.status == PromptStatus::Pending => {
-                        Outcome::Escalate { reason, target: evaluation.target.clone(), pending: Some(e) }
+                        Outcome::Escalate { reason, binding, pending: Some(e) }
                     }
-                    _ => Outcome::Escalate { reason, target: evaluation.target.clone(), pending: None },
+                    _ => Outcome::Escalate { reason, binding, pending: None },
                 }
             }
         };
@@ -447,7 +531,6 @@ impl Allowly {
         result.receipt_id = Some(receipt_id.clone());
         result.budget = budget_info;
         result.policy_eval = policy_eval.clone();
-        let key = || prompt_key(&authorization.authorization_id, &action, input.resource.as_deref());
         let reason = match outcome {
             Outcome::Allow { reason, grant } => {
                 result.decision = Decision::Allow;
@@ -459,7 +542,7 @@ impl Allowly {
                 }
                 if let Some(mut grant) = grant {
                     grant.consumed_at = Some(now);
-                    tx.put_escalation(&key(), &grant)?;
+                    tx.put_escalation(&grant.prompt_key(), &grant)?;
                     context.insert("escalation".into(), escalation_context(&grant, "consumed"));
                     result.escalation = Some(escalation_info(&grant));
                 }
@@ -475,7 +558,7 @@ impl Allowly {
                 }
                 reason
             }
-            Outcome::Confirm { reason, pending } => {
+            Outcome::Confirm { reason, binding, pending } => {
                 let confirmation = match pending {
                     Some(existing) => existing,
                     None => {
@@ -491,8 +574,9 @@ impl Allowly {
                             resolved_at: None,
                             source_receipt_id: receipt_id.clone(),
                             resolution_receipt_id: None,
+                            binding: Some(binding),
                         };
-                        tx.put_confirmation(&key(), &created)?;
+                        tx.put_confirmation(&created.prompt_key(), &created)?;
                         created
                     }
                 };
@@ -503,7 +587,7 @@ impl Allowly {
                 result.confirmation_id = Some(confirmation.confirmation_id.clone());
                 reason
             }
-            Outcome::Escalate { reason, target, pending } => {
+            Outcome::Escalate { reason, binding, pending } => {
                 let escalation = match pending {
                     Some(existing) => existing,
                     None => {
@@ -513,7 +597,7 @@ impl Allowly {
                             action: action.clone(),
                             resource: input.resource.clone(),
                             status: PromptStatus::Pending,
-                            escalation_to: target,
+                            escalation_to: binding.target.clone(),
                             created_at: now,
                             expires_at: now.plus_seconds(self.options.escalation_window_seconds),
                             resolved_at: None,
@@ -522,8 +606,9 @@ impl Allowly {
                             consumed_at: None,
                             source_receipt_id: receipt_id.clone(),
                             resolution_receipt_id: None,
+                            binding: Some(binding),
                         };
-                        tx.put_escalation(&key(), &created)?;
+                        tx.put_escalation(&created.prompt_key(), &created)?;
                         created
                     }
                 };
@@ -560,7 +645,17 @@ impl Allowly {
     }
 
     /// Step 1: every action is denied, each with a receipt that names no authorization.
-    fn unknown_authorization(&self, tx: &mut dyn Tx, input: &CheckInput, signing: &Signing) -> Result<CheckResponse> {
+    /// Also the answer when a stored row the check needs does not load (`reason`
+    /// `authorization_unreadable` or `stored_row_unreadable`): then the receipts name the
+    /// authorization if it loaded.
+    fn deny_every_action(
+        &self,
+        tx: &mut dyn Tx,
+        input: &CheckInput,
+        signing: &Signing,
+        reason: &'static str,
+        authorization: Option<&Authorization>,
+    ) -> Result<CheckResponse> {
         let now = signing.now;
         let mut results = Vec::with_capacity(input.actions.len());
         for action in &input.actions {
@@ -573,26 +668,26 @@ impl Allowly {
                     issued_at: now,
                     subject: Subject::Action(action),
                     decision: "deny",
-                    reason: "authorization_not_found",
-                    user_id: "",
-                    agent_id: "",
+                    reason,
+                    user_id: authorization.map_or("", |a| &a.user_id),
+                    agent_id: authorization.map_or("", |a| &a.agent_id),
                     resource: input.resource.as_deref(),
                     context: Value::Object(context),
-                    authorization_id: None,
-                    policy_ref: None,
+                    authorization_id: authorization.map(|a| a.authorization_id.as_str()),
+                    policy_ref: authorization.map(|a| &a.policy_ref),
                     policy_eval: None,
                 },
             )?;
-            let mut result = ActionResult::bare(Decision::Deny, "authorization_not_found");
+            let mut result = ActionResult::bare(Decision::Deny, reason);
             result.receipt_id = Some(stored.receipt_id.clone());
             result.receipt = Some(ReceiptEnvelope::Signed { receipt: stored.receipt });
             results.push((action.clone(), result));
         }
         Ok(CheckResponse {
             authorization_id: input.authorization_id.clone(),
-            user_id: None,
-            agent_id: None,
-            authorization_expires_at: None,
+            user_id: authorization.map(|a| a.user_id.clone()),
+            agent_id: authorization.map(|a| a.agent_id.clone()),
+            authorization_expires_at: authorization.map(|a| a.expires_at.to_string()),
             engine_version: self.engine_version().to_string(),
             results: OrderedResults(results),
         })
@@ -622,7 +717,17 @@ fn replay(first: &IdempotencyRecord, digest: &str) -> Result<CheckResponse> {
             "this idempotency key was used for a different check request",
         ));
     }
-    serde_json::from_str(&first.response).map_err(|err| Error::Store(format!("corrupt idempotency record: {err}")))
+    serde_json::from_str(&first.response)
+        .map_err(|err| store::UnreadableRow::new("idempotency record", "(of this check)", err).error())
+}
+
+/// Keeps a new answer under the request's idempotency key, if it has one.
+fn remember(tx: &mut dyn Tx, input: &CheckInput, response: &CheckResponse) -> Result<()> {
+    if let Some((key, digest)) = &input.idempotency {
+        let stored = serde_json::to_string(response).map_err(|err| Error::Store(err.to_string()))?;
+        tx.put_idempotency(key, &IdempotencyRecord { request_sha256: digest.clone(), response: stored })?;
+    }
+    Ok(())
 }
 
 fn escalation_context(escalation: &Escalation, event: &str) -> Value {

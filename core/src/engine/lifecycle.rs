@@ -12,10 +12,10 @@ use crate::model::{
     Authorization, AuthorizationCreate, AuthorizationCreated, AuthorizationRevoked, AuthorizationView,
     BudgetSettlement, ConfirmationResolved, ConfirmationStatusView, EscalationResolved, EscalationStatusView,
     IdempotencyRecord, Page, PolicyEdition, PolicyPublished, PolicyView, PromptStatus, ReceiptEnvelope, Resolution,
-    StoredReceipt,
+    StoredReceipt, UnreadableItem,
 };
 use crate::policy::{Definition, PolicyCreate, PolicyRef};
-use crate::store::{prompt_key, Tx};
+use crate::store::{Loaded, Tx, UnreadableRow};
 use crate::time::Timestamp;
 
 pub const MAX_METADATA_BYTES: usize = 4096;
@@ -48,6 +48,11 @@ impl Allowly {
         T: serde::Serialize + serde::de::DeserializeOwned,
     {
         let Some(key) = key else { return work(tx) };
+        ids::check_identifier("idempotency_key", key)?;
+        if !(1..=256).contains(&key.chars().count()) {
+            return Err(Error::invalid("idempotency_key", "must be 1 to 256 characters"));
+        }
+        // Unambiguous: scopes are fixed names without a `:`, so the key is everything after the first.
         let slot = format!("{scope}:{key}");
         let digest =
             canonical::canonical_sha256_hex(request).map_err(|err| Error::invalid("request", err.to_string()))?;
@@ -59,7 +64,7 @@ impl Allowly {
                 ));
             }
             return serde_json::from_str(&first.response)
-                .map_err(|err| Error::Store(format!("corrupt idempotency record: {err}")));
+                .map_err(|err| UnreadableRow::new("idempotency record", &slot, err).error());
         }
         let answer = work(tx)?;
         let response = serde_json::to_string(&answer).map_err(|err| Error::Store(err.to_string()))?;
@@ -125,6 +130,7 @@ impl Allowly {
 
     /// The newest active edition of a policy.
     pub fn get_policy(&self, policy_id: &str) -> Result<PolicyView> {
+        ids::check_identifier("policy_id", policy_id)?;
         self.read(|tx| {
             tx.policy_edition(policy_id, None)?
                 .filter(|e| e.archived_at.is_none())
@@ -135,6 +141,7 @@ impl Allowly {
 
     /// One edition, archived or not (authorizations keep referring to their edition).
     pub fn get_policy_edition(&self, policy_id: &str, version: i64) -> Result<PolicyView> {
+        ids::check_identifier("policy_id", policy_id)?;
         self.read(|tx| {
             tx.policy_edition(policy_id, Some(version))?.map(|e| policy_view(&e)).ok_or_else(|| {
                 Error::not_found("policy_not_found", "policy edition", &format!("{policy_id}@{version}"))
@@ -146,29 +153,42 @@ impl Allowly {
     pub fn list_policies(&self, limit: usize, cursor: Option<&str>) -> Result<Page<PolicyView>> {
         let limit = limit.clamp(1, MAX_PAGE_SIZE);
         let editions = self.read(|tx| tx.policy_editions())?;
-        let mut newest: Vec<PolicyEdition> = Vec::new();
+        let mut newest: Vec<Loaded<PolicyEdition>> = Vec::new();
         for edition in editions {
             match newest.last_mut() {
-                Some(last) if last.policy_ref.policy_id == edition.policy_ref.policy_id => *last = edition,
+                Some(last) if edition_policy_id(last) == edition_policy_id(&edition) => *last = edition,
                 _ => newest.push(edition),
             }
         }
-        let active: Vec<PolicyView> = newest
+        // A policy whose newest edition does not load is reported, not left out as if archived.
+        let active: Vec<Loaded<PolicyView>> = newest
             .iter()
-            .filter(|e| e.archived_at.is_none())
-            .filter(|e| cursor.is_none_or(|c| e.policy_ref.policy_id.as_str() > c))
-            .map(policy_view)
+            .filter(|e| e.as_ref().map_or(true, |e| e.archived_at.is_none()))
+            .filter(|e| cursor.is_none_or(|c| edition_policy_id(e) > c))
+            .map(|e| e.as_ref().map(policy_view).map_err(Clone::clone))
             .collect();
-        Ok(page(active, limit, |p| p.policy_ref.policy_id.clone()))
+        Ok(page(active, limit, |p| match p {
+            Ok(view) => view.policy_ref.policy_id.clone(),
+            Err(row) => row.id.split('@').next().unwrap_or_default().to_string(),
+        }))
     }
 
     /// Archives every edition of a policy. Existing authorizations keep their snapshot.
     pub fn archive_policy(&self, policy_id: &str) -> Result<()> {
+        ids::check_identifier("policy_id", policy_id)?;
         self.write(|tx| {
             let now = self.clock.now();
-            let editions: Vec<PolicyEdition> =
-                tx.policy_editions()?.into_iter().filter(|e| e.policy_ref.policy_id == policy_id).collect();
+            let (editions, unreadable): (Vec<_>, Vec<_>) = tx
+                .policy_editions()?
+                .into_iter()
+                .filter(|e| edition_policy_id(e) == policy_id)
+                .partition(Result::is_ok);
+            let editions: Vec<PolicyEdition> = editions.into_iter().filter_map(Result::ok).collect();
             if editions.iter().all(|e| e.archived_at.is_some()) {
+                // Editions that do not load authorize nothing already; they are named, not archived.
+                if let Some(Err(row)) = unreadable.first() {
+                    return Err(row.error());
+                }
                 return Err(Error::not_found("policy_not_found", "policy", policy_id));
             }
             for mut edition in editions.into_iter().filter(|e| e.archived_at.is_none()) {
@@ -260,6 +280,10 @@ impl Allowly {
                 return Err(Error::invalid("expires_at", "is required: the policy has no `default_expiry_days`"));
             }
         };
+        if !expires_at.is_representable() {
+            // Only a default expiry from a clock near year 9999 gets here; a sent one was checked.
+            return Err(Error::invalid("expires_at", crate::time::RANGE_MESSAGE));
+        }
         if expires_at <= now {
             return Err(Error::invalid("expires_at", "must be in the future"));
         }
@@ -353,9 +377,19 @@ impl Allowly {
         revoked_by: Option<&str>,
         notes: Option<&str>,
     ) -> Result<AuthorizationRevoked> {
+        ids::check_identifier("authorization_id", authorization_id)?;
+        if let Some(revoked_by) = revoked_by {
+            ids::check_identifier("revoked_by", revoked_by)?;
+            if !(1..=256).contains(&revoked_by.chars().count()) {
+                return Err(Error::invalid("revoked_by", "must be 1 to 256 characters"));
+            }
+        }
         if let Some(notes) = notes {
             if notes.chars().count() > 2048 {
                 return Err(Error::invalid("notes", "must be at most 2048 characters"));
+            }
+            if let Some(problem) = free_text_problem(notes) {
+                return Err(Error::invalid("notes", problem));
             }
         }
         self.write(|tx| {
@@ -398,12 +432,13 @@ impl Allowly {
         let now = signing.now;
         tx.put_authorization(authorization)?;
         let mut revoked_confirmations = Vec::new();
-        for mut confirmation in tx.pending_confirmations(&authorization.authorization_id)? {
+        // A pending confirmation that does not load is left as it is: it can be neither resolved nor
+        // honoured (every check of a revoked authorization denies first), and it must not keep the
+        // authorization from being revoked.
+        for mut confirmation in tx.pending_confirmations(&authorization.authorization_id)?.into_iter().flatten() {
             confirmation.status = PromptStatus::Expired;
             confirmation.expires_at = now;
-            let key =
-                prompt_key(&confirmation.authorization_id, &confirmation.action, confirmation.resource.as_deref());
-            tx.put_confirmation(&key, &confirmation)?;
+            tx.put_confirmation(&confirmation.prompt_key(), &confirmation)?;
             revoked_confirmations.push(confirmation.confirmation_id);
         }
         let mut context = object(extra);
@@ -430,6 +465,7 @@ impl Allowly {
     }
 
     pub fn get_authorization(&self, authorization_id: &str) -> Result<AuthorizationView> {
+        ids::check_identifier("authorization_id", authorization_id)?;
         let now = self.clock.now();
         self.read(|tx| {
             tx.authorization(authorization_id)?
@@ -443,7 +479,11 @@ impl Allowly {
         let limit = limit.clamp(1, MAX_PAGE_SIZE);
         let now = self.clock.now();
         let found = self.read(|tx| tx.authorizations(cursor, limit + 1))?;
-        Ok(page(found.iter().map(|a| authorization_view(a, now)).collect(), limit, |a| a.authorization_id.clone()))
+        let views = found.into_iter().map(|a| a.map(|a| authorization_view(&a, now))).collect();
+        Ok(page(views, limit, |a| match a {
+            Ok(view) => view.authorization_id.clone(),
+            Err(row) => row.id.clone(),
+        }))
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -456,6 +496,7 @@ impl Allowly {
         approved: bool,
         ttl_seconds: Option<i64>,
     ) -> Result<ConfirmationResolved> {
+        ids::check_identifier("nonce", nonce)?;
         let ttl = ttl_seconds.unwrap_or(60);
         if !(1..=MAX_CONFIRMATION_TTL_SECONDS).contains(&ttl) {
             return Err(Error::invalid("ttl_seconds", format!("must be 1 to {MAX_CONFIRMATION_TTL_SECONDS}")));
@@ -504,9 +545,7 @@ impl Allowly {
                 },
             )?;
             confirmation.resolution_receipt_id = Some(receipt.receipt_id.clone());
-            let key =
-                prompt_key(&confirmation.authorization_id, &confirmation.action, confirmation.resource.as_deref());
-            tx.put_confirmation(&key, &confirmation)?;
+            tx.put_confirmation(&confirmation.prompt_key(), &confirmation)?;
             Ok(ConfirmationResolved {
                 decision: if approved { "approved" } else { "not_approved" }.into(),
                 authorization_id: approved.then(|| authorization.authorization_id.clone()),
@@ -519,6 +558,7 @@ impl Allowly {
     /// The status of a confirmation, named by its id (`cnf_...`) or by the nonce that approves it
     /// (`cnf_nonce_...`, what the check answered), so a caller holding either can follow it.
     pub fn confirmation_status(&self, id_or_nonce: &str) -> Result<ConfirmationStatusView> {
+        ids::check_identifier("confirmation_id", id_or_nonce)?;
         let now = self.clock.now();
         self.read(|tx| {
             let found = if id_or_nonce.starts_with(ids::CONFIRMATION_NONCE_PREFIX) {
@@ -530,20 +570,15 @@ impl Allowly {
                 code: "confirmation_not_found",
                 message: "no confirmation has this id or nonce".into(),
             })?;
-            let live = now < c.expires_at;
-            let status = if c.status == PromptStatus::Pending && !live { PromptStatus::Expired } else { c.status };
-            let authority = match c.status {
-                PromptStatus::Approved if live => "available",
-                PromptStatus::Approved => "expired",
-                _ => "none",
-            };
+            let grant = tx.authorization(&c.authorization_id)?;
+            let (status, authority, expires_at) = standing(grant.as_ref(), c.status, c.expires_at, false, now);
             Ok(ConfirmationStatusView {
                 confirmation_id: c.confirmation_id.clone(),
                 authorization_id: c.authorization_id.clone(),
                 action: c.action.clone(),
                 resource: c.resource.clone(),
                 status,
-                expires_at: c.expires_at.to_string(),
+                expires_at: expires_at.to_string(),
                 resolved_at: c.resolved_at.filter(|_| status != PromptStatus::Expired).map(|t| t.to_string()),
                 source_receipt_id: Some(c.source_receipt_id.clone()),
                 resolution_receipt_id: c.resolution_receipt_id.clone(),
@@ -562,12 +597,17 @@ impl Allowly {
         resolved_by: &str,
         note: Option<&str>,
     ) -> Result<EscalationResolved> {
+        ids::check_identifier("escalation_id", escalation_id)?;
+        ids::check_identifier("resolved_by", resolved_by)?;
         let by_len = resolved_by.chars().count();
         if by_len == 0 || by_len > 256 {
             return Err(Error::invalid("resolved_by", "must be 1 to 256 characters"));
         }
         if note.is_some_and(|n| n.chars().count() > 2048) {
             return Err(Error::invalid("note", "must be at most 2048 characters"));
+        }
+        if let Some(problem) = note.and_then(free_text_problem) {
+            return Err(Error::invalid("note", problem));
         }
         self.write(|tx| {
             let signing = self.signing(tx)?;
@@ -614,8 +654,7 @@ impl Allowly {
                 },
             )?;
             escalation.resolution_receipt_id = Some(receipt.receipt_id.clone());
-            let key = prompt_key(&escalation.authorization_id, &escalation.action, escalation.resource.as_deref());
-            tx.put_escalation(&key, &escalation)?;
+            tx.put_escalation(&escalation.prompt_key(), &escalation)?;
             Ok(EscalationResolved {
                 escalation_id: escalation.escalation_id.clone(),
                 status: escalation_info(&escalation).status,
@@ -627,26 +666,22 @@ impl Allowly {
     }
 
     pub fn escalation_status(&self, escalation_id: &str) -> Result<EscalationStatusView> {
+        ids::check_identifier("escalation_id", escalation_id)?;
         let now = self.clock.now();
         self.read(|tx| {
             let e = tx
                 .escalation(escalation_id)?
                 .ok_or_else(|| Error::not_found("escalation_not_found", "escalation", escalation_id))?;
-            let live = now < e.expires_at;
-            let status = if e.status == PromptStatus::Pending && !live { PromptStatus::Expired } else { e.status };
-            let authority = match e.status {
-                PromptStatus::Approved if e.consumed_at.is_some() => "consumed",
-                PromptStatus::Approved if live => "available",
-                PromptStatus::Approved => "expired",
-                _ => "none",
-            };
+            let grant = tx.authorization(&e.authorization_id)?;
+            let consumed = e.consumed_at.is_some();
+            let (status, authority, expires_at) = standing(grant.as_ref(), e.status, e.expires_at, consumed, now);
             Ok(EscalationStatusView {
                 escalation_id: e.escalation_id.clone(),
                 authorization_id: e.authorization_id.clone(),
                 action: e.action.clone(),
                 resource: e.resource.clone(),
                 status,
-                expires_at: e.expires_at.to_string(),
+                expires_at: expires_at.to_string(),
                 resolved_at: e.resolved_at.filter(|_| status != PromptStatus::Expired).map(|t| t.to_string()),
                 source_receipt_id: Some(e.source_receipt_id.clone()),
                 resolution_receipt_id: e.resolution_receipt_id.clone(),
@@ -687,6 +722,7 @@ impl Allowly {
         actual_cost_micros: i64,
         idempotency_key: Option<&str>,
     ) -> Result<BudgetSettlement> {
+        ids::check_identifier("check_receipt_id", check_receipt_id)?;
         if !(0..=MAX_SAFE_INTEGER).contains(&actual_cost_micros) {
             return Err(Error::invalid("actual_cost_micros", "must be a safe integer ≥ 0"));
         }
@@ -708,13 +744,26 @@ impl Allowly {
                         "this check was already settled with a different cost",
                     ));
                 }
-                let mut authorization = tx
-                    .authorization(&reservation.authorization_id)?
-                    .ok_or_else(|| Error::Store("a reservation names a missing authorization".into()))?;
+                let mut authorization = tx.authorization(&reservation.authorization_id)?.ok_or_else(|| {
+                    UnreadableRow::new("reservation", check_receipt_id, "it names a missing authorization").error()
+                })?;
                 let estimated = reservation.estimated_cost_micros;
-                let delta = actual_cost_micros - estimated;
                 let spent_before = authorization.budget_spent_micros;
-                let spent_after = spent_before.saturating_add(delta).max(0);
+                // Totals travel as JSON numbers and are signed: they stay safe integers, and one
+                // this settlement would carry past 2^53-1 is refused before anything is written.
+                let delta = actual_cost_micros
+                    .checked_sub(estimated)
+                    .filter(|d| (-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER).contains(d));
+                let spent_after = delta
+                    .and_then(|delta| spent_before.checked_add(delta))
+                    .map(|spent| spent.max(0))
+                    .filter(|spent| *spent <= MAX_SAFE_INTEGER);
+                let (Some(delta), Some(spent_after)) = (delta, spent_after) else {
+                    return Err(Error::invalid(
+                        "actual_cost_micros",
+                        format!("would take the authorization's spent budget past {MAX_SAFE_INTEGER} micros"),
+                    ));
+                };
                 authorization.budget_spent_micros = spent_after;
                 tx.put_authorization(&authorization)?;
                 let budget = json!({
@@ -771,9 +820,15 @@ fn validate_create(request: &AuthorizationCreate) -> Result<ValidCreate> {
     if len == 0 || len > 128 {
         push("user_id", "must be 1 to 128 characters");
     }
+    if let Some(problem) = ids::identifier_problem(&request.user_id) {
+        push("user_id", &problem);
+    }
     let len = request.policy_id.chars().count();
     if len == 0 || len > 128 {
         push("policy_id", "must be 1 to 128 characters");
+    }
+    if let Some(problem) = ids::identifier_problem(&request.policy_id) {
+        push("policy_id", &problem);
     }
     if request.policy_version.is_some_and(|v| !(1..=MAX_SAFE_INTEGER).contains(&v)) {
         push("policy_version", "must be a positive safe integer");
@@ -787,47 +842,97 @@ fn validate_create(request: &AuthorizationCreate) -> Result<ValidCreate> {
             if len == 0 || len > 64 || actions[..i].contains(action) {
                 push(&format!("actions[{i}]"), "must be a unique name of 1 to 64 characters");
             }
+            if let Some(problem) = ids::identifier_problem(action) {
+                push(&format!("actions[{i}]"), &problem);
+            }
         }
     }
     if request.budget_limit_micros.is_some_and(|v| !(0..=MAX_SAFE_INTEGER).contains(&v)) {
         push("budget_limit_micros", "must be a safe integer ≥ 0");
     }
     if let Some(replaces) = &request.replaces {
-        if replaces.is_empty() || replaces.chars().count() > 128 {
+        if replaces.is_empty() || replaces.chars().count() > 128 || ids::identifier_problem(replaces).is_some() {
             push("replaces", "must be an authorization id");
         }
     }
     let expires_at = match &request.expires_at {
         None => None,
-        Some(text) => {
-            let parsed = Timestamp::parse_rfc3339(text);
-            if parsed.is_none() {
-                push("expires_at", "must be an RFC 3339 timestamp with a timezone");
+        Some(text) => match Timestamp::parse_input(text) {
+            Ok(at) => Some(at),
+            Err(message) => {
+                push("expires_at", message);
+                None
             }
-            parsed
-        }
+        },
     };
-    let metadata = match request.metadata.clone().unwrap_or(Value::Object(Map::new())) {
+    let mut text_problems = Vec::new();
+    // `null` is the member left out, as over HTTP.
+    let metadata = match request.metadata.clone().filter(|m| !m.is_null()).unwrap_or(Value::Object(Map::new())) {
         Value::Object(map) => {
-            match canonical::to_canonical_vec(&Value::Object(map.clone())) {
+            let value = Value::Object(map);
+            match canonical::to_canonical_vec(&value) {
                 Ok(bytes) if bytes.len() > MAX_METADATA_BYTES => {
                     push("metadata", "must be at most 4096 bytes of canonical JSON")
                 }
-                Ok(_) => {}
+                // Walked only once canonical JSON bounded its depth.
+                Ok(_) => free_text_in(&value, "metadata", &mut text_problems),
                 Err(err) => push("metadata", &err.to_string()),
             }
-            map
+            match value {
+                Value::Object(map) => map,
+                _ => Map::new(),
+            }
         }
         _ => {
             push("metadata", "must be an object");
             Map::new()
         }
     };
+    fields.extend(text_problems);
     if let Some(first) = fields.first() {
         let message = format!("invalid `{}`: {}", first.field, first.message);
         return Err(Error::InvalidRequest { message, fields });
     }
     Ok(ValidCreate { expires_at, metadata })
+}
+
+/// Why free text (notes, metadata) cannot be stored: a NUL, which neither a C string nor a
+/// PostgreSQL text value can hold, or another control character but tab, line feed and carriage
+/// return, which could rewrite what a terminal or a log shows. Names have the stricter
+/// [`ids::identifier_problem`].
+pub(super) fn free_text_problem(text: &str) -> Option<String> {
+    let (at, c) = text.chars().enumerate().find(|(_, c)| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))?;
+    Some(format!(
+        "must not contain control characters other than tab and line breaks (U+{:04X} at character {})",
+        u32::from(c),
+        at + 1
+    ))
+}
+
+/// Field errors for the keys and strings of `value` that [`free_text_problem`] refuses, by path.
+fn free_text_in(value: &Value, path: &str, fields: &mut Vec<FieldError>) {
+    match value {
+        Value::String(text) => {
+            if let Some(message) = free_text_problem(text) {
+                fields.push(FieldError { field: path.to_string(), message });
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                free_text_in(item, &format!("{path}[{i}]"), fields);
+            }
+        }
+        Value::Object(map) => {
+            for (key, item) in map {
+                let at = format!("{path}.{key}");
+                if let Some(message) = free_text_problem(key) {
+                    fields.push(FieldError { field: at.clone(), message: format!("key {message}") });
+                }
+                free_text_in(item, &at, fields);
+            }
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
 }
 
 fn object(value: Value) -> Map<String, Value> {
@@ -845,6 +950,45 @@ fn policy_view(edition: &PolicyEdition) -> PolicyView {
         created_by: None,
         created_at: Some(edition.created_at.to_string()),
         deleted_at: edition.archived_at.map(|t| t.to_string()),
+    }
+}
+
+/// A prompt's status, `authority_status` and `expires_at` as its status view shows them. The prompt's
+/// authorization bounds it: once that is revoked or expired, a pending prompt reads `expired` (it can
+/// no longer be resolved; its window ends then) and an approval that was still open reads `revoked`
+/// or `expired`, never `available` for what no check would allow. An approval whose authorization
+/// cannot be found reads `unknown`.
+fn standing(
+    grant: Option<&Authorization>,
+    status: PromptStatus,
+    expires_at: Timestamp,
+    consumed: bool,
+    now: Timestamp,
+) -> (PromptStatus, &'static str, Timestamp) {
+    let ended = match grant {
+        None => None,
+        Some(a) => match a.revoked_at {
+            Some(at) => Some((at, "revoked")),
+            None if now >= a.expires_at => Some((a.expires_at, "expired")),
+            None => None,
+        },
+    };
+    match status {
+        PromptStatus::Pending => {
+            let end = ended.map_or(expires_at, |(at, _)| at.min(expires_at));
+            (if now < end { PromptStatus::Pending } else { PromptStatus::Expired }, "none", end)
+        }
+        PromptStatus::Approved => {
+            let authority = match ended {
+                _ if consumed => "consumed",
+                _ if grant.is_none() => "unknown",
+                Some((at, why)) if at < expires_at => why,
+                _ if now < expires_at => "available",
+                _ => "expired",
+            };
+            (status, authority, expires_at)
+        }
+        PromptStatus::Rejected | PromptStatus::Expired => (status, "none", expires_at),
     }
 }
 
@@ -867,10 +1011,33 @@ fn authorization_view(a: &Authorization, now: Timestamp) -> AuthorizationView {
     }
 }
 
-/// Cuts a sorted list to one page, with the cursor of the last item when more follow.
-fn page<T>(mut items: Vec<T>, limit: usize, cursor_of: impl Fn(&T) -> String) -> Page<T> {
-    let has_more = items.len() > limit;
-    items.truncate(limit);
-    let next_cursor = if has_more { items.last().map(cursor_of) } else { None };
-    Page { items, has_more, next_cursor }
+/// Cuts a sorted list to one page, with the cursor of the last row when more follow. Rows that do
+/// not load count toward the page and are listed in `unreadable`.
+fn page<T>(mut rows: Vec<Loaded<T>>, limit: usize, cursor_of: impl Fn(&Loaded<T>) -> String) -> Page<T> {
+    let has_more = rows.len() > limit;
+    rows.truncate(limit);
+    let next_cursor = if has_more { rows.last().map(cursor_of) } else { None };
+    let (mut items, mut unreadable) = (Vec::with_capacity(rows.len()), Vec::new());
+    for row in rows {
+        match row {
+            Ok(item) => items.push(item),
+            Err(row) => {
+                let error = row.error();
+                unreadable.push(UnreadableItem {
+                    id: row.id,
+                    code: error.code().to_string(),
+                    message: error.to_string(),
+                });
+            }
+        }
+    }
+    Page { items, has_more, next_cursor, unreadable }
+}
+
+/// The policy id of a listed edition (an unreadable one is listed as `policy_id@version`).
+fn edition_policy_id(edition: &Loaded<PolicyEdition>) -> &str {
+    match edition {
+        Ok(edition) => &edition.policy_ref.policy_id,
+        Err(row) => row.id.split('@').next().unwrap_or_default(),
+    }
 }

@@ -21,7 +21,7 @@ use crate::ids;
 use crate::model::{SigningKeyRecord, StoredReceipt};
 use crate::policy::{Definition, PolicyRef};
 use crate::receipt::{ReceiptSigner, SCHEMA_VERSION};
-use crate::store::{Durability, MemoryStore, SqliteStore, Store, Tx};
+use crate::store::{Durability, MemoryStore, SqliteStore, Store, Tx, UnreadableRow};
 use crate::time::Timestamp;
 
 pub use api_keys::ApiKeyParts;
@@ -218,15 +218,18 @@ impl Allowly {
         if let Some(found) = self.definitions.lock().get(&policy_ref.definition_sha256) {
             return Ok(found.clone());
         }
-        let edition = tx.policy_edition(&policy_ref.policy_id, Some(policy_ref.policy_version))?.ok_or_else(|| {
-            Error::Store(format!("policy edition `{}` v{} is missing", policy_ref.policy_id, policy_ref.policy_version))
-        })?;
+        // An edition that is missing, invalid or altered is a stored row that does not load, not an
+        // outage: a check denies rather than leave a client to its fallback.
+        let id = format!("{}@{}", policy_ref.policy_id, policy_ref.policy_version);
+        let unreadable = |reason: String| UnreadableRow::new("policy edition", &id, reason).error();
+        let edition = tx
+            .policy_edition(&policy_ref.policy_id, Some(policy_ref.policy_version))?
+            .ok_or_else(|| unreadable("an authorization refers to it, but it is missing".into()))?;
         let definition = Arc::new(
-            Definition::parse(&edition.definition)
-                .map_err(|err| Error::Store(format!("stored policy is invalid: {err}")))?,
+            Definition::parse(&edition.definition).map_err(|err| unreadable(format!("it is invalid: {err}")))?,
         );
         if definition.sha256 != policy_ref.definition_sha256 {
-            return Err(Error::Store(format!("policy edition `{}` does not match its digest", policy_ref.policy_id)));
+            return Err(unreadable("it does not match its digest".into()));
         }
         self.definitions.lock().put(policy_ref.definition_sha256.clone(), definition.clone());
         Ok(definition)

@@ -57,6 +57,7 @@ impl Allowly {
     }
 
     pub fn receipt(&self, receipt_id: &str) -> Result<StoredReceipt> {
+        crate::ids::check_identifier("receipt_id", receipt_id)?;
         self.read(|tx| {
             tx.receipt(receipt_id)?.ok_or_else(|| Error::not_found("receipt_not_found", "receipt", receipt_id))
         })

@@ -2,10 +2,11 @@
 //!
 //! The rules are those of the official client's `validate_policy_definition` (string lengths in
 //! Unicode scalar values, exact-key objects, safe integers only, no NUL anywhere), plus the
-//! engine's `guards.rate_limit` extension. Unlike the client, keys with an obvious value may be
-//! left out (see [`Definition::parse`]); the definition is kept and digested in its full form, the
-//! one the client reads back. Validation goes on after an error and reports every invalid field,
-//! each named by its path.
+//! engine's `guards.rate_limit` extension and its identifier rule: the names of the agent, actions,
+//! rules and approvers hold no control, separator or invisible format character. Unlike the
+//! client, keys with an obvious value may be left out (see [`Definition::parse`]); the definition
+//! is kept and digested in its full form, the one the client reads back. Validation goes on after
+//! an error and reports every invalid field, each named by its path.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
@@ -15,6 +16,7 @@ use serde_json::{Map, Number, Value};
 use super::{Decision, FieldType, PolicyError, MAX_REPORTED_ERRORS};
 use crate::canonical::{self, CanonicalError, MAX_SAFE_INTEGER};
 use crate::error::FieldError;
+use crate::ids;
 
 /// The largest accepted definition, in canonical JSON bytes.
 pub const MAX_DEFINITION_BYTES: usize = 65_536;
@@ -316,7 +318,7 @@ fn definition_at<'v>(map: &'v Map<String, Value>, root: &Path, check: &mut Check
         check.fail(root.key("profile").err(format!("must be `{POLICY_PROFILE}`")));
     }
     let agent_id =
-        check.required(map, "agent_id", root).and_then(|id| check.ok(text(id, MAX_TEXT, &root.key("agent_id"))));
+        check.required(map, "agent_id", root).and_then(|id| check.ok(identifier(id, MAX_TEXT, &root.key("agent_id"))));
     let actions_path = root.key("actions");
     let actions = match check.required(map, "actions", root) {
         None => None,
@@ -427,7 +429,7 @@ fn parse_basic_policy<'v>(value: &'v Value, path: &Path, check: &mut Check<'v>) 
     let map = check.ok(object(value, path))?;
     check.unknown_keys(map, &["profile", "action", "decision", "target", "fields", "rules"], path);
     let action_path = path.key("action");
-    let action = check.required(map, "action", path).and_then(|action| check.ok(text(action, 64, &action_path)));
+    let action = check.required(map, "action", path).and_then(|action| check.ok(identifier(action, 64, &action_path)));
     let action = action.and_then(|action| {
         if Decision::parse(action).is_some() {
             check.ok(Err(action_path.err(format!("`{action}` is a decision name, not an action"))))
@@ -518,7 +520,7 @@ fn parse_rule<'v>(
     let map = check.ok(object(value, path))?;
     check.unknown_keys(map, &["id", "decision", "target", "conditions"], path);
     let id_path = path.key("id");
-    let id = check.required(map, "id", path).and_then(|id| check.ok(text(id, MAX_TEXT, &id_path)));
+    let id = check.required(map, "id", path).and_then(|id| check.ok(identifier(id, MAX_TEXT, &id_path)));
     let id = id.and_then(|id| {
         if rule_ids.insert(id) {
             Some(id)
@@ -682,7 +684,9 @@ fn decision_and_target(
 fn escalation_target(target: &Value, path: &Path) -> Result<Option<String>, FieldError> {
     match target.as_str().and_then(|t| t.strip_prefix("member:")) {
         Some(id) if !id.chars().all(is_python_space) && id.chars().count() <= MAX_TEXT => {
-            no_nul(id, path)?;
+            if let Some(problem) = ids::identifier_problem(id) {
+                return Err(path.err(problem));
+            }
             Ok(Some(format!("member:{id}")))
         }
         _ => Err(path.err(format!(
@@ -909,6 +913,16 @@ fn text<'v>(value: &'v Value, max: usize, path: &Path) -> Result<&'v str, FieldE
     }
     no_nul(s, path)?;
     Ok(s)
+}
+
+/// [`text`] that names something (an action, agent, rule or approver): no control, separator or
+/// invisible format character either ([`ids::forbidden_in_identifier`]).
+fn identifier<'v>(value: &'v Value, max: usize, path: &Path) -> Result<&'v str, FieldError> {
+    let s = text(value, max, path)?;
+    match ids::identifier_problem(s) {
+        Some(problem) => Err(path.err(problem)),
+        None => Ok(s),
+    }
 }
 
 fn no_nul(s: &str, path: &Path) -> Result<(), FieldError> {

@@ -16,8 +16,12 @@ pub struct Evaluation {
     pub target: Option<String>,
     /// The winning rule, or `None` when the action's own decision stands.
     pub matched_rule_id: Option<String>,
-    /// Context values of the fields the winning rule's conditions name (empty without a winner).
+    /// Context values of the fields the winning rule's conditions name (empty without a winner);
+    /// a field absent from the context has no value and is left out.
     pub evaluated_fields: Map<String, Value>,
+    /// The winning rule applies only because the context lacks a field it tests (reason
+    /// `context_field_missing`): none of its conditions matched a value that was there.
+    pub context_field_missing: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -41,9 +45,10 @@ impl ActionEntry {
     ///   a safe integer, never a boolean or a float; `list`: an array of strings, safe integers,
     ///   booleans or nulls; `null`: JSON null), else [`EvalError::FieldType`], which the engine
     ///   turns into a fail-closed deny. Undeclared or unreferenced context keys are ignored.
-    /// - A condition on a field absent from the context is false, except `exists`, which tests
-    ///   presence (`exists: false` matches an absent field). So `ne` and `not_in` need a present
-    ///   value, and `contains_none` on an absent list is false.
+    /// - Absence never makes the answer more permissive than some value could: a rule stricter
+    ///   than `allow` with a condition on a field absent from the context applies as if it
+    ///   matched (`context_field_missing`), unless that condition is `exists`, which tests
+    ///   presence itself. An `allow` rule never applies by absence: it could only name itself.
     /// - Equality never crosses types (`1` does not equal `true`).
     pub fn evaluate(&self, context: &Map<String, Value>) -> Result<Evaluation, EvalError> {
         let policy = &self.policy;
@@ -53,7 +58,7 @@ impl ActionEntry {
                     return Err(EvalError::FieldType { field: field.clone(), expected: declared.expected() });
                 }
             }
-            if let Some(rule) = self.winning_rule(context) {
+            if let Some((rule, applies)) = self.winning_rule(context) {
                 let mut evaluated_fields = Map::new();
                 for field in &rule.referenced {
                     if let Some(value) = context.get(field) {
@@ -65,6 +70,7 @@ impl ActionEntry {
                     target: rule.target.clone(),
                     matched_rule_id: Some(rule.id.clone()),
                     evaluated_fields,
+                    context_field_missing: applies == Applies::FieldMissing,
                 });
             }
         }
@@ -73,27 +79,40 @@ impl ActionEntry {
             target: policy.target.clone(),
             matched_rule_id: None,
             evaluated_fields: Map::new(),
+            context_field_missing: false,
         })
     }
 
-    fn winning_rule(&self, context: &Map<String, Value>) -> Option<&Rule> {
+    fn winning_rule(&self, context: &Map<String, Value>) -> Option<(&Rule, Applies)> {
         let floor = self.policy.decision.strength();
-        let mut best: Option<&Rule> = None;
+        let mut best: Option<(&Rule, Applies)> = None;
         for rule in &self.policy.rules {
             let strength = rule.decision.strength();
             // Skip rules that could not win anyway: weaker than the action, or no stronger than
             // an earlier match.
-            if strength < floor || best.is_some_and(|b| strength <= b.decision.strength()) {
+            if strength < floor || best.is_some_and(|(b, _)| strength <= b.decision.strength()) {
                 continue;
             }
-            if rule.conditions.iter().any(|c| c.matches(context.get(&c.field))) {
-                best = Some(rule);
+            if let Some(applies) = rule.applies(context) {
+                best = Some((rule, applies));
                 if rule.decision == Decision::Deny {
                     break;
                 }
             }
         }
         best
+    }
+
+    /// The context values of every field this action's rules test, absent ones left out: the
+    /// whole input the policy decides on (undeclared or untested context keys never change it).
+    pub fn tested_values(&self, context: &Map<String, Value>) -> Map<String, Value> {
+        let mut values = Map::new();
+        for (field, _) in &self.checked_fields {
+            if let Some(value) = context.get(field) {
+                values.insert(field.clone(), value.clone());
+            }
+        }
+        values
     }
 
     /// Lowercase hex `sha256(canonical({"policy": <this BasicPolicy>, "action": <action>,
@@ -153,12 +172,34 @@ impl Guards {
     }
 }
 
+/// Why a rule applies to a context.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Applies {
+    /// One of its conditions matched the context.
+    Matched,
+    /// None matched, but one tests a field the context lacks, which could have matched.
+    FieldMissing,
+}
+
+impl Rule {
+    fn applies(&self, context: &Map<String, Value>) -> Option<Applies> {
+        let mut missing = false;
+        for condition in &self.conditions {
+            match context.get(&condition.field) {
+                Some(value) if condition.matches(value) => return Some(Applies::Matched),
+                Some(_) => {}
+                None if condition.op == Op::Exists(false) => return Some(Applies::Matched),
+                None => missing |= !matches!(condition.op, Op::Exists(_)),
+            }
+        }
+        // An `allow` rule applying by absence would change nothing but the reported rule.
+        (missing && self.decision != Decision::Allow).then_some(Applies::FieldMissing)
+    }
+}
+
 impl Condition {
     /// `value` is the context's value of `self.field`, already checked to have the declared type.
-    fn matches(&self, value: Option<&Value>) -> bool {
-        let Some(value) = value else {
-            return matches!(self.op, Op::Exists(false));
-        };
+    fn matches(&self, value: &Value) -> bool {
         match &self.op {
             Op::Exists(present) => *present,
             Op::Eq(operand) => operand.equals(value),

@@ -6,7 +6,7 @@ use std::hash::Hash;
 
 use parking_lot::Mutex;
 
-use super::{CheckpointRecord, Store, Tx};
+use super::{CheckpointRecord, Loaded, Store, Tx};
 use crate::error::Result;
 use crate::model::{
     ApiKeyRecord, Authorization, Confirmation, Escalation, IdempotencyRecord, PolicyEdition, PromptStatus, Reservation,
@@ -143,13 +143,14 @@ impl Tx for MemoryTx<'_> {
         Ok(())
     }
 
-    fn policy_editions(&mut self) -> Result<Vec<PolicyEdition>> {
+    // Rows held as values always load.
+    fn policy_editions(&mut self) -> Result<Vec<Loaded<PolicyEdition>>> {
         let mut all: Vec<PolicyEdition> = self.state.policies.values().cloned().collect();
         all.sort_by(|a, b| {
             (&a.policy_ref.policy_id, a.policy_ref.policy_version)
                 .cmp(&(&b.policy_ref.policy_id, b.policy_ref.policy_version))
         });
-        Ok(all)
+        Ok(all.into_iter().map(Ok).collect())
     }
 
     fn authorization(&mut self, authorization_id: &str) -> Result<Option<Authorization>> {
@@ -161,11 +162,11 @@ impl Tx for MemoryTx<'_> {
         Ok(())
     }
 
-    fn authorizations(&mut self, after: Option<&str>, limit: usize) -> Result<Vec<Authorization>> {
+    fn authorizations(&mut self, after: Option<&str>, limit: usize) -> Result<Vec<Loaded<Authorization>>> {
         let mut ids: Vec<&String> =
             self.state.authorizations.keys().filter(|id| after.is_none_or(|after| id.as_str() > after)).collect();
         ids.sort();
-        Ok(ids.into_iter().take(limit).filter_map(|id| self.state.authorizations.get(id).cloned()).collect())
+        Ok(ids.into_iter().take(limit).filter_map(|id| self.state.authorizations.get(id).cloned()).map(Ok).collect())
     }
 
     fn counter(&mut self, key: &str) -> Result<i64> {
@@ -215,7 +216,7 @@ impl Tx for MemoryTx<'_> {
         Ok(())
     }
 
-    fn pending_confirmations(&mut self, authorization_id: &str) -> Result<Vec<Confirmation>> {
+    fn pending_confirmations(&mut self, authorization_id: &str) -> Result<Vec<Loaded<Confirmation>>> {
         let mut pending: Vec<Confirmation> = self
             .state
             .confirmations
@@ -224,7 +225,7 @@ impl Tx for MemoryTx<'_> {
             .cloned()
             .collect();
         pending.sort_by(|a, b| a.confirmation_id.cmp(&b.confirmation_id));
-        Ok(pending)
+        Ok(pending.into_iter().map(Ok).collect())
     }
 
     fn escalation(&mut self, escalation_id: &str) -> Result<Option<Escalation>> {
@@ -318,10 +319,10 @@ impl Tx for MemoryTx<'_> {
         Ok(())
     }
 
-    fn api_keys(&mut self) -> Result<Vec<ApiKeyRecord>> {
+    fn api_keys(&mut self) -> Result<Vec<Loaded<ApiKeyRecord>>> {
         let mut all: Vec<ApiKeyRecord> = self.state.api_keys.values().cloned().collect();
         all.sort_by(|a, b| a.key_id.cmp(&b.key_id));
-        Ok(all)
+        Ok(all.into_iter().map(Ok).collect())
     }
 
     fn checkpoints(&mut self) -> Result<Vec<CheckpointRecord>> {

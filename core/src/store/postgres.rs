@@ -15,7 +15,7 @@
 //!   change, so checks on one authorization queue on that row and each sees the previous one's
 //!   commit (each READ COMMITTED statement takes a fresh snapshot, and a row lock returns the
 //!   newest version). Budgets, counters and rate events (keyed by authorization), and prompts
-//!   (whose keys start with the authorization id) are only changed under that lock. Checks on
+//!   (each of one authorization) are only changed under that lock. Checks on
 //!   different authorizations do not wait for each other.
 //! - **Prompt, reservation and API key row locks.** Resolving a confirmation (by nonce) or an
 //!   escalation (by id), settling a reservation, revoking an API key and revoking an authorization's
@@ -74,7 +74,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::{CheckpointRecord, Store, Tx};
+use super::{CheckpointRecord, Loaded, Store, Tx, UnreadableRow};
 use crate::error::{Error, Result};
 use crate::model::{
     ApiKeyRecord, Authorization, Confirmation, Escalation, IdempotencyRecord, PolicyEdition, PromptStatus, Reservation,
@@ -1426,8 +1426,9 @@ fn to_json<T: Serialize>(value: &T) -> Result<String> {
     serde_json::to_string(value).map_err(|err| Error::Store(format!("cannot encode a row: {err}")))
 }
 
-fn from_json<T: DeserializeOwned>(text: &str) -> Result<T> {
-    serde_json::from_str(text).map_err(|err| Error::Store(format!("corrupt row: {err}")))
+/// A JSON `body` column as a row of `kind` named `id` (its key, or how it was looked up).
+fn decode<T: DeserializeOwned>(kind: &'static str, id: &str, body: &str) -> Loaded<T> {
+    serde_json::from_str(body).map_err(|err| UnreadableRow::new(kind, id, err))
 }
 
 /// Receipts are stored in the JWS compact form `protected.payload.signature` (base64url has no `.`).
@@ -1489,12 +1490,12 @@ const NEWEST_POLICY_EDITION: &str = "SELECT body FROM allowly.policy_editions
     WHERE workspace_id = $1 AND policy_id = $2 ORDER BY policy_version DESC LIMIT 1";
 const PUT_POLICY_EDITION: &str = "INSERT INTO allowly.policy_editions (workspace_id, policy_id, policy_version, body)
     VALUES ($1, $2, $3, $4) ON CONFLICT (workspace_id, policy_id, policy_version) DO UPDATE SET body = EXCLUDED.body";
-const POLICY_EDITIONS: &str =
-    "SELECT body FROM allowly.policy_editions WHERE workspace_id = $1 ORDER BY policy_id, policy_version";
+const POLICY_EDITIONS: &str = "SELECT policy_id || '@' || policy_version, body FROM allowly.policy_editions
+    WHERE workspace_id = $1 ORDER BY policy_id, policy_version";
 const AUTHORIZATION: &str = "SELECT body FROM allowly.authorizations WHERE workspace_id = $1 AND authorization_id = $2";
 const AUTHORIZATION_LOCKED: &str = "SELECT body FROM allowly.authorizations
     WHERE workspace_id = $1 AND authorization_id = $2 FOR NO KEY UPDATE";
-const AUTHORIZATIONS: &str = "SELECT body FROM allowly.authorizations
+const AUTHORIZATIONS: &str = "SELECT authorization_id, body FROM allowly.authorizations
     WHERE workspace_id = $1 AND authorization_id > $2 ORDER BY authorization_id LIMIT $3";
 const COUNTER: &str = "SELECT value FROM allowly.counters WHERE workspace_id = $1 AND key = $2";
 const COUNT_EVENTS: &str = "SELECT count(*) FROM allowly.events WHERE workspace_id = $1 AND key = $2 AND at >= $3";
@@ -1506,9 +1507,9 @@ const CONFIRMATION_BY_NONCE_LOCKED: &str =
     "SELECT body FROM allowly.confirmations WHERE workspace_id = $1 AND nonce = $2 FOR UPDATE";
 const LATEST_CONFIRMATION: &str = "SELECT body FROM allowly.confirmations
     WHERE workspace_id = $1 AND prompt_key = $2 ORDER BY seq DESC LIMIT 1";
-const PENDING_CONFIRMATIONS: &str = "SELECT body FROM allowly.confirmations
+const PENDING_CONFIRMATIONS: &str = "SELECT confirmation_id, body FROM allowly.confirmations
     WHERE workspace_id = $1 AND authorization_id = $2 AND status = 'pending' ORDER BY confirmation_id";
-const PENDING_CONFIRMATIONS_LOCKED: &str = "SELECT body FROM allowly.confirmations
+const PENDING_CONFIRMATIONS_LOCKED: &str = "SELECT confirmation_id, body FROM allowly.confirmations
     WHERE workspace_id = $1 AND authorization_id = $2 AND status = 'pending' ORDER BY confirmation_id FOR UPDATE";
 const ESCALATION: &str = "SELECT body FROM allowly.escalations WHERE workspace_id = $1 AND escalation_id = $2";
 const ESCALATION_LOCKED: &str =
@@ -1541,7 +1542,7 @@ const API_KEY: &str = "SELECT body FROM allowly.api_keys WHERE workspace_id = $1
 const API_KEY_LOCKED: &str = "SELECT body FROM allowly.api_keys WHERE workspace_id = $1 AND key_id = $2 FOR UPDATE";
 const PUT_API_KEY: &str = "INSERT INTO allowly.api_keys (workspace_id, key_id, body) VALUES ($1, $2, $3)
     ON CONFLICT (workspace_id, key_id) DO UPDATE SET body = EXCLUDED.body";
-const API_KEYS: &str = "SELECT body FROM allowly.api_keys WHERE workspace_id = $1 ORDER BY key_id";
+const API_KEYS: &str = "SELECT key_id, body FROM allowly.api_keys WHERE workspace_id = $1 ORDER BY key_id";
 const CHECKPOINTS: &str = "SELECT period_start, receipt_id, merkle_root FROM allowly.checkpoints
     WHERE workspace_id = $1 ORDER BY period_start";
 /// A plain insert: two processes checkpointing the same day cannot both commit.
@@ -1797,15 +1798,31 @@ impl PgTx<'_> {
         Ok(())
     }
 
-    fn one_json<T: DeserializeOwned>(&mut self, sql: &'static str, params: &Params<'_>) -> Result<Option<T>> {
+    /// The row `sql` selects (its `body`); `kind` and `shown` name it if it does not load.
+    fn one_json<T: DeserializeOwned>(
+        &mut self,
+        sql: &'static str,
+        params: &Params<'_>,
+        kind: &'static str,
+        shown: &str,
+    ) -> Result<Option<T>> {
         match self.query_opt(sql, params)? {
-            Some(row) => Ok(Some(from_json(get::<&str>(&row, 0)?)?)),
+            Some(row) => decode(kind, shown, get::<&str>(&row, 0)?).map(Some).map_err(|unreadable| unreadable.error()),
             None => Ok(None),
         }
     }
 
-    fn many_json<T: DeserializeOwned>(&mut self, sql: &'static str, params: &Params<'_>) -> Result<Vec<T>> {
-        self.query(sql, params)?.iter().map(|row| from_json(get::<&str>(row, 0)?)).collect()
+    /// The rows `sql` selects as `(id, body)`, each loaded or reported as unreadable.
+    fn loaded_rows<T: DeserializeOwned>(
+        &mut self,
+        sql: &'static str,
+        params: &Params<'_>,
+        kind: &'static str,
+    ) -> Result<Vec<Loaded<T>>> {
+        self.query(sql, params)?
+            .iter()
+            .map(|row| -> Result<Loaded<T>> { Ok(decode(kind, get::<&str>(row, 0)?, get::<&str>(row, 1)?)) })
+            .collect()
     }
 
     /// `locked` in write transactions, `plain` in read transactions.
@@ -1823,12 +1840,15 @@ impl PgTx<'_> {
 }
 
 fn stored_receipt(row: &Row) -> Result<StoredReceipt> {
+    let receipt_id: String = get(row, 0)?;
+    let receipt = from_compact(get::<&str>(row, 4)?)
+        .map_err(|_| UnreadableRow::new("receipt", &receipt_id, "not a compact JWS").error())?;
     Ok(StoredReceipt {
-        receipt_id: get(row, 0)?,
+        receipt_id,
         issued_at: Timestamp(get(row, 1)?),
         authorization_id: get(row, 2)?,
         is_checkpoint: get(row, 3)?,
-        receipt: from_compact(get::<&str>(row, 4)?)?,
+        receipt,
     })
 }
 
@@ -1917,13 +1937,16 @@ impl Tx for PgTx<'_> {
     fn policy_edition(&mut self, policy_id: &str, version: Option<i64>) -> Result<Option<PolicyEdition>> {
         let ws = self.ws();
         match version {
-            Some(version) => self.one_json(POLICY_EDITION, &[&ws, &policy_id, &version]),
+            Some(version) => {
+                let shown = format!("{policy_id}@{version}");
+                self.one_json(POLICY_EDITION, &[&ws, &policy_id, &version], "policy edition", &shown)
+            }
             None => {
                 if self.writing {
                     // Publishing reads the newest edition, then writes the next one.
                     self.lock(LOCK_EXCLUSIVE, self.store.locks.policies)?;
                 }
-                self.one_json(NEWEST_POLICY_EDITION, &[&ws, &policy_id])
+                self.one_json(NEWEST_POLICY_EDITION, &[&ws, &policy_id], "policy edition", policy_id)
             }
         }
     }
@@ -1937,12 +1960,12 @@ impl Tx for PgTx<'_> {
         self.execute(PUT_POLICY_EDITION, &[&ws, &r.policy_id, &r.policy_version, &body]).map(|_| ())
     }
 
-    fn policy_editions(&mut self) -> Result<Vec<PolicyEdition>> {
+    fn policy_editions(&mut self) -> Result<Vec<Loaded<PolicyEdition>>> {
         if self.writing {
             self.lock(LOCK_EXCLUSIVE, self.store.locks.policies)?;
         }
         let ws = self.ws();
-        self.many_json(POLICY_EDITIONS, &[&ws])
+        self.loaded_rows(POLICY_EDITIONS, &[&ws], "policy edition")
     }
 
     fn authorization(&mut self, authorization_id: &str) -> Result<Option<Authorization>> {
@@ -1952,8 +1975,9 @@ impl Tx for PgTx<'_> {
         let ws = self.ws();
         let writing = self.writing;
         let mut state = self.state()?;
+        let load = |body: &str| decode("authorization", authorization_id, body).map_err(|row| row.error());
         if let Some(known) = state.known_row(authorization_id) {
-            return known.as_deref().map(from_json).transpose();
+            return known.as_deref().map(load).transpose();
         }
         let sql = if writing { AUTHORIZATION_LOCKED } else { AUTHORIZATION };
         let body: Option<String> = match state.query_opt(ws, sql, &[&ws, &authorization_id])? {
@@ -1963,7 +1987,7 @@ impl Tx for PgTx<'_> {
         if writing {
             state.remember_row(authorization_id, body.clone());
         }
-        body.as_deref().map(from_json).transpose()
+        body.as_deref().map(load).transpose()
     }
 
     fn put_authorization(&mut self, authorization: &Authorization) -> Result<()> {
@@ -1974,10 +1998,10 @@ impl Tx for PgTx<'_> {
         })
     }
 
-    fn authorizations(&mut self, after: Option<&str>, limit: usize) -> Result<Vec<Authorization>> {
+    fn authorizations(&mut self, after: Option<&str>, limit: usize) -> Result<Vec<Loaded<Authorization>>> {
         let ws = self.ws();
         let after = after.unwrap_or("");
-        self.many_json(AUTHORIZATIONS, &[&ws, &after, &limit_param(limit)])
+        self.loaded_rows(AUTHORIZATIONS, &[&ws, &after, &limit_param(limit)], "authorization")
     }
 
     fn counter(&mut self, key: &str) -> Result<i64> {
@@ -2013,18 +2037,19 @@ impl Tx for PgTx<'_> {
     fn confirmation(&mut self, confirmation_id: &str) -> Result<Option<Confirmation>> {
         let ws = self.ws();
         let sql = self.pick(CONFIRMATION_LOCKED, CONFIRMATION);
-        self.one_json(sql, &[&ws, &confirmation_id])
+        self.one_json(sql, &[&ws, &confirmation_id], "confirmation", confirmation_id)
     }
 
     fn confirmation_by_nonce(&mut self, nonce: &str) -> Result<Option<Confirmation>> {
         let ws = self.ws();
         let sql = self.pick(CONFIRMATION_BY_NONCE_LOCKED, CONFIRMATION_BY_NONCE);
-        self.one_json(sql, &[&ws, &nonce])
+        // Named without its nonce: that is a secret.
+        self.one_json(sql, &[&ws, &nonce], "confirmation", "(by nonce)")
     }
 
     fn latest_confirmation(&mut self, prompt_key: &str) -> Result<Option<Confirmation>> {
         let ws = self.ws();
-        self.one_json(LATEST_CONFIRMATION, &[&ws, &prompt_key])
+        self.one_json(LATEST_CONFIRMATION, &[&ws, &prompt_key], "confirmation", "(the latest of an action)")
     }
 
     fn put_confirmation(&mut self, prompt_key: &str, confirmation: &Confirmation) -> Result<()> {
@@ -2032,21 +2057,21 @@ impl Tx for PgTx<'_> {
         self.buffer(|state| state.pending.confirmation(prompt_key, confirmation, body))
     }
 
-    fn pending_confirmations(&mut self, authorization_id: &str) -> Result<Vec<Confirmation>> {
+    fn pending_confirmations(&mut self, authorization_id: &str) -> Result<Vec<Loaded<Confirmation>>> {
         let ws = self.ws();
         let sql = self.pick(PENDING_CONFIRMATIONS_LOCKED, PENDING_CONFIRMATIONS);
-        self.many_json(sql, &[&ws, &authorization_id])
+        self.loaded_rows(sql, &[&ws, &authorization_id], "confirmation")
     }
 
     fn escalation(&mut self, escalation_id: &str) -> Result<Option<Escalation>> {
         let ws = self.ws();
         let sql = self.pick(ESCALATION_LOCKED, ESCALATION);
-        self.one_json(sql, &[&ws, &escalation_id])
+        self.one_json(sql, &[&ws, &escalation_id], "escalation", escalation_id)
     }
 
     fn latest_escalation(&mut self, prompt_key: &str) -> Result<Option<Escalation>> {
         let ws = self.ws();
-        self.one_json(LATEST_ESCALATION, &[&ws, &prompt_key])
+        self.one_json(LATEST_ESCALATION, &[&ws, &prompt_key], "escalation", "(the latest of an action)")
     }
 
     fn put_escalation(&mut self, prompt_key: &str, escalation: &Escalation) -> Result<()> {
@@ -2057,7 +2082,7 @@ impl Tx for PgTx<'_> {
     fn reservation_for_receipt(&mut self, receipt_id: &str) -> Result<Option<Reservation>> {
         let ws = self.ws();
         let sql = self.pick(RESERVATION_FOR_RECEIPT_LOCKED, RESERVATION_FOR_RECEIPT);
-        self.one_json(sql, &[&ws, &receipt_id])
+        self.one_json(sql, &[&ws, &receipt_id], "reservation", receipt_id)
     }
 
     fn put_reservation(&mut self, reservation: &Reservation) -> Result<()> {
@@ -2160,7 +2185,7 @@ impl Tx for PgTx<'_> {
     fn api_key(&mut self, key_id: &str) -> Result<Option<ApiKeyRecord>> {
         let ws = self.ws();
         let sql = self.pick(API_KEY_LOCKED, API_KEY);
-        self.one_json(sql, &[&ws, &key_id])
+        self.one_json(sql, &[&ws, &key_id], "API key", key_id)
     }
 
     fn put_api_key(&mut self, key: &ApiKeyRecord) -> Result<()> {
@@ -2169,9 +2194,9 @@ impl Tx for PgTx<'_> {
         self.execute(PUT_API_KEY, &[&ws, &key.key_id, &body]).map(|_| ())
     }
 
-    fn api_keys(&mut self) -> Result<Vec<ApiKeyRecord>> {
+    fn api_keys(&mut self) -> Result<Vec<Loaded<ApiKeyRecord>>> {
         let ws = self.ws();
-        self.many_json(API_KEYS, &[&ws])
+        self.loaded_rows(API_KEYS, &[&ws], "API key")
     }
 
     fn checkpoints(&mut self) -> Result<Vec<CheckpointRecord>> {

@@ -5,11 +5,12 @@
 use std::path::Path;
 
 use parking_lot::Mutex;
+use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{CheckpointRecord, Store, Tx};
+use super::{CheckpointRecord, Loaded, Store, Tx, UnreadableRow};
 use crate::error::{Error, Result};
 use crate::model::{
     ApiKeyRecord, Authorization, Confirmation, Escalation, IdempotencyRecord, PolicyEdition, Reservation,
@@ -195,8 +196,10 @@ fn to_json<T: Serialize>(value: &T) -> Result<String> {
     serde_json::to_string(value).map_err(|err| Error::Store(format!("cannot encode a row: {err}")))
 }
 
-fn from_json<T: DeserializeOwned>(text: &str) -> Result<T> {
-    serde_json::from_str(text).map_err(|err| Error::Store(format!("corrupt row: {err}")))
+/// A JSON `body` column as a row of `kind` named `id` (its key, or how it was looked up).
+fn decode<T: DeserializeOwned>(kind: &'static str, id: &str, body: ValueRef<'_>) -> Loaded<T> {
+    let text = body.as_str().map_err(|err| UnreadableRow::new(kind, id, format!("the body is not text: {err}")))?;
+    serde_json::from_str(text).map_err(|err| UnreadableRow::new(kind, id, err))
 }
 
 /// Receipts are stored in the JWS compact form `protected.payload.signature`: base64url has no `.`,
@@ -230,15 +233,37 @@ fn key_bytes(bytes: Vec<u8>) -> Result<[u8; 32]> {
 }
 
 impl SqliteTx<'_> {
-    fn one_json<T: DeserializeOwned>(&self, sql: &str, key: &dyn rusqlite::ToSql) -> Result<Option<T>> {
-        let body: Option<String> = self.conn.prepare_cached(sql)?.query_row([key], |row| row.get(0)).optional()?;
-        body.map(|body| from_json(&body)).transpose()
+    /// The first row `sql` selects (its `body`); `kind` and `shown` name it if it does not load.
+    fn one_json<T: DeserializeOwned>(
+        &self,
+        sql: &str,
+        params: &[&dyn rusqlite::ToSql],
+        kind: &'static str,
+        shown: &str,
+    ) -> Result<Option<T>> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let mut rows = stmt.query(params)?;
+        match rows.next()? {
+            None => Ok(None),
+            Some(row) => decode(kind, shown, row.get_ref(0)?).map(Some).map_err(|unreadable| unreadable.error()),
+        }
     }
 
-    fn many_json<T: DeserializeOwned>(&self, sql: &str, params: &[&dyn rusqlite::ToSql]) -> Result<Vec<T>> {
+    /// The rows `sql` selects as `(id, body)`, each loaded or reported as unreadable.
+    fn loaded_rows<T: DeserializeOwned>(
+        &self,
+        sql: &str,
+        params: &[&dyn rusqlite::ToSql],
+        kind: &'static str,
+    ) -> Result<Vec<Loaded<T>>> {
         let mut stmt = self.conn.prepare_cached(sql)?;
-        let bodies = stmt.query_map(params, |row| row.get::<_, String>(0))?;
-        bodies.map(|body| from_json(&body?)).collect()
+        let mut rows = stmt.query(params)?;
+        let mut loaded = Vec::new();
+        while let Some(row) = rows.next()? {
+            let id = row.get_ref(0)?.as_bytes().map(String::from_utf8_lossy).unwrap_or_default().into_owned();
+            loaded.push(decode(kind, &id, row.get_ref(1)?));
+        }
+        Ok(loaded)
     }
 
     fn receipts(&self, sql: &str, params: &[&dyn rusqlite::ToSql]) -> Result<Vec<StoredReceipt>> {
@@ -259,13 +284,15 @@ impl SqliteTx<'_> {
         let mut stmt = self.conn.prepare_cached(sql)?;
         let mut rows = stmt.query(params)?;
         while let Some(row) = rows.next()? {
-            let jws: String = row.get(4)?;
+            let (receipt_id, jws): (String, String) = (row.get(0)?, row.get(4)?);
+            let receipt = from_compact(&jws)
+                .map_err(|_| UnreadableRow::new("receipt", &receipt_id, "not a compact JWS").error())?;
             visit(&StoredReceipt {
-                receipt_id: row.get(0)?,
+                receipt_id,
                 issued_at: Timestamp(row.get(1)?),
                 authorization_id: row.get(2)?,
                 is_checkpoint: row.get(3)?,
-                receipt: from_compact(&jws)?,
+                receipt,
             })?;
         }
         Ok(())
@@ -333,16 +360,19 @@ impl Tx for SqliteTx<'_> {
     fn policy_edition(&mut self, policy_id: &str, version: Option<i64>) -> Result<Option<PolicyEdition>> {
         match version {
             Some(version) => {
-                let body: Option<String> = self
-                    .conn
-                    .prepare_cached("SELECT body FROM policy_editions WHERE policy_id = ?1 AND policy_version = ?2")?
-                    .query_row(params![policy_id, version], |row| row.get(0))
-                    .optional()?;
-                body.map(|body| from_json(&body)).transpose()
+                let shown = format!("{policy_id}@{version}");
+                self.one_json(
+                    "SELECT body FROM policy_editions WHERE policy_id = ?1 AND policy_version = ?2",
+                    params![policy_id, version],
+                    "policy edition",
+                    &shown,
+                )
             }
             None => self.one_json(
                 "SELECT body FROM policy_editions WHERE policy_id = ?1 ORDER BY policy_version DESC LIMIT 1",
-                &policy_id,
+                &[&policy_id],
+                "policy edition",
+                policy_id,
             ),
         }
     }
@@ -355,12 +385,21 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
 
-    fn policy_editions(&mut self) -> Result<Vec<PolicyEdition>> {
-        self.many_json("SELECT body FROM policy_editions ORDER BY policy_id, policy_version", &[])
+    fn policy_editions(&mut self) -> Result<Vec<Loaded<PolicyEdition>>> {
+        self.loaded_rows(
+            "SELECT policy_id || '@' || policy_version, body FROM policy_editions ORDER BY policy_id, policy_version",
+            &[],
+            "policy edition",
+        )
     }
 
     fn authorization(&mut self, authorization_id: &str) -> Result<Option<Authorization>> {
-        self.one_json("SELECT body FROM authorizations WHERE authorization_id = ?1", &authorization_id)
+        self.one_json(
+            "SELECT body FROM authorizations WHERE authorization_id = ?1",
+            &[&authorization_id],
+            "authorization",
+            authorization_id,
+        )
     }
 
     fn put_authorization(&mut self, authorization: &Authorization) -> Result<()> {
@@ -370,11 +409,12 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
 
-    fn authorizations(&mut self, after: Option<&str>, limit: usize) -> Result<Vec<Authorization>> {
+    fn authorizations(&mut self, after: Option<&str>, limit: usize) -> Result<Vec<Loaded<Authorization>>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.many_json(
-            "SELECT body FROM authorizations WHERE authorization_id > ?1 ORDER BY authorization_id LIMIT ?2",
+        self.loaded_rows(
+            "SELECT authorization_id, body FROM authorizations WHERE authorization_id > ?1 ORDER BY authorization_id LIMIT ?2",
             &[&after.unwrap_or(""), &limit],
+            "authorization",
         )
     }
 
@@ -411,15 +451,26 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn confirmation(&mut self, confirmation_id: &str) -> Result<Option<Confirmation>> {
-        self.one_json("SELECT body FROM confirmations WHERE confirmation_id = ?1", &confirmation_id)
+        self.one_json(
+            "SELECT body FROM confirmations WHERE confirmation_id = ?1",
+            &[&confirmation_id],
+            "confirmation",
+            confirmation_id,
+        )
     }
 
     fn confirmation_by_nonce(&mut self, nonce: &str) -> Result<Option<Confirmation>> {
-        self.one_json("SELECT body FROM confirmations WHERE nonce = ?1", &nonce)
+        // Named without its nonce: that is a secret.
+        self.one_json("SELECT body FROM confirmations WHERE nonce = ?1", &[&nonce], "confirmation", "(by nonce)")
     }
 
     fn latest_confirmation(&mut self, prompt_key: &str) -> Result<Option<Confirmation>> {
-        self.one_json("SELECT body FROM confirmations WHERE prompt_key = ?1 ORDER BY rowid DESC LIMIT 1", &prompt_key)
+        self.one_json(
+            "SELECT body FROM confirmations WHERE prompt_key = ?1 ORDER BY rowid DESC LIMIT 1",
+            &[&prompt_key],
+            "confirmation",
+            "(the latest of an action)",
+        )
     }
 
     fn put_confirmation(&mut self, prompt_key: &str, confirmation: &Confirmation) -> Result<()> {
@@ -441,20 +492,32 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
 
-    fn pending_confirmations(&mut self, authorization_id: &str) -> Result<Vec<Confirmation>> {
+    fn pending_confirmations(&mut self, authorization_id: &str) -> Result<Vec<Loaded<Confirmation>>> {
         let pending = to_json(&crate::model::PromptStatus::Pending)?;
-        self.many_json(
-            "SELECT body FROM confirmations WHERE authorization_id = ?1 AND status = ?2 ORDER BY confirmation_id",
+        self.loaded_rows(
+            "SELECT confirmation_id, body FROM confirmations WHERE authorization_id = ?1 AND status = ?2
+             ORDER BY confirmation_id",
             &[&authorization_id, &pending],
+            "confirmation",
         )
     }
 
     fn escalation(&mut self, escalation_id: &str) -> Result<Option<Escalation>> {
-        self.one_json("SELECT body FROM escalations WHERE escalation_id = ?1", &escalation_id)
+        self.one_json(
+            "SELECT body FROM escalations WHERE escalation_id = ?1",
+            &[&escalation_id],
+            "escalation",
+            escalation_id,
+        )
     }
 
     fn latest_escalation(&mut self, prompt_key: &str) -> Result<Option<Escalation>> {
-        self.one_json("SELECT body FROM escalations WHERE prompt_key = ?1 ORDER BY rowid DESC LIMIT 1", &prompt_key)
+        self.one_json(
+            "SELECT body FROM escalations WHERE prompt_key = ?1 ORDER BY rowid DESC LIMIT 1",
+            &[&prompt_key],
+            "escalation",
+            "(the latest of an action)",
+        )
     }
 
     fn put_escalation(&mut self, prompt_key: &str, escalation: &Escalation) -> Result<()> {
@@ -471,7 +534,9 @@ impl Tx for SqliteTx<'_> {
         self.one_json(
             "SELECT r.body FROM reservation_receipts x JOIN reservations r ON r.reservation_id = x.reservation_id
              WHERE x.receipt_id = ?1",
-            &receipt_id,
+            &[&receipt_id],
+            "reservation",
+            receipt_id,
         )
     }
 
@@ -569,7 +634,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn api_key(&mut self, key_id: &str) -> Result<Option<ApiKeyRecord>> {
-        self.one_json("SELECT body FROM api_keys WHERE key_id = ?1", &key_id)
+        self.one_json("SELECT body FROM api_keys WHERE key_id = ?1", &[&key_id], "API key", key_id)
     }
 
     fn put_api_key(&mut self, key: &ApiKeyRecord) -> Result<()> {
@@ -579,8 +644,8 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
 
-    fn api_keys(&mut self) -> Result<Vec<ApiKeyRecord>> {
-        self.many_json("SELECT body FROM api_keys ORDER BY key_id", &[])
+    fn api_keys(&mut self) -> Result<Vec<Loaded<ApiKeyRecord>>> {
+        self.loaded_rows("SELECT key_id, body FROM api_keys ORDER BY key_id", &[], "API key")
     }
 
     fn checkpoints(&mut self) -> Result<Vec<CheckpointRecord>> {

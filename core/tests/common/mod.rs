@@ -30,11 +30,13 @@ pub fn support_policy() -> Value {
         "agent_id": "support_bot",
         "default_expiry_days": 30,
         "actions": [
-            {"policy": basic("email.send", "allow", Value::Null, json!({"recipient_domain": "string", "risk": "integer"}), json!([
+            // Both rules test the one field every email check sends: a rule on a field left out
+            // would apply as if it matched (`context_field_missing`).
+            {"policy": basic("email.send", "allow", Value::Null, json!({"recipient_domain": "string"}), json!([
                 {"id": "external-recipient", "decision": "confirm", "target": "agent_owner",
                  "conditions": [{"field": "recipient_domain", "op": "ne", "value": "example.com"}]},
-                {"id": "too-risky", "decision": "deny", "target": null,
-                 "conditions": [{"field": "risk", "op": "gte", "value": 9}]}
+                {"id": "blocked-recipient", "decision": "deny", "target": null,
+                 "conditions": [{"field": "recipient_domain", "op": "in", "value": ["blocked.example"]}]}
              ])), "guards": {}, "executable_operations": []},
             {"policy": basic("refund.issue", "escalate", json!("member:finance_lead"), json!({}), json!([])),
              "guards": {}, "executable_operations": []},
