@@ -6,7 +6,9 @@ use std::path::PathBuf;
 fn main() {
     println!("cargo:rerun-if-changed=src");
     println!("cargo:rerun-if-changed=cbindgen.toml");
-    let crate_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    // Read when the script runs, not baked in when it is compiled: a build script compiled for a
+    // checkout elsewhere (a shared target directory) must not write into that checkout.
+    let crate_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| ".".into()));
     let config = match cbindgen::Config::from_file(crate_dir.join("cbindgen.toml")) {
         Ok(config) => config,
         Err(err) => {

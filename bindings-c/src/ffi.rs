@@ -38,7 +38,7 @@ impl From<Error> for Failure {
             Error::NotFound { .. } => ALLOWLY_RESULT_NOT_FOUND,
             Error::Unauthorized { .. } => ALLOWLY_RESULT_UNAUTHORIZED,
             Error::Conflict { .. } => ALLOWLY_RESULT_CONFLICT,
-            Error::Store(_) => ALLOWLY_RESULT_STORE_UNAVAILABLE,
+            Error::Store(_) | Error::OutcomeUnknown(_) => ALLOWLY_RESULT_STORE_UNAVAILABLE,
             Error::Signing(_) => ALLOWLY_RESULT_SIGNING_FAILED,
             Error::Verification(verify) => verify_result(verify),
             Error::Api { status, .. } => match status {

@@ -99,7 +99,7 @@ pub fn error_json(err: &Error) -> String {
         Error::NotFound { .. } => "not_found",
         Error::Unauthorized { .. } => "unauthorized",
         Error::Conflict { .. } => "conflict",
-        Error::Store(_) | Error::Signing(_) | Error::Io(_) => "engine",
+        Error::Store(_) | Error::OutcomeUnknown(_) | Error::Signing(_) | Error::Io(_) => "engine",
         Error::Verification(_) => "verification",
         Error::Api { .. } => "api",
         Error::Unreachable { .. } => "transport",

@@ -67,7 +67,7 @@ pub fn engine_error(py: Python<'_>, err: Error) -> PyErr {
         Error::Unreachable { .. } => raise(py, "AllowlyConnectionError", (code, message)),
         // The server answers a store failure with `Retry-After: 1`.
         embedded => {
-            let retry_after = matches!(embedded, Error::Store(_)).then_some(1.0);
+            let retry_after = matches!(embedded, Error::Store(_) | Error::OutcomeUnknown(_)).then_some(1.0);
             let status = embedded.http_status().unwrap_or(500);
             api_error(py, status, &code, &message, embedded.fields(), retry_after)
         }

@@ -502,10 +502,24 @@ pub enum ReceiptsCommand {
 pub enum KeysCommand {
     /// Every signing key with its fingerprint and active window.
     List(Anywhere),
-    /// Retire the active key now and start a new one (old receipts keep verifying).
-    Rotate(Local),
+    /// Retire the active key now and start a new one (old receipts keep verifying): in the home,
+    /// in a PostgreSQL database (--database-url) while its servers keep signing, or on a server
+    /// (--url with a setup key).
+    Rotate(RotateArgs),
     /// The public key document (always JSON; what `verify --keys` reads).
     Document(Anywhere),
+}
+
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    /// The PostgreSQL database of `allowly serve --database-url`, instead of the home.
+    #[arg(long, env = "ALLOWLY_DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// The workspace (default: the first workspace of the home or database).
+    #[arg(long, value_name = "WS")]
+    pub workspace: Option<String>,
+    #[command(flatten)]
+    pub on: Anywhere,
 }
 
 #[derive(Debug, Subcommand)]

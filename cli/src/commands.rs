@@ -9,7 +9,7 @@ use allowly_core::engine::ApiKeyParts;
 use allowly_core::engine::DATABASE_FILE;
 use allowly_core::model::{AuthorizationCreate, CheckRequest, CheckResponse, ReceiptEnvelope, Resolution};
 use allowly_core::policy::Decision;
-use allowly_core::receipt::{decode_receipt, KeyDocument};
+use allowly_core::receipt::decode_receipt;
 use allowly_core::{Allowly, Error, RemoteClient, RemoteOptions};
 
 use crate::serve::Workspaces;
@@ -51,6 +51,11 @@ pub fn run(command: &Command, settings: &Settings) -> i32 {
             .and_then(|workspaces| crate::serve::api_keys(&workspaces, &args.command, out)),
         Command::Workspaces(args) => Workspaces::of(home, args.database_url.as_deref())
             .and_then(|workspaces| crate::serve::workspaces(&workspaces, &args.command, out)),
+        // Rotation in a home or database opens the workspace itself; with --url the server rotates.
+        Command::Keys(KeysCommand::Rotate(args)) if settings.url.is_none() => {
+            Workspaces::of(home, args.database_url.as_deref())
+                .and_then(|workspaces| crate::serve::rotate_key(&workspaces, args.workspace.as_deref(), out))
+        }
         command => open_target(settings).and_then(|target| dispatch(&target, command, out)),
     };
     match result {
@@ -434,13 +439,16 @@ fn keys(target: &Target, command: &KeysCommand, out: &Output) -> Result<(), Erro
         KeysCommand::List(_) => out.emit(&target.api().key_document()?, output::keys),
         // Always JSON: this document is what verifiers (and `allowly verify --keys`) read.
         KeysCommand::Document(_) => out.json_value(&target.api().key_document()?),
-        KeysCommand::Rotate(_) => {
-            let engine = target.embedded("keys rotate")?;
-            let fresh = engine.rotate_key()?;
-            let published = KeyDocument::from_records(engine.workspace_id(), &[fresh]).keys;
-            let key = published.first().ok_or_else(|| Error::Signing("the rotated key was not published".into()))?;
-            out.emit(key, output::key_rotated)
-        }
+        KeysCommand::Rotate(args) => match target {
+            Target::Remote(client) if args.database_url.is_none() && args.workspace.is_none() => {
+                out.emit(&client.rotate_signing_key()?, output::key_rotated)
+            }
+            Target::Remote(_) => Err(Error::invalid(
+                "url",
+                "--database-url and --workspace name where to rotate locally; with --url the server's workspace rotates",
+            )),
+            Target::Embedded(engine) => crate::serve::rotate_on(engine, out).map(|_| ()),
+        },
     }
 }
 

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use allowly_core::model::{ApiKeyCreated, ApiKeyKind, ApiKeyView};
+use allowly_core::receipt::KeyDocument;
 use allowly_core::{Allowly, Error, Options};
 use allowly_server::{CheckpointSchedule, Config, Home, PostgresWorkspaces, Storage};
 use serde_json::json;
@@ -115,6 +116,20 @@ pub fn api_keys(workspaces: &Workspaces, command: &ApiKeysCommand, out: &Output)
             out.emit(&json!({ "key_id": key_id, "revoked": true }), |_| format!("revoked API key {key_id}"))?;
         }
     }
+    Ok(EXIT_OK)
+}
+
+/// `allowly keys rotate` on a home or a database: safe while servers on it keep signing (each
+/// notices the new key on its next signing transaction).
+pub fn rotate_key(workspaces: &Workspaces, workspace: Option<&str>, out: &Output) -> Result<i32, Error> {
+    rotate_on(&workspaces.open(workspace)?, out)
+}
+
+pub fn rotate_on(engine: &Allowly, out: &Output) -> Result<i32, Error> {
+    let fresh = engine.rotate_key()?;
+    let published = KeyDocument::from_records(engine.workspace_id(), &[fresh]).keys;
+    let key = published.first().ok_or_else(|| Error::Signing("the rotated key was not published".into()))?;
+    out.emit(key, output::key_rotated)?;
     Ok(EXIT_OK)
 }
 

@@ -223,6 +223,16 @@ fn the_cli_runs_against_a_server_with_url_and_api_key() {
     assert!(receipt_id, "the server's answer carries the signed receipt");
     let (code, out, _) = remote(&url, runtime, &["keys", "document"]);
     assert_eq!((code, json(&out)["keys"].as_array().map(Vec::len)), (0, Some(1)));
+    // The server rotates its signing key for a setup key (a runtime key may not).
+    let (code, _, stderr) = remote(&url, runtime, &["keys", "rotate"]);
+    assert!(code == 1 && stderr.contains("error["), "{stderr}");
+    let (code, out, stderr) = remote(&url, setup, &["--json", "keys", "rotate"]);
+    assert_eq!((code, json(&out)["active_until"].is_null()), (0, true), "{out}{stderr}");
+    let rotated = json(&out)["key_id"].as_str().unwrap_or_default().to_string();
+    let (code, out, _) = remote(&url, runtime, &["keys", "document"]);
+    let keys = json(&out)["keys"].as_array().cloned().unwrap_or_default();
+    assert_eq!((code, keys.len()), (0, 2), "{out}");
+    assert!(keys.iter().any(|k| k["key_id"] == rotated.as_str() && k["active_until"].is_null()), "{out}");
     // What works on a local data directory only does not take --url.
     let (code, _, stderr) = remote(&url, runtime, &["receipts", "export", "--out", "x.jsonl"]);
     assert!(code == 2 && stderr.contains("`allowly receipts export` does not take --url"), "{stderr}");

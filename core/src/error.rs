@@ -27,6 +27,11 @@ pub enum Error {
     /// The store failed or is busy; the operation did not happen.
     #[error("store unavailable: {0}")]
     Store(String),
+    /// The connection to the store broke while it committed, and whether the commit landed could
+    /// not be learned: the operation may have happened. Retrying it under the same idempotency
+    /// key answers what happened (the first answer, or a first run if it did not).
+    #[error("the outcome is unknown: {0}")]
+    OutcomeUnknown(String),
     /// Randomness or signing failed; nothing was written.
     #[error("signing failed: {0}")]
     Signing(String),
@@ -53,6 +58,7 @@ impl Error {
             Error::InvalidRequest { .. } => "invalid_request",
             Error::NotFound { code, .. } | Error::Conflict { code, .. } | Error::Unauthorized { code, .. } => code,
             Error::Store(_) => "store_unavailable",
+            Error::OutcomeUnknown(_) => "outcome_unknown",
             Error::Signing(_) => "signing_failed",
             Error::Verification(err) => err.code(),
             Error::Io(_) => "io_error",
@@ -68,7 +74,7 @@ impl Error {
             Error::NotFound { .. } => Some(404),
             Error::Unauthorized { .. } => Some(401),
             Error::Conflict { .. } => Some(409),
-            Error::Store(_) => Some(503),
+            Error::Store(_) | Error::OutcomeUnknown(_) => Some(503),
             Error::Signing(_) | Error::Io(_) => Some(500),
             Error::Unreachable { .. } => None,
         }

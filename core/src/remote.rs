@@ -29,12 +29,19 @@
 //! `fallback_{open|closed}_{timeout|unreachable}`, `is_fallback`, no receipt and `engine_version`
 //! `sdk_fallback`. Any other 4xx (429 included) is a [`RemoteError::Api`]; an answer that breaks
 //! the wire contract is a [`RemoteError::Protocol`].
+//!
+//! Every check is sent with an `Idempotency-Key`: the caller's, or one made for it
+//! ([`AUTOMATIC_KEY_PREFIX`] and a random id). When the runtime answers `503 outcome_unknown` (its
+//! store's connection broke while it committed the check), the client sends the check again under
+//! the same key, pausing 100 ms, 200 ms, ... while `check_timeout_ms` lasts: the runtime answers
+//! the first decision if it was applied, or decides now if it was not, so a budget is never spent
+//! twice. Only when time runs out does the fallback answer.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::io::ErrorKind;
 use std::net::IpAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
@@ -52,7 +59,7 @@ use crate::model::{
     EscalationStatusView, Page, PolicyPublished, PolicyView, ReceiptEnvelope, Resolution,
 };
 use crate::policy::Decision;
-use crate::receipt::{decode_receipt, KeyDocument, SignedReceipt};
+use crate::receipt::{decode_receipt, KeyDocument, PublishedKey, SignedReceipt};
 use crate::time::Timestamp;
 
 /// Default bound of one `check`, connect to last byte (docs/decisions.md).
@@ -65,6 +72,12 @@ pub const FALLBACK_ENGINE_VERSION: &str = "sdk_fallback";
 const MAX_RESPONSE_BYTES: u64 = 32 * 1024 * 1024;
 /// Error code with which a runtime refuses identity-bound checks; never answered by a fallback.
 const IDENTITY_UNAVAILABLE: &str = "identity_verification_unavailable";
+/// Error code of a request that may or may not have been applied (its commit was cut off).
+const OUTCOME_UNKNOWN: &str = "outcome_unknown";
+/// Prefix of the idempotency key a check gets when its caller gave none.
+pub const AUTOMATIC_KEY_PREFIX: &str = "chk_";
+/// First pause before asking again about a check whose outcome is unknown; it doubles each time.
+const IN_DOUBT_FIRST_PAUSE: Duration = Duration::from_millis(100);
 
 /// What a check answers for an action when the runtime cannot decide it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -358,19 +371,47 @@ impl RemoteClient {
                 failure,
             )
         };
-        let sent = self.send(
-            Method::POST,
-            "/v1/check",
-            Some(&body),
-            request.idempotency_key.as_deref(),
-            Auth::Bearer,
-            self.check_timeout,
-        );
-        let reply = match sent {
-            Ok(reply) => reply,
-            Err(RemoteError::Timeout { .. }) => return Ok(fallback(FallbackFailure::Timeout)),
-            Err(RemoteError::Unreachable(_)) => return Ok(fallback(FallbackFailure::Unreachable)),
-            Err(err) => return Err(err),
+        // Every check carries an idempotency key (the caller's, or one made here), so that sending
+        // it again is safe: the runtime answers a repeat with the first answer.
+        let generated;
+        let key = match request.idempotency_key.as_deref() {
+            Some(key) => key,
+            None => {
+                generated = ids::new_id(AUTOMATIC_KEY_PREFIX, Timestamp::now()).map_err(|err| {
+                    RemoteError::InvalidRequest(format!("no randomness for an idempotency key: {err}"))
+                })?;
+                &generated
+            }
+        };
+        let deadline = Instant::now() + self.check_timeout;
+        let mut pause = IN_DOUBT_FIRST_PAUSE;
+        let mut in_doubt = false;
+        let reply = loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Ok(fallback(FallbackFailure::Timeout));
+            }
+            let sent = self.send(Method::POST, "/v1/check", Some(&body), Some(key), Auth::Bearer, remaining);
+            // Once the runtime said the check may have been applied (`outcome_unknown`), only an
+            // answer under the same key settles it: keep asking while time is left, through
+            // outages, and fall back only when it runs out.
+            let unsettled = match &sent {
+                Ok(reply) => reply.status == 503 && (in_doubt || says_outcome_unknown(&reply.body)),
+                Err(RemoteError::Unreachable(_)) => in_doubt,
+                Err(_) => false,
+            };
+            if unsettled {
+                in_doubt = true;
+                std::thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
+                pause *= 2;
+                continue;
+            }
+            match sent {
+                Ok(reply) => break reply,
+                Err(RemoteError::Timeout { .. }) => return Ok(fallback(FallbackFailure::Timeout)),
+                Err(RemoteError::Unreachable(_)) => return Ok(fallback(FallbackFailure::Unreachable)),
+                Err(err) => return Err(err),
+            }
         };
         let reply = match self.expect(reply, 200) {
             Ok(reply) => reply,
@@ -630,6 +671,12 @@ impl RemoteClient {
                 "receipt `{receipt_id}` is pending; this runtime should sign at once"
             ))),
         }
+    }
+
+    /// `POST /v1/setup/keys/rotate` (201): the server's workspace retires its signing key and
+    /// starts a new one; the answer is the new key as the key document publishes it.
+    pub fn rotate_signing_key(&self) -> Result<PublishedKey, RemoteError> {
+        parse(&self.call(Method::POST, "/v1/setup/keys/rotate", None, None, 201)?)
     }
 
     /// `GET /v1/workspaces/{workspace_id}/keys` (no credentials), for the configured workspace.
@@ -949,6 +996,12 @@ fn list_path(path: &str, limit: usize, cursor: Option<&str>) -> String {
 }
 
 /// Integer or decimal seconds ≥ 0; an HTTP date or garbage is ignored.
+/// Whether an error answer's body says `outcome_unknown`.
+fn says_outcome_unknown(body: &[u8]) -> bool {
+    let data: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    data.pointer("/error/code").and_then(Value::as_str) == Some(OUTCOME_UNKNOWN)
+}
+
 fn parse_retry_after(value: &str) -> Option<f64> {
     value.trim().parse::<f64>().ok().filter(|seconds| seconds.is_finite() && *seconds >= 0.0)
 }

@@ -11,6 +11,7 @@ use std::time::Instant;
 use allowly_core::canonical;
 use allowly_core::engine::ApiKeyParts;
 use allowly_core::model::{ApiKeyKind, AuthorizationCreate, CheckRequest, ReceiptEnvelope, Resolution};
+use allowly_core::receipt::KeyDocument;
 use allowly_core::Allowly;
 use axum::body::Body;
 use axum::extract::rejection::{PathRejection, QueryRejection};
@@ -27,13 +28,11 @@ use serde_json::{json, Value};
 use crate::backend::Backend;
 use crate::error::{ApiError, StoreFailure};
 use crate::metrics::Metrics;
-use crate::replay::ReplayCache;
 
 /// Shared state of the server.
 pub struct App {
     pub backend: Arc<dyn Backend>,
     pub metrics: Metrics,
-    pub replay: ReplayCache,
     /// Body limit of every route but the policy routes.
     pub max_body_bytes: usize,
     /// Body limit of the policy routes (a definition may be 64 KiB of canonical JSON).
@@ -127,6 +126,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/setup/policies/publish", post(publish_policy))
         .route("/v1/setup/api-keys", get(list_api_keys).post(create_api_key))
         .route("/v1/setup/api-keys/{id}", axum::routing::delete(revoke_api_key))
+        .route("/v1/setup/keys/rotate", post(rotate_signing_key))
         .route("/v1/workspaces/{id}/keys", get(key_document))
         .route("/readyz", get(readyz))
         .route("/healthz", get(healthz))
@@ -370,33 +370,6 @@ fn page_args(query: &HashMap<String, String>) -> Result<(usize, Option<String>),
     Ok((limit, query.get("cursor").filter(|c| !c.is_empty()).cloned()))
 }
 
-/// Runs `work` once per `Idempotency-Key` (in this process): a retry with the same request gets
-/// the first answer, a different request under the same key is a conflict. For the calls whose
-/// idempotency the engine does not keep itself.
-fn once(
-    app: &App,
-    caller: &Caller,
-    scope: &str,
-    key: Option<&str>,
-    request: &[&[u8]],
-    work: impl FnOnce() -> Result<Reply, ApiError>,
-) -> Result<Reply, ApiError> {
-    let Some(key) = key else { return work() };
-    let slot = format!("{}\u{1f}{scope}\u{1f}{key}", caller.engine.workspace_id());
-    let mut hashed = Vec::new();
-    for part in request {
-        hashed.extend_from_slice(&(part.len() as u64).to_be_bytes());
-        hashed.extend_from_slice(part);
-    }
-    let digest = canonical::sha256_hex(&hashed);
-    if let Some((status, body)) = app.replay.get(&slot, &digest)? {
-        return Ok(Reply { status, body });
-    }
-    let reply = work()?;
-    app.replay.put(slot, digest, reply.status, reply.body.clone());
-    Ok(reply)
-}
-
 // -------------------------------------------------------------------------------------------------
 // Runtime routes
 
@@ -485,7 +458,6 @@ async fn revoke_authorization(
         let id = path_id(path)?;
         let bytes = read_body(body, &headers, app.max_body_bytes).await?;
         let key = idempotency_key(&headers);
-        let state = app.clone();
         call(&app, &headers, Access::Runtime, move |caller| {
             // The official client omits the body when it has nothing to say.
             let key = key?;
@@ -497,11 +469,12 @@ async fn revoke_authorization(
             if request.revoked_by.as_ref().is_some_and(|by| by.is_empty() || by.chars().count() > 256) {
                 return Err(ApiError::invalid("revoked_by", "must be 1 to 256 characters"));
             }
-            once(&state, caller, "authorization.revoke", key.as_deref(), &[id.as_bytes(), &bytes], || {
-                let revoked =
-                    caller.engine.revoke_authorization(&id, request.revoked_by.as_deref(), request.notes.as_deref())?;
-                Reply::json(StatusCode::OK, &revoked)
-            })
+            let revoked = caller.engine.idempotent(key.as_deref()).revoke_authorization(
+                &id,
+                request.revoked_by.as_deref(),
+                request.notes.as_deref(),
+            )?;
+            Reply::json(StatusCode::OK, &revoked)
         })
         .await
     }
@@ -527,14 +500,15 @@ async fn resolve_confirmation(
         let nonce = path_id(path)?;
         let bytes = read_body(body, &headers, app.max_body_bytes).await?;
         let key = idempotency_key(&headers);
-        let state = app.clone();
         call(&app, &headers, Access::Runtime, move |caller| {
             let key = key?;
             let request: ConfirmBody = parse_json(&bytes)?;
-            once(&state, caller, "confirmation.resolve", key.as_deref(), &[nonce.as_bytes(), &bytes], || {
-                let resolved = caller.engine.resolve_confirmation(&nonce, request.approved, request.ttl_seconds)?;
-                Reply::json(StatusCode::OK, &resolved)
-            })
+            let resolved = caller.engine.idempotent(key.as_deref()).resolve_confirmation(
+                &nonce,
+                request.approved,
+                request.ttl_seconds,
+            )?;
+            Reply::json(StatusCode::OK, &resolved)
         })
         .await
     }
@@ -592,9 +566,11 @@ async fn resolve_escalation(
     let result = async {
         let id = path_id(path)?;
         let bytes = read_body(body, &headers, app.max_body_bytes).await?;
+        let key = idempotency_key(&headers);
         call(&app, &headers, Access::Runtime, move |caller| {
+            let key = key?;
             let request: ResolveBody = parse_json(&bytes)?;
-            let resolved = caller.engine.resolve_escalation(
+            let resolved = caller.engine.idempotent(key.as_deref()).resolve_escalation(
                 &id,
                 request.resolution,
                 &request.resolved_by,
@@ -673,13 +649,10 @@ async fn create_policy(State(app): State<Arc<App>>, headers: HeaderMap, body: Bo
     let result = async {
         let bytes = read_body(body, &headers, app.max_policy_body_bytes).await?;
         let key = idempotency_key(&headers);
-        let state = app.clone();
         call(&app, &headers, Access::Setup, move |caller| {
             let key = key?;
             let body = parse_value(&bytes)?;
-            once(&state, caller, "policy.create", key.as_deref(), &[&bytes], || {
-                Reply::json(StatusCode::CREATED, &caller.engine.create_policy(&body)?)
-            })
+            Reply::json(StatusCode::CREATED, &caller.engine.idempotent(key.as_deref()).create_policy(&body)?)
         })
         .await
     }
@@ -725,13 +698,10 @@ async fn archive_policy(
     let result = async {
         let id = path_id(path)?;
         let key = idempotency_key(&headers);
-        let state = app.clone();
         call(&app, &headers, Access::Setup, move |caller| {
             let key = key?;
-            once(&state, caller, "policy.archive", key.as_deref(), &[id.as_bytes()], || {
-                caller.engine.archive_policy(&id)?;
-                Ok(Reply::no_content())
-            })
+            caller.engine.idempotent(key.as_deref()).archive_policy(&id)?;
+            Ok(Reply::no_content())
         })
         .await
     }
@@ -768,21 +738,33 @@ async fn publish_policy(State(app): State<Arc<App>>, headers: HeaderMap, body: B
     let result = async {
         let bytes = read_body(body, &headers, app.max_policy_body_bytes).await?;
         let key = idempotency_key(&headers);
-        let state = app.clone();
         call(&app, &headers, Access::Setup, move |caller| {
             let Some(key) = key? else {
                 return Err(ApiError::invalid("Idempotency-Key", "is required to publish a policy"));
             };
             let body = parse_value(&bytes)?;
-            once(&state, caller, "policy.publish", Some(&key), &[&bytes], || {
-                let published = caller.engine.publish_policy(&body, &format!("api_key:{}", caller.key_id))?;
-                Reply::json(StatusCode::CREATED, &published)
-            })
+            let created_by = format!("api_key:{}", caller.key_id);
+            let published = caller.engine.idempotent(Some(&key)).publish_policy(&body, &created_by)?;
+            Reply::json(StatusCode::CREATED, &published)
         })
         .await
     }
     .await;
     finish("/v1/setup/policies/publish", result)
+}
+
+/// Retires the workspace's signing key and starts a new one. Safe while other servers on the same
+/// database sign: rotation waits for their signing transactions, and each notices the new key on
+/// its next one.
+async fn rotate_signing_key(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    let result = call(&app, &headers, Access::Setup, move |caller| {
+        let fresh = caller.engine.rotate_key()?;
+        let document = KeyDocument::from_records(caller.engine.workspace_id(), &[fresh]);
+        let key = document.keys.first().ok_or_else(|| ApiError::internal("the rotated key was not published"))?;
+        Reply::json(StatusCode::CREATED, key)
+    })
+    .await;
+    finish("/v1/setup/keys/rotate", result)
 }
 
 async fn list_api_keys(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {

@@ -97,6 +97,18 @@ impl From<Error> for ApiError {
                 out.store_failure = true;
                 return out;
             }
+            Error::OutcomeUnknown(detail) => {
+                tracing::warn!(target: "allowly::store", error = %detail, "commit outcome unknown");
+                let mut out = ApiError::new(
+                    status,
+                    &code,
+                    "the store's connection broke while the request was being committed, so it may have been \
+                     applied: retry it with the same Idempotency-Key to get its answer",
+                );
+                out.retry_after = Some(1);
+                out.store_failure = true;
+                return out;
+            }
             Error::Signing(detail) | Error::Io(detail) => {
                 tracing::error!(target: "allowly::engine", code, error = %detail, "engine failure");
                 (status, "the engine failed; nothing was changed".to_string())

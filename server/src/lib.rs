@@ -21,7 +21,6 @@ mod error;
 pub mod home;
 mod metrics;
 mod queue;
-mod replay;
 
 use std::future::Future;
 use std::io::Write as _;
@@ -137,7 +136,6 @@ impl Server {
         let app = Arc::new(api::App {
             backend,
             metrics: metrics::Metrics::default(),
-            replay: replay::ReplayCache::default(),
             max_body_bytes: config.max_body_bytes,
             max_policy_body_bytes: config.max_policy_body_bytes,
             queue: queue::EngineQueue::new(config.engine_concurrency),

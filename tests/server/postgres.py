@@ -12,12 +12,16 @@ of its own (ALLOWLY_PG_DIR / ALLOWLY_PG_PORT below) so that stopping it disturbs
    idempotency key and a one-use escalation approval stay exact across the two servers too.
 2. SIGKILL: a server killed under load; every answered check's receipt is in the database (read
    back through a second server) and the budget counts every answered reservation.
-3. Outage: PostgreSQL stopped under load: checks answer 503 (never an allow without a receipt),
+3. Key rotation while both servers sign: `allowly keys rotate --database-url` and then
+   `POST /v1/setup/keys/rotate` on the other server, under load on both; no check fails, both
+   servers move to each new key, and every receipt verifies against the published key windows.
+4. Outage: PostgreSQL stopped under load: checks answer 503 (never an allow without a receipt),
    `/readyz` is 503, the remote client (the CLI with --url) answers its fail-closed fallback; once
    PostgreSQL is back the same server answers again and no answered receipt is lost.
 """
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import os
@@ -337,6 +341,78 @@ def sigkill(binary: str, script: str, work: Path) -> None:
         after.stop()
 
 
+def key_id_of(receipt: dict) -> str:
+    """The `kid` of a receipt (a flattened JWS: protected header, payload, signature)."""
+    header = receipt["protected"]
+    return json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))["kid"]
+
+
+def rotation(binary: str, script: str, work: Path) -> None:
+    print("==> key rotation on PostgreSQL while two servers sign")
+    url = postgres_sh(script, "fresh-database", "allowly_rotation")
+    first = Server(binary, url, work, "rotate-a")
+    second = Server(binary, url, work, "rotate-b", first_start=False)
+    servers = [first, second]
+    try:
+        setup, runtime = first.setup_key, first.runtime_key
+        publish_policy(first, setup)
+        authorization_id = authorize(first, runtime, 10**15)
+        answers: list[tuple[int, dict]] = []
+        lock = threading.Lock()
+        stop = threading.Event()
+
+        def worker(n: int) -> None:
+            server = servers[n % 2]
+            conn = server.connection(timeout=30)
+            i = 0
+            while not stop.is_set():
+                i += 1
+                answer = request(conn, "POST", "/v1/check", runtime,
+                                 check_body(authorization_id, "api.call", f"r:{n}:{i}", 1))
+                with lock:
+                    answers.append(answer)
+
+        pool = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
+        for t in pool:
+            t.start()
+        time.sleep(1)
+        cli = subprocess.run([binary, "--json", "keys", "rotate", "--database-url", url],
+                             capture_output=True, text=True)
+        by_cli = json.loads(cli.stdout or "{}").get("key_id")
+        expect(cli.returncode == 0 and by_cli, "`allowly keys rotate --database-url` rotates while both sign",
+               (cli.returncode, cli.stdout, cli.stderr))
+        time.sleep(1)
+        status, by_route = call(second, "POST", "/v1/setup/keys/rotate", setup)
+        expect(status == 201 and by_route.get("key_id") and by_route.get("active_until") is None,
+               "POST /v1/setup/keys/rotate rotates on the other server", (status, by_route))
+        time.sleep(1)
+        stop.set()
+        for t in pool:
+            t.join()
+
+        failed = [(status, body) for status, body in answers if status != 200]
+        expect(not failed, f"all {len(answers)} checks under rotation were answered", failed[:3])
+        receipts = {body["results"]["api.call"]["receipt_id"]: body["results"]["api.call"]["receipt"]["receipt"]
+                    for status, body in answers if status == 200}
+        used = {key_id_of(receipt) for receipt in receipts.values()}
+        status, doc = call(first, "GET", f"/v1/workspaces/{first.workspace_id}/keys", "")
+        published = [k["key_id"] for k in doc.get("keys", [])]
+        expect(len(published) == 3 and {by_cli, by_route.get("key_id")} <= set(published),
+               "the key document publishes the first key and both rotated ones", published)
+        expect(len(used) == 3, "receipts were signed by all three keys in turn", sorted(used))
+        for server in servers:
+            status, body = call(server, "POST", "/v1/check", runtime,
+                                check_body(authorization_id, "api.call", "after", 1))
+            jws = body["results"]["api.call"]["receipt"]["receipt"]
+            receipts[body["results"]["api.call"]["receipt_id"]] = jws
+            expect(key_id_of(jws) == by_route.get("key_id"), f"server {server.log.stem} signs with the newest key",
+                   key_id_of(jws))
+        expect(verify_all(first, receipts) == len(receipts), f"all {len(receipts)} receipts verify")
+    finally:
+        for server in servers:
+            server.stop()
+
+
 def outage(binary: str, script: str, work: Path) -> None:
     print("==> PostgreSQL stopped under load, then restarted")
     postgres_sh(script, "start", env=OUTAGE_CLUSTER)
@@ -426,13 +502,13 @@ def main(argv: list[str]) -> int:
         return 2
     binary, script = argv[1], argv[2]
     with tempfile.TemporaryDirectory() as tmp:
-        for scenario in (scale_out, sigkill, outage):
+        for scenario in (scale_out, sigkill, rotation, outage):
             scenario(binary, script, Path(tmp))
     for failure in FAILURES:
         print(f"FAIL  {failure}")
     if FAILURES:
         return 1
-    print("postgres: scale-out, SIGKILL and outage all hold")
+    print("postgres: scale-out, SIGKILL, key rotation and outage all hold")
     return 0
 
 

@@ -78,53 +78,69 @@ impl Allowly {
     /// Publishes a new immutable edition from the HTTP create body (definition fields + `policy_id`).
     /// Applying the definition of the newest active edition again returns that edition unchanged.
     pub fn create_policy(&self, body: &Value) -> Result<PolicyView> {
+        self.idempotent(None).create_policy(body)
+    }
+
+    fn create_policy_keyed(&self, key: Option<&str>, body: &Value) -> Result<PolicyView> {
         let create = PolicyCreate::parse(body)?;
-        self.write(|tx| {
-            let now = self.clock.now();
-            let latest = tx.policy_edition(&create.policy_id, None)?;
-            if let Some(expected) = &create.previous_policy_ref {
-                if latest.as_ref().map(|e| &e.policy_ref) != Some(expected) {
-                    return Err(Error::conflict(
-                        "policy_version_conflict",
-                        "`previous_policy_ref` is not the newest edition",
-                    ));
-                }
+        self.write(|tx| self.once(tx, "policy.create", key, body, |tx| self.create_policy_in(tx, &create)))
+    }
+
+    /// The edition `create` makes: a new one, or the newest if it already has this definition.
+    fn create_policy_in(&self, tx: &mut dyn Tx, create: &PolicyCreate) -> Result<PolicyView> {
+        let now = self.clock.now();
+        let latest = tx.policy_edition(&create.policy_id, None)?;
+        if let Some(expected) = &create.previous_policy_ref {
+            if latest.as_ref().map(|e| &e.policy_ref) != Some(expected) {
+                return Err(Error::conflict(
+                    "policy_version_conflict",
+                    "`previous_policy_ref` is not the newest edition",
+                ));
             }
-            if let Some(latest) = latest.as_ref().filter(|e| e.archived_at.is_none()) {
-                if latest.policy_ref.definition_sha256 == create.definition.sha256
-                    && latest.description == create.description
-                {
-                    return Ok(policy_view(latest));
-                }
+        }
+        if let Some(latest) = latest.as_ref().filter(|e| e.archived_at.is_none()) {
+            if latest.policy_ref.definition_sha256 == create.definition.sha256
+                && latest.description == create.description
+            {
+                return Ok(policy_view(latest));
             }
-            let edition = PolicyEdition {
-                policy_ref: PolicyRef {
-                    policy_id: create.policy_id.clone(),
-                    policy_version: latest.map_or(1, |e| e.policy_ref.policy_version + 1),
-                    definition_sha256: create.definition.sha256.clone(),
-                },
-                definition: create.definition.json.clone(),
-                description: create.description.clone(),
-                created_at: now,
-                archived_at: None,
-            };
-            tx.put_policy_edition(&edition)?;
-            Ok(policy_view(&edition))
-        })
+        }
+        let edition = PolicyEdition {
+            policy_ref: PolicyRef {
+                policy_id: create.policy_id.clone(),
+                policy_version: latest.map_or(1, |e| e.policy_ref.policy_version + 1),
+                definition_sha256: create.definition.sha256.clone(),
+            },
+            definition: create.definition.json.clone(),
+            description: create.description.clone(),
+            created_at: now,
+            archived_at: None,
+        };
+        tx.put_policy_edition(&edition)?;
+        Ok(policy_view(&edition))
     }
 
     /// Publishes a policy: [`Allowly::create_policy`], answered in the publish shape. `created_by`
     /// names who published it (the server: `api_key:<key id>`).
     pub fn publish_policy(&self, body: &Value, created_by: &str) -> Result<PolicyPublished> {
-        let view = self.create_policy(body)?;
-        Ok(PolicyPublished {
-            agent_id: view.definition.get("agent_id").and_then(Value::as_str).unwrap_or_default().to_string(),
-            created_by: created_by.to_string(),
-            created_at: view.created_at.unwrap_or_else(|| self.clock.now().to_string()),
-            policy_ref: view.policy_ref,
-            authorization_migrations: Vec::new(),
-            archived_policy_ids: Vec::new(),
-            revoked_confirmation_count: 0,
+        self.idempotent(None).publish_policy(body, created_by)
+    }
+
+    fn publish_policy_keyed(&self, key: Option<&str>, body: &Value, created_by: &str) -> Result<PolicyPublished> {
+        let create = PolicyCreate::parse(body)?;
+        self.write(|tx| {
+            self.once(tx, "policy.publish", key, body, |tx| {
+                let view = self.create_policy_in(tx, &create)?;
+                Ok(PolicyPublished {
+                    agent_id: view.definition.get("agent_id").and_then(Value::as_str).unwrap_or_default().to_string(),
+                    created_by: created_by.to_string(),
+                    created_at: view.created_at.unwrap_or_else(|| self.clock.now().to_string()),
+                    policy_ref: view.policy_ref,
+                    authorization_migrations: Vec::new(),
+                    archived_policy_ids: Vec::new(),
+                    revoked_confirmation_count: 0,
+                })
+            })
         })
     }
 
@@ -175,27 +191,33 @@ impl Allowly {
 
     /// Archives every edition of a policy. Existing authorizations keep their snapshot.
     pub fn archive_policy(&self, policy_id: &str) -> Result<()> {
+        self.idempotent(None).archive_policy(policy_id)
+    }
+
+    fn archive_policy_keyed(&self, key: Option<&str>, policy_id: &str) -> Result<()> {
         ids::check_identifier("policy_id", policy_id)?;
         self.write(|tx| {
-            let now = self.clock.now();
-            let (editions, unreadable): (Vec<_>, Vec<_>) = tx
-                .policy_editions()?
-                .into_iter()
-                .filter(|e| edition_policy_id(e) == policy_id)
-                .partition(Result::is_ok);
-            let editions: Vec<PolicyEdition> = editions.into_iter().filter_map(Result::ok).collect();
-            if editions.iter().all(|e| e.archived_at.is_some()) {
-                // Editions that do not load authorize nothing already; they are named, not archived.
-                if let Some(Err(row)) = unreadable.first() {
-                    return Err(row.error());
+            self.once(tx, "policy.archive", key, &json!({"policy_id": policy_id}), |tx| {
+                let now = self.clock.now();
+                let (editions, unreadable): (Vec<_>, Vec<_>) = tx
+                    .policy_editions()?
+                    .into_iter()
+                    .filter(|e| edition_policy_id(e) == policy_id)
+                    .partition(Result::is_ok);
+                let editions: Vec<PolicyEdition> = editions.into_iter().filter_map(Result::ok).collect();
+                if editions.iter().all(|e| e.archived_at.is_some()) {
+                    // Editions that do not load authorize nothing already; they are named, not archived.
+                    if let Some(Err(row)) = unreadable.first() {
+                        return Err(row.error());
+                    }
+                    return Err(Error::not_found("policy_not_found", "policy", policy_id));
                 }
-                return Err(Error::not_found("policy_not_found", "policy", policy_id));
-            }
-            for mut edition in editions.into_iter().filter(|e| e.archived_at.is_none()) {
-                edition.archived_at = Some(now);
-                tx.put_policy_edition(&edition)?;
-            }
-            Ok(())
+                for mut edition in editions.into_iter().filter(|e| e.archived_at.is_none()) {
+                    edition.archived_at = Some(now);
+                    tx.put_policy_edition(&edition)?;
+                }
+                Ok(())
+            })
         })
     }
 
@@ -377,6 +399,16 @@ impl Allowly {
         revoked_by: Option<&str>,
         notes: Option<&str>,
     ) -> Result<AuthorizationRevoked> {
+        self.idempotent(None).revoke_authorization(authorization_id, revoked_by, notes)
+    }
+
+    fn revoke_authorization_keyed(
+        &self,
+        key: Option<&str>,
+        authorization_id: &str,
+        revoked_by: Option<&str>,
+        notes: Option<&str>,
+    ) -> Result<AuthorizationRevoked> {
         ids::check_identifier("authorization_id", authorization_id)?;
         if let Some(revoked_by) = revoked_by {
             ids::check_identifier("revoked_by", revoked_by)?;
@@ -393,30 +425,38 @@ impl Allowly {
             }
         }
         self.write(|tx| {
-            let signing = self.signing(tx)?;
-            let now = signing.now;
-            let mut authorization = tx
-                .authorization(authorization_id)?
-                .ok_or_else(|| Error::not_found("authorization_not_found", "authorization", authorization_id))?;
-            if authorization.revoked_at.is_some() {
-                return Err(Error::conflict(
-                    "authorization_revoked",
-                    format!("authorization `{authorization_id}` is already revoked"),
-                ));
-            }
-            authorization.revoked_at = Some(now);
-            let mut extra = json!({"revoked_by": revoked_by.unwrap_or("user")});
-            if let Some(notes) = notes {
-                extra["notes"] = Value::from(notes);
-            }
-            let (receipt, revoked_confirmations) =
-                self.revoke_in(tx, &authorization, &signing, "authorization_revoked", extra)?;
-            Ok(AuthorizationRevoked {
-                authorization_id: authorization_id.to_string(),
-                revoked_at: now.to_string(),
-                receipt: self.pending_envelope(&receipt),
-                revoked_confirmations,
-            })
+            self.once(
+                tx,
+                "authorization.revoke",
+                key,
+                &json!({"authorization_id": authorization_id, "revoked_by": revoked_by, "notes": notes}),
+                |tx| {
+                    let signing = self.signing(tx)?;
+                    let now = signing.now;
+                    let mut authorization = tx.authorization(authorization_id)?.ok_or_else(|| {
+                        Error::not_found("authorization_not_found", "authorization", authorization_id)
+                    })?;
+                    if authorization.revoked_at.is_some() {
+                        return Err(Error::conflict(
+                            "authorization_revoked",
+                            format!("authorization `{authorization_id}` is already revoked"),
+                        ));
+                    }
+                    authorization.revoked_at = Some(now);
+                    let mut extra = json!({"revoked_by": revoked_by.unwrap_or("user")});
+                    if let Some(notes) = notes {
+                        extra["notes"] = Value::from(notes);
+                    }
+                    let (receipt, revoked_confirmations) =
+                        self.revoke_in(tx, &authorization, &signing, "authorization_revoked", extra)?;
+                    Ok(AuthorizationRevoked {
+                        authorization_id: authorization_id.to_string(),
+                        revoked_at: now.to_string(),
+                        receipt: self.pending_envelope(&receipt),
+                        revoked_confirmations,
+                    })
+                },
+            )
         })
     }
 
@@ -496,62 +536,83 @@ impl Allowly {
         approved: bool,
         ttl_seconds: Option<i64>,
     ) -> Result<ConfirmationResolved> {
+        self.idempotent(None).resolve_confirmation(nonce, approved, ttl_seconds)
+    }
+
+    fn resolve_confirmation_keyed(
+        &self,
+        key: Option<&str>,
+        nonce: &str,
+        approved: bool,
+        ttl_seconds: Option<i64>,
+    ) -> Result<ConfirmationResolved> {
         ids::check_identifier("nonce", nonce)?;
         let ttl = ttl_seconds.unwrap_or(60);
         if !(1..=MAX_CONFIRMATION_TTL_SECONDS).contains(&ttl) {
             return Err(Error::invalid("ttl_seconds", format!("must be 1 to {MAX_CONFIRMATION_TTL_SECONDS}")));
         }
         self.write(|tx| {
-            let signing = self.signing(tx)?;
-            let now = signing.now;
-            let mut confirmation = tx.confirmation_by_nonce(nonce)?.ok_or_else(|| Error::NotFound {
-                code: "confirmation_not_found",
-                message: "no confirmation has this nonce".into(),
-            })?;
-            if confirmation.status != PromptStatus::Pending {
-                return Err(Error::conflict("confirmation_already_resolved", "this confirmation is no longer pending"));
-            }
-            if now >= confirmation.expires_at {
-                return Err(Error::conflict(
-                    "confirmation_expired",
-                    "this confirmation expired before it was resolved",
-                ));
-            }
-            let authorization = self.live_authorization(tx, &confirmation.authorization_id, now)?;
-            confirmation.status = if approved { PromptStatus::Approved } else { PromptStatus::Rejected };
-            confirmation.resolved_at = Some(now);
-            confirmation.expires_at = now.plus_seconds(ttl);
-            let receipt = self.issue(
+            self.once(
                 tx,
-                &signing,
-                ReceiptDraft {
-                    receipt_id: None,
-                    issued_at: now,
-                    subject: Subject::Event("confirmation.resolve"),
-                    decision: if approved { "confirmation_approved" } else { "confirmation_rejected" },
-                    reason: if approved { "user_approved_confirmation" } else { "user_rejected_confirmation" },
-                    user_id: &authorization.user_id,
-                    agent_id: &authorization.agent_id,
-                    resource: confirmation.resource.as_deref(),
-                    context: json!({
-                        "confirmation_id": confirmation.confirmation_id,
-                        "action": confirmation.action,
-                        "source_receipt_id": confirmation.source_receipt_id,
-                        "ttl_seconds": ttl,
-                    }),
-                    authorization_id: Some(&authorization.authorization_id),
-                    policy_ref: Some(&authorization.policy_ref),
-                    policy_eval: None,
+                "confirmation.resolve",
+                key,
+                &json!({"nonce": nonce, "approved": approved, "ttl_seconds": ttl_seconds}),
+                |tx| {
+                    let signing = self.signing(tx)?;
+                    let now = signing.now;
+                    let mut confirmation = tx.confirmation_by_nonce(nonce)?.ok_or_else(|| Error::NotFound {
+                        code: "confirmation_not_found",
+                        message: "no confirmation has this nonce".into(),
+                    })?;
+                    if confirmation.status != PromptStatus::Pending {
+                        return Err(Error::conflict(
+                            "confirmation_already_resolved",
+                            "this confirmation is no longer pending",
+                        ));
+                    }
+                    if now >= confirmation.expires_at {
+                        return Err(Error::conflict(
+                            "confirmation_expired",
+                            "this confirmation expired before it was resolved",
+                        ));
+                    }
+                    let authorization = self.live_authorization(tx, &confirmation.authorization_id, now)?;
+                    confirmation.status = if approved { PromptStatus::Approved } else { PromptStatus::Rejected };
+                    confirmation.resolved_at = Some(now);
+                    confirmation.expires_at = now.plus_seconds(ttl);
+                    let receipt = self.issue(
+                        tx,
+                        &signing,
+                        ReceiptDraft {
+                            receipt_id: None,
+                            issued_at: now,
+                            subject: Subject::Event("confirmation.resolve"),
+                            decision: if approved { "confirmation_approved" } else { "confirmation_rejected" },
+                            reason: if approved { "user_approved_confirmation" } else { "user_rejected_confirmation" },
+                            user_id: &authorization.user_id,
+                            agent_id: &authorization.agent_id,
+                            resource: confirmation.resource.as_deref(),
+                            context: json!({
+                                "confirmation_id": confirmation.confirmation_id,
+                                "action": confirmation.action,
+                                "source_receipt_id": confirmation.source_receipt_id,
+                                "ttl_seconds": ttl,
+                            }),
+                            authorization_id: Some(&authorization.authorization_id),
+                            policy_ref: Some(&authorization.policy_ref),
+                            policy_eval: None,
+                        },
+                    )?;
+                    confirmation.resolution_receipt_id = Some(receipt.receipt_id.clone());
+                    tx.put_confirmation(&confirmation.prompt_key(), &confirmation)?;
+                    Ok(ConfirmationResolved {
+                        decision: if approved { "approved" } else { "not_approved" }.into(),
+                        authorization_id: approved.then(|| authorization.authorization_id.clone()),
+                        expires_at: approved.then(|| confirmation.expires_at.to_string()),
+                        receipt: Some(self.pending_envelope(&receipt)),
+                    })
                 },
-            )?;
-            confirmation.resolution_receipt_id = Some(receipt.receipt_id.clone());
-            tx.put_confirmation(&confirmation.prompt_key(), &confirmation)?;
-            Ok(ConfirmationResolved {
-                decision: if approved { "approved" } else { "not_approved" }.into(),
-                authorization_id: approved.then(|| authorization.authorization_id.clone()),
-                expires_at: approved.then(|| confirmation.expires_at.to_string()),
-                receipt: Some(self.pending_envelope(&receipt)),
-            })
+            )
         })
     }
 
@@ -597,6 +658,17 @@ impl Allowly {
         resolved_by: &str,
         note: Option<&str>,
     ) -> Result<EscalationResolved> {
+        self.idempotent(None).resolve_escalation(escalation_id, resolution, resolved_by, note)
+    }
+
+    fn resolve_escalation_keyed(
+        &self,
+        key: Option<&str>,
+        escalation_id: &str,
+        resolution: Resolution,
+        resolved_by: &str,
+        note: Option<&str>,
+    ) -> Result<EscalationResolved> {
         ids::check_identifier("escalation_id", escalation_id)?;
         ids::check_identifier("resolved_by", resolved_by)?;
         let by_len = resolved_by.chars().count();
@@ -610,8 +682,9 @@ impl Allowly {
             return Err(Error::invalid("note", problem));
         }
         self.write(|tx| {
+            self.once(tx, "escalation.resolve", key, &json!({"escalation_id": escalation_id, "resolution": resolution, "resolved_by": resolved_by, "note": note}), |tx| {
             let signing = self.signing(tx)?;
-        let now = signing.now;
+            let now = signing.now;
             let mut escalation = tx
                 .escalation(escalation_id)?
                 .ok_or_else(|| Error::not_found("escalation_not_found", "escalation", escalation_id))?;
@@ -661,6 +734,7 @@ impl Allowly {
                 resolved_by: escalation.resolved_by.clone(),
                 resolved_at: Some(now.to_string()),
                 receipt: Some(self.pending_envelope(&receipt)),
+            })
             })
         })
     }
@@ -803,6 +877,66 @@ impl Allowly {
                 Ok(settlement)
             })
         })
+    }
+}
+
+/// The lifecycle calls of an engine under one idempotency key (`Allowly::idempotent`). Each call
+/// runs at most once per key: its answer is stored with the key in the call's own transaction, so
+/// a retry with the same request gets the first answer back from any process or server on the
+/// same store, even when the first answer was lost on the way (a broken connection, an unknown
+/// commit outcome). The same key with a different request is `409 idempotency_key_reused`; errors
+/// are not stored, so a failed call can be retried under its key.
+pub struct Idempotent<'e> {
+    engine: &'e Allowly,
+    key: Option<&'e str>,
+}
+
+impl Allowly {
+    /// The lifecycle calls under `key` (`None`: plain calls, as `Allowly`'s own methods).
+    pub fn idempotent<'e>(&'e self, key: Option<&'e str>) -> Idempotent<'e> {
+        Idempotent { engine: self, key }
+    }
+}
+
+impl Idempotent<'_> {
+    pub fn create_policy(&self, body: &Value) -> Result<PolicyView> {
+        self.engine.create_policy_keyed(self.key, body)
+    }
+
+    pub fn publish_policy(&self, body: &Value, created_by: &str) -> Result<PolicyPublished> {
+        self.engine.publish_policy_keyed(self.key, body, created_by)
+    }
+
+    pub fn archive_policy(&self, policy_id: &str) -> Result<()> {
+        self.engine.archive_policy_keyed(self.key, policy_id)
+    }
+
+    pub fn revoke_authorization(
+        &self,
+        authorization_id: &str,
+        revoked_by: Option<&str>,
+        notes: Option<&str>,
+    ) -> Result<AuthorizationRevoked> {
+        self.engine.revoke_authorization_keyed(self.key, authorization_id, revoked_by, notes)
+    }
+
+    pub fn resolve_confirmation(
+        &self,
+        nonce: &str,
+        approved: bool,
+        ttl_seconds: Option<i64>,
+    ) -> Result<ConfirmationResolved> {
+        self.engine.resolve_confirmation_keyed(self.key, nonce, approved, ttl_seconds)
+    }
+
+    pub fn resolve_escalation(
+        &self,
+        escalation_id: &str,
+        resolution: Resolution,
+        resolved_by: &str,
+        note: Option<&str>,
+    ) -> Result<EscalationResolved> {
+        self.engine.resolve_escalation_keyed(self.key, escalation_id, resolution, resolved_by, note)
     }
 }
 

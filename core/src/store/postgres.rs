@@ -36,8 +36,12 @@
 //! A transaction that loses a race (serialization failure, deadlock, unique violation) is rolled
 //! back and the whole closure runs again (bounded attempts, jittered backoff); the engine's
 //! closures are written so that running them again is safe. A connection that breaks before
-//! `COMMIT` is replaced and the closure retried; one that breaks during `COMMIT` is reported as a
-//! store error, because the outcome is unknown.
+//! `COMMIT` is replaced and the closure retried. One that breaks during `COMMIT` leaves the outcome
+//! in doubt: the store asks the server, on another connection, for the status of the transaction's
+//! id (read when it began), and answers what happened: committed (the work's answer stands), or
+//! rolled back (the closure runs again). If the server cannot tell in time, the error is
+//! [`Error::OutcomeUnknown`] (`outcome_unknown`), never "nothing was changed": the caller retries
+//! under its idempotency key and gets the first answer if the commit landed.
 //!
 //! Why not SERIALIZABLE: every check on a hot authorization updates the same row, so under SSI
 //! concurrent checks on it would nearly all fail and retry; queueing on the row lock does the same
@@ -692,15 +696,31 @@ impl PostgresStore {
         let conn = lease.conn.as_mut().ok_or_else(|| Failure::internal("the pool lent an empty lease"))?;
         // Explicit isolation: the locking protocol relies on READ COMMITTED whatever the server's
         // default is.
-        let begin =
-            if writing { "BEGIN ISOLATION LEVEL READ COMMITTED" } else { "BEGIN ISOLATION LEVEL REPEATABLE READ" };
-        if let Err(err) = conn.client.batch_execute(begin) {
-            let mut failure = Failure::of(conn, &err);
-            failure.fresh = fresh;
-            return Err(failure);
-        }
+        // A write transaction learns its id and its backend at once (same round trip), should its
+        // COMMIT be cut off and its outcome have to be asked for (`commit_outcome`).
+        let begun = if writing {
+            conn.client.simple_query(BEGIN_WRITE).map(|messages| in_doubt_handle(&messages))
+        } else {
+            conn.client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ").map(|()| None)
+        };
+        let in_doubt = match begun {
+            Ok(handle) => handle,
+            Err(err) => {
+                let mut failure = Failure::of(conn, &err);
+                failure.fresh = fresh;
+                return Err(failure);
+            }
+        };
         conn.in_transaction = true;
-        Ok(TxState { lease, pending: Pending::default(), failure: None, writes: 0, rows: Vec::new(), active_key: None })
+        Ok(TxState {
+            lease,
+            pending: Pending::default(),
+            failure: None,
+            writes: 0,
+            rows: Vec::new(),
+            active_key: None,
+            in_doubt,
+        })
     }
 
     fn remember_key(&self, key: &Option<String>) {
@@ -731,6 +751,8 @@ fn end_transaction(mut state: TxState, workspace_id: &str, commit: bool) -> std:
         state.rollback();
         return Err(with_fresh(failure));
     }
+    let in_doubt = state.in_doubt;
+    let pool = state.lease.pool.clone();
     let conn = state.conn().map_err(|_| Failure::internal("the transaction lost its connection"))?;
     match conn.client.batch_execute("COMMIT") {
         Ok(()) => {
@@ -739,23 +761,92 @@ fn end_transaction(mut state: TxState, workspace_id: &str, commit: bool) -> std:
         }
         Err(err) => {
             let failure = Failure::of(conn, &err);
-            if failure.retry == Retry::Reconnect {
-                // The server may or may not have committed: never run the work twice.
-                return Err(Failure {
+            if failure.retry != Retry::Reconnect {
+                // A COMMIT that fails with a server error has rolled back.
+                conn.in_transaction = false;
+                return Err(with_fresh(failure));
+            }
+            // The server may or may not have committed; the work must not run twice, so ask.
+            match in_doubt.and_then(|handle| commit_outcome(&pool, handle)) {
+                Some(CommitOutcome::Committed) => Ok(()),
+                Some(CommitOutcome::RolledBack) => Err(with_fresh(Failure {
+                    message: format!("the connection broke before COMMIT took effect: {}", failure.message),
+                    retry: Retry::Reconnect,
+                    fresh,
+                })),
+                None => Err(Failure {
                     message: format!(
-                        "the PostgreSQL connection broke during COMMIT; the outcome is unknown: {}",
+                        "the PostgreSQL connection broke during COMMIT and the outcome could not be learned: {}",
                         failure.message
                     ),
-                    retry: Retry::No,
+                    retry: Retry::InDoubt,
                     fresh,
-                });
+                }),
             }
-            // A COMMIT that fails with a server error has rolled back.
-            conn.in_transaction = false;
-            Err(with_fresh(failure))
         }
     }
 }
+
+/// Begins a write transaction and reads its transaction id (assigned now) and its backend's pid.
+const BEGIN_WRITE: &str = "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT txid_current()::text, pg_backend_pid()::text";
+
+/// What identifies a write transaction once its connection is gone.
+#[derive(Clone, Copy, Debug)]
+struct InDoubtHandle {
+    /// `txid_current()`: the transaction id with its epoch, what `txid_status` takes.
+    txid: i64,
+    /// The backend that runs it.
+    pid: i32,
+}
+
+fn in_doubt_handle(messages: &[postgres::SimpleQueryMessage]) -> Option<InDoubtHandle> {
+    messages.iter().find_map(|message| match message {
+        postgres::SimpleQueryMessage::Row(row) => {
+            Some(InDoubtHandle { txid: row.get(0)?.parse().ok()?, pid: row.get(1)?.parse().ok()? })
+        }
+        _ => None,
+    })
+}
+
+enum CommitOutcome {
+    Committed,
+    RolledBack,
+}
+
+/// How long a request waits to learn the outcome of a COMMIT whose connection broke: within the
+/// remote client's default check timeout (1 s), so the client can still ask again under its key.
+const IN_DOUBT_WAIT: Duration = Duration::from_millis(500);
+
+/// The status of a transaction whose connection broke during COMMIT, asked on another connection:
+/// the server knows it once the old backend has finished. A backend still in that transaction (the
+/// COMMIT did not reach it, and it has not noticed the broken connection) is terminated, so the
+/// answer is final at once: rolled back. `None` when the server cannot be asked in time.
+fn commit_outcome(pool: &Arc<PoolInner>, handle: InDoubtHandle) -> Option<CommitOutcome> {
+    let deadline = Instant::now() + IN_DOUBT_WAIT;
+    loop {
+        if let Ok(rows) = pool.side_query(TXID_STATUS, &[&handle.txid]) {
+            match rows.first().and_then(|row| row.get::<_, Option<String>>(0)).as_deref() {
+                Some("committed") => return Some(CommitOutcome::Committed),
+                Some("aborted") => return Some(CommitOutcome::RolledBack),
+                // In progress: the old backend still holds the transaction.
+                _ => {
+                    let _ = pool.side_query(TERMINATE_IN_DOUBT, &[&handle.pid, &handle.txid]);
+                }
+            }
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+const TXID_STATUS: &str = "SELECT txid_status($1)";
+
+/// Ends backend `$1` only while it still runs transaction `$2` (a pid may be reused), comparing the
+/// 32-bit xid the activity view shows with the txid's low 32 bits.
+const TERMINATE_IN_DOUBT: &str = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+     WHERE pid = $1 AND backend_xid::text::bigint = ($2::bigint % 4294967296)";
 
 /// Sleeps a random time that grows with the attempt, so racing transactions spread out.
 fn backoff(attempt: u32) {
@@ -938,6 +1029,8 @@ struct TxState {
     rows: Vec<(String, Option<String>)>,
     /// The active signing key, once read under the shared signing lock.
     active_key: Option<Option<String>>,
+    /// How to learn this transaction's outcome if its COMMIT is cut off (write transactions).
+    in_doubt: Option<InDoubtHandle>,
 }
 
 impl TxState {
@@ -1340,6 +1433,9 @@ enum Retry {
     Conflict,
     /// The connection broke before anything was committed: run again on another connection.
     Reconnect,
+    /// The connection broke during COMMIT and the outcome is unknown: never run again; the caller
+    /// learns what happened by retrying under its idempotency key.
+    InDoubt,
 }
 
 struct Failed {
@@ -1374,7 +1470,10 @@ impl Failure {
     }
 
     fn error(&self) -> Error {
-        Error::Store(format!("postgresql: {}", self.message))
+        match self.retry {
+            Retry::InDoubt => Error::OutcomeUnknown(format!("postgresql: {}", self.message)),
+            _ => Error::Store(format!("postgresql: {}", self.message)),
+        }
     }
 
     fn failed(self) -> Failed {

@@ -34,6 +34,27 @@ impl TestServer {
         let home = dir.path().join("home");
         let mut config = Config::new("127.0.0.1:0".parse()?, Storage::Sqlite { home: home.clone() });
         configure(&mut config);
+        TestServer::launch(config, dir, home, None)
+    }
+
+    /// A server on a PostgreSQL database (no background checkpoints, so the store's only traffic
+    /// is the requests'). On a database that already has its workspace, pass the keys printed for
+    /// it (`first`): a server prints keys only when it creates the workspace.
+    pub fn start_postgres(url: &str, first: Option<&TestServer>) -> TestResult<TestServer> {
+        let dir = tempfile::tempdir()?;
+        let home = dir.path().join("home");
+        let mut config = Config::new("127.0.0.1:0".parse()?, Storage::Postgres { url: url.to_string() });
+        config.checkpoints = None;
+        let keys = first.map(|first| (first.setup.clone(), first.runtime.clone()));
+        TestServer::launch(config, dir, home, keys)
+    }
+
+    fn launch(
+        config: Config,
+        dir: tempfile::TempDir,
+        home: PathBuf,
+        known_keys: Option<(String, String)>,
+    ) -> TestResult<TestServer> {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || -> Result<(), String> {
@@ -61,13 +82,17 @@ impl TestServer {
             })
         });
         let (addr, workspace_id, keys) = ready_rx.recv_timeout(Duration::from_secs(30))??;
-        let keys = keys.ok_or("a first start must create keys")?;
+        let (setup, runtime) = match (keys, known_keys) {
+            (Some(keys), _) => (keys.setup.key, keys.runtime.key),
+            (None, Some(known)) => known,
+            (None, None) => return Err("a first start must create keys".into()),
+        };
         Ok(TestServer {
             addr,
             base: format!("http://{addr}"),
             workspace_id,
-            setup: keys.setup.key,
-            runtime: keys.runtime.key,
+            setup,
+            runtime,
             home,
             _dir: dir,
             shutdown: Some(shutdown_tx),
