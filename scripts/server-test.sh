@@ -90,6 +90,9 @@ if [ -z "$setup_key" ] || [ -z "$runtime_key" ]; then echo "FAIL  first start pr
 "$venv/bin/python" tests/server/official_client.py "$base_url" "$setup_key" "$runtime_key"
 stop_server TERM
 
+echo "==> hostile clients: slow headers and bodies, idle connections, floods, failed authentications, per-key limits"
+"$venv/bin/python" tests/server/hostile.py "$allowly"
+
 echo "==> PostgreSQL: scale-out over two servers, SIGKILL under load, an outage"
 "$venv/bin/python" tests/server/postgres.py "$allowly" scripts/postgres.sh
 

@@ -188,6 +188,30 @@ pub struct ServeArgs {
     /// Format of the request log on stderr (filter with ALLOWLY_LOG, e.g. `warn`).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Client connections open at once; at the limit new ones wait until one closes.
+    #[arg(long, default_value_t = 4096, value_name = "N")]
+    pub max_connections: usize,
+    /// Connections open at once from one client address; more are closed at once.
+    #[arg(long, default_value_t = 512, value_name = "N")]
+    pub max_connections_per_address: usize,
+    /// Time a client has to send a request's headers; also how long a connection may sit idle.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    pub header_timeout_seconds: u64,
+    /// Time a client has to send a request body (408 after).
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub body_timeout_seconds: u64,
+    /// Failed authentications a client address may make per minute (429 past it); 0: no limit.
+    #[arg(long, default_value_t = 30, value_name = "N")]
+    pub auth_failures_per_minute: u32,
+    /// Requests an API key may make per minute (429 past it); 0: no limit.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub key_requests_per_minute: u32,
+    /// Requests that write (checks included) an API key may make per minute; 0: no limit.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub key_writes_per_minute: u32,
+    /// Also serve /metrics without a key on this address (keep it private); on --listen it takes a setup key.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
     #[command(flatten)]
     pub home: Home,
 }

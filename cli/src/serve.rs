@@ -7,7 +7,7 @@ use std::time::Duration;
 use allowly_core::model::{ApiKeyCreated, ApiKeyKind, ApiKeyView};
 use allowly_core::receipt::KeyDocument;
 use allowly_core::{Allowly, Error, Options};
-use allowly_server::{CheckpointSchedule, Config, Home, PostgresWorkspaces, Storage};
+use allowly_server::{CheckpointSchedule, Config, ConnectionLimits, Home, PostgresWorkspaces, Rate, Storage};
 use serde_json::json;
 
 use crate::args::{ApiKeysCommand, KeyKind, LogFormat, ServeArgs, WorkspacesCommand};
@@ -34,6 +34,16 @@ pub fn serve(home: &Path, args: &ServeArgs) -> i32 {
         0 => None,
         seconds => Some(CheckpointSchedule { every: Duration::from_secs(seconds), ..CheckpointSchedule::default() }),
     };
+    config.connections = ConnectionLimits {
+        max_connections: args.max_connections.max(1),
+        max_connections_per_address: args.max_connections_per_address.max(1),
+        header_timeout: Duration::from_secs(args.header_timeout_seconds.max(1)),
+    };
+    config.body_timeout = Duration::from_secs(args.body_timeout_seconds.max(1));
+    config.auth_failures_per_address = Rate::per_minute(args.auth_failures_per_minute);
+    config.requests_per_key = Rate::per_minute(args.key_requests_per_minute);
+    config.writes_per_key = Rate::per_minute(args.key_writes_per_minute);
+    config.metrics_listen = args.metrics_listen;
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => return fail("io_error", &format!("cannot start the async runtime: {err}")),

@@ -37,8 +37,14 @@ pub struct App {
     pub max_body_bytes: usize,
     /// Body limit of the policy routes (a definition may be 64 KiB of canonical JSON).
     pub max_policy_body_bytes: usize,
+    /// How long a client may take to send a request body.
+    pub body_timeout: std::time::Duration,
     /// Where engine calls run: blocking threads draining per-workspace FIFOs.
     pub queue: crate::queue::EngineQueue,
+    /// The open connections, for readiness.
+    pub connections: Arc<crate::connections::ConnectionState>,
+    /// Failed authentications per address, requests and writes per key.
+    pub limits: crate::guard::Limits,
 }
 
 /// The route template a response answered, for logs and metrics (never the raw path: it may hold
@@ -48,7 +54,7 @@ pub struct RouteLabel(pub &'static str);
 
 /// Which keys may call a route.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Access {
+pub(crate) enum Access {
     /// Runtime and setup keys.
     Runtime,
     /// Setup keys only.
@@ -56,9 +62,11 @@ enum Access {
 }
 
 /// An authenticated caller.
-struct Caller {
+#[derive(Clone)]
+pub(crate) struct Caller {
     engine: Arc<Allowly>,
-    key_id: String,
+    pub(crate) key_id: String,
+    kind: ApiKeyKind,
 }
 
 /// A successful answer: a status and a JSON body (none for 204).
@@ -131,10 +139,46 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/readyz", get(readyz))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .route_layer(middleware::from_fn_with_state(app.clone(), crate::guard::guard))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(app.clone(), observe))
         .with_state(app)
+}
+
+/// `/metrics` alone and without a key, for `Config::metrics_listen` (an address operators keep
+/// private); on the API's address it takes a setup key.
+pub fn metrics_router(app: Arc<App>) -> Router {
+    Router::new().route("/metrics", get(metrics)).fallback(not_found).with_state(app)
+}
+
+/// The route templates of [`router`], for the labels of answers given before a handler runs.
+const ROUTES: [&str; 20] = [
+    "/v1/check",
+    "/v1/authorizations",
+    "/v1/authorizations/{id}",
+    "/v1/confirmations/{id}",
+    "/v1/confirmations/{id}/status",
+    "/v1/escalations/{id}",
+    "/v1/escalations/{id}/resolve",
+    "/v1/receipts/{id}",
+    "/v1/budget-settlements",
+    "/v1/policies",
+    "/v1/policies/{id}",
+    "/v1/setup/policies/preview",
+    "/v1/setup/policies/publish",
+    "/v1/setup/api-keys",
+    "/v1/setup/api-keys/{id}",
+    "/v1/setup/keys/rotate",
+    "/v1/workspaces/{id}/keys",
+    "/readyz",
+    "/healthz",
+    "/metrics",
+];
+
+/// The `'static` label of a matched route template (`unmatched` for one not in [`ROUTES`]).
+pub(crate) fn route_label(template: &str) -> &'static str {
+    ROUTES.iter().find(|route| **route == template).copied().unwrap_or("unmatched")
 }
 
 /// One log line and the metrics of every request: method, route template, status, latency.
@@ -176,7 +220,7 @@ fn method_label(method: &Method) -> &'static str {
 // Credentials, bodies, blocking calls
 
 /// The bearer token of the request (the header's value is never logged or echoed).
-fn bearer(headers: &HeaderMap) -> Result<String, ApiError> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Result<String, ApiError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Err(ApiError::unauthorized("an API key is required: send `Authorization: Bearer <key>`"));
     };
@@ -190,7 +234,7 @@ fn bearer(headers: &HeaderMap) -> Result<String, ApiError> {
 }
 
 /// Resolves the key's workspace, authenticates it and checks its kind. Blocking.
-fn authenticate(backend: &dyn Backend, presented: &str, access: Access) -> Result<Caller, ApiError> {
+pub(crate) fn authenticate(backend: &dyn Backend, presented: &str, access: Access) -> Result<Caller, ApiError> {
     let invalid = || ApiError::unauthorized("the API key is invalid or revoked");
     let parts = ApiKeyParts::parse(presented).ok_or_else(invalid)?;
     let engine = backend.workspace(parts.workspace_id)?.ok_or_else(invalid)?;
@@ -198,11 +242,11 @@ fn authenticate(backend: &dyn Backend, presented: &str, access: Access) -> Resul
     if access == Access::Setup && kind != ApiKeyKind::Setup {
         return Err(ApiError::forbidden());
     }
-    Ok(Caller { engine, key_id: parts.key_id.to_string() })
+    Ok(Caller { engine, key_id: parts.key_id.to_string(), kind })
 }
 
 /// Runs `work` on a blocking thread, in the FIFO of workspace `workspace_id`.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     app: &App,
     workspace_id: &str,
     work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
@@ -216,13 +260,21 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
-/// Authenticates on a blocking thread and runs `work` there with the caller's engine.
+/// Runs `work` on a blocking thread with the caller's engine: the caller the guard admitted, or
+/// (for a route the guard did not run for) one authenticated there first.
 async fn call(
     app: &Arc<App>,
     headers: &HeaderMap,
     access: Access,
     work: impl FnOnce(&Caller) -> Result<Reply, ApiError> + Send + 'static,
 ) -> Result<Reply, ApiError> {
+    if let Some(caller) = crate::guard::admitted() {
+        if access == Access::Setup && caller.kind != ApiKeyKind::Setup {
+            return Err(ApiError::forbidden());
+        }
+        let workspace_id = caller.engine.workspace_id().to_string();
+        return blocking(app, &workspace_id, move || work(&caller)).await;
+    }
     let presented = bearer(headers)?;
     // Not shaped like a key: refused without using a thread. Otherwise its workspace picks the queue.
     let workspace_id = ApiKeyParts::parse(&presented)
@@ -236,26 +288,29 @@ async fn call(
     .await
 }
 
-/// How long a client may take to send a body (a trickled body must not hold a connection forever).
-const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
-
 /// How much of an over-limit body is read and thrown away before the 413 goes out. A connection
 /// closed with unread bytes is reset, and a reset destroys the answer the client has not read yet:
 /// it would see a transport failure, which SDKs rightly treat as an outage, instead of its
 /// `request_too_large`. Bodies declared larger than this are refused without being read.
 const MAX_DISCARDED_BODY_BYTES: u64 = 1 << 20;
 
-/// The body, at most `limit` bytes (413 otherwise), within [`BODY_READ_TIMEOUT`] (408 otherwise).
-async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Vec<u8>, ApiError> {
+/// The body, at most `limit` bytes (413 otherwise), within the server's body timeout (408
+/// otherwise; a trickled body must not hold a connection forever); malformed framing is 400.
+async fn read_body(app: &App, body: Body, headers: &HeaderMap, limit: usize) -> Result<Vec<u8>, ApiError> {
     let declared =
         headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > MAX_DISCARDED_BODY_BYTES) {
         return Err(ApiError::too_large(limit));
     }
-    match tokio::time::timeout(BODY_READ_TIMEOUT, read_limited(body, limit)).await {
+    match tokio::time::timeout(app.body_timeout, read_limited(body, limit)).await {
         Ok(Ok(bytes)) => Ok(bytes),
-        // Over the limit, or the client went away mid-body (then nobody reads the answer).
-        Ok(Err(BodyTooLarge)) => Err(ApiError::too_large(limit)),
+        Ok(Err(BodyError::TooLarge)) => Err(ApiError::too_large(limit)),
+        // Bad chunked framing, or the client went away mid-body (then nobody reads the answer).
+        Ok(Err(BodyError::Broken)) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_body",
+            "the request body is not framed correctly (Content-Length or chunked encoding)",
+        )),
         Err(_) => Err(ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
             "request_timeout",
@@ -264,27 +319,32 @@ async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Vec<
     }
 }
 
-/// A body over its limit (or one that broke off).
-struct BodyTooLarge;
+/// Why a body was not read whole.
+enum BodyError {
+    /// Over its limit.
+    TooLarge,
+    /// Its framing is malformed, or it broke off.
+    Broken,
+}
 
 /// Reads the body, keeping at most `limit` bytes; past the limit it keeps reading, and discarding,
 /// up to [`MAX_DISCARDED_BODY_BYTES`] so that the 413 reaches the client.
-async fn read_limited(mut body: Body, limit: usize) -> Result<Vec<u8>, BodyTooLarge> {
+async fn read_limited(mut body: Body, limit: usize) -> Result<Vec<u8>, BodyError> {
     use axum::body::HttpBody as _;
     let mut kept = Vec::new();
     let mut received: u64 = 0;
     while let Some(frame) = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await {
-        let Ok(data) = frame.map_err(|_| BodyTooLarge)?.into_data() else { continue };
+        let Ok(data) = frame.map_err(|_| BodyError::Broken)?.into_data() else { continue };
         received = received.saturating_add(data.len() as u64);
         if received > MAX_DISCARDED_BODY_BYTES {
-            return Err(BodyTooLarge);
+            return Err(BodyError::TooLarge);
         }
         if received <= limit as u64 {
             kept.extend_from_slice(&data);
         }
     }
     if received > limit as u64 {
-        return Err(BodyTooLarge);
+        return Err(BodyError::TooLarge);
     }
     Ok(kept)
 }
@@ -375,7 +435,7 @@ fn page_args(query: &HashMap<String, String>) -> Result<(usize, Option<String>),
 
 async fn check(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
     let result = async {
-        let bytes = read_body(body, &headers, app.max_body_bytes).await?;
+        let bytes = read_body(&app, body, &headers, app.max_body_bytes).await?;
         let key = idempotency_key(&headers);
         let metrics_app = app.clone();
         call(&app, &headers, Access::Runtime, move |caller| {
@@ -393,7 +453,7 @@ async fn check(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> R
 
 async fn create_authorization(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
     let result = async {
-        let bytes = read_body(body, &headers, app.max_body_bytes).await?;
+        let bytes = read_body(&app, body, &headers, app.max_body_bytes).await?;
         let key = idempotency_key(&headers);
         call(&app, &headers, Access::Runtime, move |caller| {
             let mut request: AuthorizationCreate = parse_json(&bytes)?;
@@ -456,7 +516,7 @@ async fn revoke_authorization(
 ) -> Response {
     let result = async {
         let id = path_id(path)?;
-        let bytes = read_body(body, &headers, app.max_body_bytes).await?;
+        let bytes = read_body(&app, body, &headers, app.max_body_bytes).await?;
         let key = idempotency_key(&headers);
         call(&app, &headers, Access::Runtime, move |caller| {
             // The official client omits the body when it has nothing to say.
@@ -498,7 +558,7 @@ async fn resolve_confirmation(
 ) -> Response {
     let result = async {
         let nonce = path_id(path)?;
-        let bytes = read_body(body, &headers, app.max_body_bytes).await?;
+        let bytes = read_body(&app, body, &headers, app.max_body_bytes).await?;
         let key = idempotency_key(&headers);
         call(&app, &headers, Access::Runtime, move |caller| {
             let key = key?;
@@ -565,7 +625,7 @@ async fn resolve_escalation(
 ) -> Response {
     let result = async {
         let id = path_id(path)?;
-        let bytes = read_body(body, &headers, app.max_body_bytes).await?;
+        let bytes = read_body(&app, body, &headers, app.max_body_bytes).await?;
         let key = idempotency_key(&headers);
         call(&app, &headers, Access::Runtime, move |caller| {
             let key = key?;
@@ -610,7 +670,7 @@ struct SettleBody {
 
 async fn settle_budget(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
     let result = async {
-        let bytes = read_body(body, &headers, app.max_body_bytes).await?;
+        let bytes = read_body(&app, body, &headers, app.max_body_bytes).await?;
         let key = idempotency_key(&headers);
         call(&app, &headers, Access::Runtime, move |caller| {
             let key = key?;
@@ -647,7 +707,7 @@ async fn list_policies(
 
 async fn create_policy(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
     let result = async {
-        let bytes = read_body(body, &headers, app.max_policy_body_bytes).await?;
+        let bytes = read_body(&app, body, &headers, app.max_policy_body_bytes).await?;
         let key = idempotency_key(&headers);
         call(&app, &headers, Access::Setup, move |caller| {
             let key = key?;
@@ -720,7 +780,7 @@ struct PreviewBody {
 
 async fn preview_policy(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
     let result = async {
-        let bytes = read_body(body, &headers, app.max_policy_body_bytes).await?;
+        let bytes = read_body(&app, body, &headers, app.max_policy_body_bytes).await?;
         call(&app, &headers, Access::Setup, move |caller| {
             let request: PreviewBody = parse_json(&bytes)?;
             let context = request.context.unwrap_or_else(|| json!({}));
@@ -736,7 +796,7 @@ async fn preview_policy(State(app): State<Arc<App>>, headers: HeaderMap, body: B
 /// this definition); see [`allowly_core::Allowly::publish_policy`].
 async fn publish_policy(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
     let result = async {
-        let bytes = read_body(body, &headers, app.max_policy_body_bytes).await?;
+        let bytes = read_body(&app, body, &headers, app.max_policy_body_bytes).await?;
         let key = idempotency_key(&headers);
         call(&app, &headers, Access::Setup, move |caller| {
             let Some(key) = key? else {
@@ -785,7 +845,7 @@ struct ApiKeyBody {
 
 async fn create_api_key(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
     let result = async {
-        let bytes = read_body(body, &headers, app.max_body_bytes).await?;
+        let bytes = read_body(&app, body, &headers, app.max_body_bytes).await?;
         call(&app, &headers, Access::Setup, move |caller| {
             let request: ApiKeyBody = parse_json(&bytes)?;
             Reply::json(StatusCode::CREATED, &caller.engine.create_api_key(request.kind, request.label.as_deref())?)
@@ -841,6 +901,10 @@ async fn key_document(State(app): State<Arc<App>>, path: Result<Path<String>, Pa
 }
 
 async fn readyz(State(app): State<Arc<App>>) -> Response {
+    if let Some(why) = app.connections.cannot_accept() {
+        let err = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_accepting_connections", why);
+        return finish("/readyz", Err(err));
+    }
     let backend = app.backend.clone();
     let primary = backend.primary_workspace_id().to_string();
     let result = blocking(&app, &primary, move || {
@@ -856,7 +920,8 @@ async fn healthz() -> Response {
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {
-    let text = app.metrics.render(app.backend.open_workspaces());
+    let connections = (app.connections.open(), app.connections.refused());
+    let text = app.metrics.render(app.backend.open_workspaces(), connections);
     let mut response = text.into_response();
     response
         .headers_mut()

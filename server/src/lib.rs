@@ -17,8 +17,11 @@
 mod api;
 pub mod backend;
 mod checkpoints;
+mod connections;
 mod error;
+mod guard;
 pub mod home;
+mod limits;
 mod metrics;
 mod queue;
 
@@ -33,7 +36,9 @@ use tokio::net::TcpListener;
 
 pub use backend::{Backend, PostgresWorkspaces, Storage};
 pub use checkpoints::CheckpointSchedule;
+pub use connections::ConnectionLimits;
 pub use home::{Home, StarterKeys};
+pub use limits::Rate;
 
 /// Body limit of most routes: a check's context is at most 4 KiB, so 64 KiB is generous.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
@@ -80,6 +85,19 @@ pub struct Config {
     pub engine_concurrency: usize,
     /// Daily checkpoints issued while the server runs; `None` leaves them to `allowly checkpoints create`.
     pub checkpoints: Option<CheckpointSchedule>,
+    /// Caps on open connections and the deadline of a request head (and of an idle connection).
+    pub connections: ConnectionLimits,
+    /// How long a client may take to send a request body (`408 request_timeout` after).
+    pub body_timeout: Duration,
+    /// Failed authentications one client address may make (`429 rate_limited` past it).
+    pub auth_failures_per_address: Rate,
+    /// Requests one API key may make (`429 rate_limited` past it); unlimited by default.
+    pub requests_per_key: Rate,
+    /// Requests that write (`POST`, `DELETE`) one API key may make; unlimited by default.
+    pub writes_per_key: Rate,
+    /// Serve `/metrics` without a key on this address as well (it always takes a setup key on the
+    /// API's address).
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Config {
@@ -97,6 +115,12 @@ impl Config {
             },
             storage,
             checkpoints: Some(CheckpointSchedule::default()),
+            connections: ConnectionLimits::default(),
+            body_timeout: Duration::from_secs(30),
+            auth_failures_per_address: Rate::per_minute(30),
+            requests_per_key: Rate::UNLIMITED,
+            writes_per_key: Rate::UNLIMITED,
+            metrics_listen: None,
         }
     }
 }
@@ -110,6 +134,8 @@ pub struct Server {
     starter_keys: Option<StarterKeys>,
     shutdown_grace: Duration,
     checkpoints: Option<CheckpointSchedule>,
+    connection_limits: ConnectionLimits,
+    metrics_listener: Option<TcpListener>,
 }
 
 impl Server {
@@ -133,12 +159,23 @@ impl Server {
             .await
             .map_err(|err| ServeError::Config(format!("opening the storage failed: {err}")))??;
         tracing::info!(target: "allowly::serve", storage = %backend.describe(), workspace = backend.primary_workspace_id(), "storage open");
+        let metrics_listener = match config.metrics_listen {
+            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { addr, source })?),
+            None => None,
+        };
         let app = Arc::new(api::App {
             backend,
             metrics: metrics::Metrics::default(),
             max_body_bytes: config.max_body_bytes,
             max_policy_body_bytes: config.max_policy_body_bytes,
+            body_timeout: config.body_timeout,
             queue: queue::EngineQueue::new(config.engine_concurrency),
+            connections: Arc::new(connections::ConnectionState::new()),
+            limits: guard::Limits::new(
+                config.auth_failures_per_address,
+                config.requests_per_key,
+                config.writes_per_key,
+            ),
         });
         Ok(Server {
             listener,
@@ -148,11 +185,18 @@ impl Server {
             starter_keys,
             shutdown_grace: config.shutdown_grace,
             checkpoints: config.checkpoints,
+            connection_limits: config.connections,
+            metrics_listener,
         })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Where `/metrics` is served without a key, if it is (`Config::metrics_listen`).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().and_then(|listener| listener.local_addr().ok())
     }
 
     /// The base URL written into pending receipt envelopes.
@@ -177,34 +221,38 @@ impl Server {
         let router = api::router(self.app.clone());
         let checkpoints =
             self.checkpoints.map(|schedule| tokio::spawn(checkpoints::run(self.app.backend.clone(), schedule)));
-        let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
-        let signal = async move {
-            shutdown.await;
-            tracing::info!(target: "allowly::serve", "shutting down: no new connections; finishing requests in flight");
-            let _ = stopping_tx.send(true);
-        };
-        let graceful = axum::serve(self.listener, router).with_graceful_shutdown(signal);
+        let (stopping_tx, stopping_rx) = tokio::sync::watch::channel(false);
+        let metrics = self.metrics_listener.map(|listener| {
+            let router = api::metrics_router(self.app.clone());
+            let limits = self.connection_limits.clone();
+            let state = Arc::new(connections::ConnectionState::new());
+            tokio::spawn(connections::serve(listener, router, limits, state, stopping_rx.clone()))
+        });
+        let serving = connections::serve(
+            self.listener,
+            router,
+            self.connection_limits,
+            self.app.connections.clone(),
+            stopping_rx.clone(),
+        );
+        tokio::pin!(serving);
         let grace = self.shutdown_grace;
-        let deadline = async move {
-            while !*stopping_rx.borrow() {
-                if stopping_rx.changed().await.is_err() {
-                    // The server ended on its own; let `graceful` report how.
-                    std::future::pending::<()>().await;
+        tokio::select! {
+            () = &mut serving => {}
+            () = shutdown => {
+                tracing::info!(target: "allowly::serve", "shutting down: no new connections; finishing requests in flight");
+                let _ = stopping_tx.send(true);
+                if tokio::time::timeout(grace, &mut serving).await.is_err() {
+                    tracing::warn!(target: "allowly::serve", "grace period over: exiting with requests in flight");
                 }
             }
-            tokio::time::sleep(grace).await;
-        };
-        let served = tokio::select! {
-            served = graceful => served,
-            () = deadline => {
-                tracing::warn!(target: "allowly::serve", "grace period over: exiting with requests in flight");
-                Ok(())
-            }
-        };
+        }
+        if let Some(task) = metrics {
+            task.abort();
+        }
         if let Some(task) = checkpoints {
             task.abort();
         }
-        served?;
         tracing::info!(target: "allowly::serve", "stopped");
         Ok(())
     }
@@ -220,6 +268,9 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         server.primary_workspace_id(),
         server.public_url()
     );
+    if let Some(addr) = server.metrics_addr() {
+        text.push_str(&format!("allowly serve: metrics on http://{addr}/metrics\n"));
+    }
     if let Some(keys) = server.starter_keys() {
         text.push_str(&keys.banner());
         text.push('\n');

@@ -86,7 +86,8 @@ impl Metrics {
         }
     }
 
-    pub fn render(&self, open_workspaces: usize) -> String {
+    /// The metrics as Prometheus text; `connections` is (open now, refused so far).
+    pub fn render(&self, open_workspaces: usize, connections: (usize, usize)) -> String {
         let mut out = String::with_capacity(4096);
         let _ =
             writeln!(out, "# HELP allowly_http_requests_total HTTP requests answered, by route, method and status.");
@@ -135,6 +136,15 @@ impl Metrics {
         let _ = writeln!(out, "# HELP allowly_workspaces_open Workspaces with an open engine.");
         let _ = writeln!(out, "# TYPE allowly_workspaces_open gauge");
         let _ = writeln!(out, "allowly_workspaces_open {open_workspaces}");
+        let _ = writeln!(out, "# HELP allowly_connections_open Client connections open now.");
+        let _ = writeln!(out, "# TYPE allowly_connections_open gauge");
+        let _ = writeln!(out, "allowly_connections_open {}", connections.0);
+        let _ = writeln!(
+            out,
+            "# HELP allowly_connections_refused_total Connections closed at once: their address had too many open."
+        );
+        let _ = writeln!(out, "# TYPE allowly_connections_refused_total counter");
+        let _ = writeln!(out, "allowly_connections_refused_total {}", connections.1);
         let _ = writeln!(out, "# HELP allowly_uptime_seconds Seconds since the server started.");
         let _ = writeln!(out, "# TYPE allowly_uptime_seconds gauge");
         let _ = writeln!(out, "allowly_uptime_seconds {}", self.started.elapsed().as_secs());
@@ -153,7 +163,7 @@ mod tests {
         metrics.request_finished("/v1/check", "POST", 200, Duration::from_micros(700), false);
         metrics.request_started();
         metrics.request_finished("/v1/check", "POST", 503, Duration::from_millis(30), true);
-        let text = metrics.render(1);
+        let text = metrics.render(1, (3, 0));
         assert!(text.contains("allowly_http_requests_total{route=\"/v1/check\",method=\"POST\",status=\"200\"} 1"));
         assert!(text.contains("allowly_http_request_duration_seconds_bucket{route=\"/v1/check\",le=\"0.001\"} 1"));
         assert!(text.contains("allowly_http_request_duration_seconds_bucket{route=\"/v1/check\",le=\"0.05\"} 2"));

@@ -6,7 +6,7 @@ mod common;
 
 use allowly_core::model::ApiKeyKind;
 use allowly_core::Options;
-use allowly_server::Home;
+use allowly_server::{Home, Rate};
 use common::{keys, policy_body, sorted, TestResult, TestServer};
 use serde_json::{json, Value};
 
@@ -239,7 +239,11 @@ fn every_route_answers_with_its_status_and_shape() -> TestResult {
     assert_eq!((ready.status, &ready.body), (200, &json!({"status": "ready"})));
     let healthy = s.request("GET", "/healthz", None, None)?;
     assert_eq!(healthy.status, 200);
-    let metrics = s.request("GET", "/metrics", None, None)?;
+    let anonymous = s.request("GET", "/metrics", None, None)?;
+    assert_eq!(anonymous.status, 401, "/metrics takes a setup key on the API's address");
+    let with_runtime_key = s.request("GET", "/metrics", Some(&s.runtime), None)?;
+    assert_eq!(with_runtime_key.status, 403, "{}", with_runtime_key.text);
+    let metrics = s.request("GET", "/metrics", Some(&s.setup), None)?;
     assert_eq!(metrics.status, 200);
     assert!(metrics.header("content-type").is_some_and(|t| t.starts_with("text/plain")));
     for needle in [
@@ -288,7 +292,9 @@ fn authenticated_routes() -> Vec<(&'static str, &'static str, bool)> {
 
 #[test]
 fn wrong_revoked_and_wrong_kind_keys_are_refused() -> TestResult {
-    let s = TestServer::start()?;
+    // Hundreds of refusals from one address: the failed-authentication limit (tests/server/hostile.py)
+    // would answer 429 long before the last.
+    let s = TestServer::start_with(|config| config.auth_failures_per_address = Rate::UNLIMITED)?;
     let home = Home::new(&s.home);
     let engine = home.open_primary(Options::default())?;
     let revoked = engine.create_api_key(ApiKeyKind::Runtime, Some("to revoke"))?;
