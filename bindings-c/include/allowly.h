@@ -542,8 +542,10 @@ allowly_result allowly_engine_settle_budget(const allowly_engine *engine,
 /**
  * Publishes a policy edition from the JSON body of `POST /v1/policies` (`{"policy_id",
  * "profile", "agent_id", "actions", "default_expiry_days", "description"?}`); a remote engine
- * needs a setup key. `*response_json_out` (if not NULL) receives the edition JSON (with its
- * `policy_ref`): free it with `allowly_string_free()`.
+ * needs a setup key. `*response_json_out` (if not NULL) receives the answer of
+ * `POST /v1/setup/policies/publish` (`{"policy_ref", "agent_id", "created_by", "created_at",
+ * "authorization_migrations", "archived_policy_ids", "revoked_confirmation_count"}`): free it with
+ * `allowly_string_free()`.
  *
  * # Safety
  * `engine` is NULL or a live handle; `policy_json` is NULL or has `policy_json_len` readable

@@ -621,7 +621,7 @@ pub unsafe extern "C" fn allowly_engine_revoke_authorization(
         let authorization_id = unsafe { str_arg(authorization_id, "authorization_id") }?;
         // SAFETY: per the contract.
         let revoked_by = unsafe { opt_str_arg(revoked_by, "revoked_by") }?;
-        let revoked = api.revoke_authorization(authorization_id, revoked_by, None)?;
+        let revoked = api.revoke_authorization(authorization_id, revoked_by, None, None)?;
         // SAFETY: per the contract.
         unsafe { write_json(response_json_out, &revoked) }
     })
@@ -650,7 +650,7 @@ pub unsafe extern "C" fn allowly_engine_resolve_confirmation(
         // SAFETY: per the contract.
         let nonce = unsafe { str_arg(nonce, "nonce") }?;
         let ttl = (ttl_seconds > 0).then_some(ttl_seconds);
-        let resolved = api.resolve_confirmation(nonce, approved, ttl)?;
+        let resolved = api.resolve_confirmation(nonce, approved, ttl, None)?;
         // SAFETY: per the contract.
         unsafe { write_json(response_json_out, &resolved) }
     })
@@ -684,7 +684,7 @@ pub unsafe extern "C" fn allowly_engine_resolve_escalation(
         // SAFETY: per the contract.
         let note = unsafe { opt_str_arg(note, "note") }?;
         let resolution = if approved { Resolution::Approved } else { Resolution::Rejected };
-        let resolved = api.resolve_escalation(escalation_id, resolution, resolved_by, note)?;
+        let resolved = api.resolve_escalation(escalation_id, resolution, resolved_by, note, None)?;
         // SAFETY: per the contract.
         unsafe { write_json(response_json_out, &resolved) }
     })
@@ -718,8 +718,10 @@ pub unsafe extern "C" fn allowly_engine_settle_budget(
 
 /// Publishes a policy edition from the JSON body of `POST /v1/policies` (`{"policy_id",
 /// "profile", "agent_id", "actions", "default_expiry_days", "description"?}`); a remote engine
-/// needs a setup key. `*response_json_out` (if not NULL) receives the edition JSON (with its
-/// `policy_ref`): free it with `allowly_string_free()`.
+/// needs a setup key. `*response_json_out` (if not NULL) receives the answer of
+/// `POST /v1/setup/policies/publish` (`{"policy_ref", "agent_id", "created_by", "created_at",
+/// "authorization_migrations", "archived_policy_ids", "revoked_confirmation_count"}`): free it with
+/// `allowly_string_free()`.
 ///
 /// # Safety
 /// `engine` is NULL or a live handle; `policy_json` is NULL or has `policy_json_len` readable
@@ -738,7 +740,7 @@ pub unsafe extern "C" fn allowly_engine_publish_policy(
         let api = unsafe { engine_arg(engine) }?;
         // SAFETY: per the contract.
         let body = json_value(unsafe { bytes_arg(policy_json, policy_json_len, "policy_json") }?, "policy_json")?;
-        let published = api.create_policy(&body)?;
+        let published = api.publish_policy(&body, None)?;
         // SAFETY: per the contract.
         unsafe { write_json(response_json_out, &published) }
     })

@@ -53,6 +53,9 @@ static char *run_quickstart(const allowly_engine *admin, const allowly_engine *e
   char *published = NULL;
   CHECK_RC(allowly_engine_publish_policy(admin, (const uint8_t *)policy, policy_len, &published), ALLOWLY_RESULT_OK);
   CHECK_CONTAINS(published, "\"policy_id\":\"support_agent\"");
+  /* The publish shape (it once answered the create shape, without who published it). */
+  CHECK_CONTAINS(published, "\"created_by\":\"");
+  CHECK_CONTAINS(published, "\"authorization_migrations\":[]");
   allowly_string_free(published);
   free(policy);
 

@@ -6,6 +6,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use allowly_core::api::Api;
+use allowly_core::api::DEFAULT_PAGE_SIZE;
 use allowly_core::model::{AuthorizationCreate, CheckRequest, Resolution};
 use allowly_core::receipt::{verify_checkpoint, KeySet, Verifier, VerifyError};
 use allowly_core::remote::{FallbackMode, RemoteOptions};
@@ -13,9 +14,6 @@ use allowly_core::{Allowly, Error, RemoteClient, Timestamp};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
-
-/// Default page size of the `list` calls.
-const DEFAULT_PAGE_SIZE: usize = 50;
 
 /// The engine behind one JS `Allowly` object.
 #[derive(Clone)]
@@ -205,7 +203,7 @@ pub fn dispatch(api: &dyn Api, op: &str, args: &str) -> Result<String, Error> {
         "get_policy" => ok(&api.get_policy(&args.string("policy_id")?)?),
         "list_policies" => ok(&api.list_policies(args.limit()?, args.opt_string("cursor")?.as_deref())?),
         "archive_policy" => {
-            api.archive_policy(&args.string("policy_id")?)?;
+            api.archive_policy(&args.string("policy_id")?, args.opt_string("idempotency_key")?.as_deref())?;
             ok(&Value::Null)
         }
         "preview_policy" => {
@@ -224,12 +222,19 @@ pub fn dispatch(api: &dyn Api, op: &str, args: &str) -> Result<String, Error> {
             &args.string("authorization_id")?,
             args.opt_string("revoked_by")?.as_deref(),
             args.opt_string("notes")?.as_deref(),
+            args.opt_string("idempotency_key")?.as_deref(),
         )?),
         "list_authorizations" => ok(&api.list_authorizations(args.limit()?, args.opt_string("cursor")?.as_deref())?),
         "get_authorization" => ok(&api.get_authorization(&args.string("authorization_id")?)?),
         "resolve_confirmation" => {
             let approved = args.opt_bool("approved")?.ok_or_else(|| Error::invalid("approved", "is required"))?;
-            ok(&api.resolve_confirmation(&args.string("nonce")?, approved, args.opt_i64("ttl_seconds")?)?)
+            let key = args.opt_string("idempotency_key")?;
+            ok(&api.resolve_confirmation(
+                &args.string("nonce")?,
+                approved,
+                args.opt_i64("ttl_seconds")?,
+                key.as_deref(),
+            )?)
         }
         "confirmation_status" => ok(&api.confirmation_status(&args.string("confirmation_id")?)?),
         "resolve_escalation" => {
@@ -243,6 +248,7 @@ pub fn dispatch(api: &dyn Api, op: &str, args: &str) -> Result<String, Error> {
                 resolution,
                 &args.string("resolved_by")?,
                 args.opt_string("note")?.as_deref(),
+                args.opt_string("idempotency_key")?.as_deref(),
             )?)
         }
         "escalation_status" => ok(&api.escalation_status(&args.string("escalation_id")?)?),

@@ -198,8 +198,14 @@ impl Engine {
         self.call(py, move |api| api.list_policies(limit, cursor.as_deref()))
     }
 
-    fn archive_policy<'py>(&self, py: Python<'py>, policy_id: String) -> PyResult<Bound<'py, PyAny>> {
-        self.call(py, move |api| api.archive_policy(&policy_id))
+    #[pyo3(signature = (policy_id, idempotency_key=None))]
+    fn archive_policy<'py>(
+        &self,
+        py: Python<'py>,
+        policy_id: String,
+        idempotency_key: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.call(py, move |api| api.archive_policy(&policy_id, idempotency_key.as_deref()))
     }
 
     fn preview_policy<'py>(
@@ -243,15 +249,23 @@ impl Engine {
         self.call(py, move |api| api.create_authorization(&request))
     }
 
-    #[pyo3(signature = (authorization_id, revoked_by=None, notes=None))]
+    #[pyo3(signature = (authorization_id, revoked_by=None, notes=None, idempotency_key=None))]
     fn revoke_authorization<'py>(
         &self,
         py: Python<'py>,
         authorization_id: String,
         revoked_by: Option<String>,
         notes: Option<String>,
+        idempotency_key: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        self.call(py, move |api| api.revoke_authorization(&authorization_id, revoked_by.as_deref(), notes.as_deref()))
+        self.call(py, move |api| {
+            api.revoke_authorization(
+                &authorization_id,
+                revoked_by.as_deref(),
+                notes.as_deref(),
+                idempotency_key.as_deref(),
+            )
+        })
     }
 
     #[pyo3(signature = (limit, cursor=None))]
@@ -268,15 +282,16 @@ impl Engine {
         self.call(py, move |api| api.get_authorization(&authorization_id))
     }
 
-    #[pyo3(signature = (nonce, approved, ttl_seconds=None))]
+    #[pyo3(signature = (nonce, approved, ttl_seconds=None, idempotency_key=None))]
     fn resolve_confirmation<'py>(
         &self,
         py: Python<'py>,
         nonce: String,
         approved: bool,
         ttl_seconds: Option<i64>,
+        idempotency_key: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        self.call(py, move |api| api.resolve_confirmation(&nonce, approved, ttl_seconds))
+        self.call(py, move |api| api.resolve_confirmation(&nonce, approved, ttl_seconds, idempotency_key.as_deref()))
     }
 
     fn confirmation_status<'py>(&self, py: Python<'py>, confirmation_id: String) -> PyResult<Bound<'py, PyAny>> {
@@ -299,7 +314,9 @@ impl Engine {
                 return Err(config_error(py, format!("invalid `resolution` `{other}`: use `approved` or `rejected`")))
             }
         };
-        self.call(py, move |api| api.resolve_escalation(&escalation_id, resolution, &resolved_by, note.as_deref()))
+        self.call(py, move |api| {
+            api.resolve_escalation(&escalation_id, resolution, &resolved_by, note.as_deref(), None)
+        })
     }
 
     fn escalation_status<'py>(&self, py: Python<'py>, escalation_id: String) -> PyResult<Bound<'py, PyAny>> {

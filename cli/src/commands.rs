@@ -208,7 +208,7 @@ fn policies(target: &Target, command: &PoliciesCommand, out: &Output) -> Result<
             out.emit(&view, output::policy_with_definition)
         }
         PoliciesCommand::Archive { policy_id, .. } => {
-            engine.archive_policy(policy_id)?;
+            engine.archive_policy(policy_id, None)?;
             out.emit(&json!({ "policy_id": policy_id, "archived": true }), |_| format!("archived policy {policy_id}"))
         }
     }
@@ -228,7 +228,8 @@ fn authorizations(engine: &dyn Api, command: &AuthorizationsCommand, out: &Outpu
             out.emit(&engine.get_authorization(authorization_id)?, output::authorization)
         }
         AuthorizationsCommand::Revoke { authorization_id, revoked_by, notes, .. } => {
-            let revoked = engine.revoke_authorization(authorization_id, revoked_by.as_deref(), notes.as_deref())?;
+            let revoked =
+                engine.revoke_authorization(authorization_id, revoked_by.as_deref(), notes.as_deref(), None)?;
             out.emit(&revoked, output::authorization_revoked)
         }
     }
@@ -321,10 +322,10 @@ pub fn check_exit_code(response: &CheckResponse) -> i32 {
 fn confirmations(engine: &dyn Api, command: &ConfirmationsCommand, out: &Output) -> Result<(), Error> {
     match command {
         ConfirmationsCommand::Approve { nonce, ttl_seconds, .. } => {
-            out.emit(&engine.resolve_confirmation(nonce, true, *ttl_seconds)?, output::confirmation_resolved)
+            out.emit(&engine.resolve_confirmation(nonce, true, *ttl_seconds, None)?, output::confirmation_resolved)
         }
         ConfirmationsCommand::Reject { nonce, ttl_seconds, .. } => {
-            out.emit(&engine.resolve_confirmation(nonce, false, *ttl_seconds)?, output::confirmation_resolved)
+            out.emit(&engine.resolve_confirmation(nonce, false, *ttl_seconds, None)?, output::confirmation_resolved)
         }
         ConfirmationsCommand::Status { confirmation_id, .. } => {
             out.emit(&engine.confirmation_status(confirmation_id)?, output::confirmation_status)
@@ -334,7 +335,7 @@ fn confirmations(engine: &dyn Api, command: &ConfirmationsCommand, out: &Output)
 
 fn escalations(engine: &dyn Api, command: &EscalationsCommand, out: &Output) -> Result<(), Error> {
     let resolve = |args: &ResolveEscalationArgs, resolution| {
-        engine.resolve_escalation(&args.escalation_id, resolution, &args.resolved_by, args.note.as_deref())
+        engine.resolve_escalation(&args.escalation_id, resolution, &args.resolved_by, args.note.as_deref(), None)
     };
     match command {
         EscalationsCommand::Approve(args) => {

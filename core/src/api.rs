@@ -34,6 +34,10 @@ use crate::receipt::{KeyDocument, SignedReceipt};
 pub const EMBEDDED_PUBLISHER: &str = "embedded";
 
 /// One Allowly workspace, embedded or remote. Synchronous and `Send + Sync`, like the engine.
+/// Page size of a list call that names none: the largest page, as the HTTP API's default. Every
+/// binding uses this one value.
+pub const DEFAULT_PAGE_SIZE: usize = crate::engine::MAX_PAGE_SIZE;
+
 pub trait Api: Send + Sync {
     /// One decision per requested action, as an SDK answers it: when the decision cannot be made
     /// (an embedded store fails; a remote runtime times out, is unreachable or answers 408/5xx) the
@@ -56,7 +60,9 @@ pub trait Api: Send + Sync {
     /// The newest active edition of a policy.
     fn get_policy(&self, policy_id: &str) -> Result<PolicyView>;
     fn list_policies(&self, limit: usize, cursor: Option<&str>) -> Result<Page<PolicyView>>;
-    fn archive_policy(&self, policy_id: &str) -> Result<()>;
+    /// Calls that change state take an optional `idempotency_key`: a retry under it gets the first
+    /// answer (kept in the store, so from any process or server), never a second effect.
+    fn archive_policy(&self, policy_id: &str, idempotency_key: Option<&str>) -> Result<()>;
     /// Provisional evaluation of a definition on a context (`POST /v1/setup/policies/preview`).
     fn preview_policy(&self, definition: &Value, action: &str, context: &Value) -> Result<Value>;
 
@@ -66,6 +72,7 @@ pub trait Api: Send + Sync {
         authorization_id: &str,
         revoked_by: Option<&str>,
         notes: Option<&str>,
+        idempotency_key: Option<&str>,
     ) -> Result<AuthorizationRevoked>;
     fn list_authorizations(&self, limit: usize, cursor: Option<&str>) -> Result<Page<AuthorizationView>>;
     /// One authorization. The HTTP API has no single read: a remote client pages through the list.
@@ -77,6 +84,7 @@ pub trait Api: Send + Sync {
         nonce: &str,
         approved: bool,
         ttl_seconds: Option<i64>,
+        idempotency_key: Option<&str>,
     ) -> Result<ConfirmationResolved>;
     fn confirmation_status(&self, id_or_nonce: &str) -> Result<ConfirmationStatusView>;
     fn resolve_escalation(
@@ -85,6 +93,7 @@ pub trait Api: Send + Sync {
         resolution: Resolution,
         resolved_by: &str,
         note: Option<&str>,
+        idempotency_key: Option<&str>,
     ) -> Result<EscalationResolved>;
     fn escalation_status(&self, escalation_id: &str) -> Result<EscalationStatusView>;
 
@@ -134,8 +143,8 @@ impl Api for Allowly {
         Allowly::list_policies(self, limit, cursor)
     }
 
-    fn archive_policy(&self, policy_id: &str) -> Result<()> {
-        Allowly::archive_policy(self, policy_id)
+    fn archive_policy(&self, policy_id: &str, idempotency_key: Option<&str>) -> Result<()> {
+        self.idempotent(idempotency_key).archive_policy(policy_id)
     }
 
     fn preview_policy(&self, definition: &Value, action: &str, context: &Value) -> Result<Value> {
@@ -151,8 +160,9 @@ impl Api for Allowly {
         authorization_id: &str,
         revoked_by: Option<&str>,
         notes: Option<&str>,
+        idempotency_key: Option<&str>,
     ) -> Result<AuthorizationRevoked> {
-        Allowly::revoke_authorization(self, authorization_id, revoked_by, notes)
+        self.idempotent(idempotency_key).revoke_authorization(authorization_id, revoked_by, notes)
     }
 
     fn list_authorizations(&self, limit: usize, cursor: Option<&str>) -> Result<Page<AuthorizationView>> {
@@ -168,8 +178,9 @@ impl Api for Allowly {
         nonce: &str,
         approved: bool,
         ttl_seconds: Option<i64>,
+        idempotency_key: Option<&str>,
     ) -> Result<ConfirmationResolved> {
-        Allowly::resolve_confirmation(self, nonce, approved, ttl_seconds)
+        self.idempotent(idempotency_key).resolve_confirmation(nonce, approved, ttl_seconds)
     }
 
     fn confirmation_status(&self, id_or_nonce: &str) -> Result<ConfirmationStatusView> {
@@ -182,8 +193,9 @@ impl Api for Allowly {
         resolution: Resolution,
         resolved_by: &str,
         note: Option<&str>,
+        idempotency_key: Option<&str>,
     ) -> Result<EscalationResolved> {
-        Allowly::resolve_escalation(self, escalation_id, resolution, resolved_by, note)
+        self.idempotent(idempotency_key).resolve_escalation(escalation_id, resolution, resolved_by, note)
     }
 
     fn escalation_status(&self, escalation_id: &str) -> Result<EscalationStatusView> {

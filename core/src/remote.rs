@@ -472,9 +472,10 @@ impl RemoteClient {
         parse(&reply)
     }
 
-    /// `DELETE /v1/policies/{id}` (204).
-    pub fn archive_policy(&self, policy_id: &str) -> Result<(), RemoteError> {
-        self.call(Method::DELETE, &format!("/v1/policies/{}", segment(policy_id)), None, None, 204)?;
+    /// `DELETE /v1/policies/{id}` (204), with `Idempotency-Key` when given.
+    pub fn archive_policy(&self, policy_id: &str, idempotency_key: Option<&str>) -> Result<(), RemoteError> {
+        let path = format!("/v1/policies/{}", segment(policy_id));
+        self.call(Method::DELETE, &path, None, idempotency_key, 204)?;
         Ok(())
     }
 
@@ -518,6 +519,7 @@ impl RemoteClient {
         authorization_id: &str,
         revoked_by: Option<&str>,
         notes: Option<&str>,
+        idempotency_key: Option<&str>,
     ) -> Result<AuthorizationRevoked, RemoteError> {
         let mut body = serde_json::Map::new();
         if let Some(by) = revoked_by.filter(|by| !by.is_empty()) {
@@ -528,7 +530,7 @@ impl RemoteClient {
         }
         let body = (!body.is_empty()).then_some(Value::Object(body));
         let path = format!("/v1/authorizations/{}", segment(authorization_id));
-        let reply = self.call(Method::DELETE, &path, body.as_ref(), None, 200)?;
+        let reply = self.call(Method::DELETE, &path, body.as_ref(), idempotency_key, 200)?;
         parse(&reply)
     }
 
@@ -590,10 +592,11 @@ impl RemoteClient {
         nonce: &str,
         approved: bool,
         ttl_seconds: Option<i64>,
+        idempotency_key: Option<&str>,
     ) -> Result<ConfirmationResolved, RemoteError> {
         let body = json!({"approved": approved, "ttl_seconds": ttl_seconds.unwrap_or(60)});
-        let reply =
-            self.call(Method::POST, &format!("/v1/confirmations/{}", segment(nonce)), Some(&body), None, 200)?;
+        let path = format!("/v1/confirmations/{}", segment(nonce));
+        let reply = self.call(Method::POST, &path, Some(&body), idempotency_key, 200)?;
         parse(&reply)
     }
 
@@ -619,10 +622,11 @@ impl RemoteClient {
         resolution: Resolution,
         resolved_by: &str,
         note: Option<&str>,
+        idempotency_key: Option<&str>,
     ) -> Result<EscalationResolved, RemoteError> {
         let body = json!({"resolution": resolution, "resolved_by": resolved_by, "note": note});
         let path = format!("/v1/escalations/{}/resolve", segment(escalation_id));
-        parse(&self.call(Method::POST, &path, Some(&body), None, 200)?)
+        parse(&self.call(Method::POST, &path, Some(&body), idempotency_key, 200)?)
     }
 
     /// `GET /v1/escalations/{esc_id}`.
@@ -860,8 +864,8 @@ impl Api for RemoteClient {
         Ok(RemoteClient::list_policies(self, limit, cursor)?)
     }
 
-    fn archive_policy(&self, policy_id: &str) -> Result<()> {
-        Ok(RemoteClient::archive_policy(self, policy_id)?)
+    fn archive_policy(&self, policy_id: &str, idempotency_key: Option<&str>) -> Result<()> {
+        Ok(RemoteClient::archive_policy(self, policy_id, idempotency_key)?)
     }
 
     fn preview_policy(&self, definition: &Value, action: &str, context: &Value) -> Result<Value> {
@@ -877,8 +881,9 @@ impl Api for RemoteClient {
         authorization_id: &str,
         revoked_by: Option<&str>,
         notes: Option<&str>,
+        idempotency_key: Option<&str>,
     ) -> Result<AuthorizationRevoked> {
-        Ok(RemoteClient::revoke_authorization(self, authorization_id, revoked_by, notes)?)
+        Ok(RemoteClient::revoke_authorization(self, authorization_id, revoked_by, notes, idempotency_key)?)
     }
 
     fn list_authorizations(&self, limit: usize, cursor: Option<&str>) -> Result<Page<AuthorizationView>> {
@@ -894,8 +899,9 @@ impl Api for RemoteClient {
         nonce: &str,
         approved: bool,
         ttl_seconds: Option<i64>,
+        idempotency_key: Option<&str>,
     ) -> Result<ConfirmationResolved> {
-        Ok(RemoteClient::resolve_confirmation(self, nonce, approved, ttl_seconds)?)
+        Ok(RemoteClient::resolve_confirmation(self, nonce, approved, ttl_seconds, idempotency_key)?)
     }
 
     fn confirmation_status(&self, id_or_nonce: &str) -> Result<ConfirmationStatusView> {
@@ -908,8 +914,9 @@ impl Api for RemoteClient {
         resolution: Resolution,
         resolved_by: &str,
         note: Option<&str>,
+        idempotency_key: Option<&str>,
     ) -> Result<EscalationResolved> {
-        Ok(RemoteClient::resolve_escalation(self, escalation_id, resolution, resolved_by, note)?)
+        Ok(RemoteClient::resolve_escalation(self, escalation_id, resolution, resolved_by, note, idempotency_key)?)
     }
 
     fn escalation_status(&self, escalation_id: &str) -> Result<EscalationStatusView> {

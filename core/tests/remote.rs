@@ -755,7 +755,7 @@ fn every_call_round_trips_through_a_real_engine() {
     assert_eq!(api.engine_version().as_deref(), Some(engine.engine_version()));
     let confirm = first.results.get("calendar.invite").unwrap();
     assert_eq!(confirm.decision, Decision::Confirm);
-    let resolved = api.resolve_confirmation(confirm.confirm_nonce.as_deref().unwrap(), true, None).unwrap();
+    let resolved = api.resolve_confirmation(confirm.confirm_nonce.as_deref().unwrap(), true, None, None).unwrap();
     assert_eq!(resolved.decision, "approved");
     assert_eq!(server.last().json(), json!({"approved": true, "ttl_seconds": 60}));
     let status = api.confirmation_status(confirm.confirmation_id.as_deref().unwrap()).unwrap();
@@ -763,7 +763,7 @@ fn every_call_round_trips_through_a_real_engine() {
     let by_nonce = api.confirmation_status(confirm.confirm_nonce.as_deref().unwrap()).unwrap();
     assert_eq!(by_nonce.confirmation_id, status.confirmation_id, "the nonce names the same confirmation");
     let escalation_id = first.results.get("refund.issue").unwrap().escalation_id.clone().unwrap();
-    let resolved = api.resolve_escalation(&escalation_id, Resolution::Approved, "finance_lead", None).unwrap();
+    let resolved = api.resolve_escalation(&escalation_id, Resolution::Approved, "finance_lead", None, None).unwrap();
     assert_eq!(resolved.status, "approved");
     assert_eq!(server.last().json(), json!({"resolution": "approved", "resolved_by": "finance_lead", "note": null}));
     assert_eq!(api.escalation_status(&escalation_id).unwrap().authority_status, "available");
@@ -785,7 +785,7 @@ fn every_call_round_trips_through_a_real_engine() {
     assert_eq!(server.last().header("authorization"), None, "the key document is public");
 
     // Revocation with notes, then a denied check.
-    let revoked = api.revoke_authorization(&id, Some("admin"), Some("left the team")).unwrap();
+    let revoked = api.revoke_authorization(&id, Some("admin"), Some("left the team"), None).unwrap();
     assert_eq!(revoked.authorization_id, id);
     let seen = server.last();
     assert_eq!(
@@ -795,7 +795,7 @@ fn every_call_round_trips_through_a_real_engine() {
     assert_eq!(common::outcome(&check(&["crm.read"], None), "crm.read").1, "authorization_revoked");
 
     // Archive (204), then the policy is gone.
-    api.archive_policy("support_agent").unwrap();
+    api.archive_policy("support_agent", None).unwrap();
     assert!(matches!(api.get_policy("support_agent").unwrap_err(), Error::Api { status: 404, .. }));
 }
 

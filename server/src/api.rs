@@ -573,7 +573,7 @@ async fn resolve_confirmation(
         .await
     }
     .await;
-    finish("/v1/confirmations/{nonce}", result)
+    finish("/v1/confirmations/{id}", result)
 }
 
 async fn confirmation_status(

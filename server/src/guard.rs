@@ -6,7 +6,8 @@
 //! rate_limited` without even a key lookup; and an authenticated key past its request (or write)
 //! rate is answered `429` too. Each refusal is logged with the client address and the key id the
 //! request named (never its secret). The authenticated caller is handed to the route's handler
-//! (`api::call`), which does not authenticate again.
+//! (`api::call`), which does not authenticate again. It also labels every matched route's answer
+//! with the route's template, for logs and metrics.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -61,14 +62,20 @@ fn access_of(route: &str) -> Option<Access> {
 
 pub async fn guard(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
     let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |m| route_label(m.as_str()));
+    let mut response = admitted_response(&app, route, request, next).await;
+    // Logs and metrics name the route the router matched, whatever the handler called it.
+    response.extensions_mut().insert(RouteLabel(route));
+    response
+}
+
+async fn admitted_response(app: &Arc<App>, route: &'static str, request: Request, next: Next) -> Response {
     let Some(access) = access_of(route) else { return next.run(request).await };
     let client = request.extensions().get::<ClientAddr>().map(|c| c.0.ip());
     let writes = matches!(*request.method(), Method::POST | Method::DELETE | Method::PUT | Method::PATCH);
-    match admit(&app, request.headers(), access, client, writes).await {
+    match admit(app, request.headers(), access, client, writes).await {
         Ok(caller) => ADMITTED.scope(caller, next.run(request)).await,
         Err(err) => {
             let mut response = err.into_response();
-            response.extensions_mut().insert(RouteLabel(route));
             // The body was never read, so the connection cannot carry another request: say so,
             // and a client opens a new one instead of writing into a closed one.
             if has_body(request.headers()) {

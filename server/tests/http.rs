@@ -250,7 +250,8 @@ fn every_route_answers_with_its_status_and_shape() -> TestResult {
         "allowly_check_decisions_total{decision=\"allow\"}",
         "allowly_check_decisions_total{decision=\"confirm\"} 1",
         "allowly_http_request_duration_seconds_bucket{route=\"/v1/check\",le=\"+Inf\"}",
-        "allowly_http_requests_total{route=\"/v1/confirmations/{nonce}\",method=\"POST\",status=\"200\"} 1",
+        // The label is the route the router matched (it once said `{nonce}` for `{id}`).
+        "allowly_http_requests_total{route=\"/v1/confirmations/{id}\",method=\"POST\",status=\"200\"} 1",
         "allowly_store_errors_total 0",
     ] {
         assert!(metrics.text.contains(needle), "metrics lack {needle}:\n{}", metrics.text);

@@ -223,7 +223,9 @@ class _Policies:
         return _policy_list(self._engine.list_policies(limit, _args.opt_text(cursor, "cursor")))
 
     def archive(self, policy_id: str, *, idempotency_key: str | None = None) -> None:
-        self._engine.archive_policy(_args.text(policy_id, "policy_id"))
+        self._engine.archive_policy(
+            _args.text(policy_id, "policy_id"), _args.opt_text(idempotency_key, "idempotency_key")
+        )
 
     def preview(self, *, definition: dict[str, Any], action: str, context: dict[str, Any]) -> PolicyPreviewResponse:
         raw = self._engine.preview_policy(
@@ -303,6 +305,7 @@ class _Authorizations:
             _args.text(authorization_id, "authorization_id"),
             _args.opt_text(revoked_by, "revoked_by"),
             _args.opt_text(notes, "notes"),
+            _args.opt_text(idempotency_key, "idempotency_key"),
         )
         return _authorization_revoked(raw)
 
@@ -330,7 +333,10 @@ class _Confirmations:
     ) -> ConfirmationApproveResponse:
         """Resolves a pending confirmation by its nonce (``approved=False`` rejects it)."""
         raw = self._engine.resolve_confirmation(
-            _args.text(nonce, "nonce"), _args.boolean(approved, "approved"), _args.integer(ttl_seconds, "ttl_seconds")
+            _args.text(nonce, "nonce"),
+            _args.boolean(approved, "approved"),
+            _args.integer(ttl_seconds, "ttl_seconds"),
+            _args.opt_text(idempotency_key, "idempotency_key"),
         )
         return _confirmation_resolved(raw)
 

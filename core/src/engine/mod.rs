@@ -25,7 +25,7 @@ use crate::store::{Durability, MemoryStore, SqliteStore, Store, Tx, UnreadableRo
 use crate::time::Timestamp;
 
 pub use api_keys::ApiKeyParts;
-pub use lifecycle::Idempotent;
+pub use lifecycle::{Idempotent, MAX_PAGE_SIZE};
 pub use receipts::ExportSummary;
 
 /// Name of the workspace file inside an embedded home directory.
