@@ -1,36 +1,61 @@
-// Type definitions of @allowly/sdk (hand-written; the native layer's own types are in native.d.ts).
-// Field names are the wire's snake_case names in camelCase; user data (context, metadata), policy
-// definitions, key documents and signed receipts keep their wire form.
+// Type definitions of @allowly/sdk. The wire types (every operation's arguments and answer) are
+// generated from the core's Rust types into generated/types.d.ts (scripts/gen-types.sh; a stale
+// file fails scripts/node-test.sh); this file declares only the SDK's surface on top of them: the
+// classes and methods, their camelCase options, and `Camelize`, which maps a wire answer to what a
+// method resolves with (snake_case keys → camelCase; user data, definitions and key documents as
+// they are). The native layer's own types are in native.d.ts.
+
+import type * as Wire from './generated/types.js';
+
+export type {
+  ErrorKind,
+  JsonValue as WireJsonValue,
+  KeyDocument,
+  OperationName,
+  Operations,
+  PublishedKey,
+  Route,
+  SignedReceipt,
+  Decision,
+  PromptStatus,
+  ApiKeyKind,
+} from './generated/types.js';
+/** The wire types themselves (snake_case), by their Rust names. */
+export type { Wire };
+
+// ---------------------------------------------------------------------------------------------
+// From wire answers to the SDK's answers
+
+/** `snake_case` → `camelCase`, as the SDK renames answer members (`receipt_id` → `receiptId`). */
+export type CamelKey<S extends string> = S extends `${infer Head}_${infer Tail}` ? `${Head}${Capitalize<CamelKey<Tail>>}` : S;
+/** Members whose values are user data or documents, which the SDK passes on as they are. */
+type Verbatim = 'context' | 'metadata' | 'definition' | 'evaluated_fields' | 'fields';
+/** A wire type as the SDK answers it: keys camelCased, except inside user data and documents. */
+export type Camelize<T> = Wire.JsonValue extends T
+  ? T
+  : T extends readonly (infer E)[]
+    ? Camelize<E>[]
+    : T extends object
+      ? { [K in keyof T as K extends string ? CamelKey<K> : K]: K extends Verbatim ? T[K] : Camelize<T[K]> }
+      : T;
+/** The arguments of a wire operation as camelCase options. */
+type Options<T> = Camelize<T>;
 
 /** Integer micros (`50_000_000` = $50.00). Numbers must be safe integers; a bigint within ±(2^53 − 1) is accepted. */
 export type Micros = number | bigint;
-export type Decision = 'allow' | 'deny' | 'confirm' | 'escalate';
 export type FallbackMode = 'fail_open' | 'fail_closed';
-/** A JSON value as the engine accepts it in `context` and `metadata`: integers only, no floats. */
+/** A JSON value as the engine accepts it in `context` and `metadata`: integers only, no floats (a bigint within ±(2^53 − 1) is sent as a number). */
 export type JsonValue = string | number | bigint | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 export type JsonObject = { [key: string]: JsonValue };
 /** `YYYY-MM-DDTHH:MM:SS.sssZ`. */
 export type Timestamp = string;
 
-/** A flattened JWS, wire 5: verify it with `verifyReceipt`. */
-export interface SignedReceipt {
-  protected: string;
-  payload: string;
-  signature: string;
-}
-
-export type ReceiptEnvelope =
-  | { status: 'signed'; receipt: SignedReceipt }
-  | { status: 'pending'; receiptId: string; readyAtEstimate: string | null; url: string };
-
-export interface PolicyRef {
-  policyId: string;
-  policyVersion: number;
-  definitionSha256: string;
-}
+export type ReceiptEnvelope = Camelize<Wire.ReceiptEnvelope>;
+export type SignedReceiptEnvelope = Extract<ReceiptEnvelope, { status: 'signed' }>;
+export type PolicyRef = Camelize<Wire.PolicyRef>;
 
 // ---------------------------------------------------------------------------------------------
-// Options and requests
+// Options
 
 export interface RemoteOptions {
   /** A runtime API key (`allowly.runtime.…`; policy calls need a setup key). */
@@ -54,76 +79,69 @@ export interface EmbeddedOptions {
   home?: string;
 }
 
-export interface CheckParams {
-  authorizationId: string;
-  /** 1 to 25 action names (`scopes` is an alias; pass one of them). */
+/** `check`'s arguments (`Wire.CheckRequest`), camelCased; `scopes` is an alias of `actions` (pass one of them). */
+export type CheckParams = Omit<
+  Options<Wire.CheckRequest>,
+  'actions' | 'estimatedCostMicros' | 'context' | 'clientTimestamp'
+> & {
+  /** 1 to 25 action names. */
   actions?: string[];
   scopes?: string[];
-  resource?: string | null;
-  sessionId?: string | null;
   estimatedCostMicros?: Micros | null;
   /** ≤ 4 KiB; integers only (a float is refused). */
-  context?: JsonObject;
-  idempotencyKey?: string;
-  clientTimestamp?: string | Date;
-}
+  context?: JsonObject | null;
+  clientTimestamp?: string | Date | null;
+};
 
-export interface AuthorizationCreateParams {
-  userId: string;
-  /** The policy (bundle) to authorize from (`policyId` is the wire name; pass one of them). */
-  bundleId?: string;
+/**
+ * `create_authorization`'s arguments (`Wire.AuthorizationCreate`), camelCased. `bundleId` is an
+ * alias of `policyId`, `scopes` of `actions` (pass one of each).
+ */
+export type AuthorizationCreateParams = Omit<
+  Options<Wire.AuthorizationCreate>,
+  'policyId' | 'actions' | 'expiresAt' | 'budgetLimitMicros' | 'metadata'
+> & {
   policyId?: string;
-  /** Default: the newest edition. */
-  policyVersion?: number;
-  /** A subset of the policy's actions (`scopes` is an alias). Default: all. */
-  actions?: string[];
+  bundleId?: string;
+  /** A subset of the policy's actions. Default: all. */
+  actions?: string[] | null;
   scopes?: string[];
   /** Default: now + the policy's `default_expiry_days`. */
-  expiresAt?: string | Date;
+  expiresAt?: string | Date | null;
   budgetLimitMicros?: Micros | null;
-  metadata?: JsonObject;
-  /** An authorization this one supersedes (and revokes). */
-  replaces?: string;
-  idempotencyKey?: string;
-}
+  metadata?: JsonObject | null;
+};
 
-export interface ListParams {
-  limit?: number;
-  cursor?: string;
-}
+export type ListParams = Options<Wire.ListAuthorizations>;
 
+/** `create_policy` / `publish_policy`: the body's `policy_id` and `description`, and the definition's members. */
 export interface PolicyParams {
   policyId: string;
   /** The `allowly.policy.v1` document: `{profile, agent_id, actions, default_expiry_days}` (wire field names). */
   definition: JsonObject;
   description?: string;
+  /** A retry under the same key gets the first answer. */
+  idempotencyKey?: string;
 }
 
 export interface PublishPolicyParams extends PolicyParams {
-  /** Sent as `Idempotency-Key` to a runtime (one is made up when absent); unused embedded. */
+  /** Sent as `Idempotency-Key` to a runtime (one is made up when absent). */
   idempotencyKey?: string;
 }
 
-/** The answer to `policies.publish`: the edition that is now the newest. */
-export interface PolicyPublished {
-  policyRef: PolicyRef;
-  agentId: string;
-  /** Who published it: `api_key:<key id>` on a runtime, `embedded` in process. */
-  createdBy: string;
-  createdAt: string;
-  /** Always empty here: this engine migrates no authorizations on publish. */
-  authorizationMigrations: { userId: string; previousAuthorizationId: string; authorizationId: string }[];
-  /** Always empty here: publishing archives no other policy. */
-  archivedPolicyIds: string[];
-  revokedConfirmationCount: number;
-}
-
-export interface SettleBudgetParams {
-  /** The receipt id of the check whose reservation is settled. */
-  checkReceiptId: string;
-  actualCostMicros: Micros;
-  idempotencyKey?: string;
-}
+export type SettleBudgetParams = Omit<Options<Wire.SettleBudget>, 'actualCostMicros'> & { actualCostMicros: Micros };
+export type RevokeAuthorizationOptions = Omit<Options<Wire.RevokeAuthorization>, 'authorizationId'>;
+export type ApproveConfirmationOptions = Omit<Options<Wire.ResolveConfirmation>, 'nonce' | 'approved'> & {
+  /** `false` rejects. Default `true`. */
+  approved?: boolean;
+};
+export type RejectConfirmationOptions = Pick<Options<Wire.ResolveConfirmation>, 'idempotencyKey'>;
+export type ResolveEscalationOptions = Omit<Options<Wire.ResolveEscalation>, 'escalationId'>;
+export type ApproveEscalationOptions = Omit<ResolveEscalationOptions, 'resolution'>;
+export type GetPolicyOptions = Omit<Options<Wire.GetPolicy>, 'policyId'>;
+export type ArchivePolicyOptions = Omit<Options<Wire.ArchivePolicy>, 'policyId'>;
+export type PreviewPolicyParams = Omit<Options<Wire.PreviewPolicy>, 'context'> & { context?: JsonObject | null };
+export type CreateApiKeyParams = Options<Wire.CreateApiKey>;
 
 export interface VerifyOptions {
   /** The workspace you trust (from your configuration, never from the receipt). */
@@ -134,206 +152,47 @@ export interface VerifyOptions {
 
 export interface VerifyCheckpointOptions extends VerifyOptions {
   /** The previous checkpoint, to check the chain link. */
-  previous?: SignedReceipt | ReceiptEnvelope | string;
+  previous?: Wire.SignedReceipt | ReceiptEnvelope | string;
 }
 
 // ---------------------------------------------------------------------------------------------
-// Answers
+// Answers: the wire answers, camelCased
 
-export interface BudgetInfo {
-  limitMicros: number;
-  spentMicros: number;
-  estimatedCostMicros: number;
-  /** Null when the check was denied for the budget. */
-  spentAfterMicros: number | null;
-}
-
-export interface EscalationInfo {
-  escalationId: string;
-  status: string;
-  escalationTo: string | null;
-  expiresAt: string | null;
-}
-
-export interface PolicyEval {
-  inputSha256: string;
-  result: {
-    profile: string;
-    status: string;
-    decision: Decision;
-    target: string | null;
-    matchedRuleId: string | null;
-    evaluatedFields: JsonValue;
-  };
-}
-
-export interface ActionResult {
-  decision: Decision;
-  reason: string;
-  /** The signed receipt of this decision; null only for a local fallback. */
-  receipt: ReceiptEnvelope | null;
-  receiptId?: string;
+export type BudgetInfo = Camelize<Wire.BudgetInfo>;
+export type EscalationInfo = Camelize<Wire.EscalationInfo>;
+/** A check result's `policyEval` (a JSON document of the engine). */
+export type PolicyEval = NonNullable<Camelize<Wire.ActionResult>['policyEval']>;
+/** One action's result; the SDK always sets `isFallback` and `fallbackMode`. */
+export type ActionResult = Omit<Camelize<Wire.ActionResult>, 'isFallback' | 'fallbackMode'> & {
   /** True when the runtime could not decide and the SDK answered locally (no receipt). */
   isFallback: boolean;
   fallbackMode: FallbackMode | null;
-  budget: BudgetInfo | null;
-  escalation: EscalationInfo | null;
-  policyEval: PolicyEval | null;
-  /** `confirm`: the bearer secret that approves this confirmation. */
-  confirmNonce?: string;
-  confirmExpiresAt?: string;
-  confirmPromptHint?: string;
-  confirmationId?: string;
-  /** `escalate`: the escalation to resolve. */
-  escalationId?: string;
-  escalationTo?: string;
-  escalationExpiresAt?: string;
-  supersededBy?: string;
-}
-
-export interface CheckResponse {
-  authorizationId: string;
-  userId: string | null;
-  agentId: string | null;
-  authorizationExpiresAt: string | null;
-  /** `sha256:<hex>`, or `sdk_fallback` for a local fallback answer. */
-  engineVersion: string;
+};
+export type CheckResponse = Omit<Camelize<Wire.CheckResponse>, 'results'> & {
   /** One result per requested action, keyed by the action name as given. */
   results: Record<string, ActionResult>;
-}
+};
+export type AuthorizationCreated = Camelize<Wire.AuthorizationCreated>;
+export type AuthorizationRevoked = Camelize<Wire.AuthorizationRevoked>;
+export type AuthorizationView = Camelize<Wire.AuthorizationView>;
+export type Page<T> = Omit<Camelize<Wire.Page<never>>, 'items'> & { items: T[] };
+export type ConfirmationResolved = Camelize<Wire.ConfirmationResolved>;
+export type ConfirmationStatus = Camelize<Wire.ConfirmationStatusView>;
+export type EscalationResolved = Camelize<Wire.EscalationResolved>;
+export type EscalationStatus = Camelize<Wire.EscalationStatusView>;
+export type BudgetSettlement = Camelize<Wire.BudgetSettlement>;
+export type PolicyView = Camelize<Wire.PolicyView>;
+/** The answer to `policies.publish`: the edition that is now the newest. */
+export type PolicyPublished = Camelize<Wire.PolicyPublished>;
+export type PolicyPreview = Camelize<Wire.Operations['preview_policy']['answer']>;
+export type CheckpointInfo = Camelize<Wire.CheckpointInfo>;
+export type ApiKeyCreated = Camelize<Wire.ApiKeyCreated>;
+export type ApiKeyList = Camelize<Wire.ApiKeyList>;
 
-export interface AuthorizationCreated {
-  authorizationId: string;
-  policyRef: PolicyRef;
-  actions: string[];
-  createdAt: Timestamp;
-  expiresAt: Timestamp;
-  receipt: ReceiptEnvelope;
-  authorizationProvenance: { [key: string]: JsonValue };
-  budgetLimitMicros: number | null;
-  budgetSpentMicros: number;
-  replacedAuthorizationId: string | null;
-  revocationReceipt: ReceiptEnvelope | null;
-}
-
-export interface AuthorizationRevoked {
-  authorizationId: string;
-  revokedAt: Timestamp;
-  receipt: ReceiptEnvelope;
-  revokedConfirmations: string[];
-}
-
-export interface AuthorizationView {
-  authorizationId: string;
-  userId: string;
-  agentId: string;
-  policyRef: PolicyRef;
-  actions: string[];
-  status: 'active' | 'revoked' | 'expired';
-  createdAt: Timestamp;
-  expiresAt: Timestamp;
-  revokedAt: Timestamp | null;
-  budgetLimitMicros: number | null;
-  budgetSpentMicros: number;
-  metadata: JsonObject;
-  replaces: string | null;
-  supersededBy: string | null;
-}
-
-export interface Page<T> {
-  items: T[];
-  hasMore: boolean;
-  nextCursor: string | null;
-}
-
-export type PromptStatus = 'pending' | 'approved' | 'rejected' | 'expired';
-
-export interface ConfirmationResolved {
-  decision: string;
-  authorizationId: string | null;
-  expiresAt: Timestamp | null;
-  receipt: ReceiptEnvelope | null;
-}
-
-export interface ConfirmationStatus {
-  confirmationId: string;
-  authorizationId: string;
-  action: string;
-  resource: string | null;
-  status: PromptStatus;
-  expiresAt: Timestamp;
-  resolvedAt: Timestamp | null;
-  sourceReceiptId: string | null;
-  resolutionReceiptId: string | null;
-  childAuthorizationId: string | null;
-  authorityStatus: string;
-  authorityExpiresAt: Timestamp | null;
-}
-
-export interface EscalationResolved {
-  escalationId: string;
-  status: string;
-  resolvedBy: string | null;
-  resolvedAt: Timestamp | null;
-  receipt: ReceiptEnvelope | null;
-}
-
-export interface EscalationStatus {
-  escalationId: string;
-  authorizationId: string;
-  action: string;
-  resource: string | null;
-  status: PromptStatus;
-  expiresAt: Timestamp;
-  resolvedAt: Timestamp | null;
-  sourceReceiptId: string | null;
-  resolutionReceiptId: string | null;
-  authorityStatus: string;
-  consumedAt: Timestamp | null;
-}
-
-export interface BudgetSettlement {
-  checkReceiptId: string;
-  authorizationId: string;
-  estimatedCostMicros: number;
-  actualCostMicros: number;
-  deltaMicros: number;
-  spentBeforeMicros: number;
-  spentAfterMicros: number;
-  receipt: ReceiptEnvelope;
-}
-
-export interface PolicyView {
-  policyRef: PolicyRef;
-  /** The definition document, in its wire form. */
-  definition: JsonObject;
-  description: string | null;
-  createdBy: string | null;
-  createdAt: Timestamp | null;
-  deletedAt: Timestamp | null;
-}
-
-export interface CheckpointInfo {
-  receiptId: string;
-  periodStart: Timestamp;
-  receiptCount: number;
-  merkleRoot: string;
-}
-
-/** `GET /v1/workspaces/{id}/keys`, in its wire form (pass it to `loadKeysFromJson`). */
-export interface KeyDocument {
-  workspace_id: string;
-  keys: Array<{
-    key_id: string;
-    alg: 'Ed25519';
-    public_key: string;
-    public_key_fingerprint: string;
-    active_from: Timestamp;
-    active_until: Timestamp | null;
-  }>;
-}
-
-/** A verified receipt's payload, in its wire form. */
+/**
+ * A verified receipt's payload, in its wire form. Not an operation's answer: the verifier returns
+ * the signed payload as it is (docs/verifying-receipts.md); the core has no Rust type for it.
+ */
 export interface ReceiptPayload {
   schema_version: '5';
   receipt_id: string;
@@ -346,7 +205,7 @@ export interface ReceiptPayload {
   resource: string | null;
   context: JsonObject;
   authorization_id: string | null;
-  policy_ref: { policy_id: string; policy_version: number; definition_sha256: string } | null;
+  policy_ref: Wire.PolicyRef | null;
   engine_version: string;
   action?: string;
   event?: string;
@@ -355,6 +214,9 @@ export interface ReceiptPayload {
 
 // ---------------------------------------------------------------------------------------------
 // Client
+
+/** The core's operation catalog (`ops::CATALOG`): one route per operation, in catalog order. */
+export declare const CATALOG: readonly Readonly<Wire.Route>[];
 
 export declare class Allowly {
   /** A client of an `allowly serve` runtime (no connection is opened until the first call). */
@@ -370,6 +232,14 @@ export declare class Allowly {
   readonly escalations: Escalations;
   readonly receipts: Receipts;
   readonly policies: Policies;
+  readonly apiKeys: ApiKeys;
+
+  /**
+   * Any operation of the catalog by name, with the wire's arguments, answered with the wire's JSON
+   * (`null` for the operations answered with 204). A check that cannot be decided answers the
+   * local fallback, as `check` does.
+   */
+  call<K extends Wire.OperationName>(operation: K, args: Wire.Operations[K]['args']): Promise<Wire.Operations[K]['answer']>;
 
   /**
    * One decision per action. Never rejects because the runtime is unavailable: it resolves with
@@ -379,7 +249,10 @@ export declare class Allowly {
   settleBudget(params: SettleBudgetParams): Promise<BudgetSettlement>;
   /** Whether the workspace can serve requests now. */
   readiness(): Promise<boolean>;
-  keyDocument(): Promise<KeyDocument>;
+  /** The public key document of this workspace (remote: the configured `workspaceId`), or of `workspaceId`. */
+  keyDocument(options?: { workspaceId?: string }): Promise<Wire.KeyDocument>;
+  /** Retires the signing key and starts a new one (setup key); answers the new key as the key document publishes it. */
+  rotateSigningKey(): Promise<Wire.PublishedKey>;
   workspaceId(): Promise<string | null>;
   engineVersion(): Promise<string | null>;
   /** Embedded only: signs the daily checkpoints that are due. */
@@ -391,7 +264,7 @@ export default Allowly;
 export declare class Authorizations {
   private constructor();
   create(params: AuthorizationCreateParams): Promise<AuthorizationCreated>;
-  revoke(authorizationId: string, options?: { revokedBy?: string; notes?: string }): Promise<AuthorizationRevoked>;
+  revoke(authorizationId: string, options?: RevokeAuthorizationOptions): Promise<AuthorizationRevoked>;
   list(params?: ListParams): Promise<Page<AuthorizationView>>;
   get(authorizationId: string): Promise<AuthorizationView>;
 }
@@ -399,27 +272,25 @@ export declare class Authorizations {
 export declare class Confirmations {
   private constructor();
   /** Approves (for `ttlSeconds`, default 60) — or with `approved: false` rejects — by nonce. */
-  approve(nonce: string, options?: { approved?: boolean; ttlSeconds?: number }): Promise<ConfirmationResolved>;
-  reject(nonce: string): Promise<ConfirmationResolved>;
+  approve(nonce: string, options?: ApproveConfirmationOptions): Promise<ConfirmationResolved>;
+  reject(nonce: string, options?: RejectConfirmationOptions): Promise<ConfirmationResolved>;
   getStatus(confirmationId: string): Promise<ConfirmationStatus>;
   get(confirmationId: string): Promise<ConfirmationStatus>;
 }
 
 export declare class Escalations {
   private constructor();
-  resolve(
-    escalationId: string,
-    options: { resolution: 'approved' | 'rejected'; resolvedBy: string; note?: string },
-  ): Promise<EscalationResolved>;
-  approve(escalationId: string, options: { resolvedBy: string; note?: string }): Promise<EscalationResolved>;
-  reject(escalationId: string, options: { resolvedBy: string; note?: string }): Promise<EscalationResolved>;
+  resolve(escalationId: string, options: ResolveEscalationOptions): Promise<EscalationResolved>;
+  approve(escalationId: string, options: ApproveEscalationOptions): Promise<EscalationResolved>;
+  reject(escalationId: string, options: ApproveEscalationOptions): Promise<EscalationResolved>;
   getStatus(escalationId: string): Promise<EscalationStatus>;
   get(escalationId: string): Promise<EscalationStatus>;
 }
 
 export declare class Receipts {
   private constructor();
-  get(receiptId: string): Promise<{ status: 'signed'; receipt: SignedReceipt }>;
+  /** The signed receipt (both engines sign at once, so the envelope is always `signed`). */
+  get(receiptId: string): Promise<SignedReceiptEnvelope>;
 }
 
 export declare class Policies {
@@ -427,10 +298,18 @@ export declare class Policies {
   create(params: PolicyParams): Promise<PolicyView>;
   /** Publishes the next edition (or keeps the newest if it has this definition). */
   publish(params: PublishPolicyParams): Promise<PolicyPublished>;
-  get(policyId: string): Promise<PolicyView>;
+  get(policyId: string, options?: GetPolicyOptions): Promise<PolicyView>;
   list(params?: ListParams): Promise<Page<PolicyView>>;
-  archive(policyId: string): Promise<void>;
-  preview(params: { definition: JsonObject; action: string; context?: JsonObject }): Promise<{ [key: string]: JsonValue }>;
+  archive(policyId: string, options?: ArchivePolicyOptions): Promise<void>;
+  preview(params: PreviewPolicyParams): Promise<PolicyPreview>;
+}
+
+export declare class ApiKeys {
+  private constructor();
+  /** A new key; its secret (`key`) is in this answer only. */
+  create(params: CreateApiKeyParams): Promise<ApiKeyCreated>;
+  list(): Promise<ApiKeyList>;
+  revoke(keyId: string): Promise<void>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -443,20 +322,20 @@ export declare class KeySet {
 }
 
 /** Loads and validates a key document (JSON text or object). Throws `SchemaError`. */
-export declare function loadKeysFromJson(document: string | KeyDocument): KeySet;
+export declare function loadKeysFromJson(document: string | Wire.KeyDocument): KeySet;
 
 /** Verifies a wire-5 receipt; resolves with its payload, rejects with a `VerificationError` subclass. */
 export declare function verifyReceipt(
-  receipt: SignedReceipt | ReceiptEnvelope | string,
-  keys: KeySet | KeyDocument | string,
+  receipt: Wire.SignedReceipt | ReceiptEnvelope | string,
+  keys: KeySet | Wire.KeyDocument | string,
   options: VerifyOptions,
 ): Promise<ReceiptPayload>;
 
 /** Verifies a `receipt.checkpoint` receipt against exactly its member receipts. */
 export declare function verifyCheckpoint(
-  checkpoint: SignedReceipt | ReceiptEnvelope | string,
-  members: Array<SignedReceipt | ReceiptEnvelope | string>,
-  keys: KeySet | KeyDocument | string,
+  checkpoint: Wire.SignedReceipt | ReceiptEnvelope | string,
+  members: Array<Wire.SignedReceipt | ReceiptEnvelope | string>,
+  keys: KeySet | Wire.KeyDocument | string,
   options: VerifyCheckpointOptions,
 ): Promise<void>;
 
@@ -468,24 +347,62 @@ export interface FieldError {
   message: string;
 }
 
-/** Base of every error of this package; `code` is the stable machine code. */
+export interface ErrorDetails {
+  kind?: Wire.ErrorKind;
+  code?: string;
+  status?: number;
+  fields?: FieldError[];
+  retryAfterSeconds?: number;
+  referenceClass?: string;
+}
+
+/**
+ * Base of every error of this package. `kind` picks the class (`ERROR_CLASSES`), `code` is the
+ * stable machine code; `message` is for people.
+ */
 export declare class AllowlyError extends Error {
+  constructor(message: string, details?: ErrorDetails);
+  readonly kind: Wire.ErrorKind;
   readonly code: string;
-  readonly fields: FieldError[];
-  /** The HTTP status (remote), or the one `allowly serve` would answer (embedded). */
+  /** The HTTP status (remote), or the one `allowly serve` would answer (embedded); undefined when no runtime answered. */
   readonly status: number | undefined;
+  readonly fields: FieldError[];
   readonly retryAfterSeconds: number | undefined;
 }
-export declare class AllowlyAPIError extends AllowlyError {}
-export declare class AllowlyValidationError extends AllowlyAPIError {}
+/** The engine or the runtime answered with an error (`status` is set). */
+export declare class AllowlyAPIError extends AllowlyError {
+  readonly status: number;
+}
+/** `invalid_request` (HTTP 400/413/422). */
+export declare class InvalidRequestError extends AllowlyAPIError {}
+/** `unauthorized` or `forbidden` (HTTP 401/403). */
 export declare class AllowlyAuthError extends AllowlyAPIError {}
-export declare class AllowlyNotFoundError extends AllowlyAPIError {}
-export declare class AllowlyConflictError extends AllowlyAPIError {}
-export declare class AllowlyRateLimitError extends AllowlyAPIError {}
+/** `unauthorized` (HTTP 401). */
+export declare class UnauthorizedError extends AllowlyAuthError {}
+/** `forbidden`, e.g. a runtime key on a setup operation (HTTP 403). */
+export declare class ForbiddenError extends AllowlyAuthError {}
+/** `not_found` (HTTP 404). */
+export declare class NotFoundError extends AllowlyAPIError {}
+/** `conflict` (HTTP 409). */
+export declare class ConflictError extends AllowlyAPIError {}
+/** `rate_limited` (HTTP 429); see `retryAfterSeconds`. */
+export declare class RateLimitError extends AllowlyAPIError {}
+/** `unavailable` or `internal` (HTTP 5xx). */
+export declare class AllowlyEngineError extends AllowlyAPIError {}
+/** `unavailable`: retry later. */
+export declare class UnavailableError extends AllowlyEngineError {}
+/** `internal`. */
+export declare class InternalError extends AllowlyEngineError {}
+/** `timeout`, `unreachable` or `protocol`: no answer from the runtime, or one outside the contract. */
 export declare class AllowlyTransportError extends AllowlyError {}
-export declare class AllowlyEngineError extends AllowlyError {}
+/** `timeout`. */
+export declare class AllowlyTimeoutError extends AllowlyTransportError {}
+/** `unreachable`. */
+export declare class ConnectionError extends AllowlyTransportError {}
+/** `protocol`. */
+export declare class ProtocolError extends AllowlyTransportError {}
 
-/** `code`: schema_error, unknown_key, key_outside_active_window, untrusted_key, signature_mismatch, checkpoint_mismatch. */
+/** `verification`; `code`: schema_error, unknown_key, key_outside_active_window, untrusted_key, signature_mismatch, checkpoint_mismatch. */
 export declare class VerificationError extends AllowlyError {
   /** The reference verifier's exception class for the same failure. */
   readonly referenceClass: string;
@@ -496,3 +413,13 @@ export declare class KeyOutsideActiveWindowError extends VerificationError {}
 export declare class UntrustedKeyError extends VerificationError {}
 export declare class SignatureMismatchError extends VerificationError {}
 export declare class CheckpointMismatchError extends VerificationError {}
+
+export {
+  InvalidRequestError as AllowlyValidationError,
+  NotFoundError as AllowlyNotFoundError,
+  ConflictError as AllowlyConflictError,
+  RateLimitError as AllowlyRateLimitError,
+};
+
+/** The one map from an error's `kind` to its class. */
+export declare const ERROR_CLASSES: Readonly<Record<Wire.ErrorKind, typeof AllowlyError>>;

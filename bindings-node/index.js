@@ -1,9 +1,10 @@
 // @allowly/sdk — the Allowly engine for Node (napi-rs). ESM, Node >= 20.
 //
-// This file converts types and errors only: camelCase options become the wire's snake_case JSON,
-// answers come back camelCased, and error envelopes become typed Error subclasses with a stable
-// `.code`. Every decision, signature and verification is made by the Rust core (allowly-core),
-// the same engine the Python SDK, the CLI and `allowly serve` run.
+// This file converts types and errors only: each method is one operation of the core's catalog
+// (`CATALOG`), called by its name with the wire's snake_case arguments; answers come back
+// camelCased, and the native layer's structured errors become typed Error subclasses, one class
+// per error `kind` (`ERROR_CLASSES`). Every decision, signature and verification is made by the
+// Rust core (allowly-core), the same engine the Python SDK, the CLI and `allowly serve` run.
 
 import { createRequire } from 'node:module';
 
@@ -13,35 +14,57 @@ const native = require('./native.cjs');
 // ---------------------------------------------------------------------------------------------
 // Errors
 
-/** Base of every error this package throws. `code` is the stable machine code. */
+/**
+ * Base of every error this package throws. `kind` says what kind of failure it is (one class per
+ * kind, see `ERROR_CLASSES`), `code` is the stable machine code, `status` the HTTP status (remote:
+ * the runtime's; embedded: the one `allowly serve` answers the same failure with). The message is
+ * for people; codes are the contract.
+ */
 export class AllowlyError extends Error {
-  constructor(message, { code = 'error', fields = [], status, retryAfterSeconds } = {}) {
+  constructor(message, { kind, code, status, fields = [], retryAfterSeconds, referenceClass } = {}) {
     super(message);
     this.name = new.target.name;
-    this.code = code;
+    this.kind = kind ?? kindOfClass(new.target);
+    this.code = code ?? this.kind;
+    this.status = status ?? undefined;
     this.fields = fields;
-    this.status = status;
-    this.retryAfterSeconds = retryAfterSeconds;
+    this.retryAfterSeconds = retryAfterSeconds ?? undefined;
+    if (referenceClass !== undefined) this.referenceClass = referenceClass;
   }
 }
-/** A request the engine (embedded) or the runtime (HTTP 4xx) refused. */
-export class AllowlyAPIError extends AllowlyError {}
-/** Malformed input or over a limit (HTTP 400/422); nothing was changed. */
-export class AllowlyValidationError extends AllowlyAPIError {}
-/** Missing, unknown or revoked credential, or a key of the wrong kind (HTTP 401/403). */
-export class AllowlyAuthError extends AllowlyAPIError {}
-/** The named object does not exist in this workspace (HTTP 404). */
-export class AllowlyNotFoundError extends AllowlyAPIError {}
-/** The request conflicts with the current state (HTTP 409). */
-export class AllowlyConflictError extends AllowlyAPIError {}
-/** Too many requests (HTTP 429); see `retryAfterSeconds`. Checks never fall back on 429. */
-export class AllowlyRateLimitError extends AllowlyAPIError {}
-/** The runtime could not be reached or answered outside the contract (not raised by `check`, which falls back). */
-export class AllowlyTransportError extends AllowlyError {}
-/** The engine's store, signing or files failed; the operation did not happen. */
-export class AllowlyEngineError extends AllowlyError {}
 
-/** A receipt, key document or checkpoint did not verify. `referenceClass` names the reference verifier's class. */
+/** The engine (embedded) or the runtime (remote) answered the request with an error; `status` says which. */
+export class AllowlyAPIError extends AllowlyError {}
+/** `invalid_request`: malformed, out of range or over a limit (HTTP 400/413/422); nothing was done. */
+export class InvalidRequestError extends AllowlyAPIError {}
+/** A credential problem (HTTP 401/403): `UnauthorizedError` or `ForbiddenError`. */
+export class AllowlyAuthError extends AllowlyAPIError {}
+/** `unauthorized`: the API key is missing, malformed, unknown or revoked (HTTP 401). */
+export class UnauthorizedError extends AllowlyAuthError {}
+/** `forbidden`: the API key may not make this call, e.g. a runtime key on a setup operation (HTTP 403). */
+export class ForbiddenError extends AllowlyAuthError {}
+/** `not_found`: the named object does not exist in this workspace (HTTP 404). */
+export class NotFoundError extends AllowlyAPIError {}
+/** `conflict`: the request conflicts with the current state (HTTP 409). */
+export class ConflictError extends AllowlyAPIError {}
+/** `rate_limited`: too many requests (HTTP 429); see `retryAfterSeconds`. Checks never fall back on 429. */
+export class RateLimitError extends AllowlyAPIError {}
+/** The engine or the runtime failed (HTTP 5xx): `UnavailableError` or `InternalError`. */
+export class AllowlyEngineError extends AllowlyAPIError {}
+/** `unavailable`: the store (or the runtime) is unavailable or busy; retry later. */
+export class UnavailableError extends AllowlyEngineError {}
+/** `internal`: the engine failed (signing, files, an unexpected server error). */
+export class InternalError extends AllowlyEngineError {}
+/** No answer from the runtime, or one outside the contract (never raised by `check`, which falls back). */
+export class AllowlyTransportError extends AllowlyError {}
+/** `timeout`: the runtime did not answer in time. */
+export class AllowlyTimeoutError extends AllowlyTransportError {}
+/** `unreachable`: the runtime could not be reached. */
+export class ConnectionError extends AllowlyTransportError {}
+/** `protocol`: the runtime answered outside the wire contract. */
+export class ProtocolError extends AllowlyTransportError {}
+
+/** `verification`: a receipt, key document or checkpoint did not verify. `referenceClass` names the reference verifier's class. */
 export class VerificationError extends AllowlyError {
   constructor(message, details = {}) {
     super(message, details);
@@ -55,6 +78,42 @@ export class UntrustedKeyError extends VerificationError {}
 export class SignatureMismatchError extends VerificationError {}
 export class CheckpointMismatchError extends VerificationError {}
 
+// The names of earlier releases, kept: the same classes.
+export {
+  InvalidRequestError as AllowlyValidationError,
+  NotFoundError as AllowlyNotFoundError,
+  ConflictError as AllowlyConflictError,
+  RateLimitError as AllowlyRateLimitError,
+};
+
+/** The one map from an error's `kind` (the core's `ErrorKind`) to its class. */
+export const ERROR_CLASSES = Object.freeze({
+  invalid_request: InvalidRequestError,
+  unauthorized: UnauthorizedError,
+  forbidden: ForbiddenError,
+  not_found: NotFoundError,
+  conflict: ConflictError,
+  rate_limited: RateLimitError,
+  unavailable: UnavailableError,
+  timeout: AllowlyTimeoutError,
+  unreachable: ConnectionError,
+  protocol: ProtocolError,
+  verification: VerificationError,
+  internal: InternalError,
+});
+
+const KIND_OF_CLASS = new Map(Object.entries(ERROR_CLASSES).map(([kind, cls]) => [cls, kind]));
+
+/** The kind a class (or its nearest ancestor in `ERROR_CLASSES`) stands for. */
+function kindOfClass(cls) {
+  for (let c = cls; c && c !== Error; c = Object.getPrototypeOf(c)) {
+    const kind = KIND_OF_CLASS.get(c);
+    if (kind) return kind;
+  }
+  return 'internal';
+}
+
+// Within `verification`, the reference verifier's finer classes, by code.
 const VERIFICATION_CLASSES = {
   schema_error: SchemaError,
   unknown_key: UnknownKeyError,
@@ -64,66 +123,50 @@ const VERIFICATION_CLASSES = {
   checkpoint_mismatch: CheckpointMismatchError,
 };
 
-function classForStatus(status) {
-  if (status === 400 || status === 413 || status === 422) return AllowlyValidationError;
-  if (status === 401 || status === 403) return AllowlyAuthError;
-  if (status === 404) return AllowlyNotFoundError;
-  if (status === 409) return AllowlyConflictError;
-  if (status === 429) return AllowlyRateLimitError;
-  return AllowlyAPIError;
-}
-
-function toError(e) {
-  const details = {
-    code: e.code,
-    fields: Array.isArray(e.fields) ? e.fields : [],
-    // The core gives embedded errors the status `allowly serve` answers with, so both modes agree.
-    status: e.status ?? undefined,
-    retryAfterSeconds: e.retry_after_seconds ?? undefined,
-    referenceClass: e.reference_class ?? undefined,
-  };
-  switch (e.kind) {
-    case 'invalid_request':
-    case 'not_found':
-    case 'unauthorized':
-    case 'conflict':
-    case 'api':
-      return new (classForStatus(details.status))(e.message, details);
-    case 'transport':
-      return new AllowlyTransportError(e.message, details);
-    case 'verification':
-      return new (VERIFICATION_CLASSES[e.code] ?? VerificationError)(e.message, details);
-    default:
-      return new AllowlyEngineError(e.message, details);
-  }
+/** Structured error details from the native layer (`{kind, code, message, status, ...}`) → the typed error. */
+function toError(details) {
+  let cls = ERROR_CLASSES[details.kind] ?? AllowlyError;
+  if (cls === VerificationError) cls = VERIFICATION_CLASSES[details.code] ?? VerificationError;
+  return new cls(details.message, {
+    kind: details.kind,
+    code: details.code,
+    status: details.status ?? undefined,
+    fields: Array.isArray(details.fields) ? details.fields : [],
+    retryAfterSeconds: details.retryAfterSeconds ?? undefined,
+    referenceClass: details.referenceClass ?? undefined,
+  });
 }
 
 function invalid(field, message) {
-  return new AllowlyValidationError(`invalid \`${field}\`: ${message}`, {
+  return new InvalidRequestError(`invalid \`${field}\`: ${message}`, {
     code: 'invalid_request',
     fields: [{ field, message }],
     status: 422,
   });
 }
 
-/** Reads a native JSON envelope: the value, or a thrown typed error. */
+/** Reads a native envelope (`{"ok": answer}` or `{"error": details}`): the answer, or a thrown typed error. */
 function unwrap(text) {
   const envelope = JSON.parse(text);
   if (envelope.error) throw toError(envelope.error);
   return envelope.ok;
 }
 
-/** Runs a synchronous native call whose failure is an Error carrying an envelope. */
+/**
+ * Runs a synchronous native call (a constructor, `NativeKeys.load`). What it throws for a core
+ * error is a JS Error the native layer built with the structured details as properties.
+ */
 function nativeSync(fn) {
   try {
     return fn();
   } catch (err) {
-    if (err && typeof err.message === 'string' && err.message.startsWith('{"error"')) {
-      throw toError(JSON.parse(err.message).error);
-    }
+    if (err instanceof Error && typeof err.kind === 'string' && typeof err.code === 'string') throw toError(err);
     throw err;
   }
 }
+
+/** The operation catalog of the core (`ops::CATALOG`): one route per operation, in catalog order. */
+export const CATALOG = Object.freeze(JSON.parse(native.NativeEngine.catalogJson()).map((route) => Object.freeze(route)));
 
 // ---------------------------------------------------------------------------------------------
 // Wire conversion
@@ -296,6 +339,9 @@ class EmbeddedCalls {
 /**
  * One Allowly workspace: `new Allowly({ apiKey, baseUrl })` talks to an `allowly serve` runtime;
  * `Allowly.embedded({ home })` runs the engine in this process on a local SQLite file.
+ *
+ * Every method is one operation of the core's catalog (`CATALOG`), sent by its name with the
+ * wire's snake_case arguments; `call(operation, args)` sends any of them as they are.
  */
 export class Allowly {
   #native;
@@ -340,6 +386,7 @@ export class Allowly {
     this.escalations = new Escalations(call);
     this.receipts = new Receipts(call);
     this.policies = new Policies(call);
+    this.apiKeys = new ApiKeys(call);
   }
 
   /** The in-process engine on the workspace in `home` (default `$ALLOWLY_HOME` or `./.allowly`). */
@@ -366,6 +413,17 @@ export class Allowly {
   }
 
   /**
+   * Any operation of the catalog by its name, with the wire's arguments (snake_case: the HTTP
+   * request's path id, query or body, and `idempotency_key`), answered with the wire's JSON
+   * exactly as the HTTP API answers it (`null` for the operations answered with 204). A check
+   * that cannot be decided answers the local fallback, as `check` does.
+   */
+  async call(operation, args = {}) {
+    text(operation, 'operation');
+    return this.#call(operation, object(args, 'args'));
+  }
+
+  /**
    * One decision per action. Never throws for an unavailable runtime: it answers the local
    * fallback (`isFallback: true`, no receipt; deny unless the action is mapped to `fail_open`).
    */
@@ -382,16 +440,18 @@ export class Allowly {
       'idempotencyKey',
       'clientTimestamp',
     ]);
-    const request = {
-      authorization_id: p.authorizationId,
-      actions: oneOf(p, 'actions', 'scopes', 'check'),
-      resource: p.resource,
-      session_id: p.sessionId,
-      estimated_cost_micros: p.estimatedCostMicros,
-      context: p.context,
-      client_timestamp: timestamp(p.clientTimestamp, 'clientTimestamp'),
-    };
-    return camelize(await this.#call('check', { request, idempotency_key: p.idempotencyKey }));
+    return camelize(
+      await this.#call('check', {
+        authorization_id: p.authorizationId,
+        actions: oneOf(p, 'actions', 'scopes', 'check'),
+        resource: p.resource,
+        session_id: p.sessionId,
+        estimated_cost_micros: p.estimatedCostMicros,
+        context: p.context,
+        client_timestamp: timestamp(p.clientTimestamp, 'clientTimestamp'),
+        idempotency_key: p.idempotencyKey,
+      }),
+    );
   }
 
   /** Settles a check's actual cost against its reservation (once per check receipt). */
@@ -412,9 +472,23 @@ export class Allowly {
     return this.#call('readiness');
   }
 
-  /** The workspace's public key document, exactly as published (pass it to `loadKeysFromJson`). */
-  async keyDocument() {
-    return this.#call('key_document');
+  /**
+   * A workspace's public key document, exactly as published (pass it to `loadKeysFromJson`):
+   * this workspace's (remote: the configured `workspaceId`), or `options.workspaceId`'s.
+   */
+  async keyDocument(options) {
+    const o = object(options, 'keyDocument');
+    known(o, 'keyDocument', ['workspaceId']);
+    const workspaceId = o.workspaceId ?? (await this.#call('workspace_id'));
+    if (workspaceId === null || workspaceId === undefined) {
+      throw invalid('workspaceId', 'the key document needs the workspace id: set `workspaceId` in the remote options');
+    }
+    return this.#call('get_key_document', { workspace_id: workspaceId });
+  }
+
+  /** Retires the workspace's signing key and starts a new one (setup key): the new key, as the key document publishes it. */
+  async rotateSigningKey() {
+    return this.#call('rotate_signing_key');
   }
 
   /** The workspace id (embedded: always; remote: the configured `workspaceId`, else null). */
@@ -429,12 +503,6 @@ export class Allowly {
 
   /** Embedded only: signs the daily `receipt.checkpoint` receipts that are due. */
   async createCheckpoints() {
-    if (!this.isEmbedded) {
-      throw new AllowlyValidationError('checkpoints are created by the runtime itself, not through its HTTP API', {
-        code: 'invalid_request',
-        status: 422,
-      });
-    }
     return camelize(await this.#call('create_checkpoints'));
   }
 }
@@ -467,27 +535,31 @@ class Authorizations {
       'replaces',
       'idempotencyKey',
     ]);
-    const request = {
-      user_id: p.userId,
-      policy_id: oneOf(p, 'policyId', 'bundleId', 'authorizations.create'),
-      policy_version: p.policyVersion,
-      actions: oneOf(p, 'actions', 'scopes', 'authorizations.create'),
-      expires_at: timestamp(p.expiresAt, 'expiresAt'),
-      budget_limit_micros: p.budgetLimitMicros,
-      metadata: p.metadata,
-      replaces: p.replaces,
-    };
-    return camelize(await this.#call('create_authorization', { request, idempotency_key: p.idempotencyKey }));
+    return camelize(
+      await this.#call('create_authorization', {
+        user_id: p.userId,
+        policy_id: oneOf(p, 'policyId', 'bundleId', 'authorizations.create'),
+        policy_version: p.policyVersion,
+        actions: oneOf(p, 'actions', 'scopes', 'authorizations.create'),
+        expires_at: timestamp(p.expiresAt, 'expiresAt'),
+        budget_limit_micros: p.budgetLimitMicros,
+        metadata: p.metadata,
+        replaces: p.replaces,
+        idempotency_key: p.idempotencyKey,
+      }),
+    );
   }
 
+  /** Revokes an authorization; a retry under the same `idempotencyKey` answers the first revocation. */
   async revoke(authorizationId, options) {
     const o = object(options, 'authorizations.revoke');
-    known(o, 'authorizations.revoke', ['revokedBy', 'notes']);
+    known(o, 'authorizations.revoke', ['revokedBy', 'notes', 'idempotencyKey']);
     return camelize(
       await this.#call('revoke_authorization', {
         authorization_id: authorizationId,
         revoked_by: o.revokedBy,
         notes: o.notes,
+        idempotency_key: o.idempotencyKey,
       }),
     );
   }
@@ -510,14 +582,23 @@ class Confirmations {
   /** Resolves a pending confirmation by its nonce: approved (for `ttlSeconds`, default 60) unless `approved: false`. */
   async approve(nonce, options) {
     const o = object(options, 'confirmations.approve');
-    known(o, 'confirmations.approve', ['approved', 'ttlSeconds']);
+    known(o, 'confirmations.approve', ['approved', 'ttlSeconds', 'idempotencyKey']);
     return camelize(
-      await this.#call('resolve_confirmation', { nonce, approved: o.approved ?? true, ttl_seconds: o.ttlSeconds }),
+      await this.#call('resolve_confirmation', {
+        nonce,
+        approved: o.approved ?? true,
+        ttl_seconds: o.ttlSeconds,
+        idempotency_key: o.idempotencyKey,
+      }),
     );
   }
 
-  async reject(nonce) {
-    return camelize(await this.#call('resolve_confirmation', { nonce, approved: false }));
+  async reject(nonce, options) {
+    const o = object(options, 'confirmations.reject');
+    known(o, 'confirmations.reject', ['idempotencyKey']);
+    return camelize(
+      await this.#call('resolve_confirmation', { nonce, approved: false, idempotency_key: o.idempotencyKey }),
+    );
   }
 
   async getStatus(confirmationId) {
@@ -537,26 +618,27 @@ class Escalations {
 
   async resolve(escalationId, options) {
     const o = object(options, 'escalations.resolve');
-    known(o, 'escalations.resolve', ['resolution', 'resolvedBy', 'note']);
+    known(o, 'escalations.resolve', ['resolution', 'resolvedBy', 'note', 'idempotencyKey']);
     return camelize(
       await this.#call('resolve_escalation', {
         escalation_id: escalationId,
         resolution: o.resolution,
         resolved_by: o.resolvedBy,
         note: o.note,
+        idempotency_key: o.idempotencyKey,
       }),
     );
   }
 
   async approve(escalationId, options) {
     const o = object(options, 'escalations.approve');
-    known(o, 'escalations.approve', ['resolvedBy', 'note']);
+    known(o, 'escalations.approve', ['resolvedBy', 'note', 'idempotencyKey']);
     return this.resolve(escalationId, { ...o, resolution: 'approved' });
   }
 
   async reject(escalationId, options) {
     const o = object(options, 'escalations.reject');
-    known(o, 'escalations.reject', ['resolvedBy', 'note']);
+    known(o, 'escalations.reject', ['resolvedBy', 'note', 'idempotencyKey']);
     return this.resolve(escalationId, { ...o, resolution: 'rejected' });
   }
 
@@ -577,13 +659,15 @@ class Receipts {
 
   /** `{ status: 'signed', receipt }`: the signed JWS object exactly as stored (verify it with `verifyReceipt`). */
   async get(receiptId) {
-    return { status: 'signed', receipt: await this.#call('receipt', { receipt_id: receiptId }) };
+    return camelize(await this.#call('get_receipt', { receipt_id: receiptId }));
   }
 }
 
-function policyBody(p, what) {
+function policyArgs(params, what, names) {
+  const p = object(params, what);
+  known(p, what, names);
   const definition = object(p.definition, `${what}.definition`);
-  return { policy_id: p.policyId, description: p.description, ...definition };
+  return { policy_id: p.policyId, description: p.description, ...definition, idempotency_key: p.idempotencyKey };
 }
 
 class Policies {
@@ -594,9 +678,8 @@ class Policies {
 
   /** Publishes a policy edition: `definition` is the `allowly.policy.v1` document (wire field names). */
   async create(params) {
-    const p = object(params, 'policies.create');
-    known(p, 'policies.create', ['policyId', 'definition', 'description']);
-    return camelize(await this.#call('create_policy', { body: policyBody(p, 'policies.create') }));
+    const args = policyArgs(params, 'policies.create', ['policyId', 'definition', 'description', 'idempotencyKey']);
+    return camelize(await this.#call('create_policy', args));
   }
 
   /**
@@ -604,26 +687,26 @@ class Policies {
    * answered in the publish shape. Remotely an `idempotencyKey` is sent (made up when absent).
    */
   async publish(params) {
-    const p = object(params, 'policies.publish');
-    known(p, 'policies.publish', ['policyId', 'definition', 'description', 'idempotencyKey']);
-    return camelize(
-      await this.#call('publish_policy', {
-        body: policyBody(p, 'policies.publish'),
-        idempotency_key: p.idempotencyKey,
-      }),
-    );
+    const args = policyArgs(params, 'policies.publish', ['policyId', 'definition', 'description', 'idempotencyKey']);
+    return camelize(await this.#call('publish_policy', args));
   }
 
-  async get(policyId) {
-    return camelize(await this.#call('get_policy', { policy_id: policyId }));
+  /** The newest active edition, or edition `options.version`. */
+  async get(policyId, options) {
+    const o = object(options, 'policies.get');
+    known(o, 'policies.get', ['version']);
+    return camelize(await this.#call('get_policy', { policy_id: policyId, version: o.version }));
   }
 
   async list(params) {
     return camelize(await this.#call('list_policies', listArgs(params, 'policies.list')));
   }
 
-  async archive(policyId) {
-    await this.#call('archive_policy', { policy_id: policyId });
+  /** Archives every edition; a retry under the same `idempotencyKey` answers as the first call did. */
+  async archive(policyId, options) {
+    const o = object(options, 'policies.archive');
+    known(o, 'policies.archive', ['idempotencyKey']);
+    await this.#call('archive_policy', { policy_id: policyId, idempotency_key: o.idempotencyKey });
   }
 
   /** Provisional evaluation of a definition for one action on a context (nothing is stored). */
@@ -633,6 +716,30 @@ class Policies {
     return camelize(
       await this.#call('preview_policy', { definition: p.definition, action: p.action, context: p.context }),
     );
+  }
+}
+
+/** The workspace's API keys (setup key). */
+class ApiKeys {
+  #call;
+  constructor(call) {
+    this.#call = call;
+  }
+
+  /** A new `runtime` or `setup` key; its secret (`key`) is in this answer only. */
+  async create(params) {
+    const p = object(params, 'apiKeys.create');
+    known(p, 'apiKeys.create', ['kind', 'label']);
+    return camelize(await this.#call('create_api_key', { kind: p.kind, label: p.label }));
+  }
+
+  /** `{ items }`: every key, revoked ones included, never with its secret. */
+  async list() {
+    return camelize(await this.#call('list_api_keys'));
+  }
+
+  async revoke(keyId) {
+    await this.#call('revoke_api_key', { key_id: keyId });
   }
 }
 

@@ -17,9 +17,17 @@ export declare class NativeEngine {
   static inMemory(): NativeEngine
   /** A client of an `allowly serve` runtime; opens no connection until the first call. */
   static remote(baseUrl: string, apiKey: string, optionsJson: string): NativeEngine
+  /** The operation catalog (`allowly_core::ops::CATALOG`) as JSON: one route per operation. */
+  static catalogJson(): string
+  /** Every error `kind` the core has (`allowly_core::ErrorKind::ALL`), in order. */
+  static errorKinds(): Array<string>
   /** Whether this is an in-process engine. */
   get isEmbedded(): boolean
-  /** Runs one `Api` operation off the event loop; resolves with the JSON envelope. */
+  /**
+   * Runs one operation off the event loop, by its catalog name (or `engine_version`,
+   * `workspace_id`, `readiness`, `create_checkpoints`) with its arguments as the wire's JSON;
+   * resolves with the JSON envelope.
+   */
   call(op: string, argsJson: string): Promise<string>
   /**
    * Runs several operations in order, as one task off the event loop; resolves with one envelope
@@ -40,4 +48,10 @@ export declare class NativeKeys {
   verifyReceipt(receiptJson: string, optionsJson: string): Promise<string>
   /** Verifies a checkpoint against its members (`{checkpoint, members, previous?}` as JSON). */
   verifyCheckpoint(inputJson: string, optionsJson: string): Promise<string>
+}
+
+/** One invalid field of a request (a property of a thrown error's `fields`). */
+export interface FieldError {
+  field: string
+  message: string
 }

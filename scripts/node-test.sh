@@ -2,9 +2,11 @@
 # Node SDK (@allowly/sdk, bindings-node/): builds the napi addon once (cargo reuses target/), builds
 # target/release/allowly if needed, then runs the node:test suite (embedded and against
 # `allowly serve`, fallback, reference-verifier interop, event loop, bad input, the product-page
-# samples, the README's program run as `node app.mjs` in an empty folder) and `tsc --noEmit` on the
-# examples against index.d.ts. Idempotent; works on a fresh clone. The tests remove the folders they
-# make under the temporary folder and stop the servers they start when they exit.
+# samples, the README's program run as `node app.mjs` in an empty folder), checks that
+# bindings-node/generated/types.d.ts is what the core's Rust types generate
+# (bindings-node/scripts/gen-types.sh --check) and runs `tsc --noEmit` on the examples against
+# index.d.ts. Idempotent; works on a fresh clone. The tests remove the folders they make under the
+# temporary folder and stop the servers they start when they exit.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -29,10 +31,14 @@ cd bindings-node
 npm install --no-audit --no-fund --ignore-scripts --loglevel=error
 npx napi build --platform --release --js native.cjs --dts native.d.ts
 
-echo "==> lints of the binding crate"
+echo "==> lints of the binding crate (and of its type generator, feature typescript)"
 (cd "$root" && cargo fmt -p allowly-node --check && cargo clippy -p allowly-node --release --locked --all-targets --quiet -- -D warnings)
+(cd "$root" && cargo clippy -p allowly-node --locked --all-targets --features typescript --quiet -- -D warnings)
 
-echo "==> tsc --noEmit (examples against index.d.ts)"
+echo "==> generated/types.d.ts is what the Rust types generate (drift check)"
+scripts/gen-types.sh --check
+
+echo "==> tsc --noEmit (examples and test/types.check.ts against index.d.ts)"
 npx tsc -p tsconfig.json
 
 echo "==> node:test"

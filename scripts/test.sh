@@ -19,6 +19,9 @@ scripts/postgres.sh status 2>/dev/null && pg_was_running=1
 eval "$(scripts/postgres.sh start)"
 # A cluster this run started is deleted at exit (not only stopped: its files would stay in /tmp).
 [ "$pg_was_running" = 1 ] || trap 'scripts/postgres.sh destroy || true' EXIT
+# Belt and braces (a failed start above leaves no URL, and eval does not fail): a PostgreSQL test
+# that finds no ALLOWLY_TEST_DATABASE_URL then fails instead of skipping.
+export ALLOWLY_REQUIRE_POSTGRES=1
 
 step "format and lints"
 cargo fmt --all --check
@@ -28,7 +31,14 @@ step "build (release; the interop tests and benches reuse it)"
 cargo build --release --workspace --all-targets --locked
 
 step "rust tests (core + cli)"
-cargo test --release --workspace --locked
+# Output shown as it runs and kept: a PostgreSQL test that skipped (no server) fails the run.
+rust_log=target/rust-tests.log
+cargo test --release --workspace --locked 2>&1 | tee "$rust_log"
+if grep -q 'SKIPPED (PostgreSQL)' "$rust_log"; then
+  grep 'SKIPPED (PostgreSQL)' "$rust_log"
+  echo "the PostgreSQL tests above skipped although this script started a server: they must run here"
+  exit 1
+fi
 
 step "the conformance vectors are part of the repo: without them their tests fail, never skip"
 for suite in wire5_vectors verify_many; do
@@ -56,6 +66,9 @@ scripts/node-test.sh
 
 step "C SDK: liballowly and allowly.h (header check, plain, ASan+UBSan, valgrind, remote)"
 scripts/c-test.sh
+
+step "conformance: every operation of the catalog from Rust, Python, Node and C, embedded and remote"
+scripts/conformance-test.sh
 
 step "the docs: every example of docs/http-api.md and docs/policy-format.md against allowly serve"
 scripts/docs-test.sh

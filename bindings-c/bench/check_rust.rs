@@ -44,7 +44,7 @@ fn main() {
         let mut samples = Vec::with_capacity(checks);
         for i in 0..checks + checks / 10 {
             let start = Instant::now();
-            let response = api.check(&request).unwrap();
+            let response = api.check_or_fallback(&request).unwrap();
             let elapsed = start.elapsed().as_nanos();
             assert_eq!(response.results.get("email.send").map(|r| r.decision), Some(Decision::Allow));
             if i >= checks / 10 {

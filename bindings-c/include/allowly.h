@@ -4,8 +4,12 @@
  *
  * Conventions:
  *  - Every function that can fail returns an allowly_result; ALLOWLY_RESULT_OK (0) is success.
- *    After a failure, allowly_last_error_code() and allowly_last_error_message() describe it
- *    (per thread).
+ *    After a failure, allowly_last_error_code(), allowly_last_error_kind(),
+ *    allowly_last_error_status() and allowly_last_error_message() describe it (per thread), with
+ *    the same code, kind and HTTP status as the Python and Node SDKs for the same failure.
+ *  - allowly_engine_call() runs any operation of the API by name with the JSON arguments of its
+ *    HTTP request and answers the HTTP answer's JSON; allowly_catalog() lists the operations. The
+ *    other engine functions are typed conveniences over the same calls.
  *  - Outputs are written through *_out parameters. Every allocated output names its free
  *    function: allowly_string_free() for char *, allowly_action_result_free(),
  *    allowly_engine_free(). On failure, pointer outputs are set to NULL.
@@ -29,8 +33,32 @@
 
 /**
  * The outcome of every `allowly_` function that can fail. `ALLOWLY_RESULT_OK` is 0; any other
- * value is a failure, described further by `allowly_last_error_message()` and
- * `allowly_last_error_code()` on the same thread. Numbers are stable: retired ones are never reused.
+ * value is a failure, described further on the same thread by `allowly_last_error_code()`,
+ * `allowly_last_error_kind()`, `allowly_last_error_status()` and `allowly_last_error_message()`.
+ * Numbers are stable: retired ones are never reused.
+ *
+ * An engine error's result code is one lookup from its kind (`allowly_last_error_kind()`), the
+ * kind every SDK maps:
+ *
+ * | kind              | result code                                   | HTTP status   |
+ * |-------------------|-----------------------------------------------|---------------|
+ * | `invalid_request` | `ALLOWLY_RESULT_INVALID_REQUEST`              | 422, 400, 413 |
+ * | `unauthorized`    | `ALLOWLY_RESULT_UNAUTHORIZED`                 | 401           |
+ * | `forbidden`       | `ALLOWLY_RESULT_UNAUTHORIZED` (a key of the wrong kind) | 403 |
+ * | `not_found`       | `ALLOWLY_RESULT_NOT_FOUND`                    | 404           |
+ * | `conflict`        | `ALLOWLY_RESULT_CONFLICT`                     | 409           |
+ * | `rate_limited`    | `ALLOWLY_RESULT_RATE_LIMITED`                 | 429           |
+ * | `unavailable`     | `ALLOWLY_RESULT_STORE_UNAVAILABLE`            | 503, 502      |
+ * | `timeout`         | `ALLOWLY_RESULT_TIMEOUT`                      | 0, 408, 504   |
+ * | `unreachable`     | `ALLOWLY_RESULT_UNREACHABLE`                  | 0             |
+ * | `protocol`        | `ALLOWLY_RESULT_PROTOCOL_ERROR`               | 0 or the odd status |
+ * | `verification`    | `ALLOWLY_RESULT_VERIFY_*` (100 to 105, by what failed) | 422  |
+ * | `internal`        | `ALLOWLY_RESULT_INTERNAL_ERROR`; `ALLOWLY_RESULT_SIGNING_FAILED` for code `signing_failed`, `ALLOWLY_RESULT_IO_ERROR` for `io_error` | 500 |
+ *
+ * Embedded and remote engines give the same result code, kind, code and status for the same
+ * failure. The failures of the C boundary itself are of kind `invalid_request`:
+ * `ALLOWLY_RESULT_NULL_PARAMETER`, `ALLOWLY_RESULT_INVALID_UTF8`, `ALLOWLY_RESULT_CLOSED` (status
+ * 0) and `ALLOWLY_RESULT_INVALID_JSON` (status 400, code `invalid_json`).
  */
 enum allowly_result
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
@@ -62,7 +90,8 @@ enum allowly_result
    */
   ALLOWLY_RESULT_NOT_FOUND = 5,
   /**
-   * The API key is missing, unknown, revoked, or of the wrong kind for the call.
+   * The API key is missing, unknown, revoked (kind `unauthorized`, 401), or of the wrong kind for
+   * the call (kind `forbidden`, 403: a runtime key on a setup operation).
    */
   ALLOWLY_RESULT_UNAUTHORIZED = 6,
   /**
@@ -74,11 +103,15 @@ enum allowly_result
    */
   ALLOWLY_RESULT_RATE_LIMITED = 8,
   /**
-   * Any other error answer of a remote runtime; `allowly_last_error_code()` holds its code.
+   * No longer returned: every error answer of a remote runtime now has a kind, and its result
+   * code comes from that kind (a 500 is `ALLOWLY_RESULT_INTERNAL_ERROR`, a 503
+   * `ALLOWLY_RESULT_STORE_UNAVAILABLE`, an unexpected status `ALLOWLY_RESULT_PROTOCOL_ERROR`).
+   * Kept so that the number is never reused.
    */
   ALLOWLY_RESULT_API_ERROR = 9,
   /**
-   * A remote runtime did not answer in time (calls other than checks, which fall back instead).
+   * A remote runtime did not answer in time, or answered 408 or 504 (calls other than checks,
+   * which fall back instead).
    */
   ALLOWLY_RESULT_TIMEOUT = 10,
   /**
@@ -86,11 +119,11 @@ enum allowly_result
    */
   ALLOWLY_RESULT_UNREACHABLE = 11,
   /**
-   * A remote runtime answered outside the wire contract.
+   * A remote runtime answered outside the wire contract (an unexpected body or status).
    */
   ALLOWLY_RESULT_PROTOCOL_ERROR = 12,
   /**
-   * The embedded store failed or is busy; the operation did not happen.
+   * The store failed or is busy (embedded, or the runtime's: HTTP 502/503); retry later.
    */
   ALLOWLY_RESULT_STORE_UNAVAILABLE = 13,
   /**
@@ -106,7 +139,8 @@ enum allowly_result
    */
   ALLOWLY_RESULT_CLOSED = 16,
   /**
-   * An internal error was caught at the boundary; nothing is known to have changed.
+   * The engine failed (a bug; a remote runtime's 500 `internal_error`), or an internal error was
+   * caught at the boundary; nothing is known to have changed.
    */
   ALLOWLY_RESULT_INTERNAL_ERROR = 17,
   /**
@@ -329,6 +363,52 @@ allowly_result allowly_engine_close(const allowly_engine *engine);
 void allowly_engine_free(allowly_engine **engine);
 
 /**
+ * Runs any operation of the API by name: the one call every other engine function is a
+ * convenience over, the same operations, arguments and answers as the Python and Node SDKs and
+ * the HTTP API.
+ *
+ * - `operation` (NUL-terminated): an operation name of the catalog (`allowly_catalog()`), e.g.
+ *   `"check"`, `"create_authorization"`, `"get_authorization"`, `"list_policies"`,
+ *   `"revoke_api_key"`.
+ * - `args_json` (`args_json_len` bytes, UTF-8, no NUL needed): a JSON object, the operation's HTTP
+ *   request merged into one object: the path's id under its field name (`{"authorization_id":
+ *   "auth_..."}`), the query (`{"limit": 10, "cursor": "..."}`) or the JSON body, and
+ *   `"idempotency_key"` for the `Idempotency-Key` header where the operation takes one. `{}` for
+ *   an operation without arguments.
+ *
+ * On success `*answer_json_out` is the answer JSON, exactly the HTTP API's answer body (compact,
+ * one line; `null` for the operations the HTTP API answers with 204): free it with
+ * `allowly_string_free()`. A check that cannot be decided is answered, not failed, as by
+ * `allowly_engine_check()`. On failure `*answer_json_out` is NULL, and the result code and
+ * `allowly_last_error_code()`, `allowly_last_error_kind()` and `allowly_last_error_status()` are
+ * those of the same failure in every SDK: `ALLOWLY_RESULT_NULL_PARAMETER` for a NULL argument,
+ * `ALLOWLY_RESULT_INVALID_JSON` for `args_json` that is not JSON, `ALLOWLY_RESULT_INVALID_REQUEST`
+ * for an unknown operation (message "unknown operation ...") or arguments of the wrong shape
+ * (`allowly_last_error_message()` names the member).
+ *
+ * # Safety
+ * `engine` is NULL or a live handle; `operation` is NULL or NUL-terminated; `args_json` is NULL
+ * or has `args_json_len` readable bytes; `answer_json_out` is NULL or writable.
+ */
+allowly_result allowly_engine_call(const allowly_engine *engine,
+                                   const char *operation,
+                                   const uint8_t *args_json,
+                                   size_t args_json_len,
+                                   char **answer_json_out);
+
+/**
+ * The operation catalog as JSON: an array with one object per operation of
+ * `allowly_engine_call()`, in catalog order, each its HTTP route: `{"operation", "method",
+ * "path", "path_field", "access", "idempotency", "body", "status", "large_body"}` (`status` is
+ * the success status; 204 answers `null`). `*catalog_json_out` receives it: free it with
+ * `allowly_string_free()`.
+ *
+ * # Safety
+ * `catalog_json_out` is NULL or writable.
+ */
+allowly_result allowly_catalog(char **catalog_json_out);
+
+/**
  * Decides one or more actions: `request_json` (`request_json_len` bytes, UTF-8 JSON, no NUL
  * needed) is the body of `POST /v1/check`: `{"authorization_id", "actions": [...],
  * "resource"?, "session_id"?, "estimated_cost_micros"?, "context"?}`.
@@ -466,7 +546,8 @@ const char *allowly_action_result_json(const allowly_action_result *result);
 /**
  * Creates an authorization from the JSON body of `POST /v1/authorizations`
  * (`{"user_id", "policy_id", "policy_version"?, "actions"?, "expires_at"?,
- * "budget_limit_micros"?, "metadata"?, "replaces"?}`).
+ * "budget_limit_micros"?, "metadata"?, "replaces"?, "idempotency_key"?}`): operation
+ * `create_authorization` of `allowly_engine_call()`, with the new id apart.
  *
  * On success, `*authorization_id_out` (if not NULL) is the new `auth_...` id and
  * `*response_json_out` (if not NULL) the response JSON: free each with `allowly_string_free()`.
@@ -485,6 +566,7 @@ allowly_result allowly_engine_create_authorization(const allowly_engine *engine,
 /**
  * Revokes an authorization (and its pending confirmations). `revoked_by` may be NULL.
  * `*response_json_out` (if not NULL) receives the response JSON: free it with `allowly_string_free()`.
+ * Operation `revoke_authorization` of `allowly_engine_call()`.
  *
  * # Safety
  * `engine` is NULL or a live handle; strings are NULL or NUL-terminated; `response_json_out` is
@@ -498,7 +580,8 @@ allowly_result allowly_engine_revoke_authorization(const allowly_engine *engine,
 /**
  * Approves (for `ttl_seconds`; 0 or less means the default 60) or rejects a pending
  * confirmation by the nonce a check returned. `*response_json_out` (if not NULL) receives the
- * response JSON: free it with `allowly_string_free()`.
+ * response JSON: free it with `allowly_string_free()`. Operation `resolve_confirmation` of
+ * `allowly_engine_call()`.
  *
  * # Safety
  * `engine` is NULL or a live handle; `nonce` is NULL or NUL-terminated; `response_json_out` is
@@ -513,7 +596,7 @@ allowly_result allowly_engine_resolve_confirmation(const allowly_engine *engine,
 /**
  * Approves or rejects a pending escalation by id. `resolved_by` (the approver) is required;
  * `note` may be NULL. `*response_json_out` (if not NULL) receives the response JSON: free it with
- * `allowly_string_free()`.
+ * `allowly_string_free()`. Operation `resolve_escalation` of `allowly_engine_call()`.
  *
  * # Safety
  * `engine` is NULL or a live handle; strings are NULL or NUL-terminated; `response_json_out` is
@@ -528,7 +611,8 @@ allowly_result allowly_engine_resolve_escalation(const allowly_engine *engine,
 
 /**
  * Settles the actual cost of a check against its reservation, once per check receipt.
- * `*response_json_out` (if not NULL) receives the response JSON: free it with `allowly_string_free()`.
+ * `*response_json_out` (if not NULL) receives the response JSON: free it with
+ * `allowly_string_free()`. Operation `settle_budget` of `allowly_engine_call()`.
  *
  * # Safety
  * `engine` is NULL or a live handle; `check_receipt_id` is NULL or NUL-terminated;
@@ -545,7 +629,8 @@ allowly_result allowly_engine_settle_budget(const allowly_engine *engine,
  * needs a setup key. `*response_json_out` (if not NULL) receives the answer of
  * `POST /v1/setup/policies/publish` (`{"policy_ref", "agent_id", "created_by", "created_at",
  * "authorization_migrations", "archived_policy_ids", "revoked_confirmation_count"}`): free it with
- * `allowly_string_free()`.
+ * `allowly_string_free()`. Operation `publish_policy` of `allowly_engine_call()` (a remote engine
+ * makes up the idempotency key the runtime requires unless the body has `"idempotency_key"`).
  *
  * # Safety
  * `engine` is NULL or a live handle; `policy_json` is NULL or has `policy_json_len` readable
@@ -587,10 +672,35 @@ const char *allowly_last_error_message(void);
 /**
  * The stable machine code of the most recent failed `allowly_` call on the calling thread, as
  * the engine and the HTTP API name it (e.g. `"authorization_not_found"`, `"rate_limited"`,
- * `"signature_mismatch"`), or `""` if none failed yet. Same lifetime as
- * `allowly_last_error_message()`; never free it.
+ * `"signature_mismatch"`; `exc.code` in Python, `err.code` in Node), or `""` if none failed yet.
+ * Failures of the C boundary have their own: `"null_parameter"`, `"invalid_utf8"`, `"closed"`;
+ * a JSON argument that is not JSON is `"invalid_json"`, as the HTTP API names a body that is not
+ * JSON. Same lifetime as `allowly_last_error_message()`; never free it.
  */
 const char *allowly_last_error_code(void);
+
+/**
+ * The kind of the most recent failed `allowly_` call on the calling thread, the same in every
+ * SDK and the one thing each maps (the result code comes from it; see `allowly_result`):
+ * `"invalid_request"`, `"unauthorized"`, `"forbidden"`, `"not_found"`, `"conflict"`,
+ * `"rate_limited"`, `"unavailable"`, `"timeout"`, `"unreachable"`, `"protocol"`,
+ * `"verification"` or `"internal"`; `""` if none failed yet. Failures of the C boundary are
+ * `"invalid_request"` (a NULL argument, invalid UTF-8, JSON that is not JSON, a closed handle).
+ * A static string: valid forever; never free it.
+ */
+const char *allowly_last_error_kind(void);
+
+/**
+ * The HTTP status of the most recent failed `allowly_` call on the calling thread: the status
+ * `allowly serve` answered (remote engine) or answers for the same error (embedded engine), as
+ * Python's `AllowlyAPIError.status` and Node's `err.status` (e.g. 404 for a `"not_found"`, 422
+ * for an `"invalid_request"`, 400 for a JSON argument that is not JSON). 0 when there is none: no
+ * failure yet, a runtime that did not answer (`"timeout"`, `"unreachable"`) or whose answer broke
+ * the wire contract (`"protocol"`; an unexpected status is given), and the failures of the C
+ * boundary no server would see (a NULL argument, invalid UTF-8 in a string argument, a closed
+ * handle).
+ */
+uint16_t allowly_last_error_status(void);
 
 /**
  * The name of a result code, e.g. `"ALLOWLY_RESULT_NOT_FOUND"`: a static string; never free it.

@@ -6,10 +6,12 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, OnceLock};
 
 use allowly_core::api::Api;
-use allowly_core::model::{ActionResult, AuthorizationCreate, CheckRequest, ReceiptEnvelope, Resolution};
+use allowly_core::engine::DEFAULT_CONFIRMATION_TTL_SECONDS;
+use allowly_core::model::{ActionResult, CheckRequest, ReceiptEnvelope, Resolution};
+use allowly_core::ops::{self, Answer, Request};
 use allowly_core::policy::Decision;
 use allowly_core::remote::{FallbackMode, RemoteOptions, DEFAULT_CHECK_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS};
-use allowly_core::Allowly;
+use allowly_core::{Allowly, Error, ErrorKind};
 use parking_lot::RwLock;
 
 use crate::allowly_result::*;
@@ -45,9 +47,7 @@ unsafe fn engine_arg(engine: *const allowly_engine) -> Result<Arc<dyn Api>, Fail
     let Some(engine) = (unsafe { engine.as_ref() }) else {
         return Err(Failure::null("engine"));
     };
-    engine.api.read().clone().ok_or_else(|| {
-        Failure::new(ALLOWLY_RESULT_CLOSED, "closed", "the engine was closed with `allowly_engine_close`")
-    })
+    engine.api.read().clone().ok_or_else(Failure::closed)
 }
 
 /// Hands a new handle to C.
@@ -181,7 +181,7 @@ unsafe fn fallbacks(options: &allowly_connect_options) -> Result<HashMap<String,
         return Err(Failure::null("options.fallbacks"));
     }
     if options.fallbacks_len > 10_000 {
-        return Err(Failure::new(ALLOWLY_RESULT_INVALID_REQUEST, "invalid_request", "too many `options.fallbacks`"));
+        return Err(Error::invalid("options.fallbacks", "too many entries").into());
     }
     // SAFETY: non-NULL with `fallbacks_len` (bounded) readable entries per this function's contract.
     let entries = unsafe { std::slice::from_raw_parts(options.fallbacks, options.fallbacks_len) };
@@ -192,11 +192,8 @@ unsafe fn fallbacks(options: &allowly_connect_options) -> Result<HashMap<String,
             m if m == allowly_fallback_mode::ALLOWLY_FALLBACK_FAIL_CLOSED as u32 => FallbackMode::FailClosed,
             m if m == allowly_fallback_mode::ALLOWLY_FALLBACK_FAIL_OPEN as u32 => FallbackMode::FailOpen,
             other => {
-                return Err(Failure::new(
-                    ALLOWLY_RESULT_INVALID_REQUEST,
-                    "invalid_request",
-                    format!("invalid `options.fallbacks[{i}].mode`: `{other}` is not a fallback mode"),
-                ))
+                let field = format!("options.fallbacks[{i}].mode");
+                return Err(Error::invalid(field, format!("`{other}` is not a fallback mode")).into());
             }
         };
         map.insert(action.to_string(), mode);
@@ -240,6 +237,108 @@ pub unsafe extern "C" fn allowly_engine_free(engine: *mut *mut allowly_engine) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Any operation of the catalog
+
+/// Runs any operation of the API by name: the one call every other engine function is a
+/// convenience over, the same operations, arguments and answers as the Python and Node SDKs and
+/// the HTTP API.
+///
+/// - `operation` (NUL-terminated): an operation name of the catalog (`allowly_catalog()`), e.g.
+///   `"check"`, `"create_authorization"`, `"get_authorization"`, `"list_policies"`,
+///   `"revoke_api_key"`.
+/// - `args_json` (`args_json_len` bytes, UTF-8, no NUL needed): a JSON object, the operation's HTTP
+///   request merged into one object: the path's id under its field name (`{"authorization_id":
+///   "auth_..."}`), the query (`{"limit": 10, "cursor": "..."}`) or the JSON body, and
+///   `"idempotency_key"` for the `Idempotency-Key` header where the operation takes one. `{}` for
+///   an operation without arguments.
+///
+/// On success `*answer_json_out` is the answer JSON, exactly the HTTP API's answer body (compact,
+/// one line; `null` for the operations the HTTP API answers with 204): free it with
+/// `allowly_string_free()`. A check that cannot be decided is answered, not failed, as by
+/// `allowly_engine_check()`. On failure `*answer_json_out` is NULL, and the result code and
+/// `allowly_last_error_code()`, `allowly_last_error_kind()` and `allowly_last_error_status()` are
+/// those of the same failure in every SDK: `ALLOWLY_RESULT_NULL_PARAMETER` for a NULL argument,
+/// `ALLOWLY_RESULT_INVALID_JSON` for `args_json` that is not JSON, `ALLOWLY_RESULT_INVALID_REQUEST`
+/// for an unknown operation (message "unknown operation ...") or arguments of the wrong shape
+/// (`allowly_last_error_message()` names the member).
+///
+/// # Safety
+/// `engine` is NULL or a live handle; `operation` is NULL or NUL-terminated; `args_json` is NULL
+/// or has `args_json_len` readable bytes; `answer_json_out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn allowly_engine_call(
+    engine: *const allowly_engine,
+    operation: *const c_char,
+    args_json: *const u8,
+    args_json_len: usize,
+    answer_json_out: *mut *mut c_char,
+) -> allowly_result {
+    guard(|| {
+        if answer_json_out.is_null() {
+            return Err(Failure::null("answer_json_out"));
+        }
+        // SAFETY: per the contract.
+        unsafe { clear_string_out(answer_json_out) };
+        // SAFETY: per the contract.
+        let api = unsafe { engine_arg(engine) }?;
+        // SAFETY: per the contract.
+        let operation = unsafe { str_arg(operation, "operation") }?;
+        // SAFETY: per the contract.
+        let args = unsafe { bytes_arg(args_json, args_json_len, "args_json") }?;
+        let answer = call_named(&*api, operation, args, "args_json")?;
+        // SAFETY: per the contract.
+        unsafe { write_json(answer_json_out, &answer) }
+    })
+}
+
+/// The operation catalog as JSON: an array with one object per operation of
+/// `allowly_engine_call()`, in catalog order, each its HTTP route: `{"operation", "method",
+/// "path", "path_field", "access", "idempotency", "body", "status", "large_body"}` (`status` is
+/// the success status; 204 answers `null`). `*catalog_json_out` receives it: free it with
+/// `allowly_string_free()`.
+///
+/// # Safety
+/// `catalog_json_out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn allowly_catalog(catalog_json_out: *mut *mut c_char) -> allowly_result {
+    guard(|| {
+        if catalog_json_out.is_null() {
+            return Err(Failure::null("catalog_json_out"));
+        }
+        // SAFETY: checked non-NULL; writable per the contract.
+        unsafe { write_json(catalog_json_out, &ops::CATALOG) }
+    })
+}
+
+/// Operation `operation` with the JSON arguments `args` (argument `name`), run on `api`.
+fn call_named(api: &dyn Api, operation: &str, args: &[u8], name: &str) -> Result<Answer, Failure> {
+    let request = Request::from_value(operation, json_value(args, name)?)?;
+    Ok(api.call(request)?)
+}
+
+/// The body of an engine function answering one operation's JSON: clears `*out`, takes the
+/// engine, builds the request with `make` (which reads the other arguments), runs it and writes
+/// its answer, as `allowly_engine_call()` does.
+///
+/// # Safety
+/// `engine` is NULL or a live handle; `out` is NULL (no answer wanted) or writable.
+unsafe fn answer_with(
+    engine: *const allowly_engine,
+    out: *mut *mut c_char,
+    make: impl FnOnce() -> Result<Request, Failure>,
+) -> allowly_result {
+    guard(|| {
+        // SAFETY: per the contract.
+        unsafe { clear_string_out(out) };
+        // SAFETY: per the contract.
+        let api = unsafe { engine_arg(engine) }?;
+        let answer = api.call(make()?)?;
+        // SAFETY: per the contract.
+        unsafe { write_json(out, &answer) }
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
 // Check
 
 /// Decides one or more actions: `request_json` (`request_json_len` bytes, UTF-8 JSON, no NUL
@@ -275,7 +374,7 @@ pub unsafe extern "C" fn allowly_engine_check(
         // SAFETY: per the contract.
         let request: CheckRequest =
             json_arg(unsafe { bytes_arg(request_json, request_json_len, "request_json") }?, "request_json")?;
-        let response = api.check(&request)?;
+        let response = api.check_or_fallback(&request)?;
         // SAFETY: per the contract.
         unsafe { write_json(response_json_out, &response) }
     })
@@ -380,14 +479,10 @@ pub unsafe extern "C" fn allowly_engine_check_action(
             context,
             ..Default::default()
         };
-        let response = api.check(&request)?;
+        let response = api.check_or_fallback(&request)?;
         let Some(result) = response.results.0.into_iter().find_map(|(name, result)| (name == action).then_some(result))
         else {
-            return Err(Failure::new(
-                ALLOWLY_RESULT_PROTOCOL_ERROR,
-                "protocol_error",
-                format!("the answer has no result for `{action}`"),
-            ));
+            return Err(Error::Protocol(format!("the answer has no result for `{action}`")).into());
         };
         let decision = decision_of(result.decision);
         if !result_out.is_null() {
@@ -553,11 +648,12 @@ pub unsafe extern "C" fn allowly_action_result_json(result: *const allowly_actio
 }
 
 // ---------------------------------------------------------------------------------------------
-// Lifecycle
+// Lifecycle: conveniences over `allowly_engine_call()`.
 
 /// Creates an authorization from the JSON body of `POST /v1/authorizations`
 /// (`{"user_id", "policy_id", "policy_version"?, "actions"?, "expires_at"?,
-/// "budget_limit_micros"?, "metadata"?, "replaces"?}`).
+/// "budget_limit_micros"?, "metadata"?, "replaces"?, "idempotency_key"?}`): operation
+/// `create_authorization` of `allowly_engine_call()`, with the new id apart.
 ///
 /// On success, `*authorization_id_out` (if not NULL) is the new `auth_...` id and
 /// `*response_json_out` (if not NULL) the response JSON: free each with `allowly_string_free()`.
@@ -584,11 +680,13 @@ pub unsafe extern "C" fn allowly_engine_create_authorization(
         let api = unsafe { engine_arg(engine) }?;
         // SAFETY: per the contract.
         let bytes = unsafe { bytes_arg(request_json, request_json_len, "request_json") }?;
-        let request: AuthorizationCreate = json_arg(bytes, "request_json")?;
-        let created = api.create_authorization(&request)?;
+        let Answer::CreateAuthorization(created) = call_named(&*api, "create_authorization", bytes, "request_json")?
+        else {
+            return Err(Error::internal("`create_authorization` was answered with another operation's answer").into());
+        };
         let json = to_json(&created)?;
         // Both outputs are prepared before either is written, so a failure leaks nothing.
-        let id = crate::ffi::c_string(created.authorization_id.clone())?;
+        let id = crate::ffi::c_string(created.authorization_id)?;
         // SAFETY: per the contract.
         unsafe { write_string(response_json_out, json) }?;
         if !authorization_id_out.is_null() {
@@ -601,6 +699,7 @@ pub unsafe extern "C" fn allowly_engine_create_authorization(
 
 /// Revokes an authorization (and its pending confirmations). `revoked_by` may be NULL.
 /// `*response_json_out` (if not NULL) receives the response JSON: free it with `allowly_string_free()`.
+/// Operation `revoke_authorization` of `allowly_engine_call()`.
 ///
 /// # Safety
 /// `engine` is NULL or a live handle; strings are NULL or NUL-terminated; `response_json_out` is
@@ -612,24 +711,24 @@ pub unsafe extern "C" fn allowly_engine_revoke_authorization(
     revoked_by: *const c_char,
     response_json_out: *mut *mut c_char,
 ) -> allowly_result {
-    guard(|| {
-        // SAFETY: per the contract.
-        unsafe { clear_string_out(response_json_out) };
-        // SAFETY: per the contract.
-        let api = unsafe { engine_arg(engine) }?;
-        // SAFETY: per the contract.
-        let authorization_id = unsafe { str_arg(authorization_id, "authorization_id") }?;
-        // SAFETY: per the contract.
-        let revoked_by = unsafe { opt_str_arg(revoked_by, "revoked_by") }?;
-        let revoked = api.revoke_authorization(authorization_id, revoked_by, None, None)?;
-        // SAFETY: per the contract.
-        unsafe { write_json(response_json_out, &revoked) }
-    })
+    let make = || {
+        Ok(Request::from(ops::RevokeAuthorization {
+            // SAFETY: per the contract.
+            authorization_id: unsafe { str_arg(authorization_id, "authorization_id") }?.to_string(),
+            // SAFETY: per the contract.
+            revoked_by: unsafe { opt_str_arg(revoked_by, "revoked_by") }?.map(str::to_string),
+            notes: None,
+            idempotency_key: None,
+        }))
+    };
+    // SAFETY: per the contract.
+    unsafe { answer_with(engine, response_json_out, make) }
 }
 
 /// Approves (for `ttl_seconds`; 0 or less means the default 60) or rejects a pending
 /// confirmation by the nonce a check returned. `*response_json_out` (if not NULL) receives the
-/// response JSON: free it with `allowly_string_free()`.
+/// response JSON: free it with `allowly_string_free()`. Operation `resolve_confirmation` of
+/// `allowly_engine_call()`.
 ///
 /// # Safety
 /// `engine` is NULL or a live handle; `nonce` is NULL or NUL-terminated; `response_json_out` is
@@ -642,23 +741,22 @@ pub unsafe extern "C" fn allowly_engine_resolve_confirmation(
     ttl_seconds: i64,
     response_json_out: *mut *mut c_char,
 ) -> allowly_result {
-    guard(|| {
-        // SAFETY: per the contract.
-        unsafe { clear_string_out(response_json_out) };
-        // SAFETY: per the contract.
-        let api = unsafe { engine_arg(engine) }?;
-        // SAFETY: per the contract.
-        let nonce = unsafe { str_arg(nonce, "nonce") }?;
-        let ttl = (ttl_seconds > 0).then_some(ttl_seconds);
-        let resolved = api.resolve_confirmation(nonce, approved, ttl, None)?;
-        // SAFETY: per the contract.
-        unsafe { write_json(response_json_out, &resolved) }
-    })
+    let make = || {
+        Ok(Request::from(ops::ResolveConfirmation {
+            // SAFETY: per the contract.
+            nonce: unsafe { str_arg(nonce, "nonce") }?.to_string(),
+            approved,
+            ttl_seconds: Some(if ttl_seconds > 0 { ttl_seconds } else { DEFAULT_CONFIRMATION_TTL_SECONDS }),
+            idempotency_key: None,
+        }))
+    };
+    // SAFETY: per the contract.
+    unsafe { answer_with(engine, response_json_out, make) }
 }
 
 /// Approves or rejects a pending escalation by id. `resolved_by` (the approver) is required;
 /// `note` may be NULL. `*response_json_out` (if not NULL) receives the response JSON: free it with
-/// `allowly_string_free()`.
+/// `allowly_string_free()`. Operation `resolve_escalation` of `allowly_engine_call()`.
 ///
 /// # Safety
 /// `engine` is NULL or a live handle; strings are NULL or NUL-terminated; `response_json_out` is
@@ -672,26 +770,25 @@ pub unsafe extern "C" fn allowly_engine_resolve_escalation(
     note: *const c_char,
     response_json_out: *mut *mut c_char,
 ) -> allowly_result {
-    guard(|| {
-        // SAFETY: per the contract.
-        unsafe { clear_string_out(response_json_out) };
-        // SAFETY: per the contract.
-        let api = unsafe { engine_arg(engine) }?;
-        // SAFETY: per the contract.
-        let escalation_id = unsafe { str_arg(escalation_id, "escalation_id") }?;
-        // SAFETY: per the contract.
-        let resolved_by = unsafe { str_arg(resolved_by, "resolved_by") }?;
-        // SAFETY: per the contract.
-        let note = unsafe { opt_str_arg(note, "note") }?;
-        let resolution = if approved { Resolution::Approved } else { Resolution::Rejected };
-        let resolved = api.resolve_escalation(escalation_id, resolution, resolved_by, note, None)?;
-        // SAFETY: per the contract.
-        unsafe { write_json(response_json_out, &resolved) }
-    })
+    let make = || {
+        Ok(Request::from(ops::ResolveEscalation {
+            // SAFETY: per the contract.
+            escalation_id: unsafe { str_arg(escalation_id, "escalation_id") }?.to_string(),
+            resolution: if approved { Resolution::Approved } else { Resolution::Rejected },
+            // SAFETY: per the contract.
+            resolved_by: unsafe { str_arg(resolved_by, "resolved_by") }?.to_string(),
+            // SAFETY: per the contract.
+            note: unsafe { opt_str_arg(note, "note") }?.map(str::to_string),
+            idempotency_key: None,
+        }))
+    };
+    // SAFETY: per the contract.
+    unsafe { answer_with(engine, response_json_out, make) }
 }
 
 /// Settles the actual cost of a check against its reservation, once per check receipt.
-/// `*response_json_out` (if not NULL) receives the response JSON: free it with `allowly_string_free()`.
+/// `*response_json_out` (if not NULL) receives the response JSON: free it with
+/// `allowly_string_free()`. Operation `settle_budget` of `allowly_engine_call()`.
 ///
 /// # Safety
 /// `engine` is NULL or a live handle; `check_receipt_id` is NULL or NUL-terminated;
@@ -703,17 +800,16 @@ pub unsafe extern "C" fn allowly_engine_settle_budget(
     actual_cost_micros: i64,
     response_json_out: *mut *mut c_char,
 ) -> allowly_result {
-    guard(|| {
-        // SAFETY: per the contract.
-        unsafe { clear_string_out(response_json_out) };
-        // SAFETY: per the contract.
-        let api = unsafe { engine_arg(engine) }?;
-        // SAFETY: per the contract.
-        let receipt_id = unsafe { str_arg(check_receipt_id, "check_receipt_id") }?;
-        let settled = api.settle_budget(receipt_id, actual_cost_micros, None)?;
-        // SAFETY: per the contract.
-        unsafe { write_json(response_json_out, &settled) }
-    })
+    let make = || {
+        Ok(Request::from(ops::SettleBudget {
+            // SAFETY: per the contract.
+            check_receipt_id: unsafe { str_arg(check_receipt_id, "check_receipt_id") }?.to_string(),
+            actual_cost_micros,
+            idempotency_key: None,
+        }))
+    };
+    // SAFETY: per the contract.
+    unsafe { answer_with(engine, response_json_out, make) }
 }
 
 /// Publishes a policy edition from the JSON body of `POST /v1/policies` (`{"policy_id",
@@ -721,7 +817,8 @@ pub unsafe extern "C" fn allowly_engine_settle_budget(
 /// needs a setup key. `*response_json_out` (if not NULL) receives the answer of
 /// `POST /v1/setup/policies/publish` (`{"policy_ref", "agent_id", "created_by", "created_at",
 /// "authorization_migrations", "archived_policy_ids", "revoked_confirmation_count"}`): free it with
-/// `allowly_string_free()`.
+/// `allowly_string_free()`. Operation `publish_policy` of `allowly_engine_call()` (a remote engine
+/// makes up the idempotency key the runtime requires unless the body has `"idempotency_key"`).
 ///
 /// # Safety
 /// `engine` is NULL or a live handle; `policy_json` is NULL or has `policy_json_len` readable
@@ -733,17 +830,13 @@ pub unsafe extern "C" fn allowly_engine_publish_policy(
     policy_json_len: usize,
     response_json_out: *mut *mut c_char,
 ) -> allowly_result {
-    guard(|| {
-        // SAFETY: per the contract.
-        unsafe { clear_string_out(response_json_out) };
-        // SAFETY: per the contract.
-        let api = unsafe { engine_arg(engine) }?;
+    let make = || {
         // SAFETY: per the contract.
         let body = json_value(unsafe { bytes_arg(policy_json, policy_json_len, "policy_json") }?, "policy_json")?;
-        let published = api.publish_policy(&body, None)?;
-        // SAFETY: per the contract.
-        unsafe { write_json(response_json_out, &published) }
-    })
+        Ok(Request::from_value("publish_policy", body)?)
+    };
+    // SAFETY: per the contract.
+    unsafe { answer_with(engine, response_json_out, make) }
 }
 
 /// The workspace's public key document JSON (`{workspace_id, keys:[...]}`, retired keys included),
@@ -791,8 +884,10 @@ pub unsafe extern "C" fn allowly_engine_workspace_id(
         // SAFETY: per the contract.
         let api = unsafe { engine_arg(engine) }?;
         let Some(id) = api.workspace_id() else {
-            return Err(Failure::new(
+            return Err(Failure::boundary(
                 ALLOWLY_RESULT_NOT_FOUND,
+                ErrorKind::NotFound,
+                None,
                 "workspace_unknown",
                 "the workspace id is unknown: set `options.workspace_id` when connecting",
             ));

@@ -4,7 +4,10 @@
 //! functions return an [`allowly_result`] and write outputs through `*_out` parameters; every
 //! allocated output names the function that frees it; no panic crosses the boundary (each
 //! exported body runs inside [`ffi::guard`]); the last failure of each thread is kept for
-//! diagnostics ([`allowly_last_error_message`], [`allowly_last_error_code`]).
+//! diagnostics ([`allowly_last_error_message`], [`allowly_last_error_code`],
+//! [`allowly_last_error_kind`], [`allowly_last_error_status`]). Every operation of the catalog
+//! (`allowly_core::ops`) is reachable by name through [`allowly_engine_call`]; the other engine
+//! functions are typed conveniences over the same path.
 //!
 //! This crate converts C types and errors only; every decision is made by `allowly-core`
 //! through its [`allowly_core::api::Api`] trait, embedded or remote.
@@ -15,14 +18,41 @@ mod ffi;
 mod verify;
 
 pub use engine::*;
-pub use ffi::{allowly_last_error_code, allowly_last_error_message, allowly_result_name, allowly_string_free};
+pub use ffi::{
+    allowly_last_error_code, allowly_last_error_kind, allowly_last_error_message, allowly_last_error_status,
+    allowly_result_name, allowly_string_free,
+};
 pub use verify::allowly_verify_receipt;
 
 use std::ffi::c_char;
 
 /// The outcome of every `allowly_` function that can fail. `ALLOWLY_RESULT_OK` is 0; any other
-/// value is a failure, described further by `allowly_last_error_message()` and
-/// `allowly_last_error_code()` on the same thread. Numbers are stable: retired ones are never reused.
+/// value is a failure, described further on the same thread by `allowly_last_error_code()`,
+/// `allowly_last_error_kind()`, `allowly_last_error_status()` and `allowly_last_error_message()`.
+/// Numbers are stable: retired ones are never reused.
+///
+/// An engine error's result code is one lookup from its kind (`allowly_last_error_kind()`), the
+/// kind every SDK maps:
+///
+/// | kind              | result code                                   | HTTP status   |
+/// |-------------------|-----------------------------------------------|---------------|
+/// | `invalid_request` | `ALLOWLY_RESULT_INVALID_REQUEST`              | 422, 400, 413 |
+/// | `unauthorized`    | `ALLOWLY_RESULT_UNAUTHORIZED`                 | 401           |
+/// | `forbidden`       | `ALLOWLY_RESULT_UNAUTHORIZED` (a key of the wrong kind) | 403 |
+/// | `not_found`       | `ALLOWLY_RESULT_NOT_FOUND`                    | 404           |
+/// | `conflict`        | `ALLOWLY_RESULT_CONFLICT`                     | 409           |
+/// | `rate_limited`    | `ALLOWLY_RESULT_RATE_LIMITED`                 | 429           |
+/// | `unavailable`     | `ALLOWLY_RESULT_STORE_UNAVAILABLE`            | 503, 502      |
+/// | `timeout`         | `ALLOWLY_RESULT_TIMEOUT`                      | 0, 408, 504   |
+/// | `unreachable`     | `ALLOWLY_RESULT_UNREACHABLE`                  | 0             |
+/// | `protocol`        | `ALLOWLY_RESULT_PROTOCOL_ERROR`               | 0 or the odd status |
+/// | `verification`    | `ALLOWLY_RESULT_VERIFY_*` (100 to 105, by what failed) | 422  |
+/// | `internal`        | `ALLOWLY_RESULT_INTERNAL_ERROR`; `ALLOWLY_RESULT_SIGNING_FAILED` for code `signing_failed`, `ALLOWLY_RESULT_IO_ERROR` for `io_error` | 500 |
+///
+/// Embedded and remote engines give the same result code, kind, code and status for the same
+/// failure. The failures of the C boundary itself are of kind `invalid_request`:
+/// `ALLOWLY_RESULT_NULL_PARAMETER`, `ALLOWLY_RESULT_INVALID_UTF8`, `ALLOWLY_RESULT_CLOSED` (status
+/// 0) and `ALLOWLY_RESULT_INVALID_JSON` (status 400, code `invalid_json`).
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum allowly_result {
@@ -38,21 +68,26 @@ pub enum allowly_result {
     ALLOWLY_RESULT_INVALID_REQUEST = 4,
     /// The named object (authorization, policy, confirmation, escalation, receipt) does not exist.
     ALLOWLY_RESULT_NOT_FOUND = 5,
-    /// The API key is missing, unknown, revoked, or of the wrong kind for the call.
+    /// The API key is missing, unknown, revoked (kind `unauthorized`, 401), or of the wrong kind for
+    /// the call (kind `forbidden`, 403: a runtime key on a setup operation).
     ALLOWLY_RESULT_UNAUTHORIZED = 6,
     /// The request conflicts with current state (already resolved, settled, reused idempotency key...).
     ALLOWLY_RESULT_CONFLICT = 7,
     /// The runtime refused the call for now (HTTP 429); retry later.
     ALLOWLY_RESULT_RATE_LIMITED = 8,
-    /// Any other error answer of a remote runtime; `allowly_last_error_code()` holds its code.
+    /// No longer returned: every error answer of a remote runtime now has a kind, and its result
+    /// code comes from that kind (a 500 is `ALLOWLY_RESULT_INTERNAL_ERROR`, a 503
+    /// `ALLOWLY_RESULT_STORE_UNAVAILABLE`, an unexpected status `ALLOWLY_RESULT_PROTOCOL_ERROR`).
+    /// Kept so that the number is never reused.
     ALLOWLY_RESULT_API_ERROR = 9,
-    /// A remote runtime did not answer in time (calls other than checks, which fall back instead).
+    /// A remote runtime did not answer in time, or answered 408 or 504 (calls other than checks,
+    /// which fall back instead).
     ALLOWLY_RESULT_TIMEOUT = 10,
     /// A remote runtime could not be reached (calls other than checks, which fall back instead).
     ALLOWLY_RESULT_UNREACHABLE = 11,
-    /// A remote runtime answered outside the wire contract.
+    /// A remote runtime answered outside the wire contract (an unexpected body or status).
     ALLOWLY_RESULT_PROTOCOL_ERROR = 12,
-    /// The embedded store failed or is busy; the operation did not happen.
+    /// The store failed or is busy (embedded, or the runtime's: HTTP 502/503); retry later.
     ALLOWLY_RESULT_STORE_UNAVAILABLE = 13,
     /// Randomness or signing failed; nothing was written.
     ALLOWLY_RESULT_SIGNING_FAILED = 14,
@@ -60,7 +95,8 @@ pub enum allowly_result {
     ALLOWLY_RESULT_IO_ERROR = 15,
     /// The engine handle was closed with `allowly_engine_close()`.
     ALLOWLY_RESULT_CLOSED = 16,
-    /// An internal error was caught at the boundary; nothing is known to have changed.
+    /// The engine failed (a bug; a remote runtime's 500 `internal_error`), or an internal error was
+    /// caught at the boundary; nothing is known to have changed.
     ALLOWLY_RESULT_INTERNAL_ERROR = 17,
     /// Verification: shape, encoding, timestamp or workspace rules (reference `SchemaError`).
     ALLOWLY_RESULT_VERIFY_SCHEMA = 100,

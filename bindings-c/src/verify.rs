@@ -4,10 +4,9 @@ use std::ffi::c_char;
 
 use allowly_core::canonical;
 use allowly_core::receipt::{KeySet, Verifier};
-use allowly_core::Timestamp;
+use allowly_core::{Error, Timestamp};
 
 use crate::allowly_result;
-use crate::allowly_result::*;
 use crate::ffi::{bytes_arg, clear_string_out, guard, str_arg, write_json, Failure};
 
 /// Verifies a signed receipt offline, as the reference verifier of wire 5 does.
@@ -59,11 +58,7 @@ pub unsafe extern "C" fn allowly_verify_receipt(
                 return Err(Failure::null("trusted_fingerprints"));
             }
             if trusted_len > 10_000 {
-                return Err(Failure::new(
-                    ALLOWLY_RESULT_INVALID_REQUEST,
-                    "invalid_request",
-                    "too many `trusted_fingerprints`",
-                ));
+                return Err(Error::invalid("trusted_fingerprints", "too many").into());
             }
             // SAFETY: non-NULL with `trusted_len` (bounded) readable pointers per the contract.
             let pointers = unsafe { std::slice::from_raw_parts(trusted_fingerprints, trusted_len) };
@@ -73,27 +68,14 @@ pub unsafe extern "C" fn allowly_verify_receipt(
             }
         }
 
-        let document = canonical::parse_document(document).map_err(|err| {
-            Failure::new(
-                ALLOWLY_RESULT_INVALID_JSON,
-                "malformed_json",
-                format!("`key_document_json` is not a key document: {err}"),
-            )
-        })?;
-        let (document_workspace, keys) = KeySet::from_document(&document).map_err(|err| {
-            Failure::new(
-                ALLOWLY_RESULT_INVALID_REQUEST,
-                "invalid_request",
-                format!("`key_document_json` is not a key document: {err}"),
-            )
-        })?;
+        let document = canonical::parse_document(document)
+            .map_err(|err| Failure::invalid_json(format!("`key_document_json` is not a key document: {err}")))?;
+        let (document_workspace, keys) = KeySet::from_document(&document)
+            .map_err(|err| Error::invalid("key_document_json", format!("is not a key document: {err}")))?;
         // A key document of another workspace cannot vouch for this one (as `allowly verify`).
         if document_workspace != workspace_id {
-            return Err(Failure::new(
-                ALLOWLY_RESULT_INVALID_REQUEST,
-                "invalid_request",
-                format!("the key document is of `{document_workspace}`, not of `{workspace_id}`"),
-            ));
+            let message = format!("the key document is of `{document_workspace}`, not of `{workspace_id}`");
+            return Err(Error::invalid("key_document_json", message).into());
         }
         let verifier = Verifier::new(keys, workspace_id, trusted);
         let payload = verifier.verify_json(receipt, Timestamp::now())?;

@@ -244,4 +244,207 @@ static void run_verification(const allowly_engine *engine, const char *receipt) 
   allowly_string_free(ws);
 }
 
+/* ------------------------------------------------------------------------------------------------
+   allowly_engine_call: any operation by name, with the same arguments, answers and errors embedded
+   and remote. */
+
+/* allowly_engine_call with NUL-terminated args, asserting the result code; returns the answer
+   (caller frees; NULL on failure). */
+static char *call_op(const allowly_engine *engine, const char *op, const char *args, allowly_result expected,
+                     int line) {
+  char *answer = (char *)1;
+  allowly_result rc = allowly_engine_call(engine, op, (const uint8_t *)args, strlen(args), &answer);
+  if (rc != expected || (rc == ALLOWLY_RESULT_OK) != (answer != NULL)) {
+    fprintf(stderr, "FAIL line %d: call %s %.200s → %s (answer %s), expected %s (last error: %s %u %s: %s)\n", line,
+            op, args, allowly_result_name(rc), answer ? "set" : "NULL", allowly_result_name(expected),
+            allowly_last_error_kind(), (unsigned)allowly_last_error_status(), allowly_last_error_code(),
+            allowly_last_error_message());
+    test_failures++;
+  }
+  return rc == ALLOWLY_RESULT_OK ? answer : NULL;
+}
+
+/* A call that fails with this result code, code, HTTP status and kind (the same in every SDK). */
+static void expect_call_error(const allowly_engine *engine, const char *op, const char *args, allowly_result rc,
+                              const char *code, unsigned status, const char *kind, int line) {
+  char *answer = call_op(engine, op, args, rc, line);
+  allowly_string_free(answer);
+  if (strcmp(allowly_last_error_code(), code) != 0 || allowly_last_error_status() != status ||
+      strcmp(allowly_last_error_kind(), kind) != 0) {
+    fprintf(stderr, "FAIL line %d: call %s %.200s failed with %s %u %s, expected %s %u %s\n", line, op, args,
+            allowly_last_error_code(), (unsigned)allowly_last_error_status(), allowly_last_error_kind(), code, status,
+            kind);
+    test_failures++;
+  }
+}
+
+/* Every operation of allowly_catalog() reaches the engine through allowly_engine_call: none is an
+   "unknown operation" (its answer to `{}` is an answer or a typed error). Returns how many. */
+static int walk_catalog(const allowly_engine *engine) {
+  char *catalog = NULL;
+  CHECK_RC(allowly_catalog(&catalog), ALLOWLY_RESULT_OK);
+  CHECK_CONTAINS(catalog, "{\"operation\":\"check\",\"method\":\"POST\",\"path\":\"/v1/check\",");
+  CHECK_CONTAINS(catalog, "\"operation\":\"revoke_api_key\",\"method\":\"DELETE\"");
+  /* The assertion below can fail: an operation the engine does not know says so. */
+  char *answer = call_op(engine, "launch_rocket", "{}", ALLOWLY_RESULT_INVALID_REQUEST, __LINE__);
+  CHECK_CONTAINS(allowly_last_error_message(), "unknown operation");
+  allowly_string_free(answer);
+  int n = 0;
+  const char *key = "\"operation\":\"";
+  for (const char *p = catalog ? strstr(catalog, key) : NULL; p; p = strstr(p, key)) {
+    p += strlen(key);
+    const char *end = strchr(p, '"');
+    char op[64];
+    if (!end || (size_t)(end - p) >= sizeof op) {
+      test_failures++;
+      break;
+    }
+    memcpy(op, p, (size_t)(end - p));
+    op[end - p] = '\0';
+    answer = (char *)1;
+    allowly_result rc = allowly_engine_call(engine, op, (const uint8_t *)"{}", 2, &answer);
+    if (rc == ALLOWLY_RESULT_OK) {
+      CHECK(answer != NULL);
+    } else if (answer != NULL || strstr(allowly_last_error_message(), "unknown operation") != NULL ||
+               strlen(allowly_last_error_kind()) == 0) {
+      fprintf(stderr, "FAIL %s: %s %s: %s\n", op, allowly_result_name(rc), allowly_last_error_kind(),
+              allowly_last_error_message());
+      test_failures++;
+    }
+    allowly_string_free(rc == ALLOWLY_RESULT_OK ? answer : NULL);
+    n++;
+  }
+  allowly_string_free(catalog);
+  return n;
+}
+
+/* A flow through allowly_engine_call only, and its errors. `admin` may call setup operations
+   (a setup key when remote); `engine` runs the rest. */
+static void run_call_flow(const allowly_engine *admin, const allowly_engine *engine, const char *policy_path) {
+  char args[1024];
+  char *ws = NULL;
+  CHECK_RC(allowly_engine_workspace_id(engine, &ws), ALLOWLY_RESULT_OK);
+  if (!ws) return;
+
+  /* publish_policy: the same answer shape as allowly_engine_publish_policy. */
+  size_t policy_len = 0;
+  char *policy = read_file(policy_path, &policy_len);
+  char *answer = NULL;
+  CHECK_RC(allowly_engine_call(admin, "publish_policy", (const uint8_t *)policy, policy_len, &answer),
+           ALLOWLY_RESULT_OK);
+  CHECK_CONTAINS(answer, "\"policy_id\":\"support_agent\"");
+  CHECK_CONTAINS(answer, "\"created_by\":\"");
+  allowly_string_free(answer);
+  free(policy);
+  answer = call_op(admin, "get_policy", "{\"policy_id\":\"support_agent\"}", ALLOWLY_RESULT_OK, __LINE__);
+  CHECK_CONTAINS(answer, "\"policy_id\":\"support_agent\"");
+  allowly_string_free(answer);
+
+  /* Authorize, check, read the receipt and the authorization, list, revoke (idempotently). */
+  answer = call_op(engine, "create_authorization", "{\"user_id\":\"user_7\",\"policy_id\":\"support_agent\"}",
+                   ALLOWLY_RESULT_OK, __LINE__);
+  char *auth = json_string(answer, "authorization_id");
+  allowly_string_free(answer);
+  CHECK(auth != NULL && strncmp(auth, "auth_", 5) == 0);
+  if (!auth) {
+    allowly_string_free(ws);
+    return;
+  }
+  snprintf(args, sizeof args,
+           "{\"authorization_id\":\"%s\",\"actions\":[\"email.send\"],\"context\":" INTERNAL "}", auth);
+  answer = call_op(engine, "check", args, ALLOWLY_RESULT_OK, __LINE__);
+  CHECK_CONTAINS(answer, "\"email.send\":{\"decision\":\"allow\",\"reason\":\"authorization_granted_action_active\"");
+  char *receipt_id = json_string(answer, "receipt_id");
+  allowly_string_free(answer);
+  CHECK(receipt_id != NULL);
+  snprintf(args, sizeof args, "{\"receipt_id\":\"%s\"}", receipt_id ? receipt_id : "rcp_missing");
+  answer = call_op(engine, "get_receipt", args, ALLOWLY_RESULT_OK, __LINE__);
+  CHECK_CONTAINS(answer, "\"status\":\"signed\"");
+  CHECK_CONTAINS(answer, "\"protected\":\"");
+  allowly_string_free(answer);
+  free(receipt_id);
+  snprintf(args, sizeof args, "{\"authorization_id\":\"%s\"}", auth);
+  answer = call_op(engine, "get_authorization", args, ALLOWLY_RESULT_OK, __LINE__);
+  CHECK_CONTAINS(answer, auth);
+  allowly_string_free(answer);
+  answer = call_op(engine, "list_authorizations", "{\"limit\":1}", ALLOWLY_RESULT_OK, __LINE__);
+  CHECK_CONTAINS(answer, "\"items\":[{");
+  CHECK_CONTAINS(answer, "\"has_more\":");
+  allowly_string_free(answer);
+  snprintf(args, sizeof args,
+           "{\"authorization_id\":\"%s\",\"revoked_by\":\"c_calls\",\"idempotency_key\":\"revoke-%s\"}", auth, auth);
+  char *revoked = call_op(engine, "revoke_authorization", args, ALLOWLY_RESULT_OK, __LINE__);
+  CHECK_CONTAINS(revoked, "\"revoked_at\":\"");
+  /* The same idempotency key replays the first answer; without one a second revoke conflicts. */
+  char *replayed = call_op(engine, "revoke_authorization", args, ALLOWLY_RESULT_OK, __LINE__);
+  CHECK(revoked && replayed && strcmp(revoked, replayed) == 0);
+  allowly_string_free(revoked);
+  allowly_string_free(replayed);
+  snprintf(args, sizeof args, "{\"authorization_id\":\"%s\"}", auth);
+  expect_call_error(engine, "revoke_authorization", args, ALLOWLY_RESULT_CONFLICT, "authorization_revoked", 409,
+                    "conflict", __LINE__);
+  free(auth);
+
+  /* The key document; an API key created and revoked (a 204 operation answers `null`). */
+  snprintf(args, sizeof args, "{\"workspace_id\":\"%s\"}", ws);
+  answer = call_op(engine, "get_key_document", args, ALLOWLY_RESULT_OK, __LINE__);
+  CHECK_CONTAINS(answer, ws);
+  CHECK_CONTAINS(answer, "\"public_key_fingerprint\":\"sha256:");
+  allowly_string_free(answer);
+  answer = call_op(admin, "create_api_key", "{\"kind\":\"runtime\",\"label\":\"c_calls\"}", ALLOWLY_RESULT_OK,
+                   __LINE__);
+  char *key_id = json_string(answer, "key_id");
+  CHECK_CONTAINS(answer, "\"kind\":\"runtime\"");
+  allowly_string_free(answer);
+  CHECK(key_id != NULL);
+  snprintf(args, sizeof args, "{\"key_id\":\"%s\"}", key_id ? key_id : "key_missing");
+  answer = call_op(admin, "revoke_api_key", args, ALLOWLY_RESULT_OK, __LINE__);
+  CHECK_STR(answer, "null");
+  allowly_string_free(answer);
+  free(key_id);
+
+  /* Errors: the same result code, code, status and kind embedded and remote. */
+  expect_call_error(engine, "get_authorization", "{\"authorization_id\":\"auth_nope\"}", ALLOWLY_RESULT_NOT_FOUND,
+                    "authorization_not_found", 404, "not_found", __LINE__);
+  expect_call_error(engine, "check", "{\"authorization_id\":\"auth_x\",\"actions\":[]}",
+                    ALLOWLY_RESULT_INVALID_REQUEST, "invalid_request", 422, "invalid_request", __LINE__);
+  expect_call_error(engine, "get_authorization", "{\"authorization_id\":7}", ALLOWLY_RESULT_INVALID_REQUEST,
+                    "invalid_request", 422, "invalid_request", __LINE__);
+  CHECK_CONTAINS(allowly_last_error_message(), "authorization_id");
+  expect_call_error(engine, "launch_rocket", "{}", ALLOWLY_RESULT_INVALID_REQUEST, "invalid_request", 422,
+                    "invalid_request", __LINE__);
+  CHECK_CONTAINS(allowly_last_error_message(), "unknown operation");
+  expect_call_error(engine, "get_authorization", "{\"authorization_id\":", ALLOWLY_RESULT_INVALID_JSON,
+                    "invalid_json", 400, "invalid_request", __LINE__);
+  expect_call_error(engine, "get_authorization", "", ALLOWLY_RESULT_INVALID_JSON, "invalid_json", 400,
+                    "invalid_request", __LINE__);
+
+  /* The JSON needs no NUL: only `len` bytes are read. */
+  const char *padded = "{\"authorization_id\":\"auth_nope\"}trailing bytes that are not JSON";
+  answer = (char *)1;
+  CHECK_RC(allowly_engine_call(engine, "get_authorization", (const uint8_t *)padded,
+                               strlen("{\"authorization_id\":\"auth_nope\"}"), &answer),
+           ALLOWLY_RESULT_NOT_FOUND);
+  CHECK(answer == NULL);
+
+  /* NULL arguments. */
+  answer = (char *)1;
+  CHECK_RC(allowly_engine_call(engine, NULL, (const uint8_t *)"{}", 2, &answer), ALLOWLY_RESULT_NULL_PARAMETER);
+  CHECK(answer == NULL);
+  CHECK_STR(allowly_last_error_code(), "null_parameter");
+  CHECK_STR(allowly_last_error_kind(), "invalid_request");
+  CHECK(allowly_last_error_status() == 0);
+  CHECK_RC(allowly_engine_call(engine, "list_authorizations", NULL, 0, &answer), ALLOWLY_RESULT_NULL_PARAMETER);
+  CHECK_RC(allowly_engine_call(engine, "list_authorizations", (const uint8_t *)"{}", 2, NULL),
+           ALLOWLY_RESULT_NULL_PARAMETER);
+  CHECK_RC(allowly_engine_call(NULL, "list_authorizations", (const uint8_t *)"{}", 2, &answer),
+           ALLOWLY_RESULT_NULL_PARAMETER);
+  CHECK(answer == NULL);
+  CHECK_RC(allowly_catalog(NULL), ALLOWLY_RESULT_NULL_PARAMETER);
+  const char bad_op[] = {'c', 'h', (char)0xff, 0};
+  CHECK_RC(allowly_engine_call(engine, bad_op, (const uint8_t *)"{}", 2, &answer), ALLOWLY_RESULT_INVALID_UTF8);
+
+  allowly_string_free(ws);
+}
+
 #endif

@@ -1,5 +1,5 @@
 /* Embedded engine through the C API: the quickstart flow, verification accept/reject, bad input
-   (NULL, invalid UTF-8, malformed JSON), close and free.
+   (NULL, invalid UTF-8, malformed JSON), every operation through allowly_engine_call, close and free.
    Usage: test_embedded <support-agent policy.json> <empty home dir> */
 #include "flows.h"
 
@@ -89,12 +89,17 @@ static void bad_input(const allowly_engine *engine) {
            ALLOWLY_RESULT_INVALID_REQUEST);
   CHECK_RC(allowly_engine_publish_policy(engine, (const uint8_t *)"{\"policy_id\":", 13, NULL),
            ALLOWLY_RESULT_INVALID_JSON);
+  CHECK_STR(allowly_last_error_code(), "invalid_json");
+  CHECK_STR(allowly_last_error_kind(), "invalid_request");
+  CHECK(allowly_last_error_status() == 400);
   CHECK_RC(allowly_engine_publish_policy(engine, (const uint8_t *)"{\"policy_id\":\"p\"}", 17, NULL),
            ALLOWLY_RESULT_INVALID_REQUEST);
 
   /* Unknown objects: typed codes, and an unknown authorization is a signed deny, not an error. */
   CHECK_RC(allowly_engine_revoke_authorization(engine, "auth_nope", NULL, NULL), ALLOWLY_RESULT_NOT_FOUND);
   CHECK_STR(allowly_last_error_code(), "authorization_not_found");
+  CHECK_STR(allowly_last_error_kind(), "not_found");
+  CHECK(allowly_last_error_status() == 404); /* what allowly serve answers for the same error */
   CHECK_RC(allowly_engine_resolve_escalation(engine, "esc_nope", true, "me", NULL, NULL), ALLOWLY_RESULT_NOT_FOUND);
   CHECK_RC(allowly_engine_resolve_confirmation(engine, "nonce_nope", true, 0, NULL), ALLOWLY_RESULT_NOT_FOUND);
   allowly_action_result *unknown = NULL;
@@ -110,6 +115,8 @@ static void bad_input(const allowly_engine *engine) {
   /* A home that cannot be created. */
   CHECK_RC(allowly_engine_open_embedded("/proc/allowly-cannot-create-this", &other), ALLOWLY_RESULT_IO_ERROR);
   CHECK(other == NULL);
+  CHECK_STR(allowly_last_error_kind(), "internal");
+  CHECK(allowly_last_error_status() == 500);
 
   /* Bad remote settings: refused before anything is sent. */
   allowly_connect_options options = {0};
@@ -134,6 +141,8 @@ static void close_and_free(allowly_engine *engine) {
            ALLOWLY_RESULT_CLOSED);
   CHECK(decision == ALLOWLY_DECISION_DENY);
   CHECK_STR(allowly_last_error_code(), "closed");
+  CHECK_RC(allowly_engine_call(engine, "list_policies", (const uint8_t *)"{}", 2, &(char *){NULL}),
+           ALLOWLY_RESULT_CLOSED);
   char *out = NULL;
   const char *req = "{\"authorization_id\":\"auth_x\",\"actions\":[\"email.send\"]}";
   CHECK_RC(allowly_engine_check(engine, (const uint8_t *)req, strlen(req), &out), ALLOWLY_RESULT_CLOSED);
@@ -155,6 +164,8 @@ int main(int argc, char **argv) {
   }
   CHECK(allowly_version() != NULL && strlen(allowly_version()) > 0);
   CHECK_STR(allowly_last_error_code(), "");
+  CHECK_STR(allowly_last_error_kind(), "");
+  CHECK(allowly_last_error_status() == 0);
 
   allowly_engine *engine = NULL;
   CHECK_RC(allowly_engine_open_embedded(argv[2], &engine), ALLOWLY_RESULT_OK);
@@ -164,6 +175,11 @@ int main(int argc, char **argv) {
   run_verification(engine, receipt);
   free(receipt);
   bad_input(engine);
+  run_call_flow(engine, engine, argv[1]);
+  /* Last: with `{}` it rotates the signing key, among others. */
+  int operations = walk_catalog(engine);
+  printf("      allowly_engine_call reached the %d operations of the catalog (embedded)\n", operations);
+  CHECK(operations >= 22);
 
   /* A second handle on the same home sees the same workspace. */
   allowly_engine *again = NULL;
@@ -177,5 +193,5 @@ int main(int argc, char **argv) {
   allowly_engine_free(&again);
 
   close_and_free(engine);
-  return test_report("test_embedded (quickstart, verification, bad input, close)");
+  return test_report("test_embedded (quickstart, verification, bad input, allowly_engine_call, close)");
 }

@@ -1,5 +1,5 @@
 /* Remote engine through the C API against `allowly serve`: the quickstart flow, verification with
-   the runtime's key document, typed refusals; then the local fallback against a silent socket
+   the runtime's key document, typed refusals, every operation through allowly_engine_call; then the local fallback against a silent socket
    (within the check timeout) and a closed port.
    Usage: test_remote <url> <setup key> <runtime key> <workspace id> <support-agent policy.json> */
 #include "flows.h"
@@ -81,6 +81,16 @@ static void fallback_on(const char *url, const char *failure, int bounded) {
   const char *create = "{\"user_id\":\"u\",\"policy_id\":\"support_agent\"}";
   allowly_result rc = allowly_engine_create_authorization(engine, (const uint8_t *)create, strlen(create), NULL, NULL);
   CHECK(rc == (strcmp(failure, "timeout") == 0 ? ALLOWLY_RESULT_TIMEOUT : ALLOWLY_RESULT_UNREACHABLE));
+  CHECK_STR(allowly_last_error_kind(), failure);
+  CHECK(allowly_last_error_status() == 0); /* no answer, no status */
+
+  /* A check through allowly_engine_call falls back the same way. */
+  char *answer = call_op(engine, "check", request, ALLOWLY_RESULT_OK, __LINE__);
+  CHECK_CONTAINS(answer, "\"is_fallback\":true");
+  allowly_string_free(answer);
+  expect_call_error(engine, "get_authorization", "{\"authorization_id\":\"auth_x\"}",
+                    strcmp(failure, "timeout") == 0 ? ALLOWLY_RESULT_TIMEOUT : ALLOWLY_RESULT_UNREACHABLE, failure, 0,
+                    failure, __LINE__);
   allowly_engine_free(&engine);
 }
 
@@ -101,16 +111,27 @@ int main(int argc, char **argv) {
   char *receipt = run_quickstart(admin, engine, argv[5]);
   run_verification(engine, receipt);
   free(receipt);
+  run_call_flow(admin, engine, argv[5]);
+  /* With the runtime key: `{}` must not rotate the shared server's signing key. */
+  int operations = walk_catalog(engine);
+  printf("      allowly_engine_call reached the %d operations of the catalog (remote)\n", operations);
+  CHECK(operations >= 22);
 
   /* Typed refusals from the runtime. */
   const char *policy = "{\"policy_id\":\"x\"}";
   CHECK_RC(allowly_engine_publish_policy(engine, (const uint8_t *)policy, strlen(policy), NULL),
            ALLOWLY_RESULT_UNAUTHORIZED);
+  CHECK_STR(allowly_last_error_kind(), "forbidden"); /* a runtime key on a setup operation */
+  CHECK(allowly_last_error_status() == 403);
+  expect_call_error(engine, "list_api_keys", "{}", ALLOWLY_RESULT_UNAUTHORIZED, "forbidden", 403, "forbidden",
+                    __LINE__);
   allowly_engine *stranger = NULL;
   CHECK_RC(allowly_engine_connect(url, "allowly.runtime.not_a_key", NULL, &stranger), ALLOWLY_RESULT_OK);
   const char *create = "{\"user_id\":\"u\",\"policy_id\":\"support_agent\"}";
   CHECK_RC(allowly_engine_create_authorization(stranger, (const uint8_t *)create, strlen(create), NULL, NULL),
            ALLOWLY_RESULT_UNAUTHORIZED);
+  CHECK_STR(allowly_last_error_kind(), "unauthorized");
+  CHECK(allowly_last_error_status() == 401);
   allowly_engine_free(&stranger);
   CHECK_RC(allowly_engine_revoke_authorization(engine, "auth_nope", NULL, NULL), ALLOWLY_RESULT_NOT_FOUND);
   const char *bad = "{\"authorization_id\":\"auth_x\",\"actions\":[]}";

@@ -1,17 +1,41 @@
-//! The exported classes and functions. Each returns the JSON envelope of [`crate::convert`]
-//! (`{"ok": ...}` or `{"error": ...}`); constructors throw an `Error` whose message is that envelope.
+//! The exported classes. Engine calls resolve with the JSON envelope of
+//! [`crate::convert`] (`{"ok": answer}` or `{"error": details}`); what throws synchronously (the
+//! constructors, `NativeKeys.load`) throws a JS `Error` built here whose properties are the
+//! structured [`ErrorDetails`] (`kind`, `code`, `status`, `fields`, `retryAfterSeconds`,
+//! `referenceClass`) and whose message is the human message: no JSON travels in a message.
 
 use std::sync::Arc;
 
 use allowly_core::receipt::KeySet;
-use napi::bindgen_prelude::{AsyncTask, Env, Result, Status};
-use napi::Task;
+use napi::bindgen_prelude::{AsyncTask, Env, JsObjectValue, Result, Status};
+use napi::{JsValue, Task};
 use napi_derive::napi;
 
-use crate::convert::{self, guarded, Engine};
+use crate::convert::{self, guarded, Engine, ErrorDetails};
 
-fn throw(err: &allowly_core::Error) -> napi::Error {
-    napi::Error::new(Status::GenericFailure, convert::error_json(err))
+/// One invalid field of a request (a property of a thrown error's `fields`).
+#[napi(object)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+/// The JS error a synchronous call throws for `err`.
+fn throw(env: &Env, err: &allowly_core::Error) -> napi::Error {
+    js_error(env, &ErrorDetails::of(err)).unwrap_or_else(|failure| failure)
+}
+
+fn js_error(env: &Env, details: &ErrorDetails) -> Result<napi::Error> {
+    let mut error = env.create_error(napi::Error::from_reason(details.message.clone()))?;
+    let fields: Vec<FieldError> =
+        details.fields.iter().map(|f| FieldError { field: f.field.clone(), message: f.message.clone() }).collect();
+    error.set_named_property("kind", details.kind)?;
+    error.set_named_property("code", details.code.as_str())?;
+    error.set_named_property("status", details.status.map(u32::from))?;
+    error.set_named_property("fields", fields)?;
+    error.set_named_property("retryAfterSeconds", details.retry_after_seconds)?;
+    error.set_named_property("referenceClass", details.reference_class)?;
+    Ok(napi::Error::from(error.to_unknown()))
 }
 
 /// One workspace: an embedded engine or a remote `allowly serve` runtime.
@@ -24,23 +48,36 @@ pub struct NativeEngine {
 impl NativeEngine {
     /// Opens (creating on first use) the embedded workspace in `home`.
     #[napi(factory)]
-    pub fn embedded(home: String) -> Result<NativeEngine> {
+    pub fn embedded(env: Env, home: String) -> Result<NativeEngine> {
         let engine = std::panic::catch_unwind(|| Engine::embedded(&home))
             .unwrap_or_else(|_| Err(allowly_core::Error::Store("the engine failed to open".into())))
-            .map_err(|err| throw(&err))?;
+            .map_err(|err| throw(&env, &err))?;
         Ok(NativeEngine { engine })
     }
 
     /// A workspace that lives in memory only (tests, examples).
     #[napi(factory)]
-    pub fn in_memory() -> Result<NativeEngine> {
-        Ok(NativeEngine { engine: Engine::in_memory().map_err(|err| throw(&err))? })
+    pub fn in_memory(env: Env) -> Result<NativeEngine> {
+        Ok(NativeEngine { engine: Engine::in_memory().map_err(|err| throw(&env, &err))? })
     }
 
     /// A client of an `allowly serve` runtime; opens no connection until the first call.
     #[napi(factory)]
-    pub fn remote(base_url: String, api_key: String, options_json: String) -> Result<NativeEngine> {
-        Ok(NativeEngine { engine: Engine::remote(&base_url, &api_key, &options_json).map_err(|err| throw(&err))? })
+    pub fn remote(env: Env, base_url: String, api_key: String, options_json: String) -> Result<NativeEngine> {
+        let engine = Engine::remote(&base_url, &api_key, &options_json).map_err(|err| throw(&env, &err))?;
+        Ok(NativeEngine { engine })
+    }
+
+    /// The operation catalog (`allowly_core::ops::CATALOG`) as JSON: one route per operation.
+    #[napi]
+    pub fn catalog_json() -> String {
+        convert::catalog_json()
+    }
+
+    /// Every error `kind` the core has (`allowly_core::ErrorKind::ALL`), in order.
+    #[napi]
+    pub fn error_kinds() -> Vec<&'static str> {
+        allowly_core::ErrorKind::ALL.iter().map(|kind| kind.as_str()).collect()
     }
 
     /// Whether this is an in-process engine.
@@ -49,7 +86,9 @@ impl NativeEngine {
         matches!(self.engine, Engine::Embedded(_))
     }
 
-    /// Runs one `Api` operation off the event loop; resolves with the JSON envelope.
+    /// Runs one operation off the event loop, by its catalog name (or `engine_version`,
+    /// `workspace_id`, `readiness`, `create_checkpoints`) with its arguments as the wire's JSON;
+    /// resolves with the JSON envelope.
     #[napi(ts_return_type = "Promise<string>")]
     pub fn call(&self, op: String, args_json: String) -> AsyncTask<Call> {
         AsyncTask::new(Call { engine: self.engine.clone(), op, args: args_json })
@@ -68,10 +107,7 @@ impl NativeEngine {
 }
 
 fn run(engine: &Engine, op: &str, args: &str) -> String {
-    guarded(|| match engine {
-        Engine::Embedded(inner) if op == "create_checkpoints" => convert::dispatch_embedded(inner, op),
-        _ => convert::dispatch(engine.api(), op, args),
-    })
+    guarded(|| convert::call(engine, op, args))
 }
 
 /// The work of [`NativeEngine::call`] on the libuv pool.
@@ -138,8 +174,8 @@ pub struct NativeKeys {
 #[napi]
 impl NativeKeys {
     #[napi(factory)]
-    pub fn load(document_json: String) -> Result<NativeKeys> {
-        let keys = convert::load_keys(&document_json).map_err(|err| throw(&err))?;
+    pub fn load(env: Env, document_json: String) -> Result<NativeKeys> {
+        let keys = convert::load_keys(&document_json).map_err(|err| throw(&env, &err))?;
         Ok(NativeKeys { keys: keys.keys, workspace_id: keys.workspace_id, document: keys.document.to_string() })
     }
 

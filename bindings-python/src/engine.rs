@@ -1,19 +1,23 @@
 //! `Engine`: one workspace behind core's `Api` trait, embedded (`Allowly::open_embedded`) or remote
-//! (`allowly_core::connect`). Every method converts its arguments, releases the GIL for the engine
-//! call, and converts the answer to the HTTP API's JSON shape as Python objects; `check`, the hot
-//! path, answers `ActionAnswer`s that convert their fields when read.
+//! (`allowly_core::connect`). Every operation of the catalog (`allowly_core::ops`) goes through the
+//! one generic [`Engine::call`]: arguments by operation name, as the HTTP API's JSON, answered with
+//! the HTTP API's JSON. `check`, the hot path, has its own method that answers `ActionAnswer`s
+//! converting their fields when read. Every engine call releases the GIL.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use allowly_core::api::Api;
-use allowly_core::model::{AuthorizationCreate, CheckRequest, Resolution};
+use allowly_core::model::CheckRequest;
+use allowly_core::ops::Request;
 use allowly_core::remote::{FallbackMode, RemoteOptions};
-use allowly_core::Allowly;
+use allowly_core::{Allowly, Error};
 use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString};
+use serde_json::{Map, Value};
 
 use crate::answer::{check_fields, CheckFields};
-use crate::convert::{model_to_py, to_py, to_value, Floats};
+use crate::convert::{to_py, to_value, Floats};
 use crate::errors::{config_error, engine_error, input_error};
 
 /// The engine of one workspace; `Send + Sync`, shared freely between threads.
@@ -23,7 +27,7 @@ pub struct Engine {
     remote: bool,
 }
 
-fn json_arg(py: Python<'_>, obj: Option<&Bound<'_, PyAny>>, name: &str) -> PyResult<Option<serde_json::Value>> {
+fn json_arg(py: Python<'_>, obj: Option<&Bound<'_, PyAny>>, name: &str) -> PyResult<Option<Value>> {
     match obj {
         None => Ok(None),
         Some(obj) if obj.is_none() => Ok(None),
@@ -31,20 +35,32 @@ fn json_arg(py: Python<'_>, obj: Option<&Bound<'_, PyAny>>, name: &str) -> PyRes
     }
 }
 
-impl Engine {
-    /// Runs `work` on the engine without the GIL and converts its answer.
-    fn call<'py, T, F>(&self, py: Python<'py>, work: F) -> PyResult<Bound<'py, PyAny>>
-    where
-        T: serde::Serialize + Send,
-        F: FnOnce(&dyn Api) -> allowly_core::Result<T> + Send,
-    {
-        let api = self.api.clone();
-        let answer = py.detach(move || work(api.as_ref()));
-        match answer {
-            Ok(value) => model_to_py(py, &value),
-            Err(err) => Err(engine_error(py, err)),
-        }
+/// The arguments of an operation given as Python data: a dict (each member converted under its own
+/// name, so a type error names `metadata.x`, not `args.metadata.x`) or `None` for none.
+fn data_args(py: Python<'_>, args: &Bound<'_, PyAny>) -> PyResult<Value> {
+    if args.is_none() {
+        return Ok(Value::Object(Map::new()));
     }
+    let Ok(members) = args.cast::<PyDict>() else {
+        return json_arg(py, Some(args), "args").map(Option::unwrap_or_default);
+    };
+    let mut out = Map::with_capacity(members.len());
+    for (key, item) in members.iter() {
+        let Ok(key) = key.cast::<PyString>() else {
+            return json_arg(py, Some(args), "args").map(Option::unwrap_or_default);
+        };
+        let key = key.to_str()?.to_owned();
+        let value = to_value(&item, &key, Floats::Refuse).map_err(|err| input_error(py, err))?;
+        out.insert(key, value);
+    }
+    Ok(Value::Object(out))
+}
+
+/// One operation of the catalog by name, on `api`: `Request::from_value` → `Api::call` →
+/// `Answer::to_value`. Arguments `null` stand for none (`{}`).
+fn run(api: &dyn Api, operation: &str, args: Value) -> allowly_core::Result<Value> {
+    let args = if args.is_null() { Value::Object(Map::new()) } else { args };
+    api.call(Request::from_value(operation, args)?)?.to_value()
 }
 
 #[pymethods]
@@ -110,6 +126,35 @@ impl Engine {
         self.remote
     }
 
+    /// Any operation of the catalog (`catalog()`) by name. `args` as JSON text answers JSON text
+    /// (exactly the HTTP API's answer body; `null` for the 204 operations); `args` as Python data
+    /// (a dict, or `None`) answers Python data. A check that cannot be decided gets the local
+    /// fallback, as `check` does.
+    fn call<'py>(&self, py: Python<'py>, op: &str, args: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let api = self.api.clone();
+        let operation = op.to_owned();
+        if let Ok(text) = args.cast::<PyString>() {
+            let text = text.to_str()?.to_owned();
+            let answer = py.detach(move || {
+                let args = serde_json::from_str(&text)
+                    .map_err(|err| Error::invalid("args", format!("not a JSON document: {err}")))?;
+                let answer = run(api.as_ref(), &operation, args)?;
+                serde_json::to_string(&answer)
+                    .map_err(|err| Error::internal(format!("cannot encode the answer: {err}")))
+            });
+            return match answer {
+                Ok(json) => Ok(PyString::new(py, &json).into_any()),
+                Err(err) => Err(engine_error(py, err)),
+            };
+        }
+        let args = data_args(py, args)?;
+        match py.detach(move || run(api.as_ref(), &operation, args)) {
+            Ok(answer) => to_py(py, &answer),
+            Err(err) => Err(engine_error(py, err)),
+        }
+    }
+
+    /// The hot path of `call("check", ...)`: the same check, without building the answer's dicts.
     #[pyo3(signature = (authorization_id, actions, resource=None, session_id=None, estimated_cost_micros=None, context=None, idempotency_key=None, client_timestamp=None))]
     #[allow(clippy::too_many_arguments)]
     fn check<'py>(
@@ -135,7 +180,7 @@ impl Engine {
             idempotency_key,
         };
         let api = self.api.clone();
-        match py.detach(move || api.check(&request)) {
+        match py.detach(move || api.check_or_fallback(&request)) {
             Ok(answer) => check_fields(py, answer),
             Err(err) => Err(engine_error(py, err)),
         }
@@ -164,187 +209,13 @@ impl Engine {
             let mut samples = Vec::with_capacity(calls);
             for _ in 0..calls {
                 let started = std::time::Instant::now();
-                let answer = api.check(&request)?;
+                let answer = api.check_or_fallback(&request)?;
                 samples.push(started.elapsed().as_nanos() as f64 / 1000.0);
                 std::hint::black_box(answer);
             }
             Ok::<_, allowly_core::Error>(samples)
         });
         timed.map_err(|err| engine_error(py, err))
-    }
-
-    fn create_policy<'py>(&self, py: Python<'py>, body: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-        let body = json_arg(py, Some(body), "definition")?.unwrap_or_default();
-        self.call(py, move |api| api.create_policy(&body))
-    }
-
-    #[pyo3(signature = (body, idempotency_key=None))]
-    fn publish_policy<'py>(
-        &self,
-        py: Python<'py>,
-        body: &Bound<'py, PyAny>,
-        idempotency_key: Option<String>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let body = json_arg(py, Some(body), "definition")?.unwrap_or_default();
-        self.call(py, move |api| api.publish_policy(&body, idempotency_key.as_deref()))
-    }
-
-    fn get_policy<'py>(&self, py: Python<'py>, policy_id: String) -> PyResult<Bound<'py, PyAny>> {
-        self.call(py, move |api| api.get_policy(&policy_id))
-    }
-
-    #[pyo3(signature = (limit, cursor=None))]
-    fn list_policies<'py>(&self, py: Python<'py>, limit: usize, cursor: Option<String>) -> PyResult<Bound<'py, PyAny>> {
-        self.call(py, move |api| api.list_policies(limit, cursor.as_deref()))
-    }
-
-    #[pyo3(signature = (policy_id, idempotency_key=None))]
-    fn archive_policy<'py>(
-        &self,
-        py: Python<'py>,
-        policy_id: String,
-        idempotency_key: Option<String>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        self.call(py, move |api| api.archive_policy(&policy_id, idempotency_key.as_deref()))
-    }
-
-    fn preview_policy<'py>(
-        &self,
-        py: Python<'py>,
-        definition: &Bound<'py, PyAny>,
-        action: String,
-        context: &Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let definition = json_arg(py, Some(definition), "definition")?.unwrap_or_default();
-        let context = json_arg(py, Some(context), "context")?.unwrap_or_else(|| serde_json::json!({}));
-        self.call(py, move |api| api.preview_policy(&definition, &action, &context))
-    }
-
-    #[pyo3(signature = (user_id, policy_id, policy_version=None, actions=None, expires_at=None, budget_limit_micros=None, metadata=None, replaces=None, idempotency_key=None))]
-    #[allow(clippy::too_many_arguments)]
-    fn create_authorization<'py>(
-        &self,
-        py: Python<'py>,
-        user_id: String,
-        policy_id: String,
-        policy_version: Option<i64>,
-        actions: Option<Vec<String>>,
-        expires_at: Option<String>,
-        budget_limit_micros: Option<i64>,
-        metadata: Option<&Bound<'py, PyAny>>,
-        replaces: Option<String>,
-        idempotency_key: Option<String>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let request = AuthorizationCreate {
-            user_id,
-            policy_id,
-            policy_version,
-            actions,
-            expires_at,
-            budget_limit_micros,
-            metadata: json_arg(py, metadata, "metadata")?,
-            replaces,
-            idempotency_key,
-        };
-        self.call(py, move |api| api.create_authorization(&request))
-    }
-
-    #[pyo3(signature = (authorization_id, revoked_by=None, notes=None, idempotency_key=None))]
-    fn revoke_authorization<'py>(
-        &self,
-        py: Python<'py>,
-        authorization_id: String,
-        revoked_by: Option<String>,
-        notes: Option<String>,
-        idempotency_key: Option<String>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        self.call(py, move |api| {
-            api.revoke_authorization(
-                &authorization_id,
-                revoked_by.as_deref(),
-                notes.as_deref(),
-                idempotency_key.as_deref(),
-            )
-        })
-    }
-
-    #[pyo3(signature = (limit, cursor=None))]
-    fn list_authorizations<'py>(
-        &self,
-        py: Python<'py>,
-        limit: usize,
-        cursor: Option<String>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        self.call(py, move |api| api.list_authorizations(limit, cursor.as_deref()))
-    }
-
-    fn get_authorization<'py>(&self, py: Python<'py>, authorization_id: String) -> PyResult<Bound<'py, PyAny>> {
-        self.call(py, move |api| api.get_authorization(&authorization_id))
-    }
-
-    #[pyo3(signature = (nonce, approved, ttl_seconds=None, idempotency_key=None))]
-    fn resolve_confirmation<'py>(
-        &self,
-        py: Python<'py>,
-        nonce: String,
-        approved: bool,
-        ttl_seconds: Option<i64>,
-        idempotency_key: Option<String>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        self.call(py, move |api| api.resolve_confirmation(&nonce, approved, ttl_seconds, idempotency_key.as_deref()))
-    }
-
-    fn confirmation_status<'py>(&self, py: Python<'py>, confirmation_id: String) -> PyResult<Bound<'py, PyAny>> {
-        self.call(py, move |api| api.confirmation_status(&confirmation_id))
-    }
-
-    #[pyo3(signature = (escalation_id, resolution, resolved_by, note=None))]
-    fn resolve_escalation<'py>(
-        &self,
-        py: Python<'py>,
-        escalation_id: String,
-        resolution: &str,
-        resolved_by: String,
-        note: Option<String>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let resolution = match resolution {
-            "approved" => Resolution::Approved,
-            "rejected" => Resolution::Rejected,
-            other => {
-                return Err(config_error(py, format!("invalid `resolution` `{other}`: use `approved` or `rejected`")))
-            }
-        };
-        self.call(py, move |api| {
-            api.resolve_escalation(&escalation_id, resolution, &resolved_by, note.as_deref(), None)
-        })
-    }
-
-    fn escalation_status<'py>(&self, py: Python<'py>, escalation_id: String) -> PyResult<Bound<'py, PyAny>> {
-        self.call(py, move |api| api.escalation_status(&escalation_id))
-    }
-
-    #[pyo3(signature = (check_receipt_id, actual_cost_micros, idempotency_key=None))]
-    fn settle_budget<'py>(
-        &self,
-        py: Python<'py>,
-        check_receipt_id: String,
-        actual_cost_micros: i64,
-        idempotency_key: Option<String>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        self.call(py, move |api| api.settle_budget(&check_receipt_id, actual_cost_micros, idempotency_key.as_deref()))
-    }
-
-    /// The signed receipt (the JWS object) by id.
-    fn receipt<'py>(&self, py: Python<'py>, receipt_id: String) -> PyResult<Bound<'py, PyAny>> {
-        let api = self.api.clone();
-        match py.detach(move || api.receipt(&receipt_id)) {
-            Ok(signed) => to_py(py, &signed.to_value()),
-            Err(err) => Err(engine_error(py, err)),
-        }
-    }
-
-    fn key_document<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.call(py, |api| api.key_document())
     }
 
     fn engine_version(&self) -> Option<String> {
@@ -359,4 +230,12 @@ impl Engine {
         let api = self.api.clone();
         py.detach(move || api.readiness()).map_err(|err| engine_error(py, err))
     }
+}
+
+/// The operation catalog (`allowly_core::ops::CATALOG`) as JSON: one object per operation, with
+/// its HTTP route, access, idempotency, body and success status.
+#[pyfunction]
+pub fn catalog() -> PyResult<String> {
+    serde_json::to_string(allowly_core::ops::CATALOG)
+        .map_err(|err| crate::errors::internal(format!("cannot encode the catalog: {err}")))
 }

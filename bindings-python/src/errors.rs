@@ -1,9 +1,11 @@
-//! Core errors → the typed Python exceptions of `allowly._errors` (defined in Python so that they
-//! carry plain attributes and are easy to subclass and pickle). Every core error code reaches
-//! Python as `exc.code`; nothing is flattened to a string.
+//! Core errors → the exceptions of `allowly._errors` (defined in Python so that they carry plain
+//! attributes and are easy to subclass and pickle). The class of an engine error is one lookup
+//! from its kind (`Error::kind()`), made once, in `allowly._errors.error_of`: this file hands over
+//! the kind, the stable `code()`, the message, `http_status()`, `fields()` and
+//! `retry_after_seconds()`, and never picks a class itself.
 
 use allowly_core::receipt::VerifyError;
-use allowly_core::{Error, FieldError};
+use allowly_core::{Error, ErrorKind, FieldError};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -13,24 +15,24 @@ use crate::convert::ConvError;
 
 static ERRORS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
 
-fn class<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
+fn attribute<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
     let module = ERRORS.get_or_try_init(py, || py.import("allowly._errors").map(Bound::unbind))?;
     module.bind(py).getattr(name)
 }
 
-/// Instantiates `allowly._errors.<name>(*args)` as a `PyErr`.
+/// Calls `allowly._errors.<name>(*args)` and makes the exception it returns a `PyErr`.
 fn raise<'py, A>(py: Python<'py>, name: &str, args: A) -> PyErr
 where
     A: pyo3::call::PyCallArgs<'py>,
 {
-    match class(py, name).and_then(|cls| cls.call1(args)) {
+    match attribute(py, name).and_then(|make| make.call1(args)) {
         Ok(instance) => PyErr::from_value(instance),
         Err(err) => err,
     }
 }
 
 fn fields_to_py<'py>(py: Python<'py>, fields: &[FieldError]) -> PyResult<Bound<'py, PyList>> {
-    let field_class = class(py, "FieldError")?;
+    let field_class = attribute(py, "FieldError")?;
     let list = PyList::empty(py);
     for field in fields {
         list.append(field_class.call1((field.field.as_str(), field.message.as_str()))?)?;
@@ -38,40 +40,23 @@ fn fields_to_py<'py>(py: Python<'py>, fields: &[FieldError]) -> PyResult<Bound<'
     Ok(list)
 }
 
-fn api_error(
-    py: Python<'_>,
-    status: u16,
-    code: &str,
-    message: &str,
-    fields: &[FieldError],
-    retry_after_seconds: Option<f64>,
-) -> PyErr {
-    let fields = match fields_to_py(py, fields) {
+/// An engine or remote-client error as a Python exception. An embedded error carries the HTTP
+/// status the server answers for the same error (core's `http_status()`), so embedded and remote
+/// callers catch the same class with the same `code` and `status`.
+pub fn engine_error(py: Python<'_>, err: Error) -> PyErr {
+    let fields = match fields_to_py(py, err.fields()) {
         Ok(fields) => fields,
         Err(err) => return err,
     };
-    raise(py, "AllowlyAPIError", (status, code, message, fields, retry_after_seconds))
+    let args = (err.kind().as_str(), err.code(), err.to_string(), err.http_status(), fields, err.retry_after_seconds());
+    raise(py, "error_of", args)
 }
 
-/// An engine or remote-client error as a Python exception. Embedded errors get the HTTP status the
-/// server answers for the same error, so embedded and remote callers catch the same thing.
-pub fn engine_error(py: Python<'_>, err: Error) -> PyErr {
-    let code = err.code().to_string();
-    let message = err.to_string();
-    match &err {
-        Error::Api { status, code, message, fields, retry_after_seconds } => {
-            api_error(py, *status, code, message, fields, *retry_after_seconds)
-        }
-        Error::Unreachable { code: "timeout", .. } => raise(py, "AllowlyTimeoutError", (code, message)),
-        Error::Unreachable { code: "protocol_error", .. } => raise(py, "AllowlyProtocolError", (code, message)),
-        Error::Unreachable { .. } => raise(py, "AllowlyConnectionError", (code, message)),
-        // The server answers a store failure with `Retry-After: 1`.
-        embedded => {
-            let retry_after = matches!(embedded, Error::Store(_) | Error::OutcomeUnknown(_)).then_some(1.0);
-            let status = embedded.http_status().unwrap_or(500);
-            api_error(py, status, &code, &message, embedded.fields(), retry_after)
-        }
-    }
+/// The kind of an error answer a runtime gives with HTTP `status` (core's mapping): the kind of
+/// an `AllowlyAPIError` made by hand from a status, as the official client's constructor takes.
+#[pyfunction]
+pub fn error_kind_of_status(status: i64) -> &'static str {
+    u16::try_from(status).map_or(ErrorKind::Protocol, ErrorKind::of_http_status).as_str()
 }
 
 /// A verification failure as the reference verifier's exception class (`SchemaError`, ...).

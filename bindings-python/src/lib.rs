@@ -1,5 +1,6 @@
 //! `allowly._native`: the Allowly engine for Python. The binding converts types and errors only;
-//! every decision, format and check is core's (`allowly-core`).
+//! every decision, format and check is core's (`allowly-core`), and every operation is reached by
+//! name through the catalog (`Engine.call`, `catalog()`).
 
 mod answer;
 mod convert;
@@ -15,7 +16,9 @@ mod _native {
     #[pymodule_export]
     use crate::answer::ActionAnswer;
     #[pymodule_export]
-    use crate::engine::Engine;
+    use crate::engine::{catalog, Engine};
+    #[pymodule_export]
+    use crate::errors::error_kind_of_status;
     #[pymodule_export]
     use crate::verify::{
         decode_receipt, load_keys_from_json, verify_checkpoint, verify_export, verify_receipt, verify_receipts, KeySet,

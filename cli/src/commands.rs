@@ -264,7 +264,7 @@ fn check(target: &Target, args: &CheckArgs, out: &Output) -> Result<i32, Error> 
         client_timestamp: None,
         idempotency_key: args.idempotency_key.clone(),
     };
-    let response = target.api().check(&request)?;
+    let response = target.api().check_or_fallback(&request)?;
     out.emit(&response, |response| output::check(response, &out.program))?;
     // Whatever the format: stdout has the answer a script reads, and it looks like any other.
     if let Some(warning) = fallback_warning(target, &response) {

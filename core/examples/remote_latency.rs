@@ -26,13 +26,13 @@ fn main() -> Result<(), Failure> {
         ..Default::default()
     };
     for _ in 0..calls / 10 {
-        client.check(&request)?;
+        client.check_or_fallback(&request)?;
     }
     let mut latencies = Vec::with_capacity(calls);
     let started = Instant::now();
     for _ in 0..calls {
         let call = Instant::now();
-        let answer = client.check(&request)?;
+        let answer = client.check_or_fallback(&request)?;
         latencies.push(call.elapsed());
         if answer.results.iter().any(|(_, result)| result.is_fallback) {
             return Err("the server did not answer (fallback result)".into());

@@ -10,6 +10,108 @@ pub struct FieldError {
     pub message: String,
 }
 
+/// What kind of failure an error is: the one thing every surface maps. The HTTP status, the
+/// Python exception class, the Node error class and the C result code are each one lookup from it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The request is malformed, out of range or over a limit; nothing was done.
+    InvalidRequest,
+    /// The credential is missing, malformed, unknown or revoked.
+    Unauthorized,
+    /// The credential may not make this call (a runtime key on a setup route).
+    Forbidden,
+    NotFound,
+    /// The request conflicts with current state (a settled receipt, a reused idempotency key, ...).
+    Conflict,
+    /// Too many requests: retry after `retry_after_seconds`.
+    RateLimited,
+    /// The store (or the runtime's) is unavailable or busy; retry later.
+    Unavailable,
+    /// No answer in time.
+    Timeout,
+    /// The runtime could not be reached.
+    Unreachable,
+    /// The runtime answered outside the wire contract.
+    Protocol,
+    /// A receipt, checkpoint or export did not verify.
+    Verification,
+    /// The engine failed (signing, I/O, an unexpected server error).
+    Internal,
+}
+
+impl ErrorKind {
+    pub const ALL: [ErrorKind; 12] = [
+        ErrorKind::InvalidRequest,
+        ErrorKind::Unauthorized,
+        ErrorKind::Forbidden,
+        ErrorKind::NotFound,
+        ErrorKind::Conflict,
+        ErrorKind::RateLimited,
+        ErrorKind::Unavailable,
+        ErrorKind::Timeout,
+        ErrorKind::Unreachable,
+        ErrorKind::Protocol,
+        ErrorKind::Verification,
+        ErrorKind::Internal,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidRequest => "invalid_request",
+            ErrorKind::Unauthorized => "unauthorized",
+            ErrorKind::Forbidden => "forbidden",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Unreachable => "unreachable",
+            ErrorKind::Protocol => "protocol",
+            ErrorKind::Verification => "verification",
+            ErrorKind::Internal => "internal",
+        }
+    }
+
+    /// The status `allowly serve` answers an error of this kind with; `None` for the kinds of a
+    /// runtime that never answered.
+    pub fn http_status(self) -> Option<u16> {
+        match self {
+            ErrorKind::InvalidRequest | ErrorKind::Verification => Some(422),
+            ErrorKind::Unauthorized => Some(401),
+            ErrorKind::Forbidden => Some(403),
+            ErrorKind::NotFound => Some(404),
+            ErrorKind::Conflict => Some(409),
+            ErrorKind::RateLimited => Some(429),
+            ErrorKind::Unavailable => Some(503),
+            ErrorKind::Internal => Some(500),
+            ErrorKind::Timeout | ErrorKind::Unreachable | ErrorKind::Protocol => None,
+        }
+    }
+
+    /// The kind of an error answer a runtime gave with `status`.
+    pub fn of_http_status(status: u16) -> ErrorKind {
+        match status {
+            400 | 405 | 413 | 415 | 422 => ErrorKind::InvalidRequest,
+            401 => ErrorKind::Unauthorized,
+            403 => ErrorKind::Forbidden,
+            404 => ErrorKind::NotFound,
+            409 | 412 => ErrorKind::Conflict,
+            408 | 504 => ErrorKind::Timeout,
+            429 => ErrorKind::RateLimited,
+            502 | 503 => ErrorKind::Unavailable,
+            500..=599 => ErrorKind::Internal,
+            _ => ErrorKind::Protocol,
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The request is malformed or over a limit; nothing was written.
@@ -41,42 +143,74 @@ pub enum Error {
     /// An error answer from a remote runtime, kept exactly as the server sent it.
     #[error("{message}")]
     Api { status: u16, code: String, message: String, fields: Vec<FieldError>, retry_after_seconds: Option<f64> },
-    /// A remote runtime could not be reached, did not answer in time (`code` is `timeout`,
-    /// `unreachable` or `protocol_error`), or answered outside the wire contract.
-    #[error("{message}")]
-    Unreachable { code: &'static str, message: String },
+    /// A remote runtime did not answer within the call's timeout.
+    #[error("the runtime did not answer within {timeout_ms} ms")]
+    Timeout { timeout_ms: u64 },
+    /// A remote runtime could not be reached, or the connection failed mid-call.
+    #[error("cannot reach the runtime: {0}")]
+    Unreachable(String),
+    /// A remote runtime's answer does not match the wire contract (docs/http-api.md).
+    #[error("unexpected answer from the runtime: {0}")]
+    Protocol(String),
     /// A file could not be read or written.
     #[error("{0}")]
     Io(String),
+    /// A failure that is a bug: an answer that cannot be encoded, a broken invariant.
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl Error {
+    /// The stable machine code: for an error a runtime answered, the server's own.
     pub fn code(&self) -> &str {
         match self {
             Error::Api { code, .. } => code,
-            Error::Unreachable { code, .. } => code,
             Error::InvalidRequest { .. } => "invalid_request",
             Error::NotFound { code, .. } | Error::Conflict { code, .. } | Error::Unauthorized { code, .. } => code,
             Error::Store(_) => "store_unavailable",
             Error::OutcomeUnknown(_) => "outcome_unknown",
             Error::Signing(_) => "signing_failed",
             Error::Verification(err) => err.code(),
+            Error::Timeout { .. } => "timeout",
+            Error::Unreachable(_) => "unreachable",
+            Error::Protocol(_) => "protocol_error",
             Error::Io(_) => "io_error",
+            Error::Internal(_) => "internal_error",
         }
     }
 
-    /// The HTTP status `allowly serve` answers with for this error, so that embedded SDKs raise
-    /// what a remote caller would see. `None` for a runtime that never answered.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::InvalidRequest { .. } => ErrorKind::InvalidRequest,
+            Error::NotFound { .. } => ErrorKind::NotFound,
+            Error::Unauthorized { .. } => ErrorKind::Unauthorized,
+            Error::Conflict { .. } => ErrorKind::Conflict,
+            Error::Store(_) | Error::OutcomeUnknown(_) => ErrorKind::Unavailable,
+            Error::Signing(_) | Error::Io(_) | Error::Internal(_) => ErrorKind::Internal,
+            Error::Verification(_) => ErrorKind::Verification,
+            Error::Api { status, .. } => ErrorKind::of_http_status(*status),
+            Error::Timeout { .. } => ErrorKind::Timeout,
+            Error::Unreachable(_) => ErrorKind::Unreachable,
+            Error::Protocol(_) => ErrorKind::Protocol,
+        }
+    }
+
+    /// The HTTP status `allowly serve` answers with for this error (or did answer), so that
+    /// embedded SDKs raise what a remote caller would see. `None` for a runtime that never answered.
     pub fn http_status(&self) -> Option<u16> {
         match self {
             Error::Api { status, .. } => Some(*status),
-            Error::InvalidRequest { .. } | Error::Verification(_) => Some(422),
-            Error::NotFound { .. } => Some(404),
-            Error::Unauthorized { .. } => Some(401),
-            Error::Conflict { .. } => Some(409),
-            Error::Store(_) | Error::OutcomeUnknown(_) => Some(503),
-            Error::Signing(_) | Error::Io(_) => Some(500),
-            Error::Unreachable { .. } => None,
+            other => other.kind().http_status(),
+        }
+    }
+
+    /// How long to wait before retrying: the runtime's `Retry-After`, or the server's advice for
+    /// an unavailable store (1 s).
+    pub fn retry_after_seconds(&self) -> Option<f64> {
+        match self {
+            Error::Api { retry_after_seconds, .. } => *retry_after_seconds,
+            Error::Store(_) | Error::OutcomeUnknown(_) => Some(1.0),
+            _ => None,
         }
     }
 
@@ -86,6 +220,10 @@ impl Error {
             Error::InvalidRequest { fields, .. } | Error::Api { fields, .. } => fields,
             _ => &[],
         }
+    }
+
+    pub fn internal(message: impl Into<String>) -> Error {
+        Error::Internal(message.into())
     }
 
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Error {

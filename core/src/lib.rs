@@ -12,14 +12,15 @@ pub mod policy;
 pub mod receipt;
 pub mod time;
 
-pub use error::{Error, FieldError, Result};
+pub use error::{Error, ErrorKind, FieldError, Result};
 pub use time::Timestamp;
 pub mod engine;
 pub mod model;
+pub mod ops;
 #[cfg(feature = "remote")]
 pub mod remote;
 pub mod store;
 
 pub use engine::{Allowly, Clock, ManualClock, Options, SystemClock};
 #[cfg(feature = "remote")]
-pub use remote::{connect, RemoteClient, RemoteError, RemoteOptions};
+pub use remote::{connect, RemoteClient, RemoteOptions};

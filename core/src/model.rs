@@ -57,6 +57,7 @@ pub struct PolicyEdition {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 pub enum AuthorizationStatus {
     Active,
@@ -99,6 +100,7 @@ impl Authorization {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 pub enum PromptStatus {
     Pending,
@@ -265,47 +267,66 @@ pub struct IdempotencyRecord {
 // Requests
 
 /// `check`: one decision per requested action.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct CheckRequest {
     pub authorization_id: String,
     pub actions: Vec<String>,
+    // The optional members are sent as `null`, as the official client sends them.
     #[serde(default)]
+    #[cfg_attr(feature = "typescript", ts(optional = nullable))]
     pub resource: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "typescript", ts(optional = nullable))]
     pub session_id: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "typescript", ts(optional = nullable))]
     pub estimated_cost_micros: Option<i64>,
     #[serde(default)]
+    #[cfg_attr(feature = "typescript", ts(optional = nullable))]
     pub context: Option<Value>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_timestamp: Option<String>,
-    #[serde(skip)]
+    /// Sent as the `Idempotency-Key` header, never in a body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct AuthorizationCreate {
     pub user_id: String,
     pub policy_id: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_version: Option<i64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actions: Option<Vec<String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget_limit_micros: Option<i64>,
-    #[serde(default)]
+    /// Sent as `{}` when `None`, as the official client sends it.
+    #[serde(default, serialize_with = "empty_object_if_none")]
+    #[cfg_attr(feature = "typescript", ts(optional = nullable))]
     pub metadata: Option<Value>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replaces: Option<String>,
-    #[serde(skip)]
+    /// Sent as the `Idempotency-Key` header, never in a body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
 }
 
+fn empty_object_if_none<S: serde::Serializer>(value: &Option<Value>, serializer: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(value) => value.serialize(serializer),
+        None => serde_json::Map::new().serialize(serializer),
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 pub enum Resolution {
     Approved,
@@ -318,6 +339,7 @@ pub enum Resolution {
 /// Receipt envelope of the HTTP API: `signed` with the JWS, or the `pending` shape that the
 /// official client requires on lifecycle responses (the receipt is signed already).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[serde(tag = "status", rename_all = "lowercase")]
 pub enum ReceiptEnvelope {
     Signed { receipt: SignedReceipt },
@@ -325,6 +347,7 @@ pub enum ReceiptEnvelope {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct BudgetInfo {
     pub limit_micros: i64,
     pub spent_micros: i64,
@@ -333,6 +356,7 @@ pub struct BudgetInfo {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct EscalationInfo {
     pub escalation_id: String,
     pub status: String,
@@ -341,40 +365,52 @@ pub struct EscalationInfo {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct ActionResult {
     pub decision: Decision,
     pub reason: String,
     /// The signed receipt of this decision; only a local fallback result (docs/decisions.md) has none.
     pub receipt: Option<ReceiptEnvelope>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "typescript", ts(optional))]
     pub receipt_id: Option<String>,
     /// True for a result decided locally because the engine could not be reached or its store failed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub is_fallback: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "typescript", ts(optional))]
     pub fallback_mode: Option<String>,
     pub budget: Option<BudgetInfo>,
     pub escalation: Option<EscalationInfo>,
     pub policy_eval: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "typescript", ts(optional))]
     pub confirm_nonce: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "typescript", ts(optional))]
     pub confirm_expires_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "typescript", ts(optional))]
     pub confirm_prompt_hint: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "typescript", ts(optional))]
     pub confirmation_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "typescript", ts(optional))]
     pub escalation_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "typescript", ts(optional))]
     pub escalation_to: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "typescript", ts(optional))]
     pub escalation_expires_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "typescript", ts(optional))]
     pub superseded_by: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct CheckResponse {
     pub authorization_id: String,
     pub user_id: Option<String>,
@@ -382,6 +418,7 @@ pub struct CheckResponse {
     pub authorization_expires_at: Option<String>,
     pub engine_version: String,
     /// In the order of the request's actions.
+    #[cfg_attr(feature = "typescript", ts(as = "std::collections::HashMap<String, ActionResult>"))]
     pub results: indexmap_lite::OrderedResults,
 }
 
@@ -491,6 +528,7 @@ pub mod indexmap_lite {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct AuthorizationCreated {
     pub authorization_id: String,
     pub policy_ref: PolicyRef,
@@ -506,6 +544,7 @@ pub struct AuthorizationCreated {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct AuthorizationRevoked {
     pub authorization_id: String,
     pub revoked_at: String,
@@ -515,6 +554,7 @@ pub struct AuthorizationRevoked {
 
 /// `GET /v1/authorizations` item.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct AuthorizationView {
     pub authorization_id: String,
     pub user_id: String,
@@ -533,6 +573,7 @@ pub struct AuthorizationView {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub has_more: bool,
@@ -546,6 +587,7 @@ pub struct Page<T> {
 /// A listed row that could not be read (damaged, or holding a value this engine refuses): named so
 /// that one such row never hides the rest of a list, nor goes unnoticed.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct UnreadableItem {
     /// The authorization id, or `policy_id@version` for a policy edition.
     pub id: String,
@@ -555,6 +597,7 @@ pub struct UnreadableItem {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct ConfirmationResolved {
     pub decision: String,
     pub authorization_id: Option<String>,
@@ -563,6 +606,7 @@ pub struct ConfirmationResolved {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct EscalationResolved {
     pub escalation_id: String,
     pub status: String,
@@ -572,6 +616,7 @@ pub struct EscalationResolved {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct BudgetSettlement {
     pub check_receipt_id: String,
     pub authorization_id: String,
@@ -584,6 +629,7 @@ pub struct BudgetSettlement {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct ConfirmationStatusView {
     pub confirmation_id: String,
     pub authorization_id: String,
@@ -600,6 +646,7 @@ pub struct ConfirmationStatusView {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct EscalationStatusView {
     pub escalation_id: String,
     pub authorization_id: String,
@@ -615,6 +662,7 @@ pub struct EscalationStatusView {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct PolicyView {
     pub policy_ref: PolicyRef,
     pub definition: Value,
@@ -628,6 +676,7 @@ pub struct PolicyView {
 /// the newest. This engine publishes editions only; it migrates no authorizations, archives no
 /// other policy and revokes no confirmation, so those members are always empty.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct PolicyPublished {
     pub policy_ref: PolicyRef,
@@ -641,6 +690,7 @@ pub struct PolicyPublished {
 
 /// An authorization moved to a newly published edition (the hosted service's publish does this).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct AuthorizationMigration {
     pub user_id: String,
@@ -650,6 +700,7 @@ pub struct AuthorizationMigration {
 
 /// A checkpoint issued by `create_checkpoints`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct CheckpointInfo {
     pub receipt_id: String,
     pub period_start: String,
@@ -660,6 +711,7 @@ pub struct CheckpointInfo {
 /// The two kinds of API key (docs/http-api.md): `setup` manages policies, keys and listings; `runtime`
 /// checks, authorizes and resolves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 pub enum ApiKeyKind {
     Setup,
@@ -698,6 +750,7 @@ pub struct ApiKeyRecord {
 
 /// An API key as listed (never with its secret).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct ApiKeyView {
     pub key_id: String,
     pub kind: ApiKeyKind,
@@ -708,6 +761,7 @@ pub struct ApiKeyView {
 
 /// A newly created API key; `key` is shown this once and stored only as a hash.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct ApiKeyCreated {
     pub key: String,
     pub key_id: String,

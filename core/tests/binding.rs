@@ -388,7 +388,7 @@ fn backings() -> Vec<Backing> {
         Backing { name: "sqlite", store: Arc::new(sqlite), options: Options::default(), _dir: Some(dir) },
     ];
     #[cfg(feature = "postgres")]
-    {
+    if common::postgres_url().is_some() {
         let workspace_id = common::fresh_workspace_id();
         let store = allowly_core::store::PostgresStore::for_workspace(&common::postgres_pool(), &workspace_id).unwrap();
         let options = Options { workspace_id: Some(workspace_id), ..Options::default() };

@@ -65,7 +65,7 @@ fn stores() -> Vec<(&'static str, Direct)> {
     let sqlite = SqliteStore::open(&dir.path().join("allowly.db"), Durability::Process).unwrap();
     stores.push(("sqlite", Direct::on(Arc::new(sqlite), Options::default(), Some(dir))));
     #[cfg(feature = "postgres")]
-    {
+    if common::postgres_url().is_some() {
         let workspace_id = common::fresh_workspace_id();
         let store = allowly_core::store::PostgresStore::for_workspace(&common::postgres_pool(), &workspace_id).unwrap();
         let options = Options { workspace_id: Some(workspace_id), ..Options::default() };

@@ -1,29 +1,32 @@
-//! The routes of the HTTP API (docs/http-api.md), their credentials, bodies and answers.
+//! The routes of the HTTP API (docs/http-api.md): one per operation of the catalog
+//! (`allowly_core::ops::CATALOG`), all answered by one generic handler, plus `/healthz`, `/readyz`
+//! and `/metrics`.
 //!
-//! Every handler reads its body (bounded) on the async side, then does everything else on one
-//! blocking thread: resolve the key's workspace, authenticate, check the key's kind, parse the
-//! body and call the synchronous engine. The async runtime never waits on the store.
+//! The guard (`crate::guard`) has authenticated the caller before a handler runs. The handler reads
+//! the body (bounded) on the async side, merges path, query or body and `Idempotency-Key` into the
+//! operation's serde form, then parses and runs it on one blocking thread of the workspace's queue:
+//! the async runtime never waits on the store.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
 use allowly_core::canonical;
 use allowly_core::engine::ApiKeyParts;
-use allowly_core::model::{ApiKeyKind, AuthorizationCreate, CheckRequest, ReceiptEnvelope, Resolution};
-use allowly_core::receipt::KeyDocument;
+use allowly_core::model::ApiKeyKind;
+use allowly_core::ops::{self, Access, Answer, Body as Fields, Idempotency, Request as Operation, Route, CATALOG};
 use allowly_core::Allowly;
 use axum::body::Body;
 use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, MethodFilter, MethodRouter};
 use axum::Router;
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
 
 use crate::backend::Backend;
 use crate::error::{ApiError, StoreFailure};
@@ -52,21 +55,28 @@ pub struct App {
 #[derive(Clone, Copy, Debug)]
 pub struct RouteLabel(pub &'static str);
 
-/// Which keys may call a route.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Access {
-    /// Runtime and setup keys.
-    Runtime,
-    /// Setup keys only.
-    Setup,
-}
-
-/// An authenticated caller.
+/// An authenticated caller: the one the guard admitted for this request (the guard runs for every
+/// route that takes a key, before the body is read).
 #[derive(Clone)]
 pub(crate) struct Caller {
-    engine: Arc<Allowly>,
+    pub(crate) engine: Arc<Allowly>,
     pub(crate) key_id: String,
-    kind: ApiKeyKind,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(_parts: &mut Parts, _state: &S) -> Result<Caller, ApiError> {
+        crate::guard::admitted().ok_or_else(|| ApiError::unauthorized("an API key is required"))
+    }
+}
+
+impl<S: Send + Sync> axum::extract::OptionalFromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(_parts: &mut Parts, _state: &S) -> Result<Option<Caller>, ApiError> {
+        Ok(crate::guard::admitted())
+    }
 }
 
 /// A successful answer: a status and a JSON body (none for 204).
@@ -118,24 +128,31 @@ fn finish(route: &'static str, result: Result<Reply, ApiError>) -> Response {
 }
 
 pub fn router(app: Arc<App>) -> Router {
-    Router::new()
-        .route("/v1/check", post(check))
-        .route("/v1/authorizations", post(create_authorization).get(list_authorizations))
-        .route("/v1/authorizations/{id}", get(get_authorization).delete(revoke_authorization))
-        .route("/v1/confirmations/{id}", post(resolve_confirmation))
-        .route("/v1/confirmations/{id}/status", get(confirmation_status))
-        .route("/v1/escalations/{id}", get(escalation_status))
-        .route("/v1/escalations/{id}/resolve", post(resolve_escalation))
-        .route("/v1/receipts/{id}", get(get_receipt))
-        .route("/v1/budget-settlements", post(settle_budget))
-        .route("/v1/policies", get(list_policies).post(create_policy))
-        .route("/v1/policies/{id}", get(get_policy).delete(archive_policy))
-        .route("/v1/setup/policies/preview", post(preview_policy))
-        .route("/v1/setup/policies/publish", post(publish_policy))
-        .route("/v1/setup/api-keys", get(list_api_keys).post(create_api_key))
-        .route("/v1/setup/api-keys/{id}", axum::routing::delete(revoke_api_key))
-        .route("/v1/setup/keys/rotate", post(rotate_signing_key))
-        .route("/v1/workspaces/{id}/keys", get(key_document))
+    // One method router per path: `/v1/authorizations` answers a create and a list.
+    let mut paths: BTreeMap<&'static str, MethodRouter<Arc<App>>> = BTreeMap::new();
+    for route in CATALOG {
+        let filter = match route.method {
+            ops::Method::Get => MethodFilter::GET,
+            ops::Method::Post => MethodFilter::POST,
+            ops::Method::Delete => MethodFilter::DELETE,
+        };
+        let handler = move |State(app): State<Arc<App>>,
+                            caller: Option<Caller>,
+                            path: Result<Path<String>, PathRejection>,
+                            query: Result<Query<HashMap<String, String>>, QueryRejection>,
+                            headers: HeaderMap,
+                            body: Body| async move {
+            let input = Input { path, query, headers, body };
+            answer(&app, route, caller, input).await
+        };
+        let methods = paths.remove(route.path).unwrap_or_default();
+        paths.insert(route.path, methods.on(filter, handler));
+    }
+    let mut router = Router::new();
+    for (path, methods) in paths {
+        router = router.route(path, methods);
+    }
+    router
         .route("/readyz", get(readyz))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
@@ -152,33 +169,29 @@ pub fn metrics_router(app: Arc<App>) -> Router {
     Router::new().route("/metrics", get(metrics)).fallback(not_found).with_state(app)
 }
 
-/// The route templates of [`router`], for the labels of answers given before a handler runs.
-const ROUTES: [&str; 20] = [
-    "/v1/check",
-    "/v1/authorizations",
-    "/v1/authorizations/{id}",
-    "/v1/confirmations/{id}",
-    "/v1/confirmations/{id}/status",
-    "/v1/escalations/{id}",
-    "/v1/escalations/{id}/resolve",
-    "/v1/receipts/{id}",
-    "/v1/budget-settlements",
-    "/v1/policies",
-    "/v1/policies/{id}",
-    "/v1/setup/policies/preview",
-    "/v1/setup/policies/publish",
-    "/v1/setup/api-keys",
-    "/v1/setup/api-keys/{id}",
-    "/v1/setup/keys/rotate",
-    "/v1/workspaces/{id}/keys",
-    "/readyz",
-    "/healthz",
-    "/metrics",
-];
+/// The routes of [`router`] that are not operations.
+const INFRASTRUCTURE_ROUTES: [&str; 3] = ["/readyz", "/healthz", "/metrics"];
 
-/// The `'static` label of a matched route template (`unmatched` for one not in [`ROUTES`]).
+/// The `'static` label of a matched route template (`unmatched` for any other).
 pub(crate) fn route_label(template: &str) -> &'static str {
-    ROUTES.iter().find(|route| **route == template).copied().unwrap_or("unmatched")
+    CATALOG
+        .iter()
+        .map(|route| route.path)
+        .chain(INFRASTRUCTURE_ROUTES)
+        .find(|route| *route == template)
+        .unwrap_or("unmatched")
+}
+
+/// Which key a matched route takes; `None` for the routes anyone may call.
+pub(crate) fn access_of(method: &Method, template: &str) -> Option<Access> {
+    match template {
+        "/healthz" | "/readyz" => return None,
+        "/metrics" => return Some(Access::Setup),
+        _ => {}
+    }
+    let route =
+        ops::route_at(method.as_str(), template).or_else(|| CATALOG.iter().find(|route| route.path == template))?;
+    (route.access != Access::Public).then_some(route.access)
 }
 
 /// One log line and the metrics of every request: method, route template, status, latency.
@@ -217,6 +230,127 @@ fn method_label(method: &Method) -> &'static str {
 }
 
 // -------------------------------------------------------------------------------------------------
+// The operations
+
+/// What an operation's request carries besides its route.
+struct Input {
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
+}
+
+/// Answers one operation of the catalog.
+async fn answer(app: &Arc<App>, route: &'static Route, caller: Option<Caller>, input: Input) -> Response {
+    let result = async {
+        let fields = fields(app, route, input).await?;
+        let engine = match (&caller, route.access) {
+            (Some(caller), _) => caller.engine.clone(),
+            // A public route names its workspace in its path.
+            (None, Access::Public) => public_workspace(app, route, &fields).await?,
+            (None, _) => return Err(ApiError::unauthorized("an API key is required")),
+        };
+        let created_by = caller.as_ref().map_or_else(|| "public".to_string(), |c| format!("api_key:{}", c.key_id));
+        let metrics_app = app.clone();
+        let workspace_id = engine.workspace_id().to_string();
+        blocking(app, &workspace_id, move || {
+            let request = Operation::from_value(route.operation, Value::Object(fields))?;
+            let answer = engine.execute(request, &created_by)?;
+            if let Answer::Check(response) = &answer {
+                metrics_app.metrics.count_decisions(response);
+            }
+            match StatusCode::from_u16(route.status) {
+                Ok(StatusCode::NO_CONTENT) => Ok(Reply::no_content()),
+                status => Reply::json(status.unwrap_or(StatusCode::OK), &answer),
+            }
+        })
+        .await
+    }
+    .await;
+    let mut response = match result {
+        Ok(reply) => reply.into_response(),
+        Err(err) => err.into_response(),
+    };
+    if route.access == Access::Public && response.status().is_success() {
+        // Rotation adds keys: verifiers should not keep a stale document.
+        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// The operation's serde form: its path id, its query (`GET`) or body members, and the
+/// `Idempotency-Key` header.
+async fn fields(app: &App, route: &'static Route, input: Input) -> Result<Map<String, Value>, ApiError> {
+    let id = match route.path_field {
+        Some(_) => Some(
+            input
+                .path
+                .map(|Path(id)| id)
+                .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "invalid_path", "the path is not valid"))?,
+        ),
+        None => None,
+    };
+    let key = match route.idempotency {
+        Idempotency::None => None,
+        Idempotency::Optional | Idempotency::Required => idempotency_key(&input.headers)?,
+    };
+    if key.is_none() && route.idempotency == Idempotency::Required {
+        return Err(ApiError::invalid("Idempotency-Key", format!("is required by `{}`", route.operation)));
+    }
+    let mut fields = match route.body {
+        Fields::Query => {
+            let Query(query) = input.query.map_err(|_| ApiError::invalid("query", "the query string is not valid"))?;
+            query.into_iter().map(|(name, value)| (name, Value::String(value))).collect()
+        }
+        Fields::None => Map::new(),
+        Fields::Optional | Fields::Json => {
+            let limit = if route.large_body { app.max_policy_body_bytes } else { app.max_body_bytes };
+            let bytes = read_body(app, input.body, &input.headers, limit).await?;
+            // The official client omits an optional body when it has nothing to say.
+            if route.body == Fields::Optional && bytes.iter().all(u8::is_ascii_whitespace) {
+                Map::new()
+            } else {
+                match parse_value(&bytes)? {
+                    Value::Object(members) => members,
+                    _ => return Err(ApiError::invalid("body", "must be a JSON object")),
+                }
+            }
+        }
+    };
+    // What travels in the path or a header may not also come in the body.
+    for reserved in route.path_field.into_iter().chain(["idempotency_key"]) {
+        if route.body != Fields::Query && fields.contains_key(reserved) {
+            return Err(ApiError::invalid(reserved, format!("unknown field `{reserved}` in the body")));
+        }
+        fields.remove(reserved);
+    }
+    if let (Some(field), Some(id)) = (route.path_field, id) {
+        fields.insert(field.to_string(), Value::String(id));
+    }
+    if let Some(key) = key {
+        fields.insert("idempotency_key".to_string(), Value::String(key));
+    }
+    Ok(fields)
+}
+
+/// The engine of the workspace a public route's path names (404 if there is none).
+async fn public_workspace(
+    app: &Arc<App>,
+    route: &'static Route,
+    fields: &Map<String, Value>,
+) -> Result<Arc<Allowly>, ApiError> {
+    let not_found = || ApiError::new(StatusCode::NOT_FOUND, "workspace_not_found", "no such workspace");
+    let id = route.path_field.and_then(|field| fields.get(field)).and_then(Value::as_str).unwrap_or_default();
+    if !crate::home::valid_workspace_id(id) {
+        return Err(not_found());
+    }
+    let backend = app.backend.clone();
+    let id = id.to_string();
+    let queue_key = id.clone();
+    blocking(app, &queue_key, move || backend.workspace(&id)?.ok_or_else(not_found)).await
+}
+
+// -------------------------------------------------------------------------------------------------
 // Credentials, bodies, blocking calls
 
 /// The bearer token of the request (the header's value is never logged or echoed).
@@ -242,7 +376,7 @@ pub(crate) fn authenticate(backend: &dyn Backend, presented: &str, access: Acces
     if access == Access::Setup && kind != ApiKeyKind::Setup {
         return Err(ApiError::forbidden());
     }
-    Ok(Caller { engine, key_id: parts.key_id.to_string(), kind })
+    Ok(Caller { engine, key_id: parts.key_id.to_string() })
 }
 
 /// Runs `work` on a blocking thread, in the FIFO of workspace `workspace_id`.
@@ -258,34 +392,6 @@ pub(crate) async fn blocking<T: Send + 'static>(
             Err(ApiError::internal("the request could not be completed"))
         }
     }
-}
-
-/// Runs `work` on a blocking thread with the caller's engine: the caller the guard admitted, or
-/// (for a route the guard did not run for) one authenticated there first.
-async fn call(
-    app: &Arc<App>,
-    headers: &HeaderMap,
-    access: Access,
-    work: impl FnOnce(&Caller) -> Result<Reply, ApiError> + Send + 'static,
-) -> Result<Reply, ApiError> {
-    if let Some(caller) = crate::guard::admitted() {
-        if access == Access::Setup && caller.kind != ApiKeyKind::Setup {
-            return Err(ApiError::forbidden());
-        }
-        let workspace_id = caller.engine.workspace_id().to_string();
-        return blocking(app, &workspace_id, move || work(&caller)).await;
-    }
-    let presented = bearer(headers)?;
-    // Not shaped like a key: refused without using a thread. Otherwise its workspace picks the queue.
-    let workspace_id = ApiKeyParts::parse(&presented)
-        .map(|parts| parts.workspace_id.to_string())
-        .ok_or_else(|| ApiError::unauthorized("the API key is invalid or revoked"))?;
-    let backend = app.backend.clone();
-    blocking(app, &workspace_id, move || {
-        let caller = authenticate(backend.as_ref(), &presented, access)?;
-        work(&caller)
-    })
-    .await
 }
 
 /// How much of an over-limit body is read and thrown away before the 413 goes out. A connection
@@ -349,13 +455,6 @@ async fn read_limited(mut body: Body, limit: usize) -> Result<Vec<u8>, BodyError
     Ok(kept)
 }
 
-/// Parses a JSON body into `T`: 400 if it is not JSON, 422 if it is JSON of the wrong shape
-/// (duplicate member names included: the engine must never guess which one was meant).
-fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let value = parse_value(bytes)?;
-    T::deserialize(&value).map_err(|err| shape_error::<T>(&value, &err))
-}
-
 fn parse_value(bytes: &[u8]) -> Result<Value, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::malformed_json("the body is empty"));
@@ -363,38 +462,6 @@ fn parse_value(bytes: &[u8]) -> Result<Value, ApiError> {
     let value: Value = serde_json::from_slice(bytes).map_err(ApiError::malformed_json)?;
     canonical::parse_document(bytes).map_err(|err| ApiError::invalid("body", err.to_string()))?;
     Ok(value)
-}
-
-/// A 422 naming the member serde complained about. serde names a missing, unknown or repeated
-/// member itself; a member of the wrong type (`"budget_limit_micros": 1e30`, a number no integer
-/// type holds) it does not, so that member is found by leaving each out in turn.
-fn shape_error<T: DeserializeOwned>(value: &Value, err: &serde_json::Error) -> ApiError {
-    let text = err.to_string();
-    let field = ["missing field `", "unknown field `", "duplicate field `"]
-        .iter()
-        .find_map(|prefix| text.split_once(prefix).and_then(|(_, rest)| rest.split_once('`')).map(|(f, _)| f))
-        .map(str::to_string)
-        .or_else(|| wrong_member::<T>(value, &text))
-        .unwrap_or_else(|| "body".into());
-    ApiError::invalid(&field, text.clone())
-}
-
-/// The first member whose absence changes the complaint `text` (it goes away, becomes that the member
-/// is missing, or is about another member): the one the complaint is about. Only on the error path,
-/// over the few members a request type knows (an unknown one is named by serde already).
-fn wrong_member<T: DeserializeOwned>(value: &Value, text: &str) -> Option<String> {
-    let members = value.as_object()?;
-    members
-        .keys()
-        .find(|member| {
-            let mut without = members.clone();
-            without.remove(member.as_str());
-            match T::deserialize(&Value::Object(without)) {
-                Ok(_) => true,
-                Err(err) => err.to_string() != text,
-            }
-        })
-        .cloned()
 }
 
 /// The `Idempotency-Key` header, if sent (1 to 256 visible ASCII characters).
@@ -407,498 +474,8 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     }
 }
 
-fn path_id(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
-    path.map(|Path(id)| id).map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "invalid_path", "the path is not valid"))
-}
-
-fn query_map(
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
-) -> Result<HashMap<String, String>, ApiError> {
-    query.map(|Query(map)| map).map_err(|_| ApiError::invalid("query", "the query string is not valid"))
-}
-
-/// `limit` (1 to 100, default 100) and `cursor` of a list call.
-fn page_args(query: &HashMap<String, String>) -> Result<(usize, Option<String>), ApiError> {
-    let limit = match query.get("limit") {
-        None => 100,
-        Some(text) => text
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=100).contains(n))
-            .ok_or_else(|| ApiError::invalid("limit", "must be an integer from 1 to 100"))?,
-    };
-    Ok((limit, query.get("cursor").filter(|c| !c.is_empty()).cloned()))
-}
-
 // -------------------------------------------------------------------------------------------------
-// Runtime routes
-
-async fn check(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
-    let result = async {
-        let bytes = read_body(&app, body, &headers, app.max_body_bytes).await?;
-        let key = idempotency_key(&headers);
-        let metrics_app = app.clone();
-        call(&app, &headers, Access::Runtime, move |caller| {
-            let mut request: CheckRequest = parse_json(&bytes)?;
-            request.idempotency_key = key?;
-            let response = caller.engine.check(&request)?;
-            metrics_app.metrics.count_decisions(&response);
-            Reply::json(StatusCode::OK, &response)
-        })
-        .await
-    }
-    .await;
-    finish("/v1/check", result)
-}
-
-async fn create_authorization(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
-    let result = async {
-        let bytes = read_body(&app, body, &headers, app.max_body_bytes).await?;
-        let key = idempotency_key(&headers);
-        call(&app, &headers, Access::Runtime, move |caller| {
-            let mut request: AuthorizationCreate = parse_json(&bytes)?;
-            request.idempotency_key = key?;
-            Reply::json(StatusCode::CREATED, &caller.engine.create_authorization(&request)?)
-        })
-        .await
-    }
-    .await;
-    finish("/v1/authorizations", result)
-}
-
-async fn list_authorizations(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
-) -> Response {
-    let result = async {
-        let page = query_map(query).and_then(|q| page_args(&q));
-        call(&app, &headers, Access::Runtime, move |caller| {
-            let (limit, cursor) = page?;
-            Reply::json(StatusCode::OK, &caller.engine.list_authorizations(limit, cursor.as_deref())?)
-        })
-        .await
-    }
-    .await;
-    finish("/v1/authorizations", result)
-}
-
-async fn get_authorization(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    path: Result<Path<String>, PathRejection>,
-) -> Response {
-    let result = async {
-        let id = path_id(path)?;
-        call(&app, &headers, Access::Runtime, move |caller| {
-            Reply::json(StatusCode::OK, &caller.engine.get_authorization(&id)?)
-        })
-        .await
-    }
-    .await;
-    finish("/v1/authorizations/{id}", result)
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RevokeBody {
-    #[serde(default)]
-    revoked_by: Option<String>,
-    #[serde(default)]
-    notes: Option<String>,
-}
-
-async fn revoke_authorization(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    path: Result<Path<String>, PathRejection>,
-    body: Body,
-) -> Response {
-    let result = async {
-        let id = path_id(path)?;
-        let bytes = read_body(&app, body, &headers, app.max_body_bytes).await?;
-        let key = idempotency_key(&headers);
-        call(&app, &headers, Access::Runtime, move |caller| {
-            // The official client omits the body when it has nothing to say.
-            let key = key?;
-            let request = if bytes.iter().all(u8::is_ascii_whitespace) {
-                RevokeBody { revoked_by: None, notes: None }
-            } else {
-                parse_json::<RevokeBody>(&bytes)?
-            };
-            if request.revoked_by.as_ref().is_some_and(|by| by.is_empty() || by.chars().count() > 256) {
-                return Err(ApiError::invalid("revoked_by", "must be 1 to 256 characters"));
-            }
-            let revoked = caller.engine.idempotent(key.as_deref()).revoke_authorization(
-                &id,
-                request.revoked_by.as_deref(),
-                request.notes.as_deref(),
-            )?;
-            Reply::json(StatusCode::OK, &revoked)
-        })
-        .await
-    }
-    .await;
-    finish("/v1/authorizations/{id}", result)
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ConfirmBody {
-    approved: bool,
-    #[serde(default)]
-    ttl_seconds: Option<i64>,
-}
-
-async fn resolve_confirmation(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    path: Result<Path<String>, PathRejection>,
-    body: Body,
-) -> Response {
-    let result = async {
-        let nonce = path_id(path)?;
-        let bytes = read_body(&app, body, &headers, app.max_body_bytes).await?;
-        let key = idempotency_key(&headers);
-        call(&app, &headers, Access::Runtime, move |caller| {
-            let key = key?;
-            let request: ConfirmBody = parse_json(&bytes)?;
-            let resolved = caller.engine.idempotent(key.as_deref()).resolve_confirmation(
-                &nonce,
-                request.approved,
-                request.ttl_seconds,
-            )?;
-            Reply::json(StatusCode::OK, &resolved)
-        })
-        .await
-    }
-    .await;
-    finish("/v1/confirmations/{id}", result)
-}
-
-async fn confirmation_status(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    path: Result<Path<String>, PathRejection>,
-) -> Response {
-    let result = async {
-        let id = path_id(path)?;
-        call(&app, &headers, Access::Runtime, move |caller| {
-            Reply::json(StatusCode::OK, &caller.engine.confirmation_status(&id)?)
-        })
-        .await
-    }
-    .await;
-    finish("/v1/confirmations/{id}/status", result)
-}
-
-async fn escalation_status(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    path: Result<Path<String>, PathRejection>,
-) -> Response {
-    let result = async {
-        let id = path_id(path)?;
-        call(&app, &headers, Access::Runtime, move |caller| {
-            Reply::json(StatusCode::OK, &caller.engine.escalation_status(&id)?)
-        })
-        .await
-    }
-    .await;
-    finish("/v1/escalations/{id}", result)
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ResolveBody {
-    resolution: Resolution,
-    resolved_by: String,
-    #[serde(default)]
-    note: Option<String>,
-}
-
-async fn resolve_escalation(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    path: Result<Path<String>, PathRejection>,
-    body: Body,
-) -> Response {
-    let result = async {
-        let id = path_id(path)?;
-        let bytes = read_body(&app, body, &headers, app.max_body_bytes).await?;
-        let key = idempotency_key(&headers);
-        call(&app, &headers, Access::Runtime, move |caller| {
-            let key = key?;
-            let request: ResolveBody = parse_json(&bytes)?;
-            let resolved = caller.engine.idempotent(key.as_deref()).resolve_escalation(
-                &id,
-                request.resolution,
-                &request.resolved_by,
-                request.note.as_deref(),
-            )?;
-            Reply::json(StatusCode::OK, &resolved)
-        })
-        .await
-    }
-    .await;
-    finish("/v1/escalations/{id}/resolve", result)
-}
-
-async fn get_receipt(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    path: Result<Path<String>, PathRejection>,
-) -> Response {
-    let result = async {
-        let id = path_id(path)?;
-        call(&app, &headers, Access::Runtime, move |caller| {
-            let stored = caller.engine.receipt(&id)?;
-            Reply::json(StatusCode::OK, &ReceiptEnvelope::Signed { receipt: stored.receipt })
-        })
-        .await
-    }
-    .await;
-    finish("/v1/receipts/{id}", result)
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SettleBody {
-    check_receipt_id: String,
-    actual_cost_micros: i64,
-}
-
-async fn settle_budget(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
-    let result = async {
-        let bytes = read_body(&app, body, &headers, app.max_body_bytes).await?;
-        let key = idempotency_key(&headers);
-        call(&app, &headers, Access::Runtime, move |caller| {
-            let key = key?;
-            let request: SettleBody = parse_json(&bytes)?;
-            let settled =
-                caller.engine.settle_budget(&request.check_receipt_id, request.actual_cost_micros, key.as_deref())?;
-            Reply::json(StatusCode::OK, &settled)
-        })
-        .await
-    }
-    .await;
-    finish("/v1/budget-settlements", result)
-}
-
-// -------------------------------------------------------------------------------------------------
-// Setup routes
-
-async fn list_policies(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
-) -> Response {
-    let result = async {
-        let page = query_map(query).and_then(|q| page_args(&q));
-        call(&app, &headers, Access::Setup, move |caller| {
-            let (limit, cursor) = page?;
-            Reply::json(StatusCode::OK, &caller.engine.list_policies(limit, cursor.as_deref())?)
-        })
-        .await
-    }
-    .await;
-    finish("/v1/policies", result)
-}
-
-async fn create_policy(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
-    let result = async {
-        let bytes = read_body(&app, body, &headers, app.max_policy_body_bytes).await?;
-        let key = idempotency_key(&headers);
-        call(&app, &headers, Access::Setup, move |caller| {
-            let key = key?;
-            let body = parse_value(&bytes)?;
-            Reply::json(StatusCode::CREATED, &caller.engine.idempotent(key.as_deref()).create_policy(&body)?)
-        })
-        .await
-    }
-    .await;
-    finish("/v1/policies", result)
-}
-
-async fn get_policy(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    path: Result<Path<String>, PathRejection>,
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
-) -> Response {
-    let result = async {
-        let id = path_id(path)?;
-        let version = match query_map(query)?.get("version") {
-            None => None,
-            Some(text) => Some(
-                text.parse::<i64>()
-                    .ok()
-                    .filter(|v| *v >= 1)
-                    .ok_or_else(|| ApiError::invalid("version", "must be a positive integer"))?,
-            ),
-        };
-        call(&app, &headers, Access::Setup, move |caller| {
-            let view = match version {
-                Some(version) => caller.engine.get_policy_edition(&id, version)?,
-                None => caller.engine.get_policy(&id)?,
-            };
-            Reply::json(StatusCode::OK, &view)
-        })
-        .await
-    }
-    .await;
-    finish("/v1/policies/{id}", result)
-}
-
-async fn archive_policy(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    path: Result<Path<String>, PathRejection>,
-) -> Response {
-    let result = async {
-        let id = path_id(path)?;
-        let key = idempotency_key(&headers);
-        call(&app, &headers, Access::Setup, move |caller| {
-            let key = key?;
-            caller.engine.idempotent(key.as_deref()).archive_policy(&id)?;
-            Ok(Reply::no_content())
-        })
-        .await
-    }
-    .await;
-    finish("/v1/policies/{id}", result)
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PreviewBody {
-    definition: Value,
-    action: String,
-    #[serde(default)]
-    context: Option<Value>,
-}
-
-async fn preview_policy(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
-    let result = async {
-        let bytes = read_body(&app, body, &headers, app.max_policy_body_bytes).await?;
-        call(&app, &headers, Access::Setup, move |caller| {
-            let request: PreviewBody = parse_json(&bytes)?;
-            let context = request.context.unwrap_or_else(|| json!({}));
-            Reply::json(StatusCode::OK, &caller.engine.preview_policy(&request.definition, &request.action, &context)?)
-        })
-        .await
-    }
-    .await;
-    finish("/v1/setup/policies/preview", result)
-}
-
-/// Publishing creates the next edition of the policy (or returns the newest one if it already has
-/// this definition); see [`allowly_core::Allowly::publish_policy`].
-async fn publish_policy(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
-    let result = async {
-        let bytes = read_body(&app, body, &headers, app.max_policy_body_bytes).await?;
-        let key = idempotency_key(&headers);
-        call(&app, &headers, Access::Setup, move |caller| {
-            let Some(key) = key? else {
-                return Err(ApiError::invalid("Idempotency-Key", "is required to publish a policy"));
-            };
-            let body = parse_value(&bytes)?;
-            let created_by = format!("api_key:{}", caller.key_id);
-            let published = caller.engine.idempotent(Some(&key)).publish_policy(&body, &created_by)?;
-            Reply::json(StatusCode::CREATED, &published)
-        })
-        .await
-    }
-    .await;
-    finish("/v1/setup/policies/publish", result)
-}
-
-/// Retires the workspace's signing key and starts a new one. Safe while other servers on the same
-/// database sign: rotation waits for their signing transactions, and each notices the new key on
-/// its next one.
-async fn rotate_signing_key(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    let result = call(&app, &headers, Access::Setup, move |caller| {
-        let fresh = caller.engine.rotate_key()?;
-        let document = KeyDocument::from_records(caller.engine.workspace_id(), &[fresh]);
-        let key = document.keys.first().ok_or_else(|| ApiError::internal("the rotated key was not published"))?;
-        Reply::json(StatusCode::CREATED, key)
-    })
-    .await;
-    finish("/v1/setup/keys/rotate", result)
-}
-
-async fn list_api_keys(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    let result = call(&app, &headers, Access::Setup, move |caller| {
-        Reply::json(StatusCode::OK, &json!({"items": caller.engine.list_api_keys()?}))
-    })
-    .await;
-    finish("/v1/setup/api-keys", result)
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ApiKeyBody {
-    kind: ApiKeyKind,
-    #[serde(default)]
-    label: Option<String>,
-}
-
-async fn create_api_key(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
-    let result = async {
-        let bytes = read_body(&app, body, &headers, app.max_body_bytes).await?;
-        call(&app, &headers, Access::Setup, move |caller| {
-            let request: ApiKeyBody = parse_json(&bytes)?;
-            Reply::json(StatusCode::CREATED, &caller.engine.create_api_key(request.kind, request.label.as_deref())?)
-        })
-        .await
-    }
-    .await;
-    finish("/v1/setup/api-keys", result)
-}
-
-async fn revoke_api_key(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    path: Result<Path<String>, PathRejection>,
-) -> Response {
-    let result = async {
-        let id = path_id(path)?;
-        call(&app, &headers, Access::Setup, move |caller| {
-            caller.engine.revoke_api_key(&id)?;
-            Ok(Reply::no_content())
-        })
-        .await
-    }
-    .await;
-    finish("/v1/setup/api-keys/{id}", result)
-}
-
-// -------------------------------------------------------------------------------------------------
-// Public routes
-
-async fn key_document(State(app): State<Arc<App>>, path: Result<Path<String>, PathRejection>) -> Response {
-    let result = async {
-        let id = path_id(path)?;
-        let not_found = || ApiError::new(StatusCode::NOT_FOUND, "workspace_not_found", "no such workspace");
-        if !crate::home::valid_workspace_id(&id) {
-            return Err(not_found());
-        }
-        let backend = app.backend.clone();
-        let queue_key = id.clone();
-        blocking(&app, &queue_key, move || {
-            let engine = backend.workspace(&id)?.ok_or_else(not_found)?;
-            Reply::json(StatusCode::OK, &engine.key_document()?)
-        })
-        .await
-    }
-    .await;
-    let mut response = finish("/v1/workspaces/{id}/keys", result);
-    if response.status().is_success() {
-        // Rotation adds keys: verifiers should not keep a stale document.
-        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
-    response
-}
+// Health and metrics
 
 async fn readyz(State(app): State<Arc<App>>) -> Response {
     if let Some(why) = app.connections.cannot_accept() {

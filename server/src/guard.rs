@@ -6,7 +6,7 @@
 //! rate_limited` without even a key lookup; and an authenticated key past its request (or write)
 //! rate is answered `429` too. Each refusal is logged with the client address and the key id the
 //! request named (never its secret). The authenticated caller is handed to the route's handler
-//! (`api::call`), which does not authenticate again. It also labels every matched route's answer
+//! (the `Caller` extractor), which does not authenticate again. It also labels every matched route's answer
 //! with the route's template, for logs and metrics.
 
 use std::net::IpAddr;
@@ -18,7 +18,9 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::api::{authenticate, bearer, blocking, route_label, Access, App, Caller, RouteLabel};
+use allowly_core::ops::Access;
+
+use crate::api::{access_of, authenticate, bearer, blocking, route_label, App, Caller, RouteLabel};
 use crate::connections::ClientAddr;
 use crate::error::ApiError;
 use crate::limits::{retry_after_seconds, Limiter, Rate};
@@ -50,26 +52,17 @@ impl Limits {
     }
 }
 
-/// Which key a route takes, by its template; `None` for the routes anyone may call.
-fn access_of(route: &str) -> Option<Access> {
-    match route {
-        "/healthz" | "/readyz" | "/v1/workspaces/{id}/keys" => None,
-        "/metrics" => Some(Access::Setup),
-        _ if route.starts_with("/v1/policies") || route.starts_with("/v1/setup/") => Some(Access::Setup),
-        _ => Some(Access::Runtime),
-    }
-}
-
 pub async fn guard(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
-    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |m| route_label(m.as_str()));
-    let mut response = admitted_response(&app, route, request, next).await;
+    let template = request.extensions().get::<MatchedPath>().map_or("unmatched", |m| route_label(m.as_str()));
+    let access = access_of(request.method(), template);
+    let mut response = admitted_response(&app, access, request, next).await;
     // Logs and metrics name the route the router matched, whatever the handler called it.
-    response.extensions_mut().insert(RouteLabel(route));
+    response.extensions_mut().insert(RouteLabel(template));
     response
 }
 
-async fn admitted_response(app: &Arc<App>, route: &'static str, request: Request, next: Next) -> Response {
-    let Some(access) = access_of(route) else { return next.run(request).await };
+async fn admitted_response(app: &Arc<App>, access: Option<Access>, request: Request, next: Next) -> Response {
+    let Some(access) = access else { return next.run(request).await };
     let client = request.extensions().get::<ClientAddr>().map(|c| c.0.ip());
     let writes = matches!(*request.method(), Method::POST | Method::DELETE | Method::PUT | Method::PATCH);
     match admit(app, request.headers(), access, client, writes).await {
@@ -168,13 +161,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn routes_take_the_keys_their_handlers_take() {
-        assert_eq!(access_of("/healthz"), None);
-        assert_eq!(access_of("/v1/workspaces/{id}/keys"), None);
-        assert_eq!(access_of("/metrics"), Some(Access::Setup));
-        assert_eq!(access_of("/v1/policies/{id}"), Some(Access::Setup));
-        assert_eq!(access_of("/v1/setup/keys/rotate"), Some(Access::Setup));
-        assert_eq!(access_of("/v1/check"), Some(Access::Runtime));
-        assert_eq!(access_of("/v1/authorizations/{id}"), Some(Access::Runtime));
+    fn routes_take_the_keys_their_operations_take() {
+        assert_eq!(access_of(&Method::GET, "/healthz"), None);
+        assert_eq!(access_of(&Method::GET, "/v1/workspaces/{id}/keys"), None);
+        assert_eq!(access_of(&Method::GET, "/metrics"), Some(Access::Setup));
+        assert_eq!(access_of(&Method::DELETE, "/v1/policies/{id}"), Some(Access::Setup));
+        assert_eq!(access_of(&Method::POST, "/v1/setup/keys/rotate"), Some(Access::Setup));
+        assert_eq!(access_of(&Method::POST, "/v1/check"), Some(Access::Runtime));
+        assert_eq!(access_of(&Method::DELETE, "/v1/authorizations/{id}"), Some(Access::Runtime));
+        // A method the path does not answer still needs the path's key before its 405.
+        assert_eq!(access_of(&Method::PUT, "/v1/policies"), Some(Access::Setup));
     }
 }

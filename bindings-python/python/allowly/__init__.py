@@ -2,10 +2,14 @@
 
 ``Allowly(api_key, base_url=...)`` is the async client of an ``allowly serve`` runtime;
 ``Allowly.embedded()`` runs the same Rust engine in this process. ``allowly.sync.Allowly`` is the
-synchronous twin. ``allowly.verify`` verifies signed receipts offline.
+synchronous twin. ``allowly.verify`` verifies signed receipts offline. ``catalog()`` lists every
+operation, which ``Allowly.call`` runs by name.
 """
 
 from __future__ import annotations
+
+import json
+from typing import Any
 
 from . import _native, sync, types, verify
 from ._errors import (
@@ -16,10 +20,18 @@ from ._errors import (
     AllowlyProtocolError,
     AllowlyTimeoutError,
     AllowlyTypeError,
+    ConflictError,
     FieldError,
+    ForbiddenError,
+    InternalError,
+    InvalidRequestError,
     KeyOutsideActiveWindowError,
+    NotFoundError,
+    RateLimitError,
     SchemaError,
     SignatureMismatchError,
+    UnauthorizedError,
+    UnavailableError,
     UnknownKeyError,
     VerificationError,
 )
@@ -58,13 +70,32 @@ __version__: str = _native.__version__
 #: ``sha256:<hex>`` of the embedded engine's manifest (stamped on every receipt it signs).
 ENGINE_VERSION: str = _native.ENGINE_VERSION
 
+
+def catalog() -> list[dict[str, Any]]:
+    """Every operation of the API, in core's catalog order: its name (``operation``, what
+    ``Allowly.call`` takes), HTTP ``method`` and ``path`` (``path_field`` fills ``{id}``),
+    ``access`` (``public``, ``runtime`` or ``setup`` key), ``idempotency``, ``body`` and success
+    ``status``."""
+    operations: list[dict[str, Any]] = json.loads(_native.catalog())
+    return operations
+
+
 __all__ = [
     "Allowly",
     "sync",
     "types",
     "verify",
+    "catalog",
     "AllowlyError",
     "AllowlyAPIError",
+    "InvalidRequestError",
+    "UnauthorizedError",
+    "ForbiddenError",
+    "NotFoundError",
+    "ConflictError",
+    "RateLimitError",
+    "UnavailableError",
+    "InternalError",
     "AllowlyConfigError",
     "AllowlyConnectionError",
     "AllowlyProtocolError",

@@ -9,11 +9,11 @@ from __future__ import annotations
 import time
 from datetime import datetime
 from types import TracebackType
-from typing import Any, cast
+from typing import Any
 
 from . import _args, _native
 from ._args import _MISSING
-from ._errors import AllowlyAPIError, AllowlyConfigError, AllowlyConnectionError
+from ._errors import AllowlyAPIError, AllowlyConfigError, AllowlyConnectionError, AllowlyProtocolError
 from .types import (
     AuthorizationCreateResponse,
     Authorization,
@@ -38,6 +38,7 @@ from .types import (
     _authorization_revoked,
     _check_response,
     _confirmation_resolved,
+    _envelope,
     _escalation_resolved,
     _policy,
     _policy_list,
@@ -161,12 +162,19 @@ class Allowly:
     def settle_budget(
         self, *, check_receipt_id: str, actual_cost_micros: int, idempotency_key: str | None = None
     ) -> BudgetSettlementResponse:
-        raw = self._engine.settle_budget(
-            _args.text(check_receipt_id, "check_receipt_id"),
-            _args.integer(actual_cost_micros, "actual_cost_micros"),
-            _args.opt_text(idempotency_key, "idempotency_key"),
-        )
-        return _settlement(raw)
+        """Settles the actual cost of a checked, metered action against its reservation."""
+        args = {
+            "check_receipt_id": _args.text(check_receipt_id, "check_receipt_id"),
+            "actual_cost_micros": _args.integer(actual_cost_micros, "actual_cost_micros"),
+        }
+        return _settlement(_call(self._engine, "settle_budget", args, idempotency_key=idempotency_key))
+
+    def call(self, operation: str, args: dict[str, Any] | None = None) -> Any:
+        """Any operation of the catalog (:func:`allowly.catalog`) by name: ``args`` are the HTTP
+        API's JSON for it (the path's id, the query or body members, and ``idempotency_key``), the
+        answer is the HTTP API's JSON answer (``None`` for the operations answered with 204).
+        ``call("check", ...)`` falls back as :meth:`check` does."""
+        return self._engine.call(_args.text(operation, "operation"), _args.mapping(args, "args"))
 
     def readiness(self) -> bool:
         """Whether the workspace can serve requests now (``GET /readyz``); False when unreachable."""
@@ -177,7 +185,10 @@ class Allowly:
 
     def keys(self) -> dict[str, Any]:
         """The workspace's public key document (remote: needs ``workspace_id``)."""
-        result: dict[str, Any] = self._engine.key_document()
+        workspace_id = self._engine.workspace_id()
+        if workspace_id is None:
+            raise AllowlyConfigError("the key document needs the workspace id: pass `workspace_id` to the client")
+        result: dict[str, Any] = self._engine.call("get_key_document", {"workspace_id": workspace_id})
         return result
 
     def close(self) -> None:
@@ -199,39 +210,65 @@ def _positive(value: Any, name: str) -> int:
     return number
 
 
-class _Policies:
+def _call(engine: _native.Engine, operation: str, args: dict[str, Any], **optional: Any) -> Any:
+    """``engine.call(operation, args)`` with the ``optional`` arguments that are not ``None``
+    (checked as text: every optional argument of these calls is an id, a key or a note)."""
+    for name, value in optional.items():
+        if value is not None:
+            args[name] = _args.text(value, name)
+    return engine.call(operation, args)
+
+
+def _page(limit: int | None, cursor: str | None) -> dict[str, Any]:
+    """The arguments of a list call: no ``limit`` means the engine's default page (100)."""
+    args: dict[str, Any] = {}
+    if limit is not None:
+        args["limit"] = _args.integer(limit, "limit")
+    if cursor is not None:
+        args["cursor"] = _args.text(cursor, "cursor")
+    return args
+
+
+class _Namespace:
     def __init__(self, engine: _native.Engine) -> None:
         self._engine = engine
 
+
+class _Policies(_Namespace):
     def create(
         self,
         *,
         policy_id: str = _MISSING,
         definition: dict[str, Any],
         description: str | None = None,
+        idempotency_key: str | None = None,
         bundle_id: str = _MISSING,
     ) -> PolicyResponse:
-        return _policy(self._engine.create_policy(_policy_body(policy_id, bundle_id, definition, description)))
+        """Publishes a new edition of the policy (``POST /v1/policies``)."""
+        body = _policy_body(policy_id, bundle_id, definition, description)
+        return _policy(_call(self._engine, "create_policy", body, idempotency_key=idempotency_key))
 
     def get(self, policy_id: str) -> PolicyResponse:
-        return _policy(self._engine.get_policy(_args.text(policy_id, "policy_id")))
+        """The newest active edition of the policy."""
+        return _policy(self._engine.call("get_policy", {"policy_id": _args.text(policy_id, "policy_id")}))
 
-    def list(self, *, limit: int = 100, cursor: str | None = None) -> PolicyListResponse:
-        limit = _args.integer(limit, "limit")
-        if limit < 0:
-            raise AllowlyConfigError("`limit` must not be negative")
-        return _policy_list(self._engine.list_policies(limit, _args.opt_text(cursor, "cursor")))
+    def list(self, *, limit: int | None = None, cursor: str | None = None) -> PolicyListResponse:
+        """One page of the active policies (``limit`` 1 to 100; the default page is the largest)."""
+        return _policy_list(self._engine.call("list_policies", _page(limit, cursor)))
 
     def archive(self, policy_id: str, *, idempotency_key: str | None = None) -> None:
-        self._engine.archive_policy(
-            _args.text(policy_id, "policy_id"), _args.opt_text(idempotency_key, "idempotency_key")
-        )
+        """Archives every edition of the policy."""
+        args = {"policy_id": _args.text(policy_id, "policy_id")}
+        _call(self._engine, "archive_policy", args, idempotency_key=idempotency_key)
 
     def preview(self, *, definition: dict[str, Any], action: str, context: dict[str, Any]) -> PolicyPreviewResponse:
-        raw = self._engine.preview_policy(
-            _args.mapping(definition, "definition"), _args.text(action, "action"), _args.mapping(context, "context")
-        )
-        return _preview(raw)
+        """A provisional evaluation of ``definition`` for ``action`` on ``context`` (nothing is stored)."""
+        args = {
+            "definition": _args.mapping(definition, "definition"),
+            "action": _args.text(action, "action"),
+            "context": _args.mapping(context, "context"),
+        }
+        return _preview(self._engine.call("preview_policy", args))
 
     def publish(
         self,
@@ -245,8 +282,7 @@ class _Policies:
         """Publishes a new edition (the official client's ``publish``), or keeps the newest one if it
         has this definition. Against a server ``idempotency_key`` is sent (one is made up if absent)."""
         body = _policy_body(policy_id, bundle_id, definition, description)
-        key = _args.opt_text(idempotency_key, "idempotency_key")
-        return PolicyPublishResponse(**self._engine.publish_policy(body, key))
+        return PolicyPublishResponse(**_call(self._engine, "publish_policy", body, idempotency_key=idempotency_key))
 
 
 def _policy_body(policy_id: str, bundle_id: str, definition: dict[str, Any], description: str | None) -> dict[str, Any]:
@@ -258,10 +294,7 @@ def _policy_body(policy_id: str, bundle_id: str, definition: dict[str, Any], des
     return body
 
 
-class _Authorizations:
-    def __init__(self, engine: _native.Engine) -> None:
-        self._engine = engine
-
+class _Authorizations(_Namespace):
     def create(
         self,
         *,
@@ -280,17 +313,20 @@ class _Authorizations:
         """Grants ``user_id``'s authorization to the policy's agent, frozen from one edition
         (``policy_version``; the newest when omitted), for all of its actions or a subset."""
         chosen = _args.alias(actions, scopes, "actions", "scopes", required=False)
-        raw = self._engine.create_authorization(
-            _args.text(user_id, "user_id"),
-            _args.text(_args.alias(policy_id, bundle_id, "policy_id", "bundle_id"), "policy_id"),
-            _args.opt_integer(policy_version, "policy_version"),
-            None if chosen is None else _args.strings(chosen, "actions"),
-            _args.timestamp(expires_at, "expires_at"),
-            _args.opt_integer(budget_limit_micros, "budget_limit_micros"),
-            _args.mapping(metadata, "metadata"),
-            _args.opt_text(replaces, "replaces"),
-            _args.opt_text(idempotency_key, "idempotency_key"),
-        )
+        args: dict[str, Any] = {
+            "user_id": _args.text(user_id, "user_id"),
+            "policy_id": _args.text(_args.alias(policy_id, bundle_id, "policy_id", "bundle_id"), "policy_id"),
+        }
+        for name, value in (
+            ("policy_version", _args.opt_integer(policy_version, "policy_version")),
+            ("actions", None if chosen is None else _args.strings(chosen, "actions")),
+            ("expires_at", _args.timestamp(expires_at, "expires_at")),
+            ("budget_limit_micros", _args.opt_integer(budget_limit_micros, "budget_limit_micros")),
+            ("metadata", _args.mapping(metadata, "metadata")),
+        ):
+            if value is not None:
+                args[name] = value
+        raw = _call(self._engine, "create_authorization", args, replaces=replaces, idempotency_key=idempotency_key)
         return _authorization_created(raw)
 
     def revoke(
@@ -301,28 +337,24 @@ class _Authorizations:
         notes: str | None = None,
         idempotency_key: str | None = None,
     ) -> AuthorizationRevokeResponse:
-        raw = self._engine.revoke_authorization(
-            _args.text(authorization_id, "authorization_id"),
-            _args.opt_text(revoked_by, "revoked_by"),
-            _args.opt_text(notes, "notes"),
-            _args.opt_text(idempotency_key, "idempotency_key"),
+        """Revokes the authorization (its pending confirmations too)."""
+        args = {"authorization_id": _args.text(authorization_id, "authorization_id")}
+        raw = _call(
+            self._engine, "revoke_authorization", args,
+            revoked_by=revoked_by, notes=notes, idempotency_key=idempotency_key,
         )
         return _authorization_revoked(raw)
 
-    def list(self, *, limit: int = 100, cursor: str | None = None) -> AuthorizationList:
-        limit = _args.integer(limit, "limit")
-        if limit < 0:
-            raise AllowlyConfigError("`limit` must not be negative")
-        return _authorization_list(self._engine.list_authorizations(limit, _args.opt_text(cursor, "cursor")))
+    def list(self, *, limit: int | None = None, cursor: str | None = None) -> AuthorizationList:
+        """One page of the authorizations, newest first (``limit`` 1 to 100; the default page is the largest)."""
+        return _authorization_list(self._engine.call("list_authorizations", _page(limit, cursor)))
 
     def get(self, authorization_id: str) -> Authorization:
-        return _authorization(self._engine.get_authorization(_args.text(authorization_id, "authorization_id")))
+        args = {"authorization_id": _args.text(authorization_id, "authorization_id")}
+        return _authorization(self._engine.call("get_authorization", args))
 
 
-class _Confirmations:
-    def __init__(self, engine: _native.Engine) -> None:
-        self._engine = engine
-
+class _Confirmations(_Namespace):
     def approve(
         self,
         nonce: str,
@@ -332,58 +364,72 @@ class _Confirmations:
         idempotency_key: str | None = None,
     ) -> ConfirmationApproveResponse:
         """Resolves a pending confirmation by its nonce (``approved=False`` rejects it)."""
-        raw = self._engine.resolve_confirmation(
-            _args.text(nonce, "nonce"),
-            _args.boolean(approved, "approved"),
-            _args.integer(ttl_seconds, "ttl_seconds"),
-            _args.opt_text(idempotency_key, "idempotency_key"),
-        )
+        args = {
+            "nonce": _args.text(nonce, "nonce"),
+            "approved": _args.boolean(approved, "approved"),
+            "ttl_seconds": _args.integer(ttl_seconds, "ttl_seconds"),
+        }
+        raw = _call(self._engine, "resolve_confirmation", args, idempotency_key=idempotency_key)
         return _confirmation_resolved(raw)
 
-    def reject(self, nonce: str) -> ConfirmationApproveResponse:
-        return self.approve(nonce, approved=False)
+    def reject(self, nonce: str, *, idempotency_key: str | None = None) -> ConfirmationApproveResponse:
+        return self.approve(nonce, approved=False, idempotency_key=idempotency_key)
 
     def get_status(self, confirmation_id: str) -> ConfirmationStatus:
-        return ConfirmationStatus(**self._engine.confirmation_status(_args.text(confirmation_id, "confirmation_id")))
+        """The confirmation by its id or its nonce."""
+        args = {"confirmation_id": _args.text(confirmation_id, "confirmation_id")}
+        return ConfirmationStatus(**self._engine.call("confirmation_status", args))
 
     get = get_status
 
 
-class _Escalations:
-    def __init__(self, engine: _native.Engine) -> None:
-        self._engine = engine
-
+class _Escalations(_Namespace):
     def resolve(
-        self, escalation_id: str, *, resolution: str, resolved_by: str, note: str | None = None
+        self,
+        escalation_id: str,
+        *,
+        resolution: str,
+        resolved_by: str,
+        note: str | None = None,
+        idempotency_key: str | None = None,
     ) -> EscalationResolveResponse:
-        raw = self._engine.resolve_escalation(
-            _args.text(escalation_id, "escalation_id"),
-            _args.text(resolution, "resolution"),
-            _args.text(resolved_by, "resolved_by"),
-            _args.opt_text(note, "note"),
-        )
+        """Resolves a pending escalation: ``resolution`` is ``"approved"`` or ``"rejected"``."""
+        args = {
+            "escalation_id": _args.text(escalation_id, "escalation_id"),
+            "resolution": _args.text(resolution, "resolution"),
+            "resolved_by": _args.text(resolved_by, "resolved_by"),
+        }
+        raw = _call(self._engine, "resolve_escalation", args, note=note, idempotency_key=idempotency_key)
         return _escalation_resolved(raw)
 
-    def approve(self, escalation_id: str, *, resolved_by: str, note: str | None = None) -> EscalationResolveResponse:
-        return self.resolve(escalation_id, resolution="approved", resolved_by=resolved_by, note=note)
+    def approve(
+        self, escalation_id: str, *, resolved_by: str, note: str | None = None, idempotency_key: str | None = None
+    ) -> EscalationResolveResponse:
+        return self.resolve(
+            escalation_id, resolution="approved", resolved_by=resolved_by, note=note, idempotency_key=idempotency_key
+        )
 
-    def reject(self, escalation_id: str, *, resolved_by: str, note: str | None = None) -> EscalationResolveResponse:
-        return self.resolve(escalation_id, resolution="rejected", resolved_by=resolved_by, note=note)
+    def reject(
+        self, escalation_id: str, *, resolved_by: str, note: str | None = None, idempotency_key: str | None = None
+    ) -> EscalationResolveResponse:
+        return self.resolve(
+            escalation_id, resolution="rejected", resolved_by=resolved_by, note=note, idempotency_key=idempotency_key
+        )
 
     def get_status(self, escalation_id: str) -> EscalationStatus:
-        return EscalationStatus(**self._engine.escalation_status(_args.text(escalation_id, "escalation_id")))
+        args = {"escalation_id": _args.text(escalation_id, "escalation_id")}
+        return EscalationStatus(**self._engine.call("escalation_status", args))
 
     get = get_status
 
 
-class _Receipts:
-    def __init__(self, engine: _native.Engine) -> None:
-        self._engine = engine
-
+class _Receipts(_Namespace):
     def get(self, receipt_id: str) -> ReceiptEnvelope:
         """The receipt's envelope: always ``signed`` (receipts are signed before answers return)."""
-        receipt = cast(JwsReceipt, self._engine.receipt(_args.text(receipt_id, "receipt_id")))
-        return ReceiptEnvelopeSigned(receipt=receipt)
+        envelope = _envelope(self._engine.call("get_receipt", {"receipt_id": _args.text(receipt_id, "receipt_id")}))
+        if envelope is None:
+            raise AllowlyProtocolError("protocol_error", f"no receipt envelope for `{receipt_id}`")
+        return envelope
 
     def fetch_signed(self, receipt_id: str, *, poll_interval: float = 1.0, timeout: float = 120.0) -> JwsReceipt:
         """The signed receipt (the JWS object). Retries 408/429/5xx and unreachable runtimes

@@ -205,5 +205,5 @@ def fetch_keys_doc(
         workspace_id,
         dangerously_allow_insecure_base_url,
     )
-    doc: dict[str, Any] = engine.key_document()
+    doc: dict[str, Any] = engine.call("get_key_document", {"workspace_id": workspace_id})
     return doc

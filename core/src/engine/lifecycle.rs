@@ -20,6 +20,8 @@ use crate::time::Timestamp;
 
 pub const MAX_METADATA_BYTES: usize = 4096;
 pub const MAX_PAGE_SIZE: usize = 100;
+/// Approval window of a confirmation approved without `ttl_seconds`.
+pub const DEFAULT_CONFIRMATION_TTL_SECONDS: i64 = 60;
 /// Longest approval window a confirmation may grant.
 pub const MAX_CONFIRMATION_TTL_SECONDS: i64 = 86_400;
 
@@ -547,7 +549,7 @@ impl Allowly {
         ttl_seconds: Option<i64>,
     ) -> Result<ConfirmationResolved> {
         ids::check_identifier("nonce", nonce)?;
-        let ttl = ttl_seconds.unwrap_or(60);
+        let ttl = ttl_seconds.unwrap_or(DEFAULT_CONFIRMATION_TTL_SECONDS);
         if !(1..=MAX_CONFIRMATION_TTL_SECONDS).contains(&ttl) {
             return Err(Error::invalid("ttl_seconds", format!("must be 1 to {MAX_CONFIRMATION_TTL_SECONDS}")));
         }

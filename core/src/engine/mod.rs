@@ -3,6 +3,7 @@
 
 mod api_keys;
 mod check;
+mod dispatch;
 mod lifecycle;
 mod receipts;
 
@@ -25,7 +26,7 @@ use crate::store::{Durability, MemoryStore, SqliteStore, Store, Tx, UnreadableRo
 use crate::time::Timestamp;
 
 pub use api_keys::ApiKeyParts;
-pub use lifecycle::{Idempotent, MAX_PAGE_SIZE};
+pub use lifecycle::{Idempotent, DEFAULT_CONFIRMATION_TTL_SECONDS, MAX_PAGE_SIZE};
 pub use receipts::ExportSummary;
 
 /// Name of the workspace file inside an embedded home directory.

@@ -182,6 +182,7 @@ pub enum EvidenceMode {
 
 /// An edition's identity: `{policy_id, policy_version, definition_sha256}`.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct PolicyRef {
     pub policy_id: String,

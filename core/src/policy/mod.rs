@@ -24,6 +24,7 @@ pub use glob::glob_match;
 
 /// A policy decision. Serializes as its lowercase wire name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 pub enum Decision {
     Allow,

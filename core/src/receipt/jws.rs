@@ -17,6 +17,7 @@ pub(crate) const JWS_ALG: &str = "EdDSA";
 
 /// A signed receipt: a flattened JWS whose three members are unpadded base64url.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct SignedReceipt {
     pub protected: String,
     pub payload: String,

@@ -29,12 +29,14 @@ pub struct KeyRecord {
 /// The public key document of GET /v1/workspaces/{id}/keys, exact field names and order of docs/verifying-receipts.md.
 /// (Serialize the struct itself to keep that order; [`KeyDocument::to_value`] sorts members.)
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct KeyDocument {
     pub workspace_id: String,
     pub keys: Vec<PublishedKey>,
 }
 
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct PublishedKey {
     pub key_id: String,
     pub alg: String,

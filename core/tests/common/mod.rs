@@ -74,34 +74,56 @@ pub fn sqlite() -> Fixture {
     Fixture { engine: Arc::new(engine), clock, _dir: Some(dir) }
 }
 
-/// Both stores, so each decision test runs on each (and PostgreSQL with the `postgres` feature).
+/// Both stores, so each decision test runs on each (and PostgreSQL with the `postgres` feature,
+/// when [`postgres_url`] finds a server: without one the PostgreSQL part is skipped, loudly).
 pub fn both() -> Vec<(&'static str, Fixture)> {
     #[allow(unused_mut)]
     let mut stores = vec![("memory", memory()), ("sqlite", sqlite())];
     #[cfg(feature = "postgres")]
-    stores.push(("postgres", postgres()));
+    if postgres_url().is_some() {
+        stores.push(("postgres", postgres()));
+    }
     stores
 }
 
-/// The test server's URL; with the `postgres` feature the tests fail (never pass) without one.
+/// The test server's URL (`ALLOWLY_TEST_DATABASE_URL`), or `None` when it is not set: the calling
+/// test then skips its PostgreSQL part, and this prints one `SKIPPED (PostgreSQL)` line naming the
+/// test (once per test) straight to stderr, past the test harness's capture, so a skip is never
+/// silent. `scripts/test.sh` starts a server, fails if any test printed that line, and sets
+/// `ALLOWLY_REQUIRE_POSTGRES=1`, with which a missing URL panics here instead of skipping.
 #[cfg(feature = "postgres")]
-pub fn postgres_url() -> String {
-    match std::env::var("ALLOWLY_TEST_DATABASE_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ => panic!(
-            "ALLOWLY_TEST_DATABASE_URL is not set: the tests of the `postgres` feature need a PostgreSQL server; \
-             start a throwaway one with `eval \"$(scripts/postgres.sh start)\"`"
-        ),
+pub fn postgres_url() -> Option<String> {
+    use std::io::Write;
+    if let Some(url) = std::env::var("ALLOWLY_TEST_DATABASE_URL").ok().filter(|url| !url.is_empty()) {
+        return Some(url);
     }
+    if std::env::var("ALLOWLY_REQUIRE_POSTGRES").is_ok_and(|required| required == "1") {
+        panic!(
+            "ALLOWLY_REQUIRE_POSTGRES=1 but ALLOWLY_TEST_DATABASE_URL is not set: start a throwaway server with \
+             `eval \"$(scripts/postgres.sh start)\"`"
+        );
+    }
+    thread_local!(static REPORTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
+    if !REPORTED.replace(true) {
+        let thread = std::thread::current();
+        let test = thread.name().unwrap_or("(unnamed test)");
+        // One write, so the line is never split by the harness's output.
+        let line =
+            format!("SKIPPED (PostgreSQL): {test} — ALLOWLY_TEST_DATABASE_URL is not set; scripts/test.sh sets it\n");
+        let _ = std::io::stderr().write_all(line.as_bytes());
+    }
+    None
 }
 
-/// One pool per test binary, shared by its fixtures (each on a workspace of its own).
+/// One pool per test binary, shared by its fixtures (each on a workspace of its own). Only for a
+/// test that found a server with [`postgres_url`].
 #[cfg(feature = "postgres")]
 pub fn postgres_pool() -> allowly_core::store::PostgresPool {
     use allowly_core::store::{PostgresOptions, PostgresPool};
     static POOL: std::sync::OnceLock<PostgresPool> = std::sync::OnceLock::new();
     POOL.get_or_init(|| {
-        PostgresPool::connect(&postgres_url(), PostgresOptions { pool_size: 16, ..PostgresOptions::default() })
+        let url = postgres_url().expect("ALLOWLY_TEST_DATABASE_URL is not set: check postgres_url() first");
+        PostgresPool::connect(&url, PostgresOptions { pool_size: 16, ..PostgresOptions::default() })
             .unwrap_or_else(|err| panic!("cannot connect to ALLOWLY_TEST_DATABASE_URL: {err}"))
     })
     .clone()

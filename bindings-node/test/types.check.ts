@@ -1,0 +1,46 @@
+// Type-level checks of index.d.ts over the generated wire types (compiled by `tsc -p tsconfig.json`
+// in scripts/node-test.sh, never run): the generic `call` takes and answers the catalog's wire
+// types, the methods answer them camelCased, and a wrong member does not compile.
+import { Allowly, ForbiddenError, type Camelize, type CheckResponse, type Operations, type Wire } from '@allowly/sdk';
+
+declare const client: Allowly;
+
+export async function wireCalls(): Promise<void> {
+  const page: Wire.Page<Wire.AuthorizationView> = await client.call('list_authorizations', { limit: 10 });
+  const first: string | undefined = page.items[0]?.authorization_id;
+  const archived: null = await client.call('archive_policy', { policy_id: 'p', idempotency_key: 'k' });
+  const keys: Operations['get_key_document']['answer'] = await client.call('get_key_document', { workspace_id: 'ws' });
+  // @ts-expect-error: the wire's names are snake_case
+  await client.call('get_authorization', { authorizationId: 'auth_x' });
+  // @ts-expect-error: not an operation of the catalog
+  await client.call('launch_rockets', {});
+  void first, archived, keys;
+}
+
+export async function surfaceCalls(): Promise<void> {
+  const answer: CheckResponse = await client.check({ authorizationId: 'auth_x', actions: ['a.b'], estimatedCostMicros: 10n });
+  const result = answer.results['a.b'];
+  const nonce: string | undefined = result.confirmNonce;
+  const fallback: boolean = result.isFallback;
+  const revoked = await client.authorizations.revoke('auth_x', { revokedBy: 'ops', idempotencyKey: 'k' });
+  const when: string = revoked.revokedAt;
+  const page = await client.authorizations.list({ limit: 5 });
+  const more: boolean = page.hasMore;
+  const receipt = await client.receipts.get('rcp_x');
+  const signature: string = receipt.receipt.signature;
+  await client.policies.archive('p', { idempotencyKey: 'k' });
+  await client.confirmations.approve('cnf_nonce', { ttlSeconds: 60, idempotencyKey: 'k' });
+  await client.escalations.approve('esc_x', { resolvedBy: 'm', idempotencyKey: 'k' });
+  const created = await client.apiKeys.create({ kind: 'runtime', label: 'ci' });
+  const secret: string = created.key;
+  // @ts-expect-error: answers are camelCased
+  void revoked.revoked_at;
+  // @ts-expect-error: not an option of revoke
+  await client.authorizations.revoke('auth_x', { idempotency_key: 'k' });
+  const camel: Camelize<{ receipt_id: string; context: { a_b: number } }> = { receiptId: 'r', context: { a_b: 1 } };
+  void nonce, fallback, when, more, signature, secret, camel;
+}
+
+export function errors(err: unknown): number | undefined {
+  return err instanceof ForbiddenError && err.kind === 'forbidden' ? err.status : undefined;
+}
