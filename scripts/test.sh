@@ -40,6 +40,11 @@ if grep -q 'SKIPPED (PostgreSQL)' "$rust_log"; then
   exit 1
 fi
 
+step "without PostgreSQL, plain cargo test passes and says loudly that the PostgreSQL tests skipped"
+no_pg=$(env -u ALLOWLY_TEST_DATABASE_URL -u ALLOWLY_REQUIRE_POSTGRES \
+  cargo test --release --locked -q -p allowly-core --test postgres 2>&1) || { echo "$no_pg"; exit 1; }
+grep -q 'SKIPPED (PostgreSQL)' <<<"$no_pg" || { echo "$no_pg"; echo "the PostgreSQL tests neither ran nor said they skipped"; exit 1; }
+
 step "the conformance vectors are part of the repo: without them their tests fail, never skip"
 for suite in wire5_vectors verify_many; do
   if output=$(ALLOWLY_WIRE5_VECTORS=/nonexistent/wire5.json cargo test --release --locked -q --workspace --test "$suite" 2>&1); then
