@@ -50,7 +50,7 @@ impl NativeEngine {
     #[napi(factory)]
     pub fn embedded(env: Env, home: String) -> Result<NativeEngine> {
         let engine = std::panic::catch_unwind(|| Engine::embedded(&home))
-            .unwrap_or_else(|_| Err(allowly_core::Error::Store("the engine failed to open".into())))
+            .unwrap_or_else(|_| Err(allowly_core::Error::store("the engine failed to open")))
             .map_err(|err| throw(&env, &err))?;
         Ok(NativeEngine { engine })
     }

@@ -166,7 +166,7 @@ fn init(home: &Path, out: &Output) -> Result<i32, Error> {
         .keys
         .iter()
         .find(|key| key.active_until.is_none())
-        .ok_or_else(|| Error::Signing("the workspace has no active key".into()))?;
+        .ok_or_else(|| Error::signing("the workspace has no active key"))?;
     let report = InitReport {
         workspace_id: engine.workspace_id().to_string(),
         created,
@@ -400,7 +400,7 @@ fn receipts(target: &Target, command: &ReceiptsCommand, out: &Output) -> Result<
             for target in std::iter::once(path).chain(checkpoint_evidence) {
                 let parent = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
                 if !parent.is_dir() {
-                    return Err(Error::Io(format!(
+                    return Err(Error::io(format!(
                         "cannot write `{}`: no directory `{}`",
                         target.display(),
                         parent.display()
@@ -409,7 +409,9 @@ fn receipts(target: &Target, command: &ReceiptsCommand, out: &Output) -> Result<
             }
             let summary = engine.export_receipts(path, checkpoint_evidence.as_deref(), &mut progress).map_err(
                 |err| match err {
-                    Error::Io(message) => Error::Io(format!("export to `{}` failed: {message}", path.display())),
+                    Error::Io { message, source } => {
+                        Error::Io { message: format!("export to `{}` failed: {message}", path.display()), source }
+                    }
                     other => other,
                 },
             )?;
@@ -462,10 +464,10 @@ pub fn read_input(path: &Path) -> Result<Vec<u8>, Error> {
         let mut bytes = Vec::new();
         std::io::stdin()
             .read_to_end(&mut bytes)
-            .map_err(|err| Error::Io(format!("cannot read standard input: {err}")))?;
+            .map_err(|err| Error::io(format!("cannot read standard input: {err}")).caused_by(err))?;
         return Ok(bytes);
     }
-    std::fs::read(path).map_err(|err| Error::Io(format!("cannot read `{}`: {err}", path.display())))
+    std::fs::read(path).map_err(|err| Error::io(format!("cannot read `{}`: {err}", path.display())).caused_by(err))
 }
 
 /// A JSON argument given inline or as `@path`.

@@ -33,8 +33,8 @@ impl Output {
 
     /// Prints JSON whatever the format (documents meant for other tools, e.g. the key document).
     pub fn json_value<T: Serialize>(&self, value: &T) -> Result<(), Error> {
-        let text =
-            serde_json::to_string_pretty(value).map_err(|err| Error::Io(format!("cannot encode output: {err}")))?;
+        let text = serde_json::to_string_pretty(value)
+            .map_err(|err| Error::io(format!("cannot encode output: {err}")).caused_by(err))?;
         stdout(&text)
     }
 
@@ -71,7 +71,7 @@ pub fn stdout(text: &str) -> Result<(), Error> {
     let mut out = std::io::stdout().lock();
     match writeln!(out, "{text}").and_then(|()| out.flush()) {
         Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(Error::Io(format!("cannot write output: {err}")))
+            Err(Error::io(format!("cannot write output: {err}")).caused_by(err))
         }
         _ => Ok(()),
     }

@@ -138,7 +138,7 @@ pub fn rotate_key(workspaces: &Workspaces, workspace: Option<&str>, out: &Output
 pub fn rotate_on(engine: &Allowly, out: &Output) -> Result<i32, Error> {
     let fresh = engine.rotate_key()?;
     let published = KeyDocument::from_records(engine.workspace_id(), &[fresh]).keys;
-    let key = published.first().ok_or_else(|| Error::Signing("the rotated key was not published".into()))?;
+    let key = published.first().ok_or_else(|| Error::signing("the rotated key was not published"))?;
     out.emit(key, output::key_rotated)?;
     Ok(EXIT_OK)
 }

@@ -274,7 +274,7 @@ impl Api for Allowly {
     fn readiness(&self) -> Result<bool> {
         match Allowly::key_document(self) {
             Ok(_) => Ok(true),
-            Err(Error::Store(_)) => Ok(false),
+            Err(Error::Store { .. }) => Ok(false),
             Err(err) => Err(err),
         }
     }

@@ -127,16 +127,28 @@ pub enum Error {
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
     /// The store failed or is busy; the operation did not happen.
-    #[error("store unavailable: {0}")]
-    Store(String),
+    #[error("store unavailable: {message}")]
+    Store {
+        message: String,
+        #[source]
+        source: Option<BoxError>,
+    },
     /// The connection to the store broke while it committed, and whether the commit landed could
     /// not be learned: the operation may have happened. Retrying it under the same idempotency
     /// key answers what happened (the first answer, or a first run if it did not).
-    #[error("the outcome is unknown: {0}")]
-    OutcomeUnknown(String),
+    #[error("the outcome is unknown: {message}")]
+    OutcomeUnknown {
+        message: String,
+        #[source]
+        source: Option<BoxError>,
+    },
     /// Randomness or signing failed; nothing was written.
-    #[error("signing failed: {0}")]
-    Signing(String),
+    #[error("signing failed: {message}")]
+    Signing {
+        message: String,
+        #[source]
+        source: Option<BoxError>,
+    },
     /// A receipt, checkpoint or export did not verify.
     #[error(transparent)]
     Verification(#[from] VerifyError),
@@ -147,14 +159,22 @@ pub enum Error {
     #[error("the runtime did not answer within {timeout_ms} ms")]
     Timeout { timeout_ms: u64 },
     /// A remote runtime could not be reached, or the connection failed mid-call.
-    #[error("cannot reach the runtime: {0}")]
-    Unreachable(String),
+    #[error("cannot reach the runtime: {message}")]
+    Unreachable {
+        message: String,
+        #[source]
+        source: Option<BoxError>,
+    },
     /// A remote runtime's answer does not match the wire contract (docs/http-api.md).
     #[error("unexpected answer from the runtime: {0}")]
     Protocol(String),
     /// A file could not be read or written.
-    #[error("{0}")]
-    Io(String),
+    #[error("{message}")]
+    Io {
+        message: String,
+        #[source]
+        source: Option<BoxError>,
+    },
     /// A failure that is a bug: an answer that cannot be encoded, a broken invariant.
     #[error("{0}")]
     Internal(String),
@@ -167,14 +187,14 @@ impl Error {
             Error::Api { code, .. } => code,
             Error::InvalidRequest { .. } => "invalid_request",
             Error::NotFound { code, .. } | Error::Conflict { code, .. } | Error::Unauthorized { code, .. } => code,
-            Error::Store(_) => "store_unavailable",
-            Error::OutcomeUnknown(_) => "outcome_unknown",
-            Error::Signing(_) => "signing_failed",
+            Error::Store { .. } => "store_unavailable",
+            Error::OutcomeUnknown { .. } => "outcome_unknown",
+            Error::Signing { .. } => "signing_failed",
             Error::Verification(err) => err.code(),
             Error::Timeout { .. } => "timeout",
-            Error::Unreachable(_) => "unreachable",
+            Error::Unreachable { .. } => "unreachable",
             Error::Protocol(_) => "protocol_error",
-            Error::Io(_) => "io_error",
+            Error::Io { .. } => "io_error",
             Error::Internal(_) => "internal_error",
         }
     }
@@ -185,12 +205,12 @@ impl Error {
             Error::NotFound { .. } => ErrorKind::NotFound,
             Error::Unauthorized { .. } => ErrorKind::Unauthorized,
             Error::Conflict { .. } => ErrorKind::Conflict,
-            Error::Store(_) | Error::OutcomeUnknown(_) => ErrorKind::Unavailable,
-            Error::Signing(_) | Error::Io(_) | Error::Internal(_) => ErrorKind::Internal,
+            Error::Store { .. } | Error::OutcomeUnknown { .. } => ErrorKind::Unavailable,
+            Error::Signing { .. } | Error::Io { .. } | Error::Internal(_) => ErrorKind::Internal,
             Error::Verification(_) => ErrorKind::Verification,
             Error::Api { status, .. } => ErrorKind::of_http_status(*status),
             Error::Timeout { .. } => ErrorKind::Timeout,
-            Error::Unreachable(_) => ErrorKind::Unreachable,
+            Error::Unreachable { .. } => ErrorKind::Unreachable,
             Error::Protocol(_) => ErrorKind::Protocol,
         }
     }
@@ -209,7 +229,7 @@ impl Error {
     pub fn retry_after_seconds(&self) -> Option<f64> {
         match self {
             Error::Api { retry_after_seconds, .. } => *retry_after_seconds,
-            Error::Store(_) | Error::OutcomeUnknown(_) => Some(1.0),
+            Error::Store { .. } | Error::OutcomeUnknown { .. } => Some(1.0),
             _ => None,
         }
     }
@@ -224,6 +244,41 @@ impl Error {
 
     pub fn internal(message: impl Into<String>) -> Error {
         Error::Internal(message.into())
+    }
+
+    pub fn store(message: impl Into<String>) -> Error {
+        Error::Store { message: message.into(), source: None }
+    }
+
+    pub fn outcome_unknown(message: impl Into<String>) -> Error {
+        Error::OutcomeUnknown { message: message.into(), source: None }
+    }
+
+    pub fn signing(message: impl Into<String>) -> Error {
+        Error::Signing { message: message.into(), source: None }
+    }
+
+    pub fn unreachable(message: impl Into<String>) -> Error {
+        Error::Unreachable { message: message.into(), source: None }
+    }
+
+    pub fn io(message: impl Into<String>) -> Error {
+        Error::Io { message: message.into(), source: None }
+    }
+
+    /// Keeps the error this one came from (a SQLite, PostgreSQL, I/O or HTTP error), reachable
+    /// through `std::error::Error::source`. Only the failures below the engine carry one; on other
+    /// variants the cause is dropped.
+    pub fn caused_by(mut self, cause: impl std::error::Error + Send + Sync + 'static) -> Error {
+        match &mut self {
+            Error::Store { source, .. }
+            | Error::OutcomeUnknown { source, .. }
+            | Error::Signing { source, .. }
+            | Error::Unreachable { source, .. }
+            | Error::Io { source, .. } => *source = Some(Box::new(cause)),
+            _ => {}
+        }
+        self
     }
 
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Error {
@@ -246,20 +301,77 @@ impl Error {
 
 impl From<rusqlite::Error> for Error {
     fn from(err: rusqlite::Error) -> Error {
-        Error::Store(err.to_string())
+        Error::store(err.to_string()).caused_by(err)
     }
 }
 
 impl From<getrandom::Error> for Error {
     fn from(err: getrandom::Error) -> Error {
-        Error::Signing(format!("no randomness: {err}"))
+        // getrandom::Error is not a std error without its `std` feature; its text says it all.
+        Error::signing(format!("no randomness: {err}"))
     }
 }
 
 impl From<std::io::Error> for Error {
     fn from(err: std::io::Error) -> Error {
-        Error::Io(err.to_string())
+        Error::io(err.to_string()).caused_by(err)
     }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The error a store, signing, I/O or connection failure came from.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    fn source_is<T: std::error::Error + 'static>(err: &Error) -> bool {
+        err.source().is_some_and(|source| source.is::<T>())
+    }
+
+    #[test]
+    fn failures_below_the_engine_keep_the_error_they_came_from() {
+        let sqlite = rusqlite::Connection::open_in_memory().unwrap().execute("not sql", []).unwrap_err();
+        let err = Error::from(sqlite);
+        assert_eq!((err.code(), err.kind()), ("store_unavailable", ErrorKind::Unavailable));
+        assert!(source_is::<rusqlite::Error>(&err), "{err:?}");
+
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let err = crate::Allowly::open_embedded(file.path().join("home")).err().expect("a home under a file");
+        assert_eq!(err.code(), "io_error");
+        assert!(err.to_string().contains("cannot create"), "{err}");
+        assert!(source_is::<std::io::Error>(&err), "{err:?}");
+
+        // Errors the engine raises itself have nothing below them.
+        assert!(Error::store("the transaction was rolled back").source().is_none());
+    }
+
+    #[cfg(feature = "remote")]
+    #[test]
+    fn an_unreachable_runtime_keeps_the_transport_error() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        drop(listener);
+        let client = crate::remote::connect(&url, "ak_test", Default::default()).unwrap();
+        let err = client.readiness().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unreachable, "{err:?}");
+        assert!(source_is::<ureq::Error>(&err), "{err:?}");
+    }
+
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn a_postgresql_connection_failure_keeps_the_driver_error() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let url = format!("postgres://allowly@127.0.0.1:{port}/allowly?connect_timeout=2");
+        let err = crate::store::PostgresStore::connect(&url, "ws_test", 1).err().expect("no server on the port");
+        assert_eq!(err.code(), "store_unavailable");
+        assert!(err.to_string().contains("cannot connect to PostgreSQL"), "{err}");
+        assert!(source_is::<postgres::Error>(&err), "{err:?}");
+    }
+}

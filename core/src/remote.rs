@@ -308,7 +308,7 @@ impl RemoteClient {
             // outages, and fall back only when it runs out.
             let unsettled = match &sent {
                 Ok(reply) => reply.status == 503 && (in_doubt || says_outcome_unknown(&reply.body)),
-                Err(Error::Unreachable(_)) => in_doubt,
+                Err(Error::Unreachable { .. }) => in_doubt,
                 Err(_) => false,
             };
             if unsettled {
@@ -320,7 +320,7 @@ impl RemoteClient {
             match sent {
                 Ok(reply) => break reply,
                 Err(Error::Timeout { .. }) => return Ok(fallback(FallbackFailure::Timeout)),
-                Err(Error::Unreachable(_)) => return Ok(fallback(FallbackFailure::Unreachable)),
+                Err(Error::Unreachable { .. }) => return Ok(fallback(FallbackFailure::Unreachable)),
                 Err(err) => return Err(err),
             }
         };
@@ -621,7 +621,7 @@ fn transport_error(err: ureq::Error, timeout_ms: u64) -> Error {
         ureq::Error::Http(err) => invalid_request(format!("invalid request: {err}")),
         ureq::Error::BadUri(uri) => invalid_request(format!("invalid url `{uri}`")),
         ureq::Error::TlsRequired => invalid_request("this build has no TLS support: use an http:// base url".into()),
-        other => Error::Unreachable(other.to_string()),
+        other => Error::unreachable(other.to_string()).caused_by(other),
     }
 }
 

@@ -23,14 +23,14 @@ struct Breakable {
 impl Store for Breakable {
     fn write(&self, work: &mut dyn FnMut(&mut dyn Tx) -> Result<()>) -> Result<()> {
         if self.broken.load(Ordering::SeqCst) {
-            return Err(Error::Store("disk I/O error".into()));
+            return Err(Error::store("disk I/O error"));
         }
         self.inner.write(work)
     }
 
     fn read(&self, work: &mut dyn FnMut(&mut dyn Tx) -> Result<()>) -> Result<()> {
         if self.broken.load(Ordering::SeqCst) {
-            return Err(Error::Store("disk I/O error".into()));
+            return Err(Error::store("disk I/O error"));
         }
         self.inner.read(work)
     }

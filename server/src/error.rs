@@ -88,7 +88,7 @@ impl From<Error> for ApiError {
             | Error::NotFound { .. }
             | Error::Unauthorized { .. }
             | Error::Conflict { .. } => (status, err.to_string()),
-            Error::Store(detail) => {
+            Error::Store { message: detail, .. } => {
                 // The detail may name files or SQL; it goes to the log, not to the caller.
                 tracing::warn!(target: "allowly::store", error = %detail, "store failure");
                 let mut out =
@@ -97,7 +97,7 @@ impl From<Error> for ApiError {
                 out.store_failure = true;
                 return out;
             }
-            Error::OutcomeUnknown(detail) => {
+            Error::OutcomeUnknown { message: detail, .. } => {
                 tracing::warn!(target: "allowly::store", error = %detail, "commit outcome unknown");
                 let mut out = ApiError::new(
                     status,
@@ -109,7 +109,7 @@ impl From<Error> for ApiError {
                 out.store_failure = true;
                 return out;
             }
-            Error::Signing(detail) | Error::Io(detail) => {
+            Error::Signing { message: detail, .. } | Error::Io { message: detail, .. } => {
                 tracing::error!(target: "allowly::engine", code, error = %detail, "engine failure");
                 (status, "the engine failed; nothing was changed".to_string())
             }
@@ -157,8 +157,8 @@ mod tests {
                 401,
                 "invalid_or_revoked_api_key",
             ),
-            (Error::Store("disk I/O error at /secret/path".into()), 503, "store_unavailable"),
-            (Error::Signing("no randomness".into()), 500, "signing_failed"),
+            (Error::store("disk I/O error at /secret/path"), 503, "store_unavailable"),
+            (Error::signing("no randomness"), 500, "signing_failed"),
         ];
         for (err, status, code) in cases {
             let api = ApiError::from(err);
@@ -172,7 +172,7 @@ mod tests {
                 assert!(response.headers().contains_key(header::WWW_AUTHENTICATE));
             }
         }
-        let store = ApiError::from(Error::Store("disk I/O error at /secret/path".into()));
+        let store = ApiError::from(Error::store("disk I/O error at /secret/path"));
         assert!(!store.message.contains("/secret/path"), "store details stay in the log");
         assert_eq!(ApiError::invalid("limit", "x").fields.len(), 1);
     }

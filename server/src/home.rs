@@ -129,7 +129,7 @@ impl Home {
         let workspace_id = allowly_core::ids::new_id("ws_", Timestamp::now())?;
         let path = self
             .tenant_path(&workspace_id)
-            .ok_or_else(|| Error::Io(format!("generated an invalid workspace id `{workspace_id}`")))?;
+            .ok_or_else(|| Error::io(format!("generated an invalid workspace id `{workspace_id}`")))?;
         create_private_dir(&self.dir)?;
         if let Some(parent) = path.parent() {
             create_private_dir(parent)?;
@@ -153,10 +153,10 @@ impl Home {
         let dir = self.dir.join(WORKSPACES_DIR);
         let mut tenants = Vec::new();
         if dir.is_dir() {
-            let entries =
-                std::fs::read_dir(&dir).map_err(|err| Error::Io(format!("cannot read `{}`: {err}", dir.display())))?;
+            let entries = std::fs::read_dir(&dir)
+                .map_err(|err| Error::io(format!("cannot read `{}`: {err}", dir.display())).caused_by(err))?;
             for entry in entries {
-                let path = entry.map_err(|err| Error::Io(err.to_string()))?.path();
+                let path = entry.map_err(|err| Error::io(err.to_string()).caused_by(err))?.path();
                 let is_tenant = path.extension().is_some_and(|e| e == TENANT_EXTENSION);
                 let id = path.file_stem().and_then(|s| s.to_str()).filter(|id| valid_workspace_id(id));
                 if let (true, Some(id)) = (is_tenant && path.is_file(), id) {
@@ -209,7 +209,7 @@ fn create_private_dir(dir: &Path) -> Result<(), Error> {
         use std::os::unix::fs::DirBuilderExt as _;
         builder.mode(0o700);
     }
-    builder.create(dir).map_err(|err| Error::Io(format!("cannot create `{}`: {err}", dir.display())))
+    builder.create(dir).map_err(|err| Error::io(format!("cannot create `{}`: {err}", dir.display())).caused_by(err))
 }
 
 fn absolute(path: &Path) -> String {
@@ -233,7 +233,7 @@ mod tests {
 
     #[test]
     fn first_workspace_then_tenants() -> Result<(), Error> {
-        let dir = tempfile::tempdir().map_err(|e| Error::Io(e.to_string()))?;
+        let dir = tempfile::tempdir().map_err(|e| Error::io(e.to_string()).caused_by(e))?;
         let home = Home::new(dir.path().join("home"));
         let (first, keys) = home.create_workspace(Options::default())?;
         assert!(first.primary);

@@ -176,7 +176,7 @@ impl CheckInput {
 /// A store failure becomes the fail-closed local answer (docs/decisions.md); other answers pass through.
 fn or_fallback(answer: Result<CheckResponse>, request: &CheckRequest) -> Result<CheckResponse> {
     match answer {
-        Err(Error::Store(_)) => {
+        Err(Error::Store { .. }) => {
             Ok(CheckResponse::fail_closed(&request.authorization_id, &request.actions, "unavailable"))
         }
         answer => answer,
@@ -246,9 +246,8 @@ impl Allowly {
             .into_iter()
             .map(|input| {
                 let input = input?;
-                let (outcome, response) = results.next().ok_or_else(|| Error::Store("a check was not run".into()))?;
-                let answer =
-                    outcome.and_then(|()| response.ok_or_else(|| Error::Store("a check produced no answer".into())));
+                let (outcome, response) = results.next().ok_or_else(|| Error::store("a check was not run"))?;
+                let answer = outcome.and_then(|()| response.ok_or_else(|| Error::store("a check produced no answer")));
                 self.or_unreadable(answer, &input)
             })
             .collect()
@@ -724,7 +723,7 @@ fn replay(first: &IdempotencyRecord, digest: &str) -> Result<CheckResponse> {
 /// Keeps a new answer under the request's idempotency key, if it has one.
 fn remember(tx: &mut dyn Tx, input: &CheckInput, response: &CheckResponse) -> Result<()> {
     if let Some((key, digest)) = &input.idempotency {
-        let stored = serde_json::to_string(response).map_err(|err| Error::Store(err.to_string()))?;
+        let stored = serde_json::to_string(response).map_err(|err| Error::store(err.to_string()).caused_by(err))?;
         tx.put_idempotency(key, &IdempotencyRecord { request_sha256: digest.clone(), response: stored })?;
     }
     Ok(())

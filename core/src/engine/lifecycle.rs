@@ -69,7 +69,7 @@ impl Allowly {
                 .map_err(|err| UnreadableRow::new("idempotency record", &slot, err).error());
         }
         let answer = work(tx)?;
-        let response = serde_json::to_string(&answer).map_err(|err| Error::Store(err.to_string()))?;
+        let response = serde_json::to_string(&answer).map_err(|err| Error::store(err.to_string()).caused_by(err))?;
         tx.put_idempotency(&slot, &IdempotencyRecord { request_sha256: digest, response })?;
         Ok(answer)
     }

@@ -121,7 +121,8 @@ impl Allowly {
     /// Opens the embedded workspace in `home` (created with its signing key on first use).
     pub fn open_embedded(home: impl AsRef<Path>) -> Result<Allowly> {
         let home = home.as_ref();
-        std::fs::create_dir_all(home).map_err(|err| Error::Io(format!("cannot create `{}`: {err}", home.display())))?;
+        std::fs::create_dir_all(home)
+            .map_err(|err| Error::io(format!("cannot create `{}`: {err}", home.display())).caused_by(err))?;
         let store = SqliteStore::open(&home.join(DATABASE_FILE), Durability::default())?;
         Allowly::with_store(Box::new(store), Box::new(SystemClock), Options::default())
     }
@@ -138,7 +139,7 @@ impl Allowly {
         store.write(&mut |tx| {
             workspace_id = match (tx.workspace_id()?, &options.workspace_id) {
                 (Some(existing), Some(wanted)) if &existing != wanted => {
-                    return Err(Error::Store(format!("the store holds workspace `{existing}`, not `{wanted}`")));
+                    return Err(Error::store(format!("the store holds workspace `{existing}`, not `{wanted}`")));
                 }
                 (Some(existing), _) => existing,
                 (None, wanted) => {
@@ -185,7 +186,7 @@ impl Allowly {
             out = Some(work(tx)?);
             Ok(())
         })?;
-        out.ok_or_else(|| Error::Store("transaction produced no result".into()))
+        out.ok_or_else(|| Error::store("transaction produced no result"))
     }
 
     fn read<T>(&self, mut work: impl FnMut(&mut dyn Tx) -> Result<T>) -> Result<T> {
@@ -194,13 +195,13 @@ impl Allowly {
             out = Some(work(tx)?);
             Ok(())
         })?;
-        out.ok_or_else(|| Error::Store("transaction produced no result".into()))
+        out.ok_or_else(|| Error::store("transaction produced no result"))
     }
 
     /// The signer for a transaction, and the earliest instant it may sign at. Another process may
     /// have rotated the key, so the cached signer is checked against the store every time.
     fn signer(&self, tx: &mut dyn Tx) -> Result<(Arc<ReceiptSigner>, Timestamp)> {
-        let active_id = tx.active_key_id()?.ok_or_else(|| Error::Signing("the workspace has no active key".into()))?;
+        let active_id = tx.active_key_id()?.ok_or_else(|| Error::signing("the workspace has no active key"))?;
         let mut cached = self.active_signer.lock();
         if let Some(active) = cached.as_ref().filter(|a| a.signer.key_id() == active_id) {
             return Ok((active.signer.clone(), active.active_from));
@@ -209,7 +210,7 @@ impl Allowly {
             .signing_keys()?
             .into_iter()
             .find(|k| k.key_id == active_id)
-            .ok_or_else(|| Error::Signing("the active key is missing".into()))?;
+            .ok_or_else(|| Error::signing("the active key is missing"))?;
         let signer = Arc::new(ReceiptSigner::new(&record.key_id, &record.secret_key));
         *cached = Some(ActiveSigner { signer: signer.clone(), active_from: record.active_from });
         Ok((signer, record.active_from))
@@ -245,7 +246,7 @@ impl Allowly {
             None => ids::new_id("rcp_", draft.issued_at)?,
         };
         let payload = self.canonical_payload(&receipt_id, &draft)?;
-        let receipt = signer.sign_canonical(&payload).map_err(|err| Error::Signing(err.to_string()))?;
+        let receipt = signer.sign_canonical(&payload).map_err(|err| Error::signing(err.to_string()).caused_by(err))?;
         let stored = StoredReceipt {
             receipt_id,
             issued_at: draft.issued_at,

@@ -44,7 +44,7 @@ impl Allowly {
             let mut active = keys
                 .into_iter()
                 .find(|k| k.active_until.is_none())
-                .ok_or_else(|| Error::Signing("the workspace has no active key".into()))?;
+                .ok_or_else(|| Error::signing("the workspace has no active key"))?;
             // The old key's window ends one millisecond from now, so a check signed by it in this very
             // millisecond (another process, just before us) still falls inside; the window is never empty.
             let now = self.clock.now().max(active.active_from).plus_millis(1);
@@ -170,7 +170,7 @@ impl Allowly {
             }
         });
         let written = receipt::write_export(out, rows, progress)
-            .map_err(|err| Error::Io(format!("cannot write `{}`: {err}", out.display())))?;
+            .map_err(|err| Error::io(format!("cannot write `{}`: {err}", out.display())).caused_by(err))?;
         if let Some(err) = failure {
             return Err(err);
         }
@@ -178,9 +178,10 @@ impl Allowly {
         if let Some(evidence_path) = evidence_out {
             let evidence = self.checkpoint_evidence()?;
             checkpoints = evidence.checkpoints.len();
-            let text = serde_json::to_vec_pretty(&evidence).map_err(|err| Error::Io(err.to_string()))?;
-            std::fs::write(evidence_path, text)
-                .map_err(|err| Error::Io(format!("cannot write `{}`: {err}", evidence_path.display())))?;
+            let text = serde_json::to_vec_pretty(&evidence).map_err(|err| Error::io(err.to_string()).caused_by(err))?;
+            std::fs::write(evidence_path, text).map_err(|err| {
+                Error::io(format!("cannot write `{}`: {err}", evidence_path.display())).caused_by(err)
+            })?;
         }
         Ok(ExportSummary { receipts: written, checkpoints })
     }
@@ -192,7 +193,7 @@ impl Allowly {
             for record in tx.checkpoints()? {
                 let checkpoint = tx
                     .receipt(&record.receipt_id)?
-                    .ok_or_else(|| Error::Store(format!("checkpoint receipt `{}` is missing", record.receipt_id)))?;
+                    .ok_or_else(|| Error::store(format!("checkpoint receipt `{}` is missing", record.receipt_id)))?;
                 let mut member_receipt_ids = Vec::new();
                 tx.for_each_receipt_between(record.period_start, record.period_start.plus_days(1), &mut |stored| {
                     if !stored.is_checkpoint {

@@ -113,7 +113,7 @@ impl SqliteStore {
 fn migrate(conn: &Connection) -> Result<()> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
     if version > SCHEMA_VERSION {
-        return Err(Error::Store(format!(
+        return Err(Error::store(format!(
             "the workspace file has schema version {version}, newer than this engine's {SCHEMA_VERSION}"
         )));
     }
@@ -164,7 +164,7 @@ fn write_each_on(
             let outcome = work(n, &mut SqliteTx { conn });
             if conn.is_autocommit() {
                 // Some failures (I/O, a full disk) end the whole transaction.
-                return Err(Error::Store("the transaction was rolled back".into()));
+                return Err(Error::store("the transaction was rolled back"));
             }
             let end = if outcome.is_ok() { "RELEASE each_write" } else { "ROLLBACK TO each_write; RELEASE each_write" };
             conn.execute_batch(end)?;
@@ -183,7 +183,7 @@ fn write_each_on(
             // failed keep their own error.
             let message = format!("the group's transaction failed: {err}");
             outcomes.resize_with(count, || Ok(()));
-            outcomes.into_iter().map(|outcome| outcome.and(Err(Error::Store(message.clone())))).collect()
+            outcomes.into_iter().map(|outcome| outcome.and(Err(Error::store(message.clone())))).collect()
         }
     }
 }
@@ -193,7 +193,7 @@ struct SqliteTx<'a> {
 }
 
 fn to_json<T: Serialize>(value: &T) -> Result<String> {
-    serde_json::to_string(value).map_err(|err| Error::Store(format!("cannot encode a row: {err}")))
+    serde_json::to_string(value).map_err(|err| Error::store(format!("cannot encode a row: {err}")).caused_by(err))
 }
 
 /// A JSON `body` column as a row of `kind` named `id` (its key, or how it was looked up).
@@ -224,12 +224,12 @@ fn from_compact(compact: &str) -> Result<SignedReceipt> {
             payload: payload.to_string(),
             signature: signature.to_string(),
         }),
-        _ => Err(Error::Store("corrupt receipt row".into())),
+        _ => Err(Error::store("corrupt receipt row")),
     }
 }
 
 fn key_bytes(bytes: Vec<u8>) -> Result<[u8; 32]> {
-    bytes.try_into().map_err(|_| Error::Store("corrupt signing key row".into()))
+    bytes.try_into().map_err(|_| Error::store("corrupt signing key row"))
 }
 
 impl SqliteTx<'_> {
@@ -692,7 +692,7 @@ mod tests {
             Ok(())
         });
         assert_eq!(outcomes.len(), 3);
-        assert!(outcomes.iter().all(|outcome| matches!(outcome, Err(Error::Store(_)))), "{outcomes:?}");
+        assert!(outcomes.iter().all(|outcome| matches!(outcome, Err(Error::Store { .. }))), "{outcomes:?}");
         let mut first = -1;
         store
             .read(&mut |tx| {

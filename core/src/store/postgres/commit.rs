@@ -42,7 +42,7 @@ pub(super) fn end_transaction(
             Ok(())
         }
         Err(err) => {
-            let failure = Failure::of(conn, &err);
+            let failure = Failure::of(conn, err);
             if failure.retry != Retry::Reconnect {
                 // A COMMIT that fails with a server error has rolled back.
                 conn.in_transaction = false;
@@ -55,6 +55,7 @@ pub(super) fn end_transaction(
                     message: format!("the connection broke before COMMIT took effect: {}", failure.message),
                     retry: Retry::Reconnect,
                     fresh,
+                    source: failure.source.clone(),
                 })),
                 None => Err(Failure {
                     message: format!(
@@ -63,6 +64,7 @@ pub(super) fn end_transaction(
                     ),
                     retry: Retry::InDoubt,
                     fresh,
+                    source: failure.source,
                 }),
             }
         }

@@ -2,6 +2,8 @@
 //! connection (broken before COMMIT), or in doubt (broken during COMMIT, never run again). Kept
 //! apart because every other part classifies and reports failures the same way through it.
 
+use std::sync::Arc;
+
 use postgres::error::SqlState;
 
 use super::pool::Conn;
@@ -32,29 +34,39 @@ pub(super) struct Failure {
     pub(super) message: String,
     pub(super) retry: Retry,
     pub(super) fresh: bool,
+    /// The driver's error, shared: one failure of a grouped transaction answers every caller in it.
+    pub(super) source: Option<Arc<postgres::Error>>,
 }
 
 impl Failure {
-    pub(super) fn of(conn: &mut Conn, err: &postgres::Error) -> Failure {
-        let retry = classify(err, conn.client.is_closed());
+    pub(super) fn new(message: String, retry: Retry) -> Failure {
+        Failure { message, retry, fresh: false, source: None }
+    }
+
+    pub(super) fn of(conn: &mut Conn, err: postgres::Error) -> Failure {
+        let retry = classify(&err, conn.client.is_closed());
         if retry == Retry::Reconnect {
             conn.broken = true;
         }
-        Failure { message: pg_message(err), retry, fresh: false }
+        Failure { message: pg_message(&err), retry, fresh: false, source: Some(Arc::new(err)) }
     }
 
     pub(super) fn internal(message: &str) -> Failure {
-        Failure { message: message.to_string(), retry: Retry::No, fresh: false }
+        Failure::new(message.to_string(), Retry::No)
     }
 
     pub(super) fn copy(&self) -> Failure {
-        Failure { message: self.message.clone(), retry: self.retry, fresh: self.fresh }
+        Failure { message: self.message.clone(), source: self.source.clone(), ..*self }
     }
 
     pub(super) fn error(&self) -> Error {
-        match self.retry {
-            Retry::InDoubt => Error::OutcomeUnknown(format!("postgresql: {}", self.message)),
-            _ => Error::Store(format!("postgresql: {}", self.message)),
+        let error = match self.retry {
+            Retry::InDoubt => Error::outcome_unknown(format!("postgresql: {}", self.message)),
+            _ => Error::store(format!("postgresql: {}", self.message)),
+        };
+        match &self.source {
+            Some(source) => error.caused_by(Arc::clone(source)),
+            None => error,
         }
     }
 
@@ -95,6 +107,6 @@ pub(super) fn pg_message(err: &postgres::Error) -> String {
     }
 }
 
-pub(super) fn conn_error(conn: &mut Conn, err: &postgres::Error) -> Error {
+pub(super) fn conn_error(conn: &mut Conn, err: postgres::Error) -> Error {
     Failure::of(conn, err).error()
 }

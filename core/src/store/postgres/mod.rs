@@ -206,8 +206,8 @@ impl PostgresStore {
     /// A connection in a new transaction.
     fn begin(&self, writing: bool) -> std::result::Result<TxState, Failure> {
         let mut lease = self.pool.inner.acquire().map_err(|err| match err {
-            Error::Store(message) => Failure { message, retry: Retry::No, fresh: false },
-            other => Failure { message: other.to_string(), retry: Retry::No, fresh: false },
+            Error::Store { message, .. } => Failure::new(message, Retry::No),
+            other => Failure::new(other.to_string(), Retry::No),
         })?;
         let fresh = lease.fresh;
         let conn = lease.conn.as_mut().ok_or_else(|| Failure::internal("the pool lent an empty lease"))?;
@@ -223,7 +223,7 @@ impl PostgresStore {
         let in_doubt = match begun {
             Ok(handle) => handle,
             Err(err) => {
-                let mut failure = Failure::of(conn, &err);
+                let mut failure = Failure::of(conn, err);
                 failure.fresh = fresh;
                 return Err(failure);
             }

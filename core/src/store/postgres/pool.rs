@@ -173,7 +173,7 @@ impl PostgresPool {
         let rows = conn
             .client
             .query("SELECT workspace_id FROM allowly.workspaces ORDER BY workspace_id", &[])
-            .map_err(|err| conn_error(conn, &err))?;
+            .map_err(|err| conn_error(conn, err))?;
         rows.iter().map(|row| get(row, 0)).collect()
     }
 
@@ -188,12 +188,11 @@ impl PostgresPool {
     /// not two). The lock lives on a connection of its own: `work` may use the whole pool.
     pub fn exclusively<T>(&self, lock: &str, work: impl FnOnce() -> Result<T>) -> Result<T> {
         let key = advisory_key(&format!("allowly.exclusive.{lock}"));
-        let store_error = |err: postgres::Error| Error::Store(format!("postgresql: {}", pg_message(&err)));
-        let mut client = self
-            .inner
-            .config
-            .connect(NoTls)
-            .map_err(|err| Error::Store(format!("cannot connect to PostgreSQL: {}", pg_message(&err))))?;
+        let store_error =
+            |err: postgres::Error| Error::store(format!("postgresql: {}", pg_message(&err))).caused_by(err);
+        let mut client = self.inner.config.connect(NoTls).map_err(|err| {
+            Error::store(format!("cannot connect to PostgreSQL: {}", pg_message(&err))).caused_by(err)
+        })?;
         client.execute("SELECT pg_advisory_lock($1)", &[&key]).map_err(store_error)?;
         let outcome = work();
         // Closing the session releases the lock even if this unlock fails.
@@ -252,7 +251,7 @@ impl PoolInner {
         match handoff {
             Some(Handoff::Conn(conn)) => Ok(Lease { pool: self.clone(), conn: Some(*conn), fresh: false }),
             Some(Handoff::Open) => self.open(),
-            None => Err(Error::Store(format!(
+            None => Err(Error::store(format!(
                 "all {} PostgreSQL connections stayed busy for {:?}",
                 self.options.pool_size, self.options.acquire_timeout
             ))),
@@ -269,7 +268,7 @@ impl PoolInner {
             }),
             Err(err) => {
                 self.closed(1);
-                Err(Error::Store(format!("cannot connect to PostgreSQL: {}", pg_message(&err))))
+                Err(Error::store(format!("cannot connect to PostgreSQL: {}", pg_message(&err))).caused_by(err))
             }
         }
     }
@@ -310,14 +309,15 @@ impl PoolInner {
                     Ok(statement) => conn.client.query(&statement, params),
                     Err(err) => Err(err),
                 };
-                outcome.map_err(|err| conn_error(conn, &err))
+                outcome.map_err(|err| conn_error(conn, err))
             }
             None => {
-                let mut client = self
-                    .config
-                    .connect(NoTls)
-                    .map_err(|err| Error::Store(format!("cannot connect to PostgreSQL: {}", pg_message(&err))))?;
-                client.query(sql, params).map_err(|err| Error::Store(format!("postgresql: {}", pg_message(&err))))
+                let mut client = self.config.connect(NoTls).map_err(|err| {
+                    Error::store(format!("cannot connect to PostgreSQL: {}", pg_message(&err))).caused_by(err)
+                })?;
+                client
+                    .query(sql, params)
+                    .map_err(|err| Error::store(format!("postgresql: {}", pg_message(&err))).caused_by(err))
             }
         }
     }
@@ -353,6 +353,6 @@ impl Waiter {
 
 impl Lease {
     pub(super) fn conn_mut(&mut self) -> Result<&mut Conn> {
-        self.conn.as_mut().ok_or_else(|| Error::Store("the connection was already returned".into()))
+        self.conn.as_mut().ok_or_else(|| Error::store("the connection was already returned"))
     }
 }

@@ -115,29 +115,30 @@ impl PostgresPool {
             .client
             .query_one("SELECT to_regclass('allowly.schema_version') IS NOT NULL", &[])
             .and_then(|row| row.try_get(0))
-            .map_err(|err| conn_error(conn, &err))?;
+            .map_err(|err| conn_error(conn, err))?;
         if exists {
             let current: Option<i32> = conn
                 .client
                 .query_one("SELECT max(version) FROM allowly.schema_version", &[])
                 .and_then(|row| row.try_get(0))
-                .map_err(|err| conn_error(conn, &err))?;
+                .map_err(|err| conn_error(conn, err))?;
             if current == Some(SCHEMA_VERSION) {
                 return Ok(());
             }
         }
-        conn.client.batch_execute("BEGIN").map_err(|err| conn_error(conn, &err))?;
+        conn.client.batch_execute("BEGIN").map_err(|err| conn_error(conn, err))?;
         let migrated = migrate_locked(&mut conn.client);
         let finish = if migrated.is_ok() { "COMMIT" } else { "ROLLBACK" };
-        let finished = conn.client.batch_execute(finish).map_err(|err| conn_error(conn, &err));
+        let finished = conn.client.batch_execute(finish).map_err(|err| conn_error(conn, err));
         migrated?;
         finished
     }
 }
 
 fn migrate_locked(client: &mut Client) -> Result<()> {
-    let sql_error =
-        |err: postgres::Error| Error::Store(format!("cannot migrate the PostgreSQL schema: {}", pg_message(&err)));
+    let sql_error = |err: postgres::Error| {
+        Error::store(format!("cannot migrate the PostgreSQL schema: {}", pg_message(&err))).caused_by(err)
+    };
     client.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).map_err(sql_error)?;
     client
         .batch_execute(
@@ -151,7 +152,7 @@ fn migrate_locked(client: &mut Client) -> Result<()> {
         .and_then(|row| row.try_get(0))
         .map_err(sql_error)?;
     if version > SCHEMA_VERSION {
-        return Err(Error::Store(format!(
+        return Err(Error::store(format!(
             "the database has allowly schema version {version}, newer than this engine's {SCHEMA_VERSION}"
         )));
     }

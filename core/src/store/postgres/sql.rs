@@ -14,11 +14,11 @@ use crate::store::{Loaded, UnreadableRow};
 use crate::time::Timestamp;
 
 pub(super) fn get<'a, T: postgres::types::FromSql<'a>>(row: &'a Row, index: usize) -> Result<T> {
-    row.try_get(index).map_err(|err| Error::Store(format!("corrupt row: {err}")))
+    row.try_get(index).map_err(|err| Error::store(format!("corrupt row: {err}")).caused_by(err))
 }
 
 pub(super) fn to_json<T: Serialize>(value: &T) -> Result<String> {
-    serde_json::to_string(value).map_err(|err| Error::Store(format!("cannot encode a row: {err}")))
+    serde_json::to_string(value).map_err(|err| Error::store(format!("cannot encode a row: {err}")).caused_by(err))
 }
 
 /// A JSON `body` column as a row of `kind` named `id` (its key, or how it was looked up).
@@ -39,12 +39,12 @@ pub(super) fn from_compact(compact: &str) -> Result<SignedReceipt> {
             payload: payload.to_string(),
             signature: signature.to_string(),
         }),
-        _ => Err(Error::Store("corrupt receipt row".into())),
+        _ => Err(Error::store("corrupt receipt row")),
     }
 }
 
 pub(super) fn key_bytes(bytes: Vec<u8>) -> Result<[u8; 32]> {
-    bytes.try_into().map_err(|_| Error::Store("corrupt signing key row".into()))
+    bytes.try_into().map_err(|_| Error::store("corrupt signing key row"))
 }
 
 pub(super) fn status_text(status: PromptStatus) -> &'static str {

@@ -2,7 +2,7 @@
 //! statement ([`flush_statement`]) when the transaction next reads or commits. Kept apart from
 //! [`super::tx`] because this is what the transaction holds, not what the engine asks of it.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use postgres::types::ToSql;
 use postgres::Row;
@@ -35,13 +35,16 @@ pub(super) struct TxState {
 
 impl TxState {
     pub(super) fn conn(&mut self) -> Result<&mut Conn> {
-        self.lease.conn.as_mut().ok_or_else(|| Error::Store("the transaction lost its connection".into()))
+        self.lease.conn.as_mut().ok_or_else(|| Error::store("the transaction lost its connection"))
     }
 
-    pub(super) fn fail(&mut self, err: &postgres::Error) -> Error {
+    pub(super) fn fail(&mut self, err: postgres::Error) -> Error {
         let failure = match self.lease.conn.as_mut() {
             Some(conn) => Failure::of(conn, err),
-            None => Failure { message: pg_message(err), retry: Retry::No, fresh: false },
+            None => {
+                let message = pg_message(&err);
+                Failure { source: Some(Arc::new(err)), ..Failure::new(message, Retry::No) }
+            }
         };
         let error = failure.error();
         if self.failure.is_none() {
@@ -115,7 +118,7 @@ impl TxState {
             Ok(statement) => conn.client.execute(&statement, &params),
             Err(err) => Err(err),
         };
-        outcome.map(|_| ()).map_err(|err| self.fail(&err))
+        outcome.map(|_| ()).map_err(|err| self.fail(err))
     }
 
     pub(super) fn query(&mut self, ws: &str, sql: &'static str, params: &Params<'_>) -> Result<Vec<Row>> {
@@ -125,7 +128,7 @@ impl TxState {
             Ok(statement) => conn.client.query(&statement, params),
             Err(err) => Err(err),
         };
-        outcome.map_err(|err| self.fail(&err))
+        outcome.map_err(|err| self.fail(err))
     }
 
     pub(super) fn query_opt(&mut self, ws: &str, sql: &'static str, params: &Params<'_>) -> Result<Option<Row>> {
@@ -135,7 +138,7 @@ impl TxState {
             Ok(statement) => conn.client.query_opt(&statement, params),
             Err(err) => Err(err),
         };
-        outcome.map_err(|err| self.fail(&err))
+        outcome.map_err(|err| self.fail(err))
     }
 
     pub(super) fn execute(&mut self, ws: &str, sql: &'static str, params: &Params<'_>) -> Result<u64> {
@@ -145,7 +148,7 @@ impl TxState {
             Ok(statement) => conn.client.execute(&statement, params),
             Err(err) => Err(err),
         };
-        outcome.map_err(|err| self.fail(&err))
+        outcome.map_err(|err| self.fail(err))
     }
 
     /// The active key under the shared signing lock, read once per transaction.

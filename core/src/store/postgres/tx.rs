@@ -119,8 +119,8 @@ impl<'s> PgTx<'s> {
             Binding::Own(state) => Ok(StateRef::Own(state)),
             Binding::Batch { batch, .. } => MutexGuard::try_map(batch.tx.lock(), Option::as_mut)
                 .map(StateRef::Batch)
-                .map_err(|_| Error::Store("the shared transaction is gone".into())),
-            Binding::Unbound => Err(Error::Store("the transaction did not begin".into())),
+                .map_err(|_| Error::store("the shared transaction is gone")),
+            Binding::Unbound => Err(Error::store("the transaction did not begin")),
         }
     }
 
@@ -141,11 +141,9 @@ impl<'s> PgTx<'s> {
         let store = self.store;
         let active = self.state()?.active_key(store)?;
         if &active != promised {
-            return Err(self.fail_with(Failure {
-                message: "the active signing key changed; running again".into(),
-                retry: Retry::Conflict,
-                fresh: false,
-            }));
+            return Err(
+                self.fail_with(Failure::new("the active signing key changed; running again".into(), Retry::Conflict))
+            );
         }
         Ok(())
     }
@@ -165,7 +163,7 @@ impl<'s> PgTx<'s> {
             self.binding = Binding::Batch { batch: batch.clone(), leader: false };
             if let Some((message, retry)) = poisoned {
                 // Its transaction will not commit: fail as it did (usually: run again).
-                return Err(self.fail_with(Failure { message, retry, fresh: false }));
+                return Err(self.fail_with(Failure::new(message, retry)));
             }
             self.writes_at_turn = batch.tx.lock().as_ref().map_or(0, |state| state.writes);
             if let Some(promised) = self.promised_key.clone() {
@@ -191,7 +189,7 @@ impl<'s> PgTx<'s> {
         let row = state.query_opt(ws, BEGIN_CHECK, &[&ws, &lock, &authorization_id]);
         let read = row.and_then(|row| match row {
             Some(row) => Ok((get::<Option<String>>(&row, 0)?, get::<Option<String>>(&row, 1)?)),
-            None => Err(Error::Store("allowly.begin_check returned no row".into())),
+            None => Err(Error::store("allowly.begin_check returned no row")),
         });
         if let Ok((key, body)) = &read {
             store.remember_key(key);
@@ -252,9 +250,7 @@ impl<'s> PgTx<'s> {
                 match (own_failure.or(tx_failure), outcome) {
                     (Some(failure), _) => Err(failure.failed()),
                     (None, Err(error)) => Err(Failed { error, retry: Retry::No, fresh: false }),
-                    (None, Ok(())) => {
-                        batch.outcome().map_err(|(message, retry)| Failure { message, retry, fresh: false }.failed())
-                    }
+                    (None, Ok(())) => batch.outcome().map_err(|(message, retry)| Failure::new(message, retry).failed()),
                 }
             }
         }
@@ -361,7 +357,7 @@ impl Tx for PgTx<'_> {
     fn set_workspace_id(&mut self, workspace_id: &str) -> Result<()> {
         let ws = self.ws();
         if workspace_id != ws {
-            return Err(Error::Store(format!("this PostgreSQL store serves workspace `{ws}`, not `{workspace_id}`")));
+            return Err(Error::store(format!("this PostgreSQL store serves workspace `{ws}`, not `{workspace_id}`")));
         }
         self.execute(REGISTER_WORKSPACE, &[&ws]).map(|_| ())
     }
@@ -646,7 +642,7 @@ impl Tx for PgTx<'_> {
         });
         match streamed {
             Ok(visited) => visited,
-            Err(err) => Err(state.fail(&err)),
+            Err(err) => Err(state.fail(err)),
         }
     }
 
