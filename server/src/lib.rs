@@ -64,7 +64,7 @@ impl ServeError {
             ServeError::Config(_) => "invalid_configuration",
             ServeError::Bind { .. } => "address_unavailable",
             ServeError::Engine(err) => err.code(),
-            ServeError::Io { .. } => "io_error",
+            ServeError::Io(_) => "io_error",
         }
     }
 }
