@@ -113,6 +113,18 @@ export type AuthorizationCreateParams = Omit<
 };
 
 export type ListParams = Options<Wire.ListAuthorizations>;
+/** `list_confirmations`'s arguments (`Wire.ListConfirmations`): `status` and a page. */
+export type ListConfirmationsParams = Options<Wire.ListConfirmations>;
+/** `list_escalations`'s arguments (`Wire.ListEscalations`): `status` and a page. */
+export type ListEscalationsParams = Options<Wire.ListEscalations>;
+/**
+ * `list_receipts`'s arguments (`Wire.ListReceipts`), camelCased: each a filter that must match;
+ * `since` (inclusive) and `until` (exclusive) as RFC 3339 instants or Dates.
+ */
+export type ListReceiptsParams = Omit<Options<Wire.ListReceipts>, 'since' | 'until'> & {
+  since?: string | Date | null;
+  until?: string | Date | null;
+};
 
 /** `create_policy` / `publish_policy`: the body's `policy_id` and `description`, and the definition's members. */
 export interface PolicyParams {
@@ -142,6 +154,16 @@ export type GetPolicyOptions = Omit<Options<Wire.GetPolicy>, 'policyId'>;
 export type ArchivePolicyOptions = Omit<Options<Wire.ArchivePolicy>, 'policyId'>;
 export type PreviewPolicyParams = Omit<Options<Wire.PreviewPolicy>, 'context'> & { context?: JsonObject | null };
 export type CreateApiKeyParams = Options<Wire.CreateApiKey>;
+/** `verify_receipts`'s arguments but `input` (`Wire.VerifyReceipts`), camelCased; documents as they are. */
+export type VerifyReceiptsOptions = Omit<Options<Wire.VerifyReceipts>, 'input' | 'keyDocument'> & {
+  /** The key document to verify against (default: this workspace's). */
+  keyDocument?: Wire.KeyDocument | Wire.JsonValue | null;
+};
+/**
+ * What `receipts.verify` takes: text as pasted (a receipt, its envelope, a check response or JSON
+ * Lines), or one of those documents, sent as it is.
+ */
+export type VerifyInput = string | Wire.SignedReceipt | ReceiptEnvelope | CheckResponse | Wire.JsonValue;
 
 export interface VerifyOptions {
   /** The workspace you trust (from your configuration, never from the receipt). */
@@ -178,8 +200,18 @@ export type AuthorizationView = Camelize<Wire.AuthorizationView>;
 export type Page<T> = Omit<Camelize<Wire.Page<never>>, 'items'> & { items: T[] };
 export type ConfirmationResolved = Camelize<Wire.ConfirmationResolved>;
 export type ConfirmationStatus = Camelize<Wire.ConfirmationStatusView>;
+/** A confirmation in `confirmations.list`: its status, and the user and agent it is for. */
+export type ConfirmationItem = Camelize<Wire.ConfirmationItem>;
 export type EscalationResolved = Camelize<Wire.EscalationResolved>;
 export type EscalationStatus = Camelize<Wire.EscalationStatusView>;
+/** An escalation in `escalations.list`: its status, who it is for and who decides. */
+export type EscalationItem = Camelize<Wire.EscalationItem>;
+/** A receipt in `receipts.list`: what it says, and the signed receipt. */
+export type ReceiptSummary = Camelize<Wire.ReceiptSummary>;
+/** The answer to `receipts.verify`: one verdict per receipt found in the input. */
+export type VerifyReport = Camelize<Wire.VerifyReport>;
+export type ReceiptVerdict = Camelize<Wire.ReceiptVerdict>;
+export type VerifyFailure = Camelize<Wire.VerifyFailure>;
 export type BudgetSettlement = Camelize<Wire.BudgetSettlement>;
 export type PolicyView = Camelize<Wire.PolicyView>;
 /** The answer to `policies.publish`: the edition that is now the newest. */
@@ -276,6 +308,8 @@ export declare class Confirmations {
   reject(nonce: string, options?: RejectConfirmationOptions): Promise<ConfirmationResolved>;
   getStatus(confirmationId: string): Promise<ConfirmationStatus>;
   get(confirmationId: string): Promise<ConfirmationStatus>;
+  /** One page, newest first (setup key), by `status` as it stands now; follow `nextCursor` while `hasMore`. */
+  list(params?: ListConfirmationsParams): Promise<Page<ConfirmationItem>>;
 }
 
 export declare class Escalations {
@@ -285,12 +319,21 @@ export declare class Escalations {
   reject(escalationId: string, options: ApproveEscalationOptions): Promise<EscalationResolved>;
   getStatus(escalationId: string): Promise<EscalationStatus>;
   get(escalationId: string): Promise<EscalationStatus>;
+  /** One page, newest first (setup key), by `status` as it stands now; follow `nextCursor` while `hasMore`. */
+  list(params?: ListEscalationsParams): Promise<Page<EscalationItem>>;
 }
 
 export declare class Receipts {
   private constructor();
   /** The signed receipt (both engines sign at once, so the envelope is always `signed`). */
   get(receiptId: string): Promise<SignedReceiptEnvelope>;
+  /** The audit lookup (setup key): one page of receipts, newest first, matching every given filter. */
+  list(params?: ListReceiptsParams): Promise<Page<ReceiptSummary>>;
+  /**
+   * Verifies what was pasted (no key needed), against this workspace's keys unless the options
+   * name others. A receipt that does not verify is a verdict with an `error`, not a rejection.
+   */
+  verify(input: VerifyInput, options?: VerifyReceiptsOptions): Promise<VerifyReport>;
 }
 
 export declare class Policies {

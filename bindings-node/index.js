@@ -513,6 +513,13 @@ function listArgs(params, what) {
   return { limit: p.limit, cursor: p.cursor };
 }
 
+/** A list of confirmations or escalations: a page, and `status` (`pending`, `approved`, `rejected`, `expired`). */
+function statusListArgs(params, what) {
+  const p = object(params, what);
+  known(p, what, ['status', 'limit', 'cursor']);
+  return { status: p.status, limit: p.limit, cursor: p.cursor };
+}
+
 class Authorizations {
   #call;
   constructor(call) {
@@ -608,6 +615,15 @@ class Confirmations {
   async get(confirmationId) {
     return this.getStatus(confirmationId);
   }
+
+  /**
+   * One page of the confirmations, newest first (setup key), by `status` as it stands now
+   * (`pending`: still waiting for the user). A page may hold fewer than `limit`: follow
+   * `nextCursor` while `hasMore`.
+   */
+  async list(params) {
+    return camelize(await this.#call('list_confirmations', statusListArgs(params, 'confirmations.list')));
+  }
 }
 
 class Escalations {
@@ -649,6 +665,14 @@ class Escalations {
   async get(escalationId) {
     return this.getStatus(escalationId);
   }
+
+  /**
+   * One page of the escalations, newest first (setup key), by `status` as it stands now
+   * (`pending`: waiting for an approver). Pages as `confirmations.list`.
+   */
+  async list(params) {
+    return camelize(await this.#call('list_escalations', statusListArgs(params, 'escalations.list')));
+  }
 }
 
 class Receipts {
@@ -660,6 +684,64 @@ class Receipts {
   /** `{ status: 'signed', receipt }`: the signed JWS object exactly as stored (verify it with `verifyReceipt`). */
   async get(receiptId) {
     return camelize(await this.#call('get_receipt', { receipt_id: receiptId }));
+  }
+
+  /**
+   * The audit lookup (setup key): one page of the workspace's receipts, newest first, each given
+   * option a filter that must match. `since` (inclusive) and `until` (exclusive) are RFC 3339
+   * instants or Dates.
+   */
+  async list(params) {
+    const p = object(params, 'receipts.list');
+    known(p, 'receipts.list', [
+      'userId',
+      'agentId',
+      'action',
+      'event',
+      'decision',
+      'reason',
+      'authorizationId',
+      'since',
+      'until',
+      'limit',
+      'cursor',
+    ]);
+    return camelize(
+      await this.#call('list_receipts', {
+        user_id: p.userId,
+        agent_id: p.agentId,
+        action: p.action,
+        event: p.event,
+        decision: p.decision,
+        reason: p.reason,
+        authorization_id: p.authorizationId,
+        since: timestamp(p.since, 'since'),
+        until: timestamp(p.until, 'until'),
+        limit: p.limit,
+        cursor: p.cursor,
+      }),
+    );
+  }
+
+  /**
+   * Verifies what a person pasted (no key needed): `input` is the text as pasted (one receipt, its
+   * `{status: 'signed', receipt}` envelope, a check response or a JSON Lines export) or that
+   * document as an object, sent as it is. Against this workspace's key document and keys unless
+   * `keyDocument` / `trustedKeyFingerprints` say otherwise; `checkpointEvidence` is an export's
+   * evidence document. Resolves with the report (`valid`, one verdict per receipt); a receipt that
+   * does not verify is a verdict with an `error`, not a rejection.
+   */
+  async verify(input, options) {
+    const o = object(options, 'receipts.verify');
+    known(o, 'receipts.verify', ['keyDocument', 'trustedKeyFingerprints', 'checkpointEvidence']);
+    return camelize(
+      await this.#call('verify_receipts', {
+        input,
+        key_document: o.keyDocument,
+        trusted_key_fingerprints: o.trustedKeyFingerprints,
+        checkpoint_evidence: o.checkpointEvidence,
+      }),
+    );
   }
 }
 

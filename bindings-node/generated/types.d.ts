@@ -98,6 +98,17 @@ results: { [key in string]: ActionResult }, };
  */
 export type CheckpointInfo = { receipt_id: string, period_start: string, receipt_count: number, merkle_root: string, };
 
+export type CheckpointVerdict = { receipt_id: string, period_start: string, members: number, };
+
+/**
+ * A confirmation in a list (`GET /v1/confirmations`): its status and who it is for.
+ */
+export type ConfirmationItem = { 
+/**
+ * The user and agent of its authorization (`None` if the authorization cannot be read).
+ */
+user_id: string | null, agent_id: string | null, created_at: string, confirmation_id: string, authorization_id: string, action: string, resource: string | null, status: PromptStatus, expires_at: string, resolved_at: string | null, source_receipt_id: string | null, resolution_receipt_id: string | null, child_authorization_id: string | null, authority_status: string, authority_expires_at: string | null, };
+
 export type ConfirmationResolved = { decision: string, authorization_id: string | null, expires_at: string | null, receipt: ReceiptEnvelope | null, };
 
 /**
@@ -124,6 +135,15 @@ export type CreatePolicy = { idempotency_key?: string | null, } & ({ [key in str
 export type Decision = "allow" | "deny" | "confirm" | "escalate";
 
 export type EscalationInfo = { escalation_id: string, status: string, escalation_to: string | null, expires_at: string | null, };
+
+/**
+ * An escalation in a list (`GET /v1/escalations`): its status, who it is for and who decides.
+ */
+export type EscalationItem = { user_id: string | null, agent_id: string | null, created_at: string, 
+/**
+ * The approver the policy routes it to.
+ */
+escalation_to: string | null, resolved_by: string | null, note: string | null, escalation_id: string, authorization_id: string, action: string, resource: string | null, status: PromptStatus, expires_at: string, resolved_at: string | null, source_receipt_id: string | null, resolution_receipt_id: string | null, authority_status: string, consumed_at: string | null, };
 
 export type EscalationResolved = { escalation_id: string, status: string, resolved_by: string | null, resolved_at: string | null, receipt: ReceiptEnvelope | null, };
 
@@ -178,9 +198,32 @@ export type ListApiKeys = Record<symbol, never>;
 export type ListAuthorizations = { limit?: number, cursor?: string | null, };
 
 /**
+ * `GET /v1/confirmations`: confirmations newest first, by `status` as it stands now (`pending`:
+ * still waiting for the user). A page may hold fewer than `limit` when the status filter drops
+ * rows; follow `next_cursor` while `has_more`.
+ */
+export type ListConfirmations = { status?: PromptStatus | null, limit?: number, cursor?: string | null, };
+
+/**
+ * `GET /v1/escalations`: escalations newest first, by `status` as it stands now (`pending`:
+ * waiting for an approver). Pages as [`ListConfirmations`].
+ */
+export type ListEscalations = { status?: PromptStatus | null, limit?: number, cursor?: string | null, };
+
+/**
  * `GET /v1/policies`: one page of the active policies.
  */
 export type ListPolicies = { limit?: number, cursor?: string | null, };
+
+/**
+ * `GET /v1/receipts`: the audit lookup. The workspace's receipts newest first, each member a
+ * filter that must match; `since` (inclusive) and `until` (exclusive) are RFC 3339 instants.
+ */
+export type ListReceipts = { user_id?: string | null, agent_id?: string | null, action?: string | null, 
+/**
+ * A lifecycle event (`authorization.revoke`).
+ */
+event?: string | null, decision?: string | null, reason?: string | null, authorization_id?: string | null, since?: string | null, until?: string | null, limit?: number, cursor?: string | null, };
 
 /**
  * The HTTP method of a route.
@@ -231,6 +274,36 @@ active_until: string | null, };
  * official client requires on lifecycle responses (the receipt is signed already).
  */
 export type ReceiptEnvelope = { "status": "signed", receipt: SignedReceipt, } | { "status": "pending", receipt_id: string, ready_at_estimate: string | null, url: string, };
+
+/**
+ * One receipt of an audit lookup (`GET /v1/receipts`): what it says, and the signed receipt.
+ */
+export type ReceiptSummary = { receipt_id: string, issued_at: string, 
+/**
+ * The action decided (`None` for a lifecycle receipt).
+ */
+action: string | null, 
+/**
+ * The lifecycle event (`None` for a decision).
+ */
+event: string | null, decision: string, reason: string, user_id: string, agent_id: string, authorization_id: string | null, resource: string | null, receipt: SignedReceipt, };
+
+/**
+ * The verdict on one receipt.
+ */
+export type ReceiptVerdict = { valid: boolean, 
+/**
+ * 1-based line of an export.
+ */
+line: number | null, receipt_id: string | null, 
+/**
+ * `decision` (an action was decided) or `event` (a lifecycle event).
+ */
+kind: string | null, 
+/**
+ * The action decided, or the event.
+ */
+subject: string | null, decision: string | null, issued_at: string | null, key_id: string | null, key_fingerprint: string | null, error: VerifyFailure | null, };
 
 export type Resolution = "approved" | "rejected";
 
@@ -312,6 +385,61 @@ id: string,
  */
 code: string, message: string, };
 
+/**
+ * Why a receipt did not verify, with the reference verifier's exception class.
+ */
+export type VerifyFailure = { 
+/**
+ * `SignatureMismatchError`, `UnknownKeyError`, `KeyOutsideActiveWindowError`, `SchemaError`
+ * or `VerificationError`.
+ */
+class: string, code: string, message: string, };
+
+/**
+ * `POST /v1/verify`: verifies what a person pasted (one receipt, its API envelope, a check
+ * response, or a JSONL export). No key is needed: verification needs no secret, and nothing is
+ * read from or written to the store but this workspace's public keys.
+ */
+export type VerifyReceipts = { 
+/**
+ * What to verify: text as pasted (a receipt, its envelope, a check response or JSON Lines),
+ * or that document as JSON.
+ */
+input: JsonValue, 
+/**
+ * The key document to verify against; this workspace's by default.
+ */
+key_document?: JsonValue | null, 
+/**
+ * The fingerprints trusted to sign (`sha256:<64 hex>`); this workspace's keys by default.
+ */
+trusted_key_fingerprints?: Array<string> | null, 
+/**
+ * The checkpoint evidence document of an export.
+ */
+checkpoint_evidence?: JsonValue | null, };
+
+/**
+ * The verdict on everything that was pasted.
+ */
+export type VerifyReport = { 
+/**
+ * Every receipt verified, there was at least one, and the evidence (if any) verified.
+ */
+valid: boolean, 
+/**
+ * What the input was read as: `receipt`, `receipt_envelope`, `check_response` or `export`.
+ */
+input: string, ok: number, invalid: number, receipts: Array<ReceiptVerdict>, 
+/**
+ * The checkpoints of the evidence that verified.
+ */
+checkpoints: Array<CheckpointVerdict>, 
+/**
+ * Why the checkpoint evidence did not verify.
+ */
+evidence_error: VerifyFailure | null, };
+
 /** Every operation of the catalog (`core/src/ops`) by name: its arguments (the HTTP request's path id, query or body and `idempotency_key`, merged) and its answer (the HTTP answer's body; `null` for 204). */
 export interface Operations {
   check: { args: CheckRequest; answer: CheckResponse };
@@ -320,11 +448,15 @@ export interface Operations {
   get_authorization: { args: GetAuthorization; answer: AuthorizationView };
   revoke_authorization: { args: RevokeAuthorization; answer: AuthorizationRevoked };
   confirmation_status: { args: ConfirmationStatus; answer: ConfirmationStatusView };
+  list_confirmations: { args: ListConfirmations; answer: Page<ConfirmationItem> };
   resolve_confirmation: { args: ResolveConfirmation; answer: ConfirmationResolved };
   escalation_status: { args: EscalationStatus; answer: EscalationStatusView };
+  list_escalations: { args: ListEscalations; answer: Page<EscalationItem> };
   resolve_escalation: { args: ResolveEscalation; answer: EscalationResolved };
   settle_budget: { args: SettleBudget; answer: BudgetSettlement };
   get_receipt: { args: GetReceipt; answer: ReceiptEnvelope };
+  list_receipts: { args: ListReceipts; answer: Page<ReceiptSummary> };
+  verify_receipts: { args: VerifyReceipts; answer: VerifyReport };
   create_policy: { args: CreatePolicy; answer: PolicyView };
   list_policies: { args: ListPolicies; answer: Page<PolicyView> };
   get_policy: { args: GetPolicy; answer: PolicyView };

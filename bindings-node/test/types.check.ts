@@ -10,11 +10,13 @@ export async function wireCalls(): Promise<void> {
   const first: string | undefined = page.items[0]?.authorization_id;
   const archived: null = await client.call('archive_policy', { policy_id: 'p', idempotency_key: 'k' });
   const keys: Operations['get_key_document']['answer'] = await client.call('get_key_document', { workspace_id: 'ws' });
+  const report: Wire.VerifyReport = await client.call('verify_receipts', { input: '{}', trusted_key_fingerprints: [] });
+  const audit: Wire.Page<Wire.ReceiptSummary> = await client.call('list_receipts', { decision: 'deny', limit: 5 });
   // @ts-expect-error: the wire's names are snake_case
   await client.call('get_authorization', { authorizationId: 'auth_x' });
   // @ts-expect-error: not an operation of the catalog
   await client.call('launch_rockets', {});
-  void first, archived, keys;
+  void first, archived, keys, report, audit;
 }
 
 export async function surfaceCalls(): Promise<void> {
@@ -38,7 +40,21 @@ export async function surfaceCalls(): Promise<void> {
   // @ts-expect-error: not an option of revoke
   await client.authorizations.revoke('auth_x', { idempotency_key: 'k' });
   const camel: Camelize<{ receipt_id: string; context: { a_b: number } }> = { receiptId: 'r', context: { a_b: 1 } };
-  void nonce, fallback, when, more, signature, secret, camel;
+  const audit = await client.receipts.list({ decision: 'deny', authorizationId: 'auth_x', since: new Date(), limit: 10 });
+  const decided: string | null | undefined = audit.items[0]?.action;
+  const verified = await client.receipts.verify(receipt, { trustedKeyFingerprints: ['sha256:00'] });
+  const errorClass: string | undefined = verified.receipts[0]?.error?.class;
+  await client.receipts.verify(answer);
+  await client.receipts.verify('{"protected": "", "payload": "", "signature": ""}', { keyDocument: await client.keyDocument() });
+  const confirmations = await client.confirmations.list({ status: 'pending', limit: 5 });
+  const confirmationUser: string | null | undefined = confirmations.items[0]?.userId;
+  const escalations = await client.escalations.list({ status: 'expired', cursor: 'esc_x' });
+  const approver: string | null | undefined = escalations.items[0]?.escalationTo;
+  // @ts-expect-error: not a status
+  await client.confirmations.list({ status: 'done' });
+  // @ts-expect-error: the options are camelCase
+  await client.receipts.list({ user_id: 'u' });
+  void nonce, fallback, when, more, signature, secret, camel, decided, errorClass, confirmationUser, approver;
 }
 
 export function errors(err: unknown): number | undefined {

@@ -27,11 +27,12 @@ use crate::engine::Allowly;
 use crate::error::{Error, Result};
 use crate::model::{
     ApiKeyCreated, ApiKeyKind, ApiKeyView, AuthorizationCreate, AuthorizationCreated, AuthorizationRevoked,
-    AuthorizationView, BudgetSettlement, CheckRequest, CheckResponse, ConfirmationResolved, ConfirmationStatusView,
-    EscalationResolved, EscalationStatusView, Page, PolicyPublished, PolicyView, ReceiptEnvelope, Resolution,
+    AuthorizationView, BudgetSettlement, CheckRequest, CheckResponse, ConfirmationItem, ConfirmationResolved,
+    ConfirmationStatusView, EscalationItem, EscalationResolved, EscalationStatusView, Page, PolicyPublished,
+    PolicyView, PromptStatus, ReceiptEnvelope, ReceiptSummary, Resolution,
 };
 use crate::ops::{self, Answer, Operation, PageArgs, Request};
-use crate::receipt::{KeyDocument, PublishedKey, SignedReceipt};
+use crate::receipt::{KeyDocument, PublishedKey, SignedReceipt, VerifyReport};
 
 /// `created_by` of a policy published through an embedded engine (the server names the API key).
 pub const EMBEDDED_PUBLISHER: &str = "embedded";
@@ -135,6 +136,33 @@ pub trait Api: Send + Sync {
     }
     fn get_authorization(&self, authorization_id: &str) -> Result<AuthorizationView> {
         run(self, ops::GetAuthorization { authorization_id: authorization_id.to_string() })
+    }
+
+    /// The audit lookup (`GET /v1/receipts`): receipts newest first, filtered.
+    fn list_receipts(&self, request: &ops::ListReceipts) -> Result<Page<ReceiptSummary>> {
+        run(self, request.clone())
+    }
+    /// Verifies pasted receipts (`POST /v1/verify`).
+    fn verify_receipts(&self, request: &ops::VerifyReceipts) -> Result<VerifyReport> {
+        run(self, request.clone())
+    }
+    /// Confirmations by their status as it stands now (`GET /v1/confirmations`).
+    fn list_confirmations(
+        &self,
+        status: Option<PromptStatus>,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<ConfirmationItem>> {
+        run(self, ops::ListConfirmations { status, page: PageArgs::new(limit, cursor) })
+    }
+    /// Escalations by their status as it stands now (`GET /v1/escalations`).
+    fn list_escalations(
+        &self,
+        status: Option<PromptStatus>,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<EscalationItem>> {
+        run(self, ops::ListEscalations { status, page: PageArgs::new(limit, cursor) })
     }
 
     /// Approves (for `ttl_seconds`, default 60) or rejects a pending confirmation by its nonce.

@@ -243,7 +243,69 @@ pub struct StoredReceipt {
     pub issued_at: Timestamp,
     pub authorization_id: Option<String>,
     pub is_checkpoint: bool,
+    pub facts: ReceiptFacts,
     pub receipt: SignedReceipt,
+}
+
+/// The members of a receipt's signed payload that the audit lookup filters on, kept in columns
+/// beside the JWS so that a filtered page is an index range rather than a scan of decoded payloads.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReceiptFacts {
+    pub user_id: String,
+    pub agent_id: String,
+    /// The action decided (`None` for a lifecycle receipt).
+    pub action: Option<String>,
+    /// The lifecycle event (`authorization.revoke`; `None` for a decision).
+    pub event: Option<String>,
+    pub decision: String,
+    pub reason: String,
+}
+
+impl ReceiptFacts {
+    /// The facts out of a decoded payload (for rows stored before the facts had columns).
+    pub fn of_payload(payload: &Value) -> ReceiptFacts {
+        let text = |name: &str| payload.get(name).and_then(Value::as_str).map(str::to_string);
+        ReceiptFacts {
+            user_id: text("user_id").unwrap_or_default(),
+            agent_id: text("agent_id").unwrap_or_default(),
+            action: text("action"),
+            event: text("event"),
+            decision: text("decision").unwrap_or_default(),
+            reason: text("reason").unwrap_or_default(),
+        }
+    }
+}
+
+/// Which receipts an audit lookup wants: every `Some` member must match.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReceiptFilter {
+    pub user_id: Option<String>,
+    pub agent_id: Option<String>,
+    pub action: Option<String>,
+    pub event: Option<String>,
+    pub decision: Option<String>,
+    pub reason: Option<String>,
+    pub authorization_id: Option<String>,
+    /// Issued at or after.
+    pub since: Option<Timestamp>,
+    /// Issued before.
+    pub until: Option<Timestamp>,
+}
+
+impl ReceiptFilter {
+    pub fn matches(&self, receipt: &StoredReceipt) -> bool {
+        let facts = &receipt.facts;
+        let is = |wanted: &Option<String>, value: Option<&str>| wanted.as_deref().is_none_or(|w| Some(w) == value);
+        is(&self.user_id, Some(&facts.user_id))
+            && is(&self.agent_id, Some(&facts.agent_id))
+            && is(&self.action, facts.action.as_deref())
+            && is(&self.event, facts.event.as_deref())
+            && is(&self.decision, Some(&facts.decision))
+            && is(&self.reason, Some(&facts.reason))
+            && is(&self.authorization_id, receipt.authorization_id.as_deref())
+            && self.since.is_none_or(|since| receipt.issued_at >= since)
+            && self.until.is_none_or(|until| receipt.issued_at < until)
+    }
 }
 
 /// A public key of the workspace with its private half (the embedded store keeps both).
@@ -659,6 +721,52 @@ pub struct EscalationStatusView {
     pub resolution_receipt_id: Option<String>,
     pub authority_status: String,
     pub consumed_at: Option<String>,
+}
+
+/// A confirmation in a list (`GET /v1/confirmations`): its status and who it is for.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+pub struct ConfirmationItem {
+    #[serde(flatten)]
+    pub confirmation: ConfirmationStatusView,
+    /// The user and agent of its authorization (`None` if the authorization cannot be read).
+    pub user_id: Option<String>,
+    pub agent_id: Option<String>,
+    pub created_at: String,
+}
+
+/// An escalation in a list (`GET /v1/escalations`): its status, who it is for and who decides.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+pub struct EscalationItem {
+    #[serde(flatten)]
+    pub escalation: EscalationStatusView,
+    pub user_id: Option<String>,
+    pub agent_id: Option<String>,
+    pub created_at: String,
+    /// The approver the policy routes it to.
+    pub escalation_to: Option<String>,
+    pub resolved_by: Option<String>,
+    pub note: Option<String>,
+}
+
+/// One receipt of an audit lookup (`GET /v1/receipts`): what it says, and the signed receipt.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+pub struct ReceiptSummary {
+    pub receipt_id: String,
+    pub issued_at: String,
+    /// The action decided (`None` for a lifecycle receipt).
+    pub action: Option<String>,
+    /// The lifecycle event (`None` for a decision).
+    pub event: Option<String>,
+    pub decision: String,
+    pub reason: String,
+    pub user_id: String,
+    pub agent_id: String,
+    pub authorization_id: Option<String>,
+    pub resource: Option<String>,
+    pub receipt: SignedReceipt,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

@@ -787,3 +787,45 @@ fn a_stopped_server_fails_closed_promptly_and_the_pool_recovers() {
     assert_eq!(response.results.get("email.send").unwrap().decision, Decision::Allow, "the pool reconnected");
     assert_eq!(hammer(&engine, 4, 5, &|| request(&id, "email.send")), 20);
 }
+
+/// Receipts written before schema version 2 have no fact columns: the migration fills them in
+/// from each JWS payload, so the audit lookup finds them.
+#[test]
+fn the_version_2_migration_fills_in_the_facts_of_older_receipts() {
+    let Some(url) = common::postgres_url() else { return };
+    let workspace_id = common::fresh_workspace_id();
+    let engine = engine_on(&pool(2), &workspace_id, Box::new(SystemClock));
+    let id = authorize(&engine, None);
+    engine.check(&request(&id, "account.delete")).unwrap();
+    engine.check(&request(&id, "refund.issue")).unwrap();
+
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let mut tx = client.transaction().unwrap();
+    // The migration lock, so no other test's pool migrates while version 2 is undone.
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&0x616c_6c6f_776c_7900_i64]).unwrap();
+    let forgotten = tx
+        .execute(
+            "UPDATE allowly.receipts SET user_id = NULL, agent_id = NULL, action = NULL, event = NULL,
+                 decision = NULL, reason = NULL WHERE workspace_id = $1",
+            &[&workspace_id],
+        )
+        .unwrap();
+    assert_eq!(forgotten, 3, "the creation and two decisions");
+    tx.execute("UPDATE allowly.escalations SET status = NULL WHERE workspace_id = $1", &[&workspace_id]).unwrap();
+    tx.execute("DELETE FROM allowly.schema_version WHERE version = 2", &[]).unwrap();
+    tx.commit().unwrap();
+
+    let engine = engine_on(&pool(2), &workspace_id, Box::new(SystemClock));
+    let lookup = |request: allowly_core::ops::ListReceipts| engine.list_receipts(&request).unwrap().items;
+    let denied = lookup(allowly_core::ops::ListReceipts { decision: Some("deny".into()), ..Default::default() });
+    assert_eq!(denied.len(), 1);
+    assert_eq!((denied[0].action.as_deref(), denied[0].user_id.as_str()), (Some("account.delete"), "user_42"));
+    let created = lookup(allowly_core::ops::ListReceipts {
+        event: Some("authorization.create".into()),
+        agent_id: Some("support_bot".into()),
+        ..Default::default()
+    });
+    assert_eq!(created.len(), 1);
+    let pending = engine.list_escalations(Some(allowly_core::model::PromptStatus::Pending), 10, None).unwrap();
+    assert_eq!(pending.items.len(), 1, "the escalation's status was filled in");
+}

@@ -48,6 +48,10 @@ pub struct App {
     pub connections: Arc<crate::connections::ConnectionState>,
     /// Failed authentications per address, requests and writes per key.
     pub limits: crate::guard::Limits,
+    /// The console's signed-in sessions.
+    pub sessions: crate::console::Sessions,
+    /// The server's public URL (an https one makes console cookies `Secure`).
+    pub public_url: String,
 }
 
 /// The route template a response answered, for logs and metrics (never the raw path: it may hold
@@ -157,6 +161,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route_layer(middleware::from_fn_with_state(app.clone(), crate::guard::guard))
+        // The console signs in its own way (a session cookie), so it is outside the key guard.
+        .merge(crate::console::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(app.clone(), observe))
@@ -333,14 +339,19 @@ async fn fields(app: &App, route: &'static Route, input: Input) -> Result<Map<St
     Ok(fields)
 }
 
-/// The engine of the workspace a public route's path names (404 if there is none).
+/// The engine of the workspace a public route's path names (404 if there is none), or of the
+/// server's first workspace for a public route whose path names none.
 async fn public_workspace(
     app: &Arc<App>,
     route: &'static Route,
     fields: &Map<String, Value>,
 ) -> Result<Arc<Allowly>, ApiError> {
     let not_found = || ApiError::new(StatusCode::NOT_FOUND, "workspace_not_found", "no such workspace");
-    let id = route.path_field.and_then(|field| fields.get(field)).and_then(Value::as_str).unwrap_or_default();
+    let id = match route.path_field {
+        Some(field) => fields.get(field).and_then(Value::as_str).unwrap_or_default(),
+        // A public route without a workspace in its path (`/v1/verify`) answers for the server's own.
+        None => app.backend.primary_workspace_id(),
+    };
     if !crate::home::valid_workspace_id(id) {
         return Err(not_found());
     }

@@ -52,6 +52,18 @@ impl Limits {
     }
 }
 
+impl Limits {
+    /// Whether `ip` may try to authenticate now (its failures are under their rate); the console's
+    /// sign-in shares the API's budget of failures per address.
+    pub fn may_try_to_authenticate(&self, ip: IpAddr) -> bool {
+        self.auth_failures.has_token(&ip).is_ok()
+    }
+
+    pub fn failed_to_authenticate(&self, ip: IpAddr) {
+        let _ = self.auth_failures.take(&ip);
+    }
+}
+
 pub async fn guard(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
     let template = request.extensions().get::<MatchedPath>().map_or("unmatched", |m| route_label(m.as_str()));
     let access = access_of(request.method(), template);

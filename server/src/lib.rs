@@ -18,6 +18,7 @@ mod api;
 pub mod backend;
 mod checkpoints;
 mod connections;
+mod console;
 mod error;
 mod guard;
 pub mod home;
@@ -176,6 +177,8 @@ impl Server {
                 config.requests_per_key,
                 config.writes_per_key,
             ),
+            sessions: console::Sessions::default(),
+            public_url: public_url.clone(),
         });
         Ok(Server {
             listener,

@@ -226,6 +226,28 @@ fn every_route_answers_with_its_status_and_shape() -> TestResult {
     let missing = s.request("DELETE", "/v1/authorizations/auth_nope", runtime, None)?;
     assert_eq!((missing.status, missing.code()), (404, "authorization_not_found"));
 
+    // The audit lookup (setup key) and verification (no key).
+    let denies =
+        s.request("GET", "/v1/receipts?decision=deny&action=account.delete&user_id=user_1&limit=5", setup, None)?;
+    assert_eq!(denies.status, 200, "{}", denies.text);
+    assert_eq!(keys(&denies.body), sorted(&["items", "has_more", "next_cursor"]));
+    let first = &denies.body["items"][0];
+    assert_eq!((first["decision"].as_str(), first["action"].as_str()), (Some("deny"), Some("account.delete")));
+    let bad_since = s.request("GET", "/v1/receipts?since=soon", setup, None)?;
+    assert_eq!((bad_since.status, bad_since.body["error"]["fields"][0]["field"].as_str()), (422, Some("since")));
+    let verified = s.json("POST", "/v1/verify", None, &json!({"input": first["receipt"]}))?;
+    assert_eq!((verified.status, verified.body["valid"].as_bool()), (200, Some(true)), "{}", verified.text);
+    assert_eq!(verified.body["receipts"][0]["receipt_id"], first["receipt_id"]);
+    let mut receipt = first["receipt"].clone();
+    let signature = receipt["signature"].as_str().unwrap_or_default().to_string();
+    let flipped = if signature.starts_with('A') { 'B' } else { 'A' };
+    receipt["signature"] = json!(format!("{flipped}{}", signature.get(1..).unwrap_or_default()));
+    let altered = s.json("POST", "/v1/verify", None, &json!({"input": serde_json::to_string(&receipt)?}))?;
+    assert_eq!(altered.body["valid"].as_bool(), Some(false), "{}", altered.text);
+    assert_eq!(altered.body["receipts"][0]["error"]["class"], "SignatureMismatchError", "{}", altered.text);
+    let empty = s.json("POST", "/v1/verify", None, &json!({"input": ""}))?;
+    assert_eq!((empty.status, empty.code()), (422, "invalid_request"));
+
     // Keys document, probes, metrics, unknown routes.
     let document = s.request("GET", &format!("/v1/workspaces/{}/keys", s.workspace_id), None, None)?;
     assert_eq!(document.status, 200);
@@ -278,6 +300,9 @@ fn authenticated_routes() -> Vec<(&'static str, &'static str, bool)> {
         ("GET", "/v1/escalations/esc_x", false),
         ("POST", "/v1/escalations/esc_x/resolve", false),
         ("GET", "/v1/receipts/rcp_x", false),
+        ("GET", "/v1/receipts", true),
+        ("GET", "/v1/confirmations", true),
+        ("GET", "/v1/escalations", true),
         ("POST", "/v1/budget-settlements", false),
         ("GET", "/v1/policies", true),
         ("POST", "/v1/policies", true),

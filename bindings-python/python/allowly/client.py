@@ -107,6 +107,7 @@ class _Confirmations(_Derived):
     reject = _offloaded(_sync._Confirmations.reject)
     get_status = _offloaded(_sync._Confirmations.get_status)
     get = get_status
+    list = _offloaded(_sync._Confirmations.list)
 
 
 class _Escalations(_Derived):
@@ -116,12 +117,15 @@ class _Escalations(_Derived):
     reject = _offloaded(_sync._Escalations.reject)
     get_status = _offloaded(_sync._Escalations.get_status)
     get = get_status
+    list = _offloaded(_sync._Escalations.list)
 
 
 class _Receipts(_Derived):
     SYNC = _sync._Receipts
     get = _offloaded(_sync._Receipts.get)
     fetch_signed = _offloaded(_sync._Receipts.fetch_signed)
+    verify = _offloaded(_sync._Receipts.verify)
+    list = _offloaded(_sync._Receipts.list)
 
 
 class Allowly(_Derived):

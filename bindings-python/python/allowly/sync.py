@@ -13,7 +13,13 @@ from typing import Any
 
 from . import _args, _native
 from ._args import _MISSING
-from ._errors import AllowlyAPIError, AllowlyConfigError, AllowlyConnectionError, AllowlyProtocolError
+from ._errors import (
+    AllowlyAPIError,
+    AllowlyConfigError,
+    AllowlyConnectionError,
+    AllowlyProtocolError,
+    AllowlyTypeError,
+)
 from .types import (
     AuthorizationCreateResponse,
     Authorization,
@@ -22,7 +28,9 @@ from .types import (
     BudgetSettlementResponse,
     CheckResponse,
     ConfirmationApproveResponse,
+    ConfirmationList,
     ConfirmationStatus,
+    EscalationList,
     EscalationResolveResponse,
     EscalationStatus,
     JwsReceipt,
@@ -32,18 +40,24 @@ from .types import (
     PolicyResponse,
     ReceiptEnvelope,
     ReceiptEnvelopeSigned,
+    ReceiptList,
+    VerifyReport,
     _authorization,
     _authorization_created,
     _authorization_list,
     _authorization_revoked,
     _check_response,
+    _confirmation_list,
     _confirmation_resolved,
     _envelope,
+    _escalation_list,
     _escalation_resolved,
     _policy,
     _policy_list,
     _preview,
+    _receipt_list,
     _settlement,
+    _verify_report,
 )
 
 __all__ = ["Allowly"]
@@ -229,6 +243,14 @@ def _page(limit: int | None, cursor: str | None) -> dict[str, Any]:
     return args
 
 
+def _status_page(status: str | None, limit: int | None, cursor: str | None) -> dict[str, Any]:
+    """The arguments of a list of confirmations or escalations: a page, and ``status`` if given."""
+    args = _page(limit, cursor)
+    if status is not None:
+        args["status"] = _args.text(status, "status")
+    return args
+
+
 class _Namespace:
     def __init__(self, engine: _native.Engine) -> None:
         self._engine = engine
@@ -382,6 +404,14 @@ class _Confirmations(_Namespace):
 
     get = get_status
 
+    def list(
+        self, *, status: str | None = None, limit: int | None = None, cursor: str | None = None
+    ) -> ConfirmationList:
+        """One page of the confirmations, newest first (setup key), by ``status`` as it stands now
+        (``pending``, ``approved``, ``rejected`` or ``expired``). A page may hold fewer than
+        ``limit``: follow ``next_cursor`` while ``has_more``."""
+        return _confirmation_list(self._engine.call("list_confirmations", _status_page(status, limit, cursor)))
+
 
 class _Escalations(_Namespace):
     def resolve(
@@ -422,6 +452,13 @@ class _Escalations(_Namespace):
 
     get = get_status
 
+    def list(
+        self, *, status: str | None = None, limit: int | None = None, cursor: str | None = None
+    ) -> EscalationList:
+        """One page of the escalations, newest first (setup key), by ``status`` as it stands now
+        (``pending``: waiting for an approver). Pages as ``confirmations.list()``."""
+        return _escalation_list(self._engine.call("list_escalations", _status_page(status, limit, cursor)))
+
 
 class _Receipts(_Namespace):
     def get(self, receipt_id: str) -> ReceiptEnvelope:
@@ -448,3 +485,75 @@ class _Receipts(_Namespace):
             if time.monotonic() + poll_interval > deadline:
                 raise TimeoutError(f"receipt {receipt_id} not signed after {timeout}s")
             time.sleep(poll_interval)
+
+    def verify(
+        self,
+        input: str | dict[str, Any] | ReceiptEnvelopeSigned | CheckResponse,
+        *,
+        key_document: dict[str, Any] | None = None,
+        trusted_key_fingerprints: list[str] | None = None,
+        checkpoint_evidence: dict[str, Any] | None = None,
+    ) -> VerifyReport:
+        """Verifies what a person pasted (no key needed): ``input`` is the text as pasted (one
+        receipt, its ``{"status": "signed", "receipt": ...}`` envelope, a check response or a
+        JSON Lines export), that document as a dict, a signed receipt envelope or a check response.
+        Against this workspace's key document and keys unless ``key_document`` /
+        ``trusted_key_fingerprints`` say otherwise; ``checkpoint_evidence`` is an export's evidence
+        document. A receipt that does not verify is a verdict with an ``error``, not an exception."""
+        args: dict[str, Any] = {"input": _verify_input(input)}
+        if key_document is not None:
+            args["key_document"] = _args.mapping(key_document, "key_document")
+        if trusted_key_fingerprints is not None:
+            args["trusted_key_fingerprints"] = _args.strings(trusted_key_fingerprints, "trusted_key_fingerprints")
+        if checkpoint_evidence is not None:
+            args["checkpoint_evidence"] = _args.mapping(checkpoint_evidence, "checkpoint_evidence")
+        return _verify_report(self._engine.call("verify_receipts", args))
+
+    def list(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        action: str | None = None,
+        event: str | None = None,
+        decision: str | None = None,
+        reason: str | None = None,
+        authorization_id: str | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> ReceiptList:
+        """The audit lookup (setup key): one page of the workspace's receipts, newest first, each
+        given argument a filter that must match. ``since`` (inclusive) and ``until`` (exclusive)
+        are datetimes (naive means UTC) or RFC 3339 strings."""
+        args = _page(limit, cursor)
+        for name, value in (
+            ("user_id", user_id),
+            ("agent_id", agent_id),
+            ("action", action),
+            ("event", event),
+            ("decision", decision),
+            ("reason", reason),
+            ("authorization_id", authorization_id),
+        ):
+            if value is not None:
+                args[name] = _args.text(value, name)
+        for name, instant in (("since", since), ("until", until)):
+            if instant is not None:
+                args[name] = _args.timestamp(instant, name)
+        return _receipt_list(self._engine.call("list_receipts", args))
+
+
+def _verify_input(value: Any) -> str | dict[str, Any]:
+    """``receipts.verify``'s input as the wire takes it: text, or a JSON document."""
+    if type(value) is str or isinstance(value, dict):
+        return value
+    if isinstance(value, ReceiptEnvelopeSigned):
+        return {"status": "signed", "receipt": value.receipt}
+    if isinstance(value, CheckResponse):
+        return {"results": {action: result.to_dict() for action, result in value.results.items()}}
+    raise AllowlyTypeError(
+        f"`input` must be a string, a dict, a signed receipt envelope or a check response, not {type(value).__name__}",
+        "input",
+    )

@@ -31,13 +31,23 @@ __all__ = [
     "AuthorizationList",
     "ConfirmationApproveResponse",
     "ConfirmationStatus",
+    "ConfirmationItem",
+    "ConfirmationList",
     "EscalationStatus",
+    "EscalationItem",
+    "EscalationList",
     "EscalationResolveResponse",
     "BudgetSettlementResponse",
     "PolicyResponse",
     "PolicyListResponse",
     "PolicyPreviewResponse",
     "PolicyPublishResponse",
+    "ReceiptSummary",
+    "ReceiptList",
+    "VerifyFailure",
+    "ReceiptVerdict",
+    "CheckpointVerdict",
+    "VerifyReport",
 ]
 
 Decision = Literal["allow", "deny", "confirm", "escalate"]
@@ -439,6 +449,51 @@ class EscalationStatus:
 
 
 @dataclass(slots=True)
+class ConfirmationItem(ConfirmationStatus):
+    """A confirmation in ``confirmations.list()``: its status, and who it is for (``None`` when its
+    authorization cannot be read)."""
+
+    user_id: str | None
+    agent_id: str | None
+    created_at: str
+
+
+@dataclass(slots=True)
+class ConfirmationList:
+    items: list[ConfirmationItem]
+    has_more: bool
+    next_cursor: str | None
+
+
+def _confirmation_list(raw: Raw) -> ConfirmationList:
+    items = [ConfirmationItem(**item) for item in raw["items"]]
+    return ConfirmationList(items, raw["has_more"], raw.get("next_cursor"))
+
+
+@dataclass(slots=True)
+class EscalationItem(EscalationStatus):
+    """An escalation in ``escalations.list()``: its status, who it is for and who decides."""
+
+    user_id: str | None
+    agent_id: str | None
+    created_at: str
+    escalation_to: str | None
+    resolved_by: str | None
+    note: str | None
+
+
+@dataclass(slots=True)
+class EscalationList:
+    items: list[EscalationItem]
+    has_more: bool
+    next_cursor: str | None
+
+
+def _escalation_list(raw: Raw) -> EscalationList:
+    return EscalationList([EscalationItem(**item) for item in raw["items"]], raw["has_more"], raw.get("next_cursor"))
+
+
+@dataclass(slots=True)
 class EscalationResolveResponse:
     escalation_id: str
     status: Literal["approved", "rejected"]
@@ -526,3 +581,88 @@ class PolicyPublishResponse:
     authorization_migrations: list[dict[str, str]]
     archived_policy_ids: list[str]
     revoked_confirmation_count: int
+
+
+@dataclass(slots=True)
+class ReceiptSummary:
+    """A receipt in ``receipts.list()``: what it says, and the signed receipt (``action`` is
+    ``None`` for a lifecycle receipt, ``event`` for a decision)."""
+
+    receipt_id: str
+    issued_at: str
+    action: str | None
+    event: str | None
+    decision: str
+    reason: str
+    user_id: str
+    agent_id: str
+    authorization_id: str | None
+    resource: str | None
+    receipt: JwsReceipt
+
+
+@dataclass(slots=True)
+class ReceiptList:
+    items: list[ReceiptSummary]
+    has_more: bool
+    next_cursor: str | None
+
+
+def _receipt_list(raw: Raw) -> ReceiptList:
+    return ReceiptList([ReceiptSummary(**item) for item in raw["items"]], raw["has_more"], raw.get("next_cursor"))
+
+
+#: Why a receipt (or the checkpoint evidence) did not verify: ``class`` is the reference
+#: verifier's exception class (``SignatureMismatchError``, ``UnknownKeyError``, ...), ``code``
+#: the stable code.
+VerifyFailure = TypedDict("VerifyFailure", {"class": str, "code": str, "message": str})
+
+
+@dataclass(slots=True)
+class ReceiptVerdict:
+    """The verdict on one receipt of a ``receipts.verify()`` input (``line``: 1-based, in an export)."""
+
+    valid: bool
+    line: int | None
+    receipt_id: str | None
+    kind: str | None
+    subject: str | None
+    decision: str | None
+    issued_at: str | None
+    key_id: str | None
+    key_fingerprint: str | None
+    error: VerifyFailure | None
+
+
+@dataclass(slots=True)
+class CheckpointVerdict:
+    receipt_id: str
+    period_start: str
+    members: int
+
+
+@dataclass(slots=True)
+class VerifyReport:
+    """The answer to ``receipts.verify()``: ``valid`` when every receipt verified, there was at
+    least one, and the checkpoint evidence (if any) verified. ``input`` says what the input was
+    read as: ``receipt``, ``receipt_envelope``, ``check_response`` or ``export``."""
+
+    valid: bool
+    input: str
+    ok: int
+    invalid: int
+    receipts: list[ReceiptVerdict]
+    checkpoints: list[CheckpointVerdict]
+    evidence_error: VerifyFailure | None
+
+
+def _verify_report(raw: Raw) -> VerifyReport:
+    return VerifyReport(
+        valid=raw["valid"],
+        input=raw["input"],
+        ok=raw["ok"],
+        invalid=raw["invalid"],
+        receipts=[ReceiptVerdict(**verdict) for verdict in raw["receipts"]],
+        checkpoints=[CheckpointVerdict(**checkpoint) for checkpoint in raw["checkpoints"]],
+        evidence_error=raw.get("evidence_error"),
+    )

@@ -37,6 +37,14 @@ impl Allowly {
                     resolve.ttl_seconds,
                 )?)
             }
+            Request::ListConfirmations(list) => {
+                let (limit, cursor) = list.page.validate()?;
+                Answer::ListConfirmations(self.list_confirmations(list.status, limit, cursor)?)
+            }
+            Request::ListEscalations(list) => {
+                let (limit, cursor) = list.page.validate()?;
+                Answer::ListEscalations(self.list_escalations(list.status, limit, cursor)?)
+            }
             Request::EscalationStatus(status) => {
                 Answer::EscalationStatus(self.escalation_status(&status.escalation_id)?)
             }
@@ -56,6 +64,8 @@ impl Allowly {
             Request::GetReceipt(get) => {
                 Answer::GetReceipt(ReceiptEnvelope::Signed { receipt: self.receipt(&get.receipt_id)?.receipt })
             }
+            Request::ListReceipts(list) => Answer::ListReceipts(self.list_receipts(&list)?),
+            Request::VerifyReceipts(verify) => Answer::VerifyReceipts(self.verify_receipts(&verify)?),
             Request::CreatePolicy(create) => Answer::CreatePolicy(
                 self.idempotent(create.idempotency_key.as_deref()).create_policy(&create.body.into())?,
             ),

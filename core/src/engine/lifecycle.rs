@@ -10,9 +10,9 @@ use crate::error::{Error, FieldError, Result};
 use crate::ids;
 use crate::model::{
     Authorization, AuthorizationCreate, AuthorizationCreated, AuthorizationRevoked, AuthorizationView,
-    BudgetSettlement, ConfirmationResolved, ConfirmationStatusView, EscalationResolved, EscalationStatusView,
-    IdempotencyRecord, Page, PolicyEdition, PolicyPublished, PolicyView, PromptStatus, ReceiptEnvelope, Resolution,
-    StoredReceipt, UnreadableItem,
+    BudgetSettlement, Confirmation, ConfirmationItem, ConfirmationResolved, ConfirmationStatusView, Escalation,
+    EscalationItem, EscalationResolved, EscalationStatusView, IdempotencyRecord, Page, PolicyEdition, PolicyPublished,
+    PolicyView, PromptStatus, ReceiptEnvelope, Resolution, StoredReceipt, UnreadableItem,
 };
 use crate::policy::{Definition, PolicyCreate, PolicyRef};
 use crate::store::{Loaded, Tx, UnreadableRow};
@@ -634,22 +634,74 @@ impl Allowly {
                 message: "no confirmation has this id or nonce".into(),
             })?;
             let grant = tx.authorization(&c.authorization_id)?;
-            let (status, authority, expires_at) = standing(grant.as_ref(), c.status, c.expires_at, false, now);
-            Ok(ConfirmationStatusView {
-                confirmation_id: c.confirmation_id.clone(),
-                authorization_id: c.authorization_id.clone(),
-                action: c.action.clone(),
-                resource: c.resource.clone(),
-                status,
-                expires_at: expires_at.to_string(),
-                resolved_at: c.resolved_at.filter(|_| status != PromptStatus::Expired).map(|t| t.to_string()),
-                source_receipt_id: Some(c.source_receipt_id.clone()),
-                resolution_receipt_id: c.resolution_receipt_id.clone(),
-                child_authorization_id: (authority == "available").then(|| c.authorization_id.clone()),
-                authority_status: authority.into(),
-                authority_expires_at: (authority == "available").then(|| c.expires_at.to_string()),
-            })
+            Ok(confirmation_view(&c, grant.as_ref(), now))
         })
+    }
+
+    /// Confirmations newest first whose status as it stands now is `status` (all when `None`);
+    /// the cursor is the last confirmation id of the previous page.
+    pub fn list_confirmations(
+        &self,
+        status: Option<PromptStatus>,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<ConfirmationItem>> {
+        let limit = limit.clamp(1, MAX_PAGE_SIZE);
+        let now = self.clock.now();
+        let mut items = Vec::new();
+        let rows = self.read(|tx| {
+            let rows = tx.list_confirmations(stored_status(status), cursor, limit + 1)?;
+            items.clear();
+            for row in &rows {
+                let Ok(c) = row else { continue };
+                let grant = tx.authorization(&c.authorization_id)?;
+                let view = confirmation_view(c, grant.as_ref(), now);
+                if status.is_none_or(|wanted| wanted == view.status) {
+                    items.push(ConfirmationItem {
+                        user_id: grant.as_ref().map(|a| a.user_id.clone()),
+                        agent_id: grant.as_ref().map(|a| a.agent_id.clone()),
+                        created_at: c.created_at.to_string(),
+                        confirmation: view,
+                    });
+                }
+            }
+            Ok(rows)
+        })?;
+        Ok(filtered_page(rows, items, limit, |c| c.confirmation_id.clone(), |item| &item.confirmation.confirmation_id))
+    }
+
+    /// Escalations newest first whose status as it stands now is `status` (all when `None`).
+    pub fn list_escalations(
+        &self,
+        status: Option<PromptStatus>,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<EscalationItem>> {
+        let limit = limit.clamp(1, MAX_PAGE_SIZE);
+        let now = self.clock.now();
+        let mut items = Vec::new();
+        let rows = self.read(|tx| {
+            let rows = tx.list_escalations(stored_status(status), cursor, limit + 1)?;
+            items.clear();
+            for row in &rows {
+                let Ok(e) = row else { continue };
+                let grant = tx.authorization(&e.authorization_id)?;
+                let view = escalation_view(e, grant.as_ref(), now);
+                if status.is_none_or(|wanted| wanted == view.status) {
+                    items.push(EscalationItem {
+                        user_id: grant.as_ref().map(|a| a.user_id.clone()),
+                        agent_id: grant.as_ref().map(|a| a.agent_id.clone()),
+                        created_at: e.created_at.to_string(),
+                        escalation_to: e.escalation_to.clone(),
+                        resolved_by: e.resolved_by.clone(),
+                        note: e.note.clone(),
+                        escalation: view,
+                    });
+                }
+            }
+            Ok(rows)
+        })?;
+        Ok(filtered_page(rows, items, limit, |e| e.escalation_id.clone(), |item| &item.escalation.escalation_id))
     }
 
     /// Approves or rejects a pending escalation. An approval is good for one allowed check.
@@ -749,21 +801,7 @@ impl Allowly {
                 .escalation(escalation_id)?
                 .ok_or_else(|| Error::not_found("escalation_not_found", "escalation", escalation_id))?;
             let grant = tx.authorization(&e.authorization_id)?;
-            let consumed = e.consumed_at.is_some();
-            let (status, authority, expires_at) = standing(grant.as_ref(), e.status, e.expires_at, consumed, now);
-            Ok(EscalationStatusView {
-                escalation_id: e.escalation_id.clone(),
-                authorization_id: e.authorization_id.clone(),
-                action: e.action.clone(),
-                resource: e.resource.clone(),
-                status,
-                expires_at: expires_at.to_string(),
-                resolved_at: e.resolved_at.filter(|_| status != PromptStatus::Expired).map(|t| t.to_string()),
-                source_receipt_id: Some(e.source_receipt_id.clone()),
-                resolution_receipt_id: e.resolution_receipt_id.clone(),
-                authority_status: authority.into(),
-                consumed_at: e.consumed_at.map(|t| t.to_string()),
-            })
+            Ok(escalation_view(&e, grant.as_ref(), now))
         })
     }
 
@@ -1149,7 +1187,84 @@ fn authorization_view(a: &Authorization, now: Timestamp) -> AuthorizationView {
 
 /// Cuts a sorted list to one page, with the cursor of the last row when more follow. Rows that do
 /// not load count toward the page and are listed in `unreadable`.
-fn page<T>(mut rows: Vec<Loaded<T>>, limit: usize, cursor_of: impl Fn(&Loaded<T>) -> String) -> Page<T> {
+/// A confirmation's status as it stands at `now` (`GET /v1/confirmations/{id}/status`).
+fn confirmation_view(c: &Confirmation, grant: Option<&Authorization>, now: Timestamp) -> ConfirmationStatusView {
+    let (status, authority, expires_at) = standing(grant, c.status, c.expires_at, false, now);
+    ConfirmationStatusView {
+        confirmation_id: c.confirmation_id.clone(),
+        authorization_id: c.authorization_id.clone(),
+        action: c.action.clone(),
+        resource: c.resource.clone(),
+        status,
+        expires_at: expires_at.to_string(),
+        resolved_at: c.resolved_at.filter(|_| status != PromptStatus::Expired).map(|t| t.to_string()),
+        source_receipt_id: Some(c.source_receipt_id.clone()),
+        resolution_receipt_id: c.resolution_receipt_id.clone(),
+        child_authorization_id: (authority == "available").then(|| c.authorization_id.clone()),
+        authority_status: authority.into(),
+        authority_expires_at: (authority == "available").then(|| c.expires_at.to_string()),
+    }
+}
+
+/// An escalation's status as it stands at `now` (`GET /v1/escalations/{id}`).
+fn escalation_view(e: &Escalation, grant: Option<&Authorization>, now: Timestamp) -> EscalationStatusView {
+    let consumed = e.consumed_at.is_some();
+    let (status, authority, expires_at) = standing(grant, e.status, e.expires_at, consumed, now);
+    EscalationStatusView {
+        escalation_id: e.escalation_id.clone(),
+        authorization_id: e.authorization_id.clone(),
+        action: e.action.clone(),
+        resource: e.resource.clone(),
+        status,
+        expires_at: expires_at.to_string(),
+        resolved_at: e.resolved_at.filter(|_| status != PromptStatus::Expired).map(|t| t.to_string()),
+        source_receipt_id: Some(e.source_receipt_id.clone()),
+        resolution_receipt_id: e.resolution_receipt_id.clone(),
+        authority_status: authority.into(),
+        consumed_at: e.consumed_at.map(|t| t.to_string()),
+    }
+}
+
+/// The stored status to list by for a status as it stands now: a prompt stored as pending may
+/// have expired since, so an expired one can be stored either way.
+fn stored_status(status: Option<PromptStatus>) -> Option<PromptStatus> {
+    status.filter(|status| *status != PromptStatus::Expired)
+}
+
+/// A page of listed prompts: `rows` as the store read them (`limit + 1` at most, to learn whether
+/// there is more), `items` those that passed the status filter. The cursor is the last row read,
+/// so the next page starts after it even when the filter dropped it.
+fn filtered_page<R, T>(
+    mut rows: Vec<Loaded<R>>,
+    items: Vec<T>,
+    limit: usize,
+    id_of_row: impl Fn(&R) -> String,
+    id_of_item: impl Fn(&T) -> &String,
+) -> Page<T> {
+    let has_more = rows.len() > limit;
+    rows.truncate(limit);
+    let next_cursor = if has_more {
+        rows.last().map(|row| match row {
+            Ok(row) => id_of_row(row),
+            Err(unreadable) => unreadable.id.clone(),
+        })
+    } else {
+        None
+    };
+    let kept: std::collections::HashSet<String> = rows.iter().flatten().map(&id_of_row).collect();
+    let unreadable = rows
+        .into_iter()
+        .filter_map(Result::err)
+        .map(|row| {
+            let error = row.error();
+            UnreadableItem { id: row.id, code: error.code().to_string(), message: error.to_string() }
+        })
+        .collect();
+    let items = items.into_iter().filter(|item| kept.contains(id_of_item(item))).collect();
+    Page { items, has_more, next_cursor, unreadable }
+}
+
+pub(super) fn page<T>(mut rows: Vec<Loaded<T>>, limit: usize, cursor_of: impl Fn(&Loaded<T>) -> String) -> Page<T> {
     let has_more = rows.len() > limit;
     rows.truncate(limit);
     let next_cursor = if has_more { rows.last().map(cursor_of) } else { None };

@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use crate::canonical;
 use crate::error::{Error, Result};
 use crate::ids;
-use crate::model::{SigningKeyRecord, StoredReceipt};
+use crate::model::{ReceiptFacts, SigningKeyRecord, StoredReceipt};
 use crate::policy::{Definition, PolicyRef};
 use crate::receipt::{ReceiptSigner, SCHEMA_VERSION};
 use crate::store::{Durability, MemoryStore, SqliteStore, Store, Tx, UnreadableRow};
@@ -247,11 +247,23 @@ impl Allowly {
         };
         let payload = self.canonical_payload(&receipt_id, &draft)?;
         let receipt = signer.sign_canonical(&payload).map_err(|err| Error::signing(err.to_string()).caused_by(err))?;
+        let (action, event) = match draft.subject {
+            Subject::Action(action) => (Some(action.to_string()), None),
+            Subject::Event(event) => (None, Some(event.to_string())),
+        };
         let stored = StoredReceipt {
             receipt_id,
             issued_at: draft.issued_at,
             authorization_id: draft.authorization_id.map(str::to_string),
             is_checkpoint: matches!(draft.subject, Subject::Event("receipt.checkpoint")),
+            facts: ReceiptFacts {
+                user_id: draft.user_id.to_string(),
+                agent_id: draft.agent_id.to_string(),
+                action,
+                event,
+                decision: draft.decision.to_string(),
+                reason: draft.reason.to_string(),
+            },
             receipt,
         };
         tx.put_receipt(&stored)?;

@@ -6,8 +6,9 @@ use serde_json::json;
 
 use super::{new_signing_key, Allowly, ReceiptDraft, Subject};
 use crate::error::{Error, Result};
-use crate::model::{CheckpointInfo, StoredReceipt};
-use crate::receipt::{self, CheckpointEvidence, EvidenceEntry, KeyDocument, KeyRecord};
+use crate::model::{CheckpointInfo, Page, ReceiptFilter, ReceiptSummary, StoredReceipt};
+use crate::ops::{ListReceipts, VerifyReceipts};
+use crate::receipt::{self, CheckpointEvidence, EvidenceEntry, KeyDocument, KeyRecord, KeySet, Verifier, VerifyReport};
 use crate::store::CheckpointRecord;
 use crate::time::Timestamp;
 
@@ -61,6 +62,71 @@ impl Allowly {
         self.read(|tx| {
             tx.receipt(receipt_id)?.ok_or_else(|| Error::not_found("receipt_not_found", "receipt", receipt_id))
         })
+    }
+
+    /// The audit lookup (`GET /v1/receipts`): receipts matching every given member, newest first.
+    /// The cursor is the last receipt id of the previous page.
+    pub fn list_receipts(&self, request: &ListReceipts) -> Result<Page<ReceiptSummary>> {
+        let (limit, cursor) = request.page.validate()?;
+        let filter = receipt_filter(request)?;
+        let receipts = self.read(|tx| {
+            let before = match cursor {
+                None => None,
+                Some(id) => {
+                    let at = tx.receipt(id)?.map(|receipt| receipt.issued_at);
+                    Some((at.ok_or_else(|| Error::invalid("cursor", "is not a receipt of this workspace"))?, id.into()))
+                }
+            };
+            tx.find_receipts(&filter, before, limit + 1)
+        })?;
+        let rows = receipts.into_iter().map(|stored| Ok(receipt_summary(stored))).collect();
+        Ok(super::lifecycle::page(rows, limit, |row| match row {
+            Ok(summary) => summary.receipt_id.clone(),
+            Err(row) => row.id.clone(),
+        }))
+    }
+
+    /// Verifies pasted receipts (`POST /v1/verify`) against `key_document` (this workspace's by
+    /// default), trusting `trusted_key_fingerprints` (this workspace's keys by default).
+    pub fn verify_receipts(&self, request: &VerifyReceipts) -> Result<VerifyReport> {
+        let input = match &request.input {
+            serde_json::Value::String(text) => text.clone().into_bytes(),
+            document => serde_json::to_vec(document).map_err(|err| Error::invalid("input", err.to_string()))?,
+        };
+        if input.iter().all(u8::is_ascii_whitespace) {
+            return Err(Error::invalid("input", "paste a receipt, a check response or an export"));
+        }
+        let document = match &request.key_document {
+            Some(document) => document.clone(),
+            None => self.key_document()?.to_value(),
+        };
+        let (workspace_id, keys) =
+            KeySet::from_document(&document).map_err(|err| Error::invalid("key_document", err.to_string()))?;
+        let trusted: Vec<String> = match &request.trusted_key_fingerprints {
+            Some(fingerprints) => {
+                for fingerprint in fingerprints {
+                    let hex = fingerprint.strip_prefix("sha256:").unwrap_or("");
+                    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+                        return Err(Error::invalid(
+                            "trusted_key_fingerprints",
+                            format!("`{fingerprint}` is not `sha256:<64 lowercase hex>`"),
+                        ));
+                    }
+                }
+                fingerprints.clone()
+            }
+            // This workspace's own keys, even when another key document was given: a foreign
+            // document's keys are not trusted unless the caller says so.
+            None => self.key_document()?.keys.iter().map(|key| key.public_key_fingerprint.clone()).collect(),
+        };
+        let evidence = request
+            .checkpoint_evidence
+            .as_ref()
+            .map(serde_json::to_vec)
+            .transpose()
+            .map_err(|err| Error::invalid("checkpoint_evidence", err.to_string()))?;
+        let verifier = Verifier::new(keys, &workspace_id, trusted);
+        Ok(receipt::verify_pasted(&verifier, &input, evidence.as_deref(), self.clock.now()))
     }
 
     /// The newest receipts, newest last (for `receipts show`).
@@ -209,5 +275,53 @@ impl Allowly {
                 checkpoints: entries,
             })
         })
+    }
+}
+
+/// The store's filter for an audit lookup; a malformed member is an invalid request naming it.
+fn receipt_filter(request: &ListReceipts) -> Result<ReceiptFilter> {
+    let member = |field: &str, value: &Option<String>| -> Result<Option<String>> {
+        match value.as_deref() {
+            None | Some("") => Ok(None),
+            Some(text) => crate::ids::check_identifier(field, text).map(|()| Some(text.to_string())),
+        }
+    };
+    let instant = |field: &str, value: &Option<String>| -> Result<Option<Timestamp>> {
+        match value.as_deref() {
+            None | Some("") => Ok(None),
+            Some(text) => Timestamp::parse_input(text).map(Some).map_err(|message| Error::invalid(field, message)),
+        }
+    };
+    Ok(ReceiptFilter {
+        user_id: member("user_id", &request.user_id)?,
+        agent_id: member("agent_id", &request.agent_id)?,
+        action: member("action", &request.action)?,
+        event: member("event", &request.event)?,
+        decision: member("decision", &request.decision)?,
+        reason: member("reason", &request.reason)?,
+        authorization_id: member("authorization_id", &request.authorization_id)?,
+        since: instant("since", &request.since)?,
+        until: instant("until", &request.until)?,
+    })
+}
+
+/// What a stored receipt says, for a list; the resource comes from its payload.
+fn receipt_summary(stored: StoredReceipt) -> ReceiptSummary {
+    let resource = receipt::decode_receipt(&stored.receipt.to_value())
+        .ok()
+        .and_then(|payload| payload.get("resource").and_then(serde_json::Value::as_str).map(str::to_string));
+    let facts = stored.facts;
+    ReceiptSummary {
+        receipt_id: stored.receipt_id,
+        issued_at: stored.issued_at.to_string(),
+        action: facts.action,
+        event: facts.event,
+        decision: facts.decision,
+        reason: facts.reason,
+        user_id: facts.user_id,
+        agent_id: facts.agent_id,
+        authorization_id: stored.authorization_id,
+        resource,
+        receipt: stored.receipt,
     }
 }

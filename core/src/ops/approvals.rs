@@ -2,10 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{answer_of, Access, Body, Idempotency, Method, Operation, Route};
+use super::{answer_of, Access, Body, Idempotency, Method, Operation, PageArgs, Route};
 use crate::ids;
 use crate::model::{
-    ConfirmationResolved, ConfirmationStatusView, EscalationResolved, EscalationStatusView, Resolution,
+    ConfirmationItem, ConfirmationResolved, ConfirmationStatusView, EscalationItem, EscalationResolved,
+    EscalationStatusView, Page, PromptStatus, Resolution,
 };
 
 /// `GET /v1/confirmations/{confirmation_id}/status`, by the confirmation's id or its nonce.
@@ -137,4 +138,59 @@ impl Operation for ResolveEscalation {
     fn idempotency_key(&self) -> Option<&str> {
         self.idempotency_key.as_deref()
     }
+}
+
+/// `GET /v1/confirmations`: confirmations newest first, by `status` as it stands now (`pending`:
+/// still waiting for the user). A page may hold fewer than `limit` when the status filter drops
+/// rows; follow `next_cursor` while `has_more`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+pub struct ListConfirmations {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<PromptStatus>,
+    #[serde(flatten)]
+    pub page: PageArgs,
+}
+
+impl Operation for ListConfirmations {
+    const ROUTE: Route = Route {
+        operation: "list_confirmations",
+        method: Method::Get,
+        path: "/v1/confirmations",
+        path_field: None,
+        access: Access::Setup,
+        idempotency: Idempotency::None,
+        body: Body::Query,
+        status: 200,
+        large_body: false,
+    };
+    type Answer = Page<ConfirmationItem>;
+    answer_of!(ListConfirmations);
+}
+
+/// `GET /v1/escalations`: escalations newest first, by `status` as it stands now (`pending`:
+/// waiting for an approver). Pages as [`ListConfirmations`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+pub struct ListEscalations {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<PromptStatus>,
+    #[serde(flatten)]
+    pub page: PageArgs,
+}
+
+impl Operation for ListEscalations {
+    const ROUTE: Route = Route {
+        operation: "list_escalations",
+        method: Method::Get,
+        path: "/v1/escalations",
+        path_field: None,
+        access: Access::Setup,
+        idempotency: Idempotency::None,
+        body: Body::Query,
+        status: 200,
+        large_body: false,
+    };
+    type Answer = Page<EscalationItem>;
+    answer_of!(ListEscalations);
 }

@@ -22,11 +22,13 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use approvals::{ConfirmationStatus, EscalationStatus, ResolveConfirmation, ResolveEscalation};
+pub use approvals::{
+    ConfirmationStatus, EscalationStatus, ListConfirmations, ListEscalations, ResolveConfirmation, ResolveEscalation,
+};
 pub use authorizations::{GetAuthorization, ListAuthorizations, RevokeAuthorization};
 pub use keys::{ApiKeyList, CreateApiKey, GetKeyDocument, ListApiKeys, RevokeApiKey, RotateSigningKey};
 pub use policies::{ArchivePolicy, CreatePolicy, GetPolicy, ListPolicies, PreviewPolicy, PublishPolicy};
-pub use receipts::{GetReceipt, SettleBudget};
+pub use receipts::{GetReceipt, ListReceipts, SettleBudget, VerifyReceipts};
 
 use crate::error::{Error, Result};
 use crate::model::{AuthorizationCreate, CheckRequest};
@@ -253,11 +255,15 @@ catalog! {
     GetAuthorization(GetAuthorization),
     RevokeAuthorization(RevokeAuthorization),
     ConfirmationStatus(ConfirmationStatus),
+    ListConfirmations(ListConfirmations),
     ResolveConfirmation(ResolveConfirmation),
     EscalationStatus(EscalationStatus),
+    ListEscalations(ListEscalations),
     ResolveEscalation(ResolveEscalation),
     SettleBudget(SettleBudget),
     GetReceipt(GetReceipt),
+    ListReceipts(ListReceipts),
+    VerifyReceipts(VerifyReceipts),
     CreatePolicy(CreatePolicy),
     ListPolicies(ListPolicies),
     GetPolicy(GetPolicy),

@@ -172,12 +172,24 @@ pub fn verify_export(
     now: Timestamp,
 ) -> io::Result<ExportReport> {
     let file = File::open(export_path)?;
-    let mut reader: Box<dyn BufRead> = if is_gzip(export_path) {
+    let reader: Box<dyn BufRead> = if is_gzip(export_path) {
         Box::new(BufReader::with_capacity(1 << 16, MultiGzDecoder::new(BufReader::new(file))))
     } else {
         Box::new(BufReader::with_capacity(1 << 16, file))
     };
-    let want_leaves = evidence_path.is_some();
+    let evidence = evidence_path.map(std::fs::read).transpose()?;
+    verify_export_from(verifier, reader, evidence.as_deref(), now)
+}
+
+/// [`verify_export`] of an export read from `reader` (uncompressed JSONL), with the checkpoint
+/// evidence document's bytes.
+pub fn verify_export_from(
+    verifier: &Verifier,
+    mut reader: impl BufRead,
+    evidence: Option<&[u8]>,
+    now: Timestamp,
+) -> io::Result<ExportReport> {
+    let want_leaves = evidence.is_some();
     let mut report = ExportReport::default();
     let mut verified: HashMap<String, VerifiedLine> = HashMap::new();
     std::thread::scope(|scope| -> io::Result<()> {
@@ -210,9 +222,8 @@ pub fn verify_export(
             }
         }
     })?;
-    if let Some(path) = evidence_path {
-        let bytes = std::fs::read(path)?;
-        if let Err(err) = check_evidence(verifier, &bytes, &verified, now, &mut report.checkpoints) {
+    if let Some(bytes) = evidence {
+        if let Err(err) = check_evidence(verifier, bytes, &verified, now, &mut report.checkpoints) {
             report.evidence_error = Some(err);
         }
     }

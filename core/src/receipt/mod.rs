@@ -11,12 +11,16 @@ pub mod checkpoint;
 pub mod export;
 pub mod jws;
 pub mod keys;
+pub mod pasted;
 pub mod verify;
 
 pub use checkpoint::{merkle_leaf, merkle_root, merkle_root_of_leaves, verify_checkpoint, EMPTY_MERKLE_ROOT};
-pub use export::{verify_export, write_export, CheckpointEvidence, EvidenceEntry, ExportReport, LineResult};
+pub use export::{
+    verify_export, verify_export_from, write_export, CheckpointEvidence, EvidenceEntry, ExportReport, LineResult,
+};
 pub use jws::{ReceiptSigner, SignedReceipt};
 pub use keys::{fingerprint, KeyDocument, KeyRecord, KeySet, PublishedKey};
+pub use pasted::{verify_pasted, VerifyReport};
 pub use verify::{decode_receipt, PayloadVerdict, Verifier, VerifyError};
 
 /// The `schema_version` of every receipt this crate signs and accepts.

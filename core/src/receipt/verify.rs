@@ -218,6 +218,17 @@ impl Verifier {
         self.verify(&crate::canonical::parse_strict(receipt_json)?, now)
     }
 
+    /// The key id a receipt names and that key's fingerprint in this set (`None` when the
+    /// receipt does not parse as a JWS or names no key of the set). For display, after `verify`.
+    pub fn signer(&self, receipt: &Value) -> Option<(String, String)> {
+        let segments = segments(receipt).ok()?;
+        let decoded = Decoded::new(segments).ok()?;
+        let parts = decoded.parts().ok()?;
+        let kid = parts.kid.to_string();
+        let fingerprint = self.keys.get(&kid)?.fingerprint.clone();
+        Some((kid, fingerprint))
+    }
+
     pub(crate) fn check_workspace(&self, payload: &Object<'_>) -> Result<(), VerifyError> {
         match payload.get("workspace_id") {
             Some(Node::Str(id)) if *id == self.workspace_id => Ok(()),

@@ -9,8 +9,8 @@ use parking_lot::Mutex;
 use super::{CheckpointRecord, Loaded, Store, Tx};
 use crate::error::Result;
 use crate::model::{
-    ApiKeyRecord, Authorization, Confirmation, Escalation, IdempotencyRecord, PolicyEdition, PromptStatus, Reservation,
-    SigningKeyRecord, StoredReceipt,
+    ApiKeyRecord, Authorization, Confirmation, Escalation, IdempotencyRecord, PolicyEdition, PromptStatus,
+    ReceiptFilter, Reservation, SigningKeyRecord, StoredReceipt,
 };
 use crate::time::Timestamp;
 
@@ -228,6 +228,16 @@ impl Tx for MemoryTx<'_> {
         Ok(pending.into_iter().map(Ok).collect())
     }
 
+    fn list_confirmations(
+        &mut self,
+        status: Option<PromptStatus>,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Loaded<Confirmation>>> {
+        let rows = self.state.confirmations.values().map(|c| (&c.confirmation_id, c.status, c));
+        Ok(newest_prompts(rows, status, before, limit))
+    }
+
     fn escalation(&mut self, escalation_id: &str) -> Result<Option<Escalation>> {
         Ok(self.state.escalations.get(escalation_id).cloned())
     }
@@ -244,6 +254,16 @@ impl Tx for MemoryTx<'_> {
         }
         self.set(|s| &mut s.escalations, id, escalation.clone());
         Ok(())
+    }
+
+    fn list_escalations(
+        &mut self,
+        status: Option<PromptStatus>,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Loaded<Escalation>>> {
+        let rows = self.state.escalations.values().map(|e| (&e.escalation_id, e.status, e));
+        Ok(newest_prompts(rows, status, before, limit))
     }
 
     fn reservation_for_receipt(&mut self, receipt_id: &str) -> Result<Option<Reservation>> {
@@ -306,6 +326,23 @@ impl Tx for MemoryTx<'_> {
         Ok(found.into_iter().take(limit).cloned().collect())
     }
 
+    fn find_receipts(
+        &mut self,
+        filter: &ReceiptFilter,
+        before: Option<(Timestamp, String)>,
+        limit: usize,
+    ) -> Result<Vec<StoredReceipt>> {
+        let mut found: Vec<&StoredReceipt> = self
+            .state
+            .receipts
+            .values()
+            .filter(|r| filter.matches(r))
+            .filter(|r| before.as_ref().is_none_or(|(at, id)| (r.issued_at, &r.receipt_id) < (*at, id)))
+            .collect();
+        found.sort_by(|a, b| (b.issued_at, &b.receipt_id).cmp(&(a.issued_at, &a.receipt_id)));
+        Ok(found.into_iter().take(limit).cloned().collect())
+    }
+
     fn first_receipt_at(&mut self) -> Result<Option<Timestamp>> {
         Ok(self.state.receipts.values().filter(|r| !r.is_checkpoint).map(|r| r.issued_at).min())
     }
@@ -335,4 +372,21 @@ impl Tx for MemoryTx<'_> {
         self.set(|s| &mut s.checkpoints, checkpoint.period_start.millis(), checkpoint.clone());
         Ok(())
     }
+}
+
+/// Confirmations or escalations (`(id, status, row)`) with `status`, newest first by id.
+fn newest_prompts<'a, T: Clone + 'a>(
+    rows: impl Iterator<Item = (&'a String, PromptStatus, &'a T)>,
+    status: Option<PromptStatus>,
+    before: Option<&str>,
+    limit: usize,
+) -> Vec<Loaded<T>> {
+    let mut found: Vec<(&String, &T)> = rows
+        .filter(|(id, row_status, _)| {
+            status.is_none_or(|s| s == *row_status) && before.is_none_or(|before| id.as_str() < before)
+        })
+        .map(|(id, _, row)| (id, row))
+        .collect();
+    found.sort_by(|a, b| b.0.cmp(a.0));
+    found.into_iter().take(limit).map(|(_, row)| Ok(row.clone())).collect()
 }

@@ -20,8 +20,8 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::model::{
-    ApiKeyRecord, Authorization, Confirmation, Escalation, IdempotencyRecord, PolicyEdition, Reservation,
-    SigningKeyRecord, StoredReceipt,
+    ApiKeyRecord, Authorization, Confirmation, Escalation, IdempotencyRecord, PolicyEdition, PromptStatus,
+    ReceiptFilter, Reservation, SigningKeyRecord, StoredReceipt,
 };
 use crate::time::Timestamp;
 
@@ -175,9 +175,25 @@ pub trait Tx {
     fn put_confirmation(&mut self, prompt_key: &str, confirmation: &Confirmation) -> Result<()>;
     fn pending_confirmations(&mut self, authorization_id: &str) -> Result<Vec<Loaded<Confirmation>>>;
 
+    /// Confirmations whose stored status is `status` (any when `None`), newest first, older than
+    /// the one with id `before` when it is given; at most `limit`.
+    fn list_confirmations(
+        &mut self,
+        status: Option<PromptStatus>,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Loaded<Confirmation>>>;
+
     fn escalation(&mut self, escalation_id: &str) -> Result<Option<Escalation>>;
     fn latest_escalation(&mut self, prompt_key: &str) -> Result<Option<Escalation>>;
     fn put_escalation(&mut self, prompt_key: &str, escalation: &Escalation) -> Result<()>;
+    /// As [`Tx::list_confirmations`], for escalations.
+    fn list_escalations(
+        &mut self,
+        status: Option<PromptStatus>,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Loaded<Escalation>>>;
 
     fn reservation_for_receipt(&mut self, receipt_id: &str) -> Result<Option<Reservation>>;
     fn put_reservation(&mut self, reservation: &Reservation) -> Result<()>;
@@ -200,6 +216,14 @@ pub trait Tx {
     /// Receipts in issue order after the `(issued_at, receipt_id)` position, at most `limit`.
     fn receipts_after(&mut self, after: Option<(Timestamp, String)>, limit: usize) -> Result<Vec<StoredReceipt>>;
     fn first_receipt_at(&mut self) -> Result<Option<Timestamp>>;
+    /// Receipts matching `filter`, newest first (by issue time, then id), strictly older than
+    /// `before` when it is given; at most `limit`.
+    fn find_receipts(
+        &mut self,
+        filter: &ReceiptFilter,
+        before: Option<(Timestamp, String)>,
+        limit: usize,
+    ) -> Result<Vec<StoredReceipt>>;
 
     fn api_key(&mut self, key_id: &str) -> Result<Option<ApiKeyRecord>>;
     /// Inserts or replaces (revocation sets `revoked_at`).

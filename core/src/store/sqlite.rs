@@ -13,13 +13,13 @@ use serde::Serialize;
 use super::{CheckpointRecord, Loaded, Store, Tx, UnreadableRow};
 use crate::error::{Error, Result};
 use crate::model::{
-    ApiKeyRecord, Authorization, Confirmation, Escalation, IdempotencyRecord, PolicyEdition, Reservation,
-    SigningKeyRecord, StoredReceipt,
+    ApiKeyRecord, Authorization, Confirmation, Escalation, IdempotencyRecord, PolicyEdition, PromptStatus,
+    ReceiptFacts, ReceiptFilter, Reservation, SigningKeyRecord, StoredReceipt,
 };
-use crate::receipt::SignedReceipt;
+use crate::receipt::{decode_receipt, SignedReceipt};
 use crate::time::Timestamp;
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -51,6 +51,27 @@ CREATE INDEX IF NOT EXISTS receipts_by_time ON receipts (issued_at, receipt_id);
 CREATE TABLE IF NOT EXISTS api_keys (key_id TEXT PRIMARY KEY, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS checkpoints (
     period_start INTEGER PRIMARY KEY, receipt_id TEXT NOT NULL, merkle_root TEXT NOT NULL);
+"#;
+
+/// Version 2: the receipt facts the audit lookup filters on, in indexed columns (filled in for
+/// receipts stored before), and escalations by status. Each index ends in the listing order so a
+/// filtered page newest-first is one index range.
+const SCHEMA_V2: &str = r#"
+ALTER TABLE receipts ADD COLUMN user_id TEXT;
+ALTER TABLE receipts ADD COLUMN agent_id TEXT;
+ALTER TABLE receipts ADD COLUMN action TEXT;
+ALTER TABLE receipts ADD COLUMN event TEXT;
+ALTER TABLE receipts ADD COLUMN decision TEXT;
+ALTER TABLE receipts ADD COLUMN reason TEXT;
+CREATE INDEX receipts_by_user ON receipts (user_id, issued_at, receipt_id);
+CREATE INDEX receipts_by_agent ON receipts (agent_id, issued_at, receipt_id);
+CREATE INDEX receipts_by_action ON receipts (action, issued_at, receipt_id);
+CREATE INDEX receipts_by_decision ON receipts (decision, issued_at, receipt_id);
+CREATE INDEX receipts_by_authorization ON receipts (authorization_id, issued_at, receipt_id);
+CREATE INDEX confirmations_by_status ON confirmations (status, confirmation_id);
+ALTER TABLE escalations ADD COLUMN status TEXT;
+UPDATE escalations SET status = json_quote(json_extract(body, '$.status'));
+CREATE INDEX escalations_by_status ON escalations (status, escalation_id);
 "#;
 
 /// How hard a commit tries to reach the disk.
@@ -118,7 +139,40 @@ fn migrate(conn: &Connection) -> Result<()> {
         )));
     }
     conn.execute_batch(SCHEMA)?;
+    if version < 2 {
+        conn.execute_batch(SCHEMA_V2)?;
+        fill_receipt_facts(conn)?;
+    }
     conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    Ok(())
+}
+
+/// Copies the filtered-on members of every receipt stored before version 2 out of its payload.
+fn fill_receipt_facts(conn: &Connection) -> Result<()> {
+    let mut select = conn.prepare("SELECT receipt_id, jws FROM receipts WHERE user_id IS NULL")?;
+    let mut update = conn.prepare(
+        "UPDATE receipts SET user_id = ?2, agent_id = ?3, action = ?4, event = ?5, decision = ?6, reason = ?7
+         WHERE receipt_id = ?1",
+    )?;
+    let mut rows = select.query([])?;
+    while let Some(row) = rows.next()? {
+        let (receipt_id, jws): (String, String) = (row.get(0)?, row.get(1)?);
+        // An unreadable row keeps empty facts: it is reported where it is read, not here.
+        let facts = from_compact(&jws)
+            .ok()
+            .and_then(|receipt| decode_receipt(&receipt.to_value()).ok())
+            .map(|payload| ReceiptFacts::of_payload(&payload))
+            .unwrap_or_default();
+        update.execute(params![
+            receipt_id,
+            facts.user_id,
+            facts.agent_id,
+            facts.action,
+            facts.event,
+            facts.decision,
+            facts.reason
+        ])?;
+    }
     Ok(())
 }
 
@@ -266,6 +320,28 @@ impl SqliteTx<'_> {
         Ok(loaded)
     }
 
+    /// A page of confirmations or escalations (`table`), newest first by id.
+    fn prompts<T: DeserializeOwned>(
+        &self,
+        table: &str,
+        id: &str,
+        kind: &'static str,
+        status: Option<PromptStatus>,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Loaded<T>>> {
+        let status = status.map(|status| to_json(&status)).transpose()?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.loaded_rows(
+            &format!(
+                "SELECT {id}, body FROM {table} WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR {id} < ?2)
+                 ORDER BY {id} DESC LIMIT ?3"
+            ),
+            &[&status, &before, &limit],
+            kind,
+        )
+    }
+
     fn receipts(&self, sql: &str, params: &[&dyn rusqlite::ToSql]) -> Result<Vec<StoredReceipt>> {
         let mut found = Vec::new();
         self.visit_receipts(sql, params, &mut |receipt| {
@@ -287,11 +363,21 @@ impl SqliteTx<'_> {
             let (receipt_id, jws): (String, String) = (row.get(0)?, row.get(4)?);
             let receipt = from_compact(&jws)
                 .map_err(|_| UnreadableRow::new("receipt", &receipt_id, "not a compact JWS").error())?;
+            let text = |index: usize| row.get::<_, Option<String>>(index);
+            let facts = ReceiptFacts {
+                user_id: text(5)?.unwrap_or_default(),
+                agent_id: text(6)?.unwrap_or_default(),
+                action: text(7)?,
+                event: text(8)?,
+                decision: text(9)?.unwrap_or_default(),
+                reason: text(10)?.unwrap_or_default(),
+            };
             visit(&StoredReceipt {
                 receipt_id,
                 issued_at: Timestamp(row.get(1)?),
                 authorization_id: row.get(2)?,
                 is_checkpoint: row.get(3)?,
+                facts,
                 receipt,
             })?;
         }
@@ -299,7 +385,8 @@ impl SqliteTx<'_> {
     }
 }
 
-const RECEIPT_COLUMNS: &str = "receipt_id, issued_at, authorization_id, is_checkpoint, jws";
+const RECEIPT_COLUMNS: &str =
+    "receipt_id, issued_at, authorization_id, is_checkpoint, jws, user_id, agent_id, action, event, decision, reason";
 
 impl Tx for SqliteTx<'_> {
     fn workspace_id(&mut self) -> Result<Option<String>> {
@@ -502,6 +589,15 @@ impl Tx for SqliteTx<'_> {
         )
     }
 
+    fn list_confirmations(
+        &mut self,
+        status: Option<PromptStatus>,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Loaded<Confirmation>>> {
+        self.prompts("confirmations", "confirmation_id", "confirmation", status, before, limit)
+    }
+
     fn escalation(&mut self, escalation_id: &str) -> Result<Option<Escalation>> {
         self.one_json(
             "SELECT body FROM escalations WHERE escalation_id = ?1",
@@ -523,11 +619,25 @@ impl Tx for SqliteTx<'_> {
     fn put_escalation(&mut self, prompt_key: &str, escalation: &Escalation) -> Result<()> {
         self.conn
             .prepare_cached(
-                "INSERT INTO escalations (escalation_id, prompt_key, body) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (escalation_id) DO UPDATE SET body = excluded.body",
+                "INSERT INTO escalations (escalation_id, prompt_key, status, body) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (escalation_id) DO UPDATE SET status = excluded.status, body = excluded.body",
             )?
-            .execute(params![escalation.escalation_id, prompt_key, to_json(escalation)?])?;
+            .execute(params![
+                escalation.escalation_id,
+                prompt_key,
+                to_json(&escalation.status)?,
+                to_json(escalation)?
+            ])?;
         Ok(())
+    }
+
+    fn list_escalations(
+        &mut self,
+        status: Option<PromptStatus>,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Loaded<Escalation>>> {
+        self.prompts("escalations", "escalation_id", "escalation", status, before, limit)
     }
 
     fn reservation_for_receipt(&mut self, receipt_id: &str) -> Result<Option<Reservation>> {
@@ -571,14 +681,22 @@ impl Tx for SqliteTx<'_> {
     fn put_receipt(&mut self, receipt: &StoredReceipt) -> Result<()> {
         self.conn
             .prepare_cached(
-                "INSERT INTO receipts (receipt_id, issued_at, authorization_id, is_checkpoint, jws) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO receipts (receipt_id, issued_at, authorization_id, is_checkpoint, jws,
+                     user_id, agent_id, action, event, decision, reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             )?
             .execute(params![
                 receipt.receipt_id,
                 receipt.issued_at.millis(),
                 receipt.authorization_id,
                 receipt.is_checkpoint,
-                to_compact(&receipt.receipt)
+                to_compact(&receipt.receipt),
+                receipt.facts.user_id,
+                receipt.facts.agent_id,
+                receipt.facts.action,
+                receipt.facts.event,
+                receipt.facts.decision,
+                receipt.facts.reason,
             ])?;
         Ok(())
     }
@@ -631,6 +749,54 @@ impl Tx for SqliteTx<'_> {
             .prepare_cached("SELECT MIN(issued_at) FROM receipts WHERE is_checkpoint = 0")?
             .query_row([], |row| row.get(0))?;
         Ok(first.map(Timestamp))
+    }
+
+    fn find_receipts(
+        &mut self,
+        filter: &ReceiptFilter,
+        before: Option<(Timestamp, String)>,
+        limit: usize,
+    ) -> Result<Vec<StoredReceipt>> {
+        let mut conditions: Vec<String> = Vec::new();
+        let mut params: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
+        let mut push = |condition: &str, param: Box<dyn rusqlite::ToSql>| {
+            params.push(param);
+            conditions.push(condition.replace('?', &format!("?{}", params.len())));
+        };
+        for (column, wanted) in [
+            ("user_id", &filter.user_id),
+            ("agent_id", &filter.agent_id),
+            ("action", &filter.action),
+            ("event", &filter.event),
+            ("decision", &filter.decision),
+            ("reason", &filter.reason),
+            ("authorization_id", &filter.authorization_id),
+        ] {
+            if let Some(value) = wanted {
+                push(&format!("{column} = ?"), Box::new(value.clone()));
+            }
+        }
+        if let Some(since) = filter.since {
+            push("issued_at >= ?", Box::new(since.millis()));
+        }
+        if let Some(until) = filter.until {
+            push("issued_at < ?", Box::new(until.millis()));
+        }
+        if let Some((at, id)) = before {
+            params.push(Box::new(at.millis()));
+            params.push(Box::new(id));
+            let n = params.len();
+            conditions.push(format!("(issued_at, receipt_id) < (?{}, ?{n})", n - 1));
+        }
+        params.push(Box::new(i64::try_from(limit).unwrap_or(i64::MAX)));
+        let filter_sql =
+            if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
+        let sql = format!(
+            "SELECT {RECEIPT_COLUMNS} FROM receipts {filter_sql} ORDER BY issued_at DESC, receipt_id DESC LIMIT ?{}",
+            params.len()
+        );
+        let params: Vec<&dyn rusqlite::ToSql> = params.iter().map(|param| param.as_ref()).collect();
+        self.receipts(&sql, &params)
     }
 
     fn api_key(&mut self, key_id: &str) -> Result<Option<ApiKeyRecord>> {

@@ -74,6 +74,13 @@ pub fn sqlite() -> Fixture {
     Fixture { engine: Arc::new(engine), clock, _dir: Some(dir) }
 }
 
+/// An engine on the SQLite file at `path` (created if missing), on `clock`.
+pub fn sqlite_at(path: &std::path::Path, clock: &Arc<ManualClock>) -> Fixture {
+    let store = SqliteStore::open(path, Durability::Process).unwrap();
+    let engine = Allowly::with_store(Box::new(store), Box::new(clock.clone()), Options::default()).unwrap();
+    Fixture { engine: Arc::new(engine), clock: clock.clone(), _dir: None }
+}
+
 /// Both stores, so each decision test runs on each (and PostgreSQL with the `postgres` feature,
 /// when [`postgres_url`] finds a server: without one the PostgreSQL part is skipped, loudly).
 pub fn both() -> Vec<(&'static str, Fixture)> {

@@ -9,13 +9,13 @@ use super::pool::PostgresPool;
 use crate::error::{Error, Result};
 
 /// The schema version this engine writes; a database with a newer one is refused.
-const SCHEMA_VERSION: i32 = 1;
+const SCHEMA_VERSION: i32 = MIGRATIONS[MIGRATIONS.len() - 1].0;
 
 /// Key of the advisory lock that serializes migrations across processes.
 const MIGRATION_LOCK: i64 = 0x616c_6c6f_776c_7900; // "allowly\0"
 
 /// Migrations by version; each runs once, in order, in the migrating transaction.
-const MIGRATIONS: &[(i32, &str)] = &[(1, SCHEMA_V1)];
+const MIGRATIONS: &[(i32, &str)] = &[(1, SCHEMA_V1), (2, SCHEMA_V2)];
 
 /// Identifier-like text columns use the "C" collation: byte order, like the other stores, and
 /// independent of the database's locale.
@@ -104,6 +104,32 @@ BEGIN
         FOR NO KEY UPDATE;
 END
 $$;
+"#;
+
+/// Version 2: the receipt facts the audit lookup filters on, in indexed columns (filled in for
+/// receipts stored before, out of each JWS's base64url payload), and prompts by status. Each index
+/// ends in the listing order, so a filtered page newest-first is one index range.
+const SCHEMA_V2: &str = r#"
+ALTER TABLE allowly.receipts ADD COLUMN IF NOT EXISTS user_id text COLLATE "C",
+    ADD COLUMN IF NOT EXISTS agent_id text COLLATE "C", ADD COLUMN IF NOT EXISTS action text COLLATE "C",
+    ADD COLUMN IF NOT EXISTS event text COLLATE "C", ADD COLUMN IF NOT EXISTS decision text COLLATE "C",
+    ADD COLUMN IF NOT EXISTS reason text COLLATE "C";
+UPDATE allowly.receipts r SET user_id = p->>'user_id', agent_id = p->>'agent_id', action = p->>'action',
+    event = p->>'event', decision = p->>'decision', reason = p->>'reason'
+FROM (SELECT workspace_id, receipt_id, convert_from(decode(rpad(translate(split_part(jws, '.', 2), '-_', '+/'),
+        (length(split_part(jws, '.', 2)) + 3) / 4 * 4, '='), 'base64'), 'UTF8')::jsonb AS p
+      FROM allowly.receipts WHERE user_id IS NULL) AS payload
+WHERE r.workspace_id = payload.workspace_id AND r.receipt_id = payload.receipt_id;
+CREATE INDEX IF NOT EXISTS receipts_by_user ON allowly.receipts (workspace_id, user_id, issued_at, receipt_id);
+CREATE INDEX IF NOT EXISTS receipts_by_agent ON allowly.receipts (workspace_id, agent_id, issued_at, receipt_id);
+CREATE INDEX IF NOT EXISTS receipts_by_action ON allowly.receipts (workspace_id, action, issued_at, receipt_id);
+CREATE INDEX IF NOT EXISTS receipts_by_decision ON allowly.receipts (workspace_id, decision, issued_at, receipt_id);
+CREATE INDEX IF NOT EXISTS receipts_by_authorization
+    ON allowly.receipts (workspace_id, authorization_id, issued_at, receipt_id);
+CREATE INDEX IF NOT EXISTS confirmations_by_status ON allowly.confirmations (workspace_id, status, confirmation_id);
+ALTER TABLE allowly.escalations ADD COLUMN IF NOT EXISTS status text;
+UPDATE allowly.escalations SET status = body::jsonb->>'status' WHERE status IS NULL;
+CREATE INDEX IF NOT EXISTS escalations_by_status ON allowly.escalations (workspace_id, status, escalation_id);
 "#;
 
 impl PostgresPool {

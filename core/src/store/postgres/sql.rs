@@ -2,13 +2,15 @@
 //! rows and model values. Kept apart so the statements can be read (and reviewed against the
 //! schema) in one place, away from the code that runs them.
 
+use std::sync::OnceLock;
+
 use postgres::types::ToSql;
 use postgres::Row;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::model::{PromptStatus, StoredReceipt};
+use crate::model::{PromptStatus, ReceiptFacts, ReceiptFilter, StoredReceipt};
 use crate::receipt::SignedReceipt;
 use crate::store::{Loaded, UnreadableRow};
 use crate::time::Timestamp;
@@ -66,11 +68,21 @@ pub(super) fn stored_receipt(row: &Row) -> Result<StoredReceipt> {
     let receipt_id: String = get(row, 0)?;
     let receipt = from_compact(get::<&str>(row, 4)?)
         .map_err(|_| UnreadableRow::new("receipt", &receipt_id, "not a compact JWS").error())?;
+    let text = |index: usize| get::<Option<String>>(row, index);
+    let facts = ReceiptFacts {
+        user_id: text(5)?.unwrap_or_default(),
+        agent_id: text(6)?.unwrap_or_default(),
+        action: text(7)?,
+        event: text(8)?,
+        decision: text(9)?.unwrap_or_default(),
+        reason: text(10)?.unwrap_or_default(),
+    };
     Ok(StoredReceipt {
         receipt_id,
         issued_at: Timestamp(get(row, 1)?),
         authorization_id: get(row, 2)?,
         is_checkpoint: get(row, 3)?,
+        facts,
         receipt,
     })
 }
@@ -138,20 +150,27 @@ pub(super) const RESERVATION_FOR_RECEIPT_LOCKED: &str = "SELECT r.body FROM allo
     WHERE x.workspace_id = $1 AND x.receipt_id = $2 FOR UPDATE OF r";
 pub(super) const IDEMPOTENCY: &str =
     "SELECT request_sha256, response FROM allowly.idempotency WHERE workspace_id = $1 AND key = $2";
-pub(super) const RECEIPT: &str = "SELECT receipt_id, issued_at, authorization_id, is_checkpoint, jws
-    FROM allowly.receipts WHERE workspace_id = $1 AND receipt_id = $2";
-pub(super) const RECEIPTS_BETWEEN: &str = "SELECT receipt_id, issued_at, authorization_id, is_checkpoint, jws
-    FROM allowly.receipts WHERE workspace_id = $1 AND issued_at >= $2 AND issued_at < $3
+pub(super) const RECEIPT: &str = "SELECT receipt_id, issued_at, authorization_id, is_checkpoint, jws,
+    user_id, agent_id, action, event, decision, reason FROM allowly.receipts WHERE workspace_id = $1 AND receipt_id = $2";
+pub(super) const RECEIPTS_BETWEEN: &str = "SELECT receipt_id, issued_at, authorization_id, is_checkpoint, jws,
+    user_id, agent_id, action, event, decision, reason FROM allowly.receipts WHERE workspace_id = $1 AND issued_at >= $2 AND issued_at < $3
     ORDER BY issued_at, receipt_id";
-pub(super) const LATEST_RECEIPTS: &str = "SELECT receipt_id, issued_at, authorization_id, is_checkpoint, jws
-    FROM allowly.receipts WHERE workspace_id = $1 ORDER BY issued_at DESC, receipt_id DESC LIMIT $2";
-pub(super) const FIRST_RECEIPTS: &str = "SELECT receipt_id, issued_at, authorization_id, is_checkpoint, jws
-    FROM allowly.receipts WHERE workspace_id = $1 ORDER BY issued_at, receipt_id LIMIT $2";
-pub(super) const RECEIPTS_AFTER: &str = "SELECT receipt_id, issued_at, authorization_id, is_checkpoint, jws
-    FROM allowly.receipts WHERE workspace_id = $1 AND (issued_at, receipt_id) > ($2, $3)
+pub(super) const LATEST_RECEIPTS: &str = "SELECT receipt_id, issued_at, authorization_id, is_checkpoint, jws,
+    user_id, agent_id, action, event, decision, reason FROM allowly.receipts WHERE workspace_id = $1 ORDER BY issued_at DESC, receipt_id DESC LIMIT $2";
+pub(super) const FIRST_RECEIPTS: &str = "SELECT receipt_id, issued_at, authorization_id, is_checkpoint, jws,
+    user_id, agent_id, action, event, decision, reason FROM allowly.receipts WHERE workspace_id = $1 ORDER BY issued_at, receipt_id LIMIT $2";
+pub(super) const RECEIPTS_AFTER: &str = "SELECT receipt_id, issued_at, authorization_id, is_checkpoint, jws,
+    user_id, agent_id, action, event, decision, reason FROM allowly.receipts WHERE workspace_id = $1 AND (issued_at, receipt_id) > ($2, $3)
     ORDER BY issued_at, receipt_id LIMIT $4";
 pub(super) const FIRST_RECEIPT_AT: &str =
     "SELECT min(issued_at) FROM allowly.receipts WHERE workspace_id = $1 AND NOT is_checkpoint";
+/// Confirmations by status (any when `$2` is null), newest first, before id `$3` when not null.
+pub(super) const LIST_CONFIRMATIONS: &str = "SELECT confirmation_id, body FROM allowly.confirmations
+    WHERE workspace_id = $1 AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR confirmation_id < $3)
+    ORDER BY confirmation_id DESC LIMIT $4";
+pub(super) const LIST_ESCALATIONS: &str = "SELECT escalation_id, body FROM allowly.escalations
+    WHERE workspace_id = $1 AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR escalation_id < $3)
+    ORDER BY escalation_id DESC LIMIT $4";
 pub(super) const API_KEY: &str = "SELECT body FROM allowly.api_keys WHERE workspace_id = $1 AND key_id = $2";
 pub(super) const API_KEY_LOCKED: &str =
     "SELECT body FROM allowly.api_keys WHERE workspace_id = $1 AND key_id = $2 FOR UPDATE";
@@ -163,3 +182,84 @@ pub(super) const CHECKPOINTS: &str = "SELECT period_start, receipt_id, merkle_ro
 /// A plain insert: two processes checkpointing the same day cannot both commit.
 pub(super) const PUT_CHECKPOINT: &str =
     "INSERT INTO allowly.checkpoints (workspace_id, period_start, receipt_id, merkle_root) VALUES ($1, $2, $3, $4)";
+
+/// The members of a [`ReceiptFilter`], in the order of their bits in [`find_receipts`]'s
+/// statement index.
+const RECEIPT_FILTER_COLUMNS: [&str; 7] =
+    ["user_id", "agent_id", "action", "event", "decision", "reason", "authorization_id"];
+
+/// The statement and parameters of an audit lookup: one statement per combination of the filter's
+/// members (prepared once each), so every plan is made for the members actually given and can
+/// use their index; a catch-all `($2 IS NULL OR ...)` statement would not.
+pub(super) fn find_receipts<'a>(
+    ws: &'a (dyn ToSql + Sync),
+    filter: &'a ReceiptFilter,
+    before: &'a Option<(i64, String)>,
+    since: &'a Option<i64>,
+    until: &'a Option<i64>,
+    limit: &'a i64,
+) -> (&'static str, Vec<&'a (dyn ToSql + Sync)>) {
+    static STATEMENTS: [OnceLock<String>; 1 << 10] = [const { OnceLock::new() }; 1 << 10];
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![ws];
+    let mut index = 0;
+    let members = [
+        &filter.user_id,
+        &filter.agent_id,
+        &filter.action,
+        &filter.event,
+        &filter.decision,
+        &filter.reason,
+        &filter.authorization_id,
+    ];
+    for (bit, member) in members.into_iter().enumerate() {
+        if let Some(value) = member {
+            index |= 1 << bit;
+            params.push(value);
+        }
+    }
+    if let Some(since) = since {
+        index |= 1 << 7;
+        params.push(since);
+    }
+    if let Some(until) = until {
+        index |= 1 << 8;
+        params.push(until);
+    }
+    if let Some((at, id)) = before {
+        index |= 1 << 9;
+        params.push(at);
+        params.push(id);
+    }
+    params.push(limit);
+    let sql = STATEMENTS[index].get_or_init(|| {
+        let mut conditions = vec!["workspace_id = $1".to_string()];
+        let mut next = 2;
+        let mut param = || {
+            next += 1;
+            next - 1
+        };
+        for (bit, column) in RECEIPT_FILTER_COLUMNS.iter().enumerate() {
+            if index & (1 << bit) != 0 {
+                conditions.push(format!("{column} = ${}", param()));
+            }
+        }
+        if index & (1 << 7) != 0 {
+            conditions.push(format!("issued_at >= ${}", param()));
+        }
+        if index & (1 << 8) != 0 {
+            conditions.push(format!("issued_at < ${}", param()));
+        }
+        if index & (1 << 9) != 0 {
+            let at = param();
+            conditions.push(format!("(issued_at, receipt_id) < (${at}, ${})", param()));
+        }
+        format!(
+            "SELECT receipt_id, issued_at, authorization_id, is_checkpoint, jws,
+                user_id, agent_id, action, event, decision, reason FROM allowly.receipts
+             WHERE {} ORDER BY issued_at DESC, receipt_id DESC LIMIT ${}",
+            conditions.join(" AND "),
+            param()
+        )
+    });
+    (sql, params)
+}

@@ -10,10 +10,10 @@ use postgres::Row;
 use super::commit::InDoubtHandle;
 use super::failure::{pg_message, Failure, Retry};
 use super::pool::{Conn, Lease};
-use super::sql::{get, status_text, Params, ACTIVE_KEY_LOCKED};
+use super::sql::{get, status_text, to_compact, Params, ACTIVE_KEY_LOCKED};
 use super::PostgresStore;
 use crate::error::{Error, Result};
-use crate::model::{Confirmation, Reservation};
+use crate::model::{Confirmation, Escalation, Reservation, StoredReceipt};
 
 /// The state of one PostgreSQL transaction.
 pub(super) struct TxState {
@@ -87,7 +87,10 @@ impl TxState {
                     &p.confirmation_bodies,
                 ],
             ),
-            (!p.escalation_ids.is_empty(), vec![&p.escalation_ids, &p.escalation_prompt_keys, &p.escalation_bodies]),
+            (
+                !p.escalation_ids.is_empty(),
+                vec![&p.escalation_ids, &p.escalation_prompt_keys, &p.escalation_statuses, &p.escalation_bodies],
+            ),
             (
                 !p.reservation_ids.is_empty() || !p.link_receipt_ids.is_empty(),
                 vec![&p.reservation_ids, &p.reservation_bodies, &p.link_receipt_ids, &p.link_reservation_ids],
@@ -104,6 +107,12 @@ impl TxState {
                     &p.receipt_authorization_ids,
                     &p.receipt_is_checkpoint,
                     &p.receipt_jws,
+                    &p.receipt_user_ids,
+                    &p.receipt_agent_ids,
+                    &p.receipt_actions,
+                    &p.receipt_events,
+                    &p.receipt_decisions,
+                    &p.receipt_reasons,
                 ],
             ),
         ];
@@ -217,11 +226,12 @@ const FLUSH_PARTS: [(usize, &str); 8] = [
         ON CONFLICT (workspace_id, confirmation_id) DO UPDATE SET status = EXCLUDED.status, body = EXCLUDED.body)",
     ),
     (
-        3,
+        4,
         "escalations AS (
-        INSERT INTO allowly.escalations (workspace_id, escalation_id, prompt_key, body)
-        SELECT $1, id, prompt_key, body FROM unnest({0}::text[], {1}::text[], {2}::text[]) AS t (id, prompt_key, body)
-        ON CONFLICT (workspace_id, escalation_id) DO UPDATE SET body = EXCLUDED.body)",
+        INSERT INTO allowly.escalations (workspace_id, escalation_id, prompt_key, status, body)
+        SELECT $1, id, prompt_key, status, body
+        FROM unnest({0}::text[], {1}::text[], {2}::text[], {3}::text[]) AS t (id, prompt_key, status, body)
+        ON CONFLICT (workspace_id, escalation_id) DO UPDATE SET status = EXCLUDED.status, body = EXCLUDED.body)",
     ),
     (
         4,
@@ -241,12 +251,14 @@ const FLUSH_PARTS: [(usize, &str); 8] = [
         SELECT $1, key, digest, response FROM unnest({0}::text[], {1}::text[], {2}::text[]) AS t (key, digest, response))",
     ),
     (
-        5,
+        11,
         "receipts AS (
-        INSERT INTO allowly.receipts (workspace_id, receipt_id, issued_at, authorization_id, is_checkpoint, jws)
-        SELECT $1, id, issued_at, authorization_id, is_checkpoint, jws
-        FROM unnest({0}::text[], {1}::bigint[], {2}::text[], {3}::boolean[], {4}::text[])
-            AS t (id, issued_at, authorization_id, is_checkpoint, jws))",
+        INSERT INTO allowly.receipts (workspace_id, receipt_id, issued_at, authorization_id, is_checkpoint, jws,
+            user_id, agent_id, action, event, decision, reason)
+        SELECT $1, id, issued_at, authorization_id, is_checkpoint, jws, user_id, agent_id, action, event, decision, reason
+        FROM unnest({0}::text[], {1}::bigint[], {2}::text[], {3}::boolean[], {4}::text[], {5}::text[], {6}::text[],
+            {7}::text[], {8}::text[], {9}::text[], {10}::text[])
+            AS t (id, issued_at, authorization_id, is_checkpoint, jws, user_id, agent_id, action, event, decision, reason))",
     ),
 ];
 
@@ -295,6 +307,7 @@ pub(super) struct Pending {
     confirmation_bodies: Vec<String>,
     escalation_ids: Vec<String>,
     escalation_prompt_keys: Vec<String>,
+    escalation_statuses: Vec<String>,
     escalation_bodies: Vec<String>,
     reservation_ids: Vec<String>,
     reservation_bodies: Vec<String>,
@@ -303,11 +316,17 @@ pub(super) struct Pending {
     pub(super) idempotency_keys: Vec<String>,
     pub(super) idempotency_digests: Vec<String>,
     pub(super) idempotency_responses: Vec<String>,
-    pub(super) receipt_ids: Vec<String>,
-    pub(super) receipt_issued_at: Vec<i64>,
-    pub(super) receipt_authorization_ids: Vec<Option<String>>,
-    pub(super) receipt_is_checkpoint: Vec<bool>,
-    pub(super) receipt_jws: Vec<String>,
+    receipt_ids: Vec<String>,
+    receipt_issued_at: Vec<i64>,
+    receipt_authorization_ids: Vec<Option<String>>,
+    receipt_is_checkpoint: Vec<bool>,
+    receipt_jws: Vec<String>,
+    receipt_user_ids: Vec<String>,
+    receipt_agent_ids: Vec<String>,
+    receipt_actions: Vec<Option<String>>,
+    receipt_events: Vec<Option<String>>,
+    receipt_decisions: Vec<String>,
+    receipt_reasons: Vec<String>,
 }
 
 /// Where `key` sits in a buffered column, so a second write of a row replaces the first (one
@@ -366,15 +385,35 @@ impl Pending {
         }
     }
 
-    pub(super) fn escalation(&mut self, prompt_key: &str, id: &str, body: String) {
-        match slot(&self.escalation_ids, id) {
-            Some(i) => self.escalation_bodies[i] = body,
+    pub(super) fn escalation(&mut self, prompt_key: &str, escalation: &Escalation, body: String) {
+        let status = status_text(escalation.status).to_string();
+        match slot(&self.escalation_ids, &escalation.escalation_id) {
+            Some(i) => {
+                self.escalation_statuses[i] = status;
+                self.escalation_bodies[i] = body;
+            }
             None => {
-                self.escalation_ids.push(id.to_string());
+                self.escalation_ids.push(escalation.escalation_id.clone());
                 self.escalation_prompt_keys.push(prompt_key.to_string());
+                self.escalation_statuses.push(status);
                 self.escalation_bodies.push(body);
             }
         }
+    }
+
+    pub(super) fn receipt(&mut self, receipt: &StoredReceipt) {
+        let facts = receipt.facts.clone();
+        self.receipt_ids.push(receipt.receipt_id.clone());
+        self.receipt_issued_at.push(receipt.issued_at.millis());
+        self.receipt_authorization_ids.push(receipt.authorization_id.clone());
+        self.receipt_is_checkpoint.push(receipt.is_checkpoint);
+        self.receipt_jws.push(to_compact(&receipt.receipt));
+        self.receipt_user_ids.push(facts.user_id);
+        self.receipt_agent_ids.push(facts.agent_id);
+        self.receipt_actions.push(facts.action);
+        self.receipt_events.push(facts.event);
+        self.receipt_decisions.push(facts.decision);
+        self.receipt_reasons.push(facts.reason);
     }
 
     pub(super) fn reservation(&mut self, reservation: &Reservation, body: String) {

@@ -18,8 +18,8 @@ use super::transaction::TxState;
 use super::PostgresStore;
 use crate::error::{Error, Result};
 use crate::model::{
-    ApiKeyRecord, Authorization, Confirmation, Escalation, IdempotencyRecord, PolicyEdition, Reservation,
-    SigningKeyRecord, StoredReceipt,
+    ApiKeyRecord, Authorization, Confirmation, Escalation, IdempotencyRecord, PolicyEdition, PromptStatus,
+    ReceiptFilter, Reservation, SigningKeyRecord, StoredReceipt,
 };
 use crate::store::{CheckpointRecord, Loaded, Tx};
 use crate::time::Timestamp;
@@ -552,6 +552,17 @@ impl Tx for PgTx<'_> {
         self.loaded_rows(sql, &[&ws, &authorization_id], "confirmation")
     }
 
+    fn list_confirmations(
+        &mut self,
+        status: Option<PromptStatus>,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Loaded<Confirmation>>> {
+        let ws = self.ws();
+        let status = status.map(status_text);
+        self.loaded_rows(LIST_CONFIRMATIONS, &[&ws, &status, &before, &limit_param(limit)], "confirmation")
+    }
+
     fn escalation(&mut self, escalation_id: &str) -> Result<Option<Escalation>> {
         let ws = self.ws();
         let sql = self.pick(ESCALATION_LOCKED, ESCALATION);
@@ -565,7 +576,18 @@ impl Tx for PgTx<'_> {
 
     fn put_escalation(&mut self, prompt_key: &str, escalation: &Escalation) -> Result<()> {
         let body = to_json(escalation)?;
-        self.buffer(|state| state.pending.escalation(prompt_key, &escalation.escalation_id, body))
+        self.buffer(|state| state.pending.escalation(prompt_key, escalation, body))
+    }
+
+    fn list_escalations(
+        &mut self,
+        status: Option<PromptStatus>,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Loaded<Escalation>>> {
+        let ws = self.ws();
+        let status = status.map(status_text);
+        self.loaded_rows(LIST_ESCALATIONS, &[&ws, &status, &before, &limit_param(limit)], "escalation")
     }
 
     fn reservation_for_receipt(&mut self, receipt_id: &str) -> Result<Option<Reservation>> {
@@ -598,15 +620,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn put_receipt(&mut self, receipt: &StoredReceipt) -> Result<()> {
-        let jws = to_compact(&receipt.receipt);
-        self.buffer(|state| {
-            let p = &mut state.pending;
-            p.receipt_ids.push(receipt.receipt_id.clone());
-            p.receipt_issued_at.push(receipt.issued_at.millis());
-            p.receipt_authorization_ids.push(receipt.authorization_id.clone());
-            p.receipt_is_checkpoint.push(receipt.is_checkpoint);
-            p.receipt_jws.push(jws);
-        })
+        self.buffer(|state| state.pending.receipt(receipt))
     }
 
     fn receipt(&mut self, receipt_id: &str) -> Result<Option<StoredReceipt>> {
@@ -660,6 +674,20 @@ impl Tx for PgTx<'_> {
             None => self.receipts(FIRST_RECEIPTS, &[&ws, &limit]),
             Some((at, id)) => self.receipts(RECEIPTS_AFTER, &[&ws, &at.millis(), &id, &limit]),
         }
+    }
+
+    fn find_receipts(
+        &mut self,
+        filter: &ReceiptFilter,
+        before: Option<(Timestamp, String)>,
+        limit: usize,
+    ) -> Result<Vec<StoredReceipt>> {
+        let ws = self.ws();
+        let before = before.map(|(at, id)| (at.millis(), id));
+        let (since, until) = (filter.since.map(Timestamp::millis), filter.until.map(Timestamp::millis));
+        let limit = limit_param(limit);
+        let (sql, params) = find_receipts(&ws, filter, &before, &since, &until, &limit);
+        self.receipts(sql, &params)
     }
 
     fn first_receipt_at(&mut self) -> Result<Option<Timestamp>> {

@@ -1,0 +1,299 @@
+//! What the console and an auditor read: the filtered receipt lookup (`GET /v1/receipts`), the
+//! approvals inbox (`GET /v1/confirmations`, `GET /v1/escalations`) and verification of pasted
+//! receipts (`POST /v1/verify`). Every test runs on the memory, SQLite and PostgreSQL stores.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::collections::HashSet;
+
+use allowly_core::model::{AuthorizationCreate, PromptStatus, ReceiptSummary};
+use allowly_core::ops::{ListReceipts, PageArgs, VerifyReceipts};
+use allowly_core::{Clock, ErrorKind};
+use common::{both, signed, Fixture};
+use serde_json::{json, Value};
+
+/// A second user's authorization on the fixture's policy.
+fn authorize_user(fixture: &Fixture, user_id: &str) -> String {
+    fixture
+        .engine
+        .create_authorization(&AuthorizationCreate {
+            user_id: user_id.into(),
+            policy_id: "support_agent".into(),
+            ..Default::default()
+        })
+        .unwrap()
+        .authorization_id
+}
+
+fn list(fixture: &Fixture, request: ListReceipts) -> Vec<ReceiptSummary> {
+    fixture.engine.list_receipts(&request).unwrap().items
+}
+
+#[test]
+fn the_audit_lookup_filters_by_every_member_newest_first() {
+    for (store, fixture) in both() {
+        let alice = fixture.authorize(None);
+        let bob = authorize_user(&fixture, "user_bob");
+        fixture.clock.advance_millis(1000);
+        let started = fixture.clock.now();
+        for round in 0..3 {
+            fixture.check(&alice, &["email.send"], json!({"recipient_domain": "example.com"}));
+            fixture.check(&alice, &["account.delete"], json!({}));
+            fixture.check(&bob, &["email.send"], json!({"recipient_domain": "other.org"}));
+            fixture.clock.advance_millis(1000 + round);
+        }
+        let all = list(&fixture, ListReceipts::default());
+        // Two authorization.create receipts, then nine decisions.
+        assert_eq!(all.len(), 11, "{store}");
+        assert!(
+            all.windows(2).all(|w| (&w[0].issued_at, &w[0].receipt_id) >= (&w[1].issued_at, &w[1].receipt_id)),
+            "{store}: newest first"
+        );
+
+        let by = |request: ListReceipts| list(&fixture, request);
+        let alice_mail = by(ListReceipts {
+            user_id: Some("user_42".into()),
+            action: Some("email.send".into()),
+            ..Default::default()
+        });
+        assert_eq!(alice_mail.len(), 3, "{store}");
+        assert!(alice_mail.iter().all(|r| r.user_id == "user_42" && r.decision == "allow"), "{store}");
+        let denied = by(ListReceipts { decision: Some("deny".into()), ..Default::default() });
+        assert_eq!(denied.len(), 3, "{store}");
+        assert!(denied.iter().all(|r| r.action.as_deref() == Some("account.delete")), "{store}");
+        let confirms = by(ListReceipts { reason: Some(fixture_reason(&fixture, &bob)), ..Default::default() });
+        assert!(confirms.iter().all(|r| r.user_id == "user_bob"), "{store}");
+        let bobs = by(ListReceipts { authorization_id: Some(bob.clone()), ..Default::default() });
+        assert_eq!(bobs.len(), 4, "{store}: three checks and the creation");
+        let created = by(ListReceipts { event: Some("authorization.create".into()), ..Default::default() });
+        assert_eq!(created.len(), 2, "{store}");
+        assert!(created.iter().all(|r| r.action.is_none() && r.event.is_some()), "{store}");
+        let agent = by(ListReceipts { agent_id: Some("support_bot".into()), ..Default::default() });
+        assert_eq!(agent.len(), 11, "{store}");
+        assert!(by(ListReceipts { agent_id: Some("other_bot".into()), ..Default::default() }).is_empty(), "{store}");
+
+        // `since` is inclusive, `until` exclusive: the first round alone.
+        let first_round = by(ListReceipts {
+            since: Some(started.to_string()),
+            until: Some(started.plus_millis(1000).to_string()),
+            ..Default::default()
+        });
+        assert_eq!(first_round.len(), 3, "{store}");
+
+        // The summary is the receipt's own payload.
+        let verifier = fixture.verifier();
+        for summary in &all {
+            let payload = verifier.verify(&summary.receipt.to_value(), fixture.clock.now()).unwrap();
+            assert_eq!(payload["receipt_id"], json!(summary.receipt_id), "{store}");
+            assert_eq!(payload["user_id"], json!(summary.user_id), "{store}");
+            assert_eq!(payload["decision"], json!(summary.decision), "{store}");
+        }
+    }
+}
+
+/// The reason of bob's (confirm) decision, as the engine wrote it.
+fn fixture_reason(fixture: &Fixture, authorization_id: &str) -> String {
+    let bobs = list(fixture, ListReceipts { authorization_id: Some(authorization_id.into()), ..Default::default() });
+    bobs.iter().find(|r| r.decision == "confirm").map(|r| r.reason.clone()).expect("a confirm receipt")
+}
+
+#[test]
+fn audit_pages_cover_every_match_once_and_bad_filters_are_refused() {
+    for (store, fixture) in both() {
+        let id = fixture.authorize(None);
+        for _ in 0..7 {
+            fixture.check(&id, &["email.send", "account.delete"], json!({"recipient_domain": "example.com"}));
+            fixture.clock.advance_millis(1);
+        }
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = fixture
+                .engine
+                .list_receipts(&ListReceipts {
+                    decision: Some("allow".into()),
+                    page: PageArgs::new(3, cursor.as_deref()),
+                    ..Default::default()
+                })
+                .unwrap();
+            assert!(page.items.len() <= 3, "{store}");
+            seen.extend(page.items.iter().map(|r| (r.issued_at.clone(), r.receipt_id.clone())));
+            match page.next_cursor {
+                Some(next) if page.has_more => cursor = Some(next),
+                _ => break,
+            }
+        }
+        assert_eq!(seen.len(), 7, "{store}: {seen:?}");
+        assert_eq!(seen.iter().collect::<HashSet<_>>().len(), 7, "{store}: no receipt twice");
+        let mut sorted = seen.clone();
+        sorted.sort_by(|a, b| b.cmp(a));
+        assert_eq!(seen, sorted, "{store}: newest first across pages");
+
+        let invalid = |request: ListReceipts, field: &str| {
+            let err = fixture.engine.list_receipts(&request).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{store}: {err}");
+            assert_eq!(err.fields()[0].field, field, "{store}: {err}");
+        };
+        invalid(ListReceipts { since: Some("yesterday".into()), ..Default::default() }, "since");
+        invalid(ListReceipts { user_id: Some("a\u{0}b".into()), ..Default::default() }, "user_id");
+        invalid(ListReceipts { page: PageArgs::new(1, Some("rcp_nope")), ..Default::default() }, "cursor");
+        invalid(ListReceipts { page: PageArgs::new(101, None), ..Default::default() }, "limit");
+    }
+}
+
+#[test]
+fn the_inbox_lists_what_waits_for_an_answer_as_it_stands_now() {
+    for (store, fixture) in both() {
+        let id = fixture.authorize(None);
+        let asked = fixture.check(&id, &["email.send", "refund.issue"], json!({"recipient_domain": "other.org"}));
+        let nonce = asked.results.get("email.send").unwrap().confirm_nonce.clone().unwrap();
+        let escalation_id = asked.results.get("refund.issue").unwrap().escalation.clone().unwrap().escalation_id;
+
+        let pending = fixture.engine.list_confirmations(Some(PromptStatus::Pending), 100, None).unwrap();
+        assert_eq!(pending.items.len(), 1, "{store}");
+        let item = &pending.items[0];
+        assert_eq!(item.user_id.as_deref(), Some("user_42"), "{store}");
+        assert_eq!(item.agent_id.as_deref(), Some("support_bot"), "{store}");
+        assert_eq!(item.confirmation.action, "email.send", "{store}");
+        // The nonce resolves a confirmation: it is not listed.
+        assert!(!serde_json::to_string(&pending).unwrap().contains(&nonce), "{store}");
+
+        let waiting = fixture.engine.list_escalations(Some(PromptStatus::Pending), 100, None).unwrap();
+        assert_eq!(waiting.items.len(), 1, "{store}");
+        assert_eq!(waiting.items[0].escalation.escalation_id, escalation_id, "{store}");
+        assert_eq!(waiting.items[0].escalation_to.as_deref(), Some("member:finance_lead"), "{store}");
+
+        fixture.engine.resolve_confirmation(&nonce, true, None).unwrap();
+        assert!(fixture.engine.list_confirmations(Some(PromptStatus::Pending), 100, None).unwrap().items.is_empty());
+        let approved = fixture.engine.list_confirmations(Some(PromptStatus::Approved), 100, None).unwrap();
+        assert_eq!(approved.items.len(), 1, "{store}");
+
+        // An escalation nobody answered expires: it leaves the pending list for the expired one.
+        fixture.clock.advance_millis(8 * 24 * 3600 * 1000);
+        assert!(fixture.engine.list_escalations(Some(PromptStatus::Pending), 100, None).unwrap().items.is_empty());
+        let expired = fixture.engine.list_escalations(Some(PromptStatus::Expired), 100, None).unwrap();
+        assert_eq!(expired.items.len(), 1, "{store}");
+        assert_eq!(fixture.engine.list_escalations(None, 100, None).unwrap().items.len(), 1, "{store}");
+    }
+}
+
+fn verify(fixture: &Fixture, input: Value) -> allowly_core::receipt::VerifyReport {
+    fixture.engine.verify_receipts(&VerifyReceipts { input, ..Default::default() }).unwrap()
+}
+
+#[test]
+fn pasted_receipts_verify_against_the_workspace_keys_by_default() {
+    for (store, fixture) in both() {
+        let id = fixture.authorize(None);
+        let response =
+            fixture.check(&id, &["email.send", "account.delete"], json!({"recipient_domain": "example.com"}));
+        let receipt = signed(&response, "email.send").to_value();
+        let text = serde_json::to_string(&receipt).unwrap();
+
+        let one = verify(&fixture, Value::String(text.clone()));
+        assert!(one.valid, "{store}: {one:?}");
+        assert_eq!(one.input, "receipt");
+        let verdict = &one.receipts[0];
+        assert_eq!(verdict.decision.as_deref(), Some("allow"));
+        assert_eq!(verdict.kind.as_deref(), Some("decision"));
+        assert_eq!(verdict.subject.as_deref(), Some("email.send"));
+        let document = fixture.engine.key_document().unwrap();
+        assert_eq!(verdict.key_id.as_deref(), Some(document.keys[0].key_id.as_str()));
+        assert_eq!(verdict.key_fingerprint.as_deref(), Some(document.keys[0].public_key_fingerprint.as_str()));
+
+        // The same receipt as a JSON value, in its envelope, and a whole check response.
+        assert!(verify(&fixture, receipt.clone()).valid, "{store}");
+        let envelope = verify(&fixture, json!({"status": "signed", "receipt": receipt}));
+        assert_eq!((envelope.valid, envelope.input.as_str()), (true, "receipt_envelope"), "{store}");
+        let whole = verify(&fixture, serde_json::to_value(&response).unwrap());
+        assert_eq!((whole.valid, whole.input.as_str(), whole.ok), (true, "check_response", 2), "{store}");
+
+        // One character of the signature changed: a mismatch, named as the reference verifier does.
+        let mut altered = receipt.clone();
+        let signature = altered["signature"].as_str().unwrap().to_string();
+        let flipped = if signature.starts_with('A') { "B" } else { "A" };
+        altered["signature"] = json!(format!("{flipped}{}", &signature[1..]));
+        let bad = verify(&fixture, altered);
+        assert!(!bad.valid, "{store}");
+        let failure = bad.receipts[0].error.as_ref().unwrap();
+        assert_eq!(failure.class, "SignatureMismatchError", "{store}: {failure:?}");
+        assert_eq!(bad.receipts[0].receipt_id, verdict.receipt_id, "{store}");
+
+        // A key document that does not hold the signing key.
+        let other = common::memory();
+        let foreign = other.engine.key_document().unwrap().to_value();
+        let unknown = fixture
+            .engine
+            .verify_receipts(&VerifyReceipts {
+                input: receipt.clone(),
+                key_document: Some(foreign),
+                trusted_key_fingerprints: Some(vec![]),
+                checkpoint_evidence: None,
+            })
+            .unwrap();
+        assert!(!unknown.valid);
+        assert_eq!(unknown.receipts[0].error.as_ref().unwrap().class, "SchemaError", "{store}: another workspace");
+
+        // Trusting nothing: the key is known but not trusted.
+        let untrusted = fixture
+            .engine
+            .verify_receipts(&VerifyReceipts {
+                input: receipt.clone(),
+                key_document: None,
+                trusted_key_fingerprints: Some(vec![]),
+                checkpoint_evidence: None,
+            })
+            .unwrap();
+        assert_eq!(untrusted.receipts[0].error.as_ref().unwrap().class, "VerificationError", "{store}");
+
+        // JSON Lines of both receipts: an export.
+        let lines = response
+            .results
+            .iter()
+            .map(|(action, _)| serde_json::to_string(&signed(&response, action).to_value()).unwrap())
+            .collect::<Vec<_>>()
+            .join("\n");
+        let export = verify(&fixture, Value::String(lines));
+        assert_eq!((export.valid, export.input.as_str(), export.ok), (true, "export", 2), "{store}: {export:?}");
+
+        let nothing = fixture.engine.verify_receipts(&VerifyReceipts { input: json!("  \n"), ..Default::default() });
+        assert_eq!(nothing.unwrap_err().kind(), ErrorKind::InvalidRequest);
+        let garbage = verify(&fixture, json!("not a receipt"));
+        assert!(!garbage.valid, "{store}");
+        assert_eq!(garbage.receipts[0].error.as_ref().unwrap().class, "SchemaError", "{store}");
+    }
+}
+
+#[test]
+fn a_workspace_file_from_before_the_lookup_is_upgraded_with_its_receipts_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("allowly.db");
+    let clock = std::sync::Arc::new(allowly_core::ManualClock::new(common::start()));
+    let fixture = common::sqlite_at(&path, &clock);
+    let id = fixture.authorize(None);
+    fixture.check(&id, &["email.send", "account.delete", "refund.issue"], json!({"recipient_domain": "example.com"}));
+    drop(fixture);
+
+    // Back to schema version 1, as an engine before the lookup left the file.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "DROP INDEX receipts_by_user; DROP INDEX receipts_by_agent; DROP INDEX receipts_by_action;
+         DROP INDEX receipts_by_decision; DROP INDEX receipts_by_authorization;
+         DROP INDEX confirmations_by_status; DROP INDEX escalations_by_status;
+         ALTER TABLE receipts DROP COLUMN user_id; ALTER TABLE receipts DROP COLUMN agent_id;
+         ALTER TABLE receipts DROP COLUMN action; ALTER TABLE receipts DROP COLUMN event;
+         ALTER TABLE receipts DROP COLUMN decision; ALTER TABLE receipts DROP COLUMN reason;
+         ALTER TABLE escalations DROP COLUMN status; PRAGMA user_version = 1;",
+    )
+    .unwrap();
+    drop(conn);
+
+    let fixture = common::sqlite_at(&path, &clock);
+    let denied = list(&fixture, ListReceipts { decision: Some("deny".into()), ..Default::default() });
+    assert_eq!(denied.len(), 1);
+    assert_eq!((denied[0].action.as_deref(), denied[0].user_id.as_str()), (Some("account.delete"), "user_42"));
+    assert_eq!(list(&fixture, ListReceipts { user_id: Some("user_42".into()), ..Default::default() }).len(), 4);
+    let pending = fixture.engine.list_escalations(Some(PromptStatus::Pending), 10, None).unwrap();
+    assert_eq!(pending.items.len(), 1, "the escalation's status was filled in");
+}

@@ -1,0 +1,197 @@
+//! Verify: paste a receipt, a check response or an export (or read a file into the field) and see
+//! whether it verifies. No sign-in: verification needs no secret. The key document and trusted
+//! fingerprints default to this server's; both can be replaced to verify another workspace's.
+
+use std::sync::Arc;
+
+use allowly_core::ops::Answer;
+use allowly_core::ops::{Request, VerifyReceipts};
+use allowly_core::receipt::{pasted::ReceiptVerdict, VerifyReport};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::Form;
+use maud::{html, Markup};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::layout::{error_notice, page, respond};
+use super::session::Session;
+use crate::api::{blocking, App};
+use crate::error::ApiError;
+
+#[derive(Default, Deserialize)]
+pub struct VerifyForm {
+    #[serde(default)]
+    receipt: String,
+    #[serde(default)]
+    key_document: String,
+    #[serde(default)]
+    trusted_key_fingerprints: String,
+    #[serde(default)]
+    checkpoint_evidence: String,
+}
+
+pub async fn form(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    let session = app.sessions.find(&headers);
+    match own_keys(&app).await {
+        Ok((document, fingerprints)) => {
+            let form =
+                VerifyForm { key_document: document, trusted_key_fingerprints: fingerprints, ..Default::default() };
+            respond(StatusCode::OK, render(session.as_ref(), &form, None))
+        }
+        Err(err) => {
+            respond(err.status, page("Verify", "/console/verify", session.as_ref(), error_notice(&err.message)))
+        }
+    }
+}
+
+pub async fn submit(State(app): State<Arc<App>>, headers: HeaderMap, Form(form): Form<VerifyForm>) -> Response {
+    let session = app.sessions.find(&headers);
+    let outcome = verify(&app, &form).await;
+    let status = match &outcome {
+        Ok(_) => StatusCode::OK,
+        Err(err) => err.status,
+    };
+    respond(status, render(session.as_ref(), &form, Some(&outcome)))
+}
+
+/// This server's key document (pretty JSON) and its fingerprints, one per line.
+async fn own_keys(app: &Arc<App>) -> Result<(String, String), ApiError> {
+    let backend = app.backend.clone();
+    let primary = backend.primary_workspace_id().to_string();
+    blocking(app, &primary.clone(), move || {
+        let engine = backend.workspace(&primary)?.ok_or_else(|| ApiError::internal("the workspace is gone"))?;
+        let document = engine.key_document()?;
+        let fingerprints: Vec<String> = document.keys.iter().map(|key| key.public_key_fingerprint.clone()).collect();
+        let pretty = serde_json::to_string_pretty(&document).map_err(|_| ApiError::internal("cannot encode"))?;
+        Ok((pretty, fingerprints.join("\n")))
+    })
+    .await
+}
+
+async fn verify(app: &Arc<App>, form: &VerifyForm) -> Result<VerifyReport, ApiError> {
+    let key_document = match form.key_document.trim() {
+        "" => None,
+        text => Some(
+            serde_json::from_str::<Value>(text)
+                .map_err(|err| ApiError::invalid("key_document", format!("the key document is not JSON: {err}")))?,
+        ),
+    };
+    let fingerprints: Vec<String> = form
+        .trusted_key_fingerprints
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|f| !f.is_empty())
+        .map(str::to_string)
+        .collect();
+    let checkpoint_evidence = match form.checkpoint_evidence.trim() {
+        "" => None,
+        text => Some(serde_json::from_str::<Value>(text).map_err(|err| {
+            ApiError::invalid("checkpoint_evidence", format!("the checkpoint evidence is not JSON: {err}"))
+        })?),
+    };
+    let request = VerifyReceipts {
+        input: Value::String(form.receipt.clone()),
+        // An emptied fingerprint field trusts the server's keys, as the API does when none are sent.
+        trusted_key_fingerprints: (!fingerprints.is_empty()).then_some(fingerprints),
+        key_document,
+        checkpoint_evidence,
+    };
+    let backend = app.backend.clone();
+    let primary = backend.primary_workspace_id().to_string();
+    blocking(app, &primary.clone(), move || {
+        let engine = backend.workspace(&primary)?.ok_or_else(|| ApiError::internal("the workspace is gone"))?;
+        match engine.execute(Request::VerifyReceipts(request), "console")? {
+            Answer::VerifyReceipts(report) => Ok(report),
+            _ => Err(ApiError::internal("verify answered another operation")),
+        }
+    })
+    .await
+}
+
+fn render(session: Option<&Session>, form: &VerifyForm, outcome: Option<&Result<VerifyReport, ApiError>>) -> Markup {
+    let body = html! {
+        p { "Check that receipts were signed by this workspace's keys and not changed since. Nothing you paste is stored." }
+        @if let Some(outcome) = outcome {
+            @match outcome {
+                Ok(report) => (verdict(report)),
+                Err(err) => (error_notice(&err.message)),
+            }
+        }
+        form method="post" action="/console/verify" class="stack" {
+            label for="receipt" { "Receipt" }
+            p class="hint" id="receipt-hint" {
+                "A receipt (JSON), a whole check response, or an export (one receipt per line)."
+            }
+            textarea id="receipt" name="receipt" rows="8" required spellcheck="false" aria-describedby="receipt-hint" { (form.receipt) }
+            label for="receipt_file" { "Or read a file into the field" }
+            input type="file" id="receipt_file" accept=".json,.jsonl,application/json,text/plain" data-read-into="receipt";
+            details {
+                summary { "Keys and evidence" }
+                label for="key_document" { "Key document" }
+                textarea id="key_document" name="key_document" rows="8" spellcheck="false" { (form.key_document) }
+                label for="trusted_key_fingerprints" { "Trusted key fingerprints" }
+                textarea id="trusted_key_fingerprints" name="trusted_key_fingerprints" rows="3" spellcheck="false" { (form.trusted_key_fingerprints) }
+                label for="checkpoint_evidence" { "Checkpoint evidence" }
+                textarea id="checkpoint_evidence" name="checkpoint_evidence" rows="4" spellcheck="false" { (form.checkpoint_evidence) }
+            }
+            button type="submit" { "Verify" }
+        }
+    };
+    page("Verify", "/console/verify", session, body)
+}
+
+/// The verdict, in a `role="status"` region.
+fn verdict(report: &VerifyReport) -> Markup {
+    html! {
+        section class={ "verdict " (if report.valid { "valid" } else { "invalid" }) } role="status" aria-live="polite" {
+            h2 { (if report.valid { "Valid" } else { "Invalid" }) }
+            p class="muted" {
+                (report.ok) " of " (report.ok + report.invalid) " receipts verified"
+                @if !report.checkpoints.is_empty() { ", " (report.checkpoints.len()) " checkpoints" }
+                "."
+            }
+            @if let Some(error) = &report.evidence_error {
+                p { strong { (error.class) } ": " (error.message) }
+            }
+            ul class="receipts" {
+                @for receipt in report.receipts.iter().take(200) { li { (receipt_line(receipt)) } }
+            }
+        }
+    }
+}
+
+fn receipt_line(receipt: &ReceiptVerdict) -> Markup {
+    html! {
+        @if let Some(error) = &receipt.error {
+            span class="tag bad" { "Invalid" }
+            " " strong { (error.class) } " — " (plain_reason(&error.class))
+            @if let Some(id) = &receipt.receipt_id { " (" code { (id) } ")" }
+            @if let Some(line) = receipt.line { " line " (line) }
+            p class="muted small" { (error.message) }
+        } @else {
+            span class="tag good" { "Valid" }
+            " " code { (receipt.receipt_id.as_deref().unwrap_or("?")) }
+            dl class="facts" {
+                div { dt { "Kind" } dd { (receipt.kind.as_deref().unwrap_or("decision")) } }
+                div { dt { "Action or event" } dd { (receipt.subject.as_deref().unwrap_or("?")) } }
+                div { dt { "Decision" } dd { (receipt.decision.as_deref().unwrap_or("?")) } }
+                @if let Some(key) = &receipt.key_id { div { dt { "Key" } dd { code { (key) } } } }
+                @if let Some(fingerprint) = &receipt.key_fingerprint { div { dt { "Fingerprint" } dd { code { (fingerprint) } } } }
+            }
+        }
+    }
+}
+
+/// What each of the reference verifier's failures means, for a person.
+fn plain_reason(class: &str) -> &'static str {
+    match class {
+        "SignatureMismatchError" => {
+            "the signature does not match the contents: the receipt was changed after it was signed, or another key signed it"
+        }
+        "UnknownKeyError" => "the receipt names a signing key that the key document does not hold",
+        "KeyOutsideActiveWindowError" => "the signing key was not active when the receipt says it was issued",
+        "VerificationError" => "the key that signed it is not one of the trusted fingerprints, or a checkpoint does not match",
+        _ => "this is not a well-formed receipt of this workspace",
+    }
+}

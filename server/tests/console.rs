@@ -1,0 +1,225 @@
+//! The console's security contract over real HTTP: sign-in with a setup key only, session cookie
+//! flags, CSRF on every state-changing form, rate-limited failed sign-ins, the security headers,
+//! escaping, and a Verify page that works signed out. (The screens themselves are walked in a
+//! browser by tests/console/.)
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use allowly_server::Rate;
+use common::{Reply, TestResult, TestServer};
+use serde_json::json;
+
+/// `application/x-www-form-urlencoded` of `pairs`.
+fn form(pairs: &[(&str, &str)]) -> String {
+    let encode = |text: &str| {
+        text.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => char::from(b).to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect::<String>()
+    };
+    pairs.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect::<Vec<_>>().join("&")
+}
+
+fn post_form(s: &TestServer, path: &str, body: &str, cookies: &[String]) -> TestResult<Reply> {
+    let mut head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+        s.addr,
+        body.len()
+    );
+    if !cookies.is_empty() {
+        head.push_str(&format!("Cookie: {}\r\n", cookies.join("; ")));
+    }
+    head.push_str("\r\n");
+    head.push_str(body);
+    s.raw(head.as_bytes())
+}
+
+fn get(s: &TestServer, path: &str, cookies: &[String]) -> TestResult<Reply> {
+    let cookie = if cookies.is_empty() { String::new() } else { format!("Cookie: {}\r\n", cookies.join("; ")) };
+    s.raw(format!("GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n{cookie}\r\n", s.addr).as_bytes())
+}
+
+/// `name=value` of the `Set-Cookie` header naming `name`, and the whole header.
+fn set_cookie(reply: &Reply, name: &str) -> Option<(String, String)> {
+    reply
+        .headers
+        .iter()
+        .filter(|(k, _)| k == "set-cookie")
+        .map(|(_, v)| v)
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(|v| (v.split(';').next().unwrap_or_default().to_string(), v.clone()))
+}
+
+/// The value of the hidden `csrf` input of a page.
+fn csrf_of(page: &str) -> String {
+    let at = page.find("name=\"csrf\" value=\"").expect("a csrf field") + "name=\"csrf\" value=\"".len();
+    page[at..].split('"').next().unwrap_or_default().to_string()
+}
+
+/// Signs in with `key`: the sign-in answer and the cookies to send after it.
+fn sign_in(s: &TestServer, key: &str) -> TestResult<(Reply, Vec<String>)> {
+    let page = get(s, "/console/sign-in", &[])?;
+    let (csrf_cookie, _) = set_cookie(&page, "allowly_console_sign_in").expect("a sign-in cookie");
+    let reply =
+        post_form(s, "/console/sign-in", &form(&[("setup_key", key), ("csrf", &csrf_of(&page.text))]), &[csrf_cookie])?;
+    let session: Vec<String> = set_cookie(&reply, "allowly_console").map(|(pair, _)| pair).into_iter().collect();
+    Ok((reply, session))
+}
+
+#[test]
+fn only_a_setup_key_signs_in_and_the_session_is_guarded() -> TestResult {
+    let s = TestServer::start()?;
+
+    // Signed out: the screens send the browser to sign in; the page carries the security headers.
+    let overview = get(&s, "/console", &[])?;
+    assert!(matches!(overview.status, 303 | 307), "{}", overview.status);
+    assert_eq!(overview.header("location"), Some("/console/sign-in"));
+    let page = get(&s, "/console/sign-in", &[])?;
+    assert_eq!(page.status, 200);
+    let csp = page.header("content-security-policy").unwrap_or_default();
+    assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'self'"), "{csp}");
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert_eq!(page.header("x-frame-options"), Some("DENY"));
+    assert!(page.text.contains("<label for=\"setup_key\">Setup key</label>"), "{}", page.text);
+    assert!(page.text.contains(">Sign in</button>"));
+
+    // No CSRF token, or another one: refused before the key is even looked at.
+    let no_token = post_form(&s, "/console/sign-in", &form(&[("setup_key", &s.setup)]), &[])?;
+    assert_eq!(no_token.status, 403);
+    assert!(set_cookie(&no_token, "allowly_console").is_none());
+
+    // A runtime key is refused with a message that says why.
+    let (runtime, cookies) = sign_in(&s, &s.runtime)?;
+    assert_eq!(runtime.status, 401);
+    assert!(runtime.text.contains("runtime key"), "{}", runtime.text);
+    assert!(cookies.is_empty());
+
+    // The setup key signs in: an HttpOnly, SameSite=Strict session cookie (not Secure over http).
+    let (signed, cookies) = sign_in(&s, &s.setup)?;
+    assert_eq!((signed.status, signed.header("location")), (303, Some("/console")));
+    let (_, header) = set_cookie(&signed, "allowly_console").expect("a session cookie");
+    assert!(header.contains("HttpOnly") && header.contains("SameSite=Strict"), "{header}");
+    assert!(!header.contains("Secure"), "{header}");
+    let home = get(&s, "/console", &cookies)?;
+    assert_eq!(home.status, 200, "{}", home.text);
+    assert!(home.text.contains("Overview") && home.text.contains(&s.workspace_id));
+    let secret = s.setup.rsplit('.').next().unwrap_or_default();
+    assert!(!home.text.contains(secret), "a page must never contain the key");
+
+    // Signing out takes the session's CSRF token; after it the cookie opens nothing.
+    let refused = post_form(&s, "/console/sign-out", &form(&[("csrf", "forged")]), &cookies)?;
+    assert_eq!(refused.status, 403);
+    assert_eq!(get(&s, "/console", &cookies)?.status, 200, "a forged sign-out changed nothing");
+    let out = post_form(&s, "/console/sign-out", &form(&[("csrf", &csrf_of(&home.text))]), &cookies)?;
+    assert_eq!(out.status, 303);
+    assert!(matches!(get(&s, "/console", &cookies)?.status, 303 | 307));
+
+    // A revoked key's session ends.
+    let (_, cookies) = sign_in(&s, &s.setup)?;
+    let created = s.json("POST", "/v1/setup/api-keys", Some(&s.setup), &json!({"kind": "setup"}))?;
+    let second = created.body["key"].as_str().unwrap_or_default().to_string();
+    let (_, second_cookies) = sign_in(&s, &second)?;
+    assert_eq!(get(&s, "/console", &second_cookies)?.status, 200);
+    let key_id = created.body["key_id"].as_str().unwrap_or_default();
+    assert_eq!(s.request("DELETE", &format!("/v1/setup/api-keys/{key_id}"), Some(&s.setup), None)?.status, 204);
+    assert!(matches!(get(&s, "/console", &second_cookies)?.status, 303 | 307));
+    assert_eq!(get(&s, "/console", &cookies)?.status, 200, "other sessions stay");
+    Ok(())
+}
+
+#[test]
+fn failed_sign_ins_are_rate_limited_per_address() -> TestResult {
+    let s = TestServer::start_with(|config| config.auth_failures_per_address = Rate::per_minute(3))?;
+    let statuses: Vec<u16> = (0..6)
+        .map(|_| sign_in(&s, "allowly.setup.ws_x.ak_x.wrong").map(|(r, _)| r.status))
+        .collect::<Result<_, _>>()?;
+    assert_eq!(&statuses[..3], &[401, 401, 401], "{statuses:?}");
+    assert!(statuses[3..].iter().all(|s| *s == 429), "{statuses:?}");
+    Ok(())
+}
+
+#[test]
+fn an_https_public_url_makes_the_session_cookie_secure() -> TestResult {
+    let s = TestServer::start_with(|config| config.public_url = Some("https://allowly.example".into()))?;
+    let (_, header) = set_cookie(&sign_in(&s, &s.setup)?.0, "allowly_console").expect("a session cookie");
+    assert!(header.contains("; Secure"), "{header}");
+    Ok(())
+}
+
+#[test]
+fn verify_works_signed_out_and_escapes_what_it_shows() -> TestResult {
+    let s = TestServer::start()?;
+    s.create_policy()?;
+    let id = s.create_authorization(None)?;
+    let checked = s.check(&id, &["account.delete"], json!({}))?;
+    let receipt = serde_json::to_string(&checked.body["results"]["account.delete"]["receipt"]["receipt"])?;
+    let valid = post_form(&s, "/console/verify", &form(&[("receipt", &receipt)]), &[])?;
+    assert_eq!(valid.status, 200, "{}", valid.text);
+    assert!(valid.text.contains("role=\"status\""));
+    assert!(valid.text.contains("<h2>Valid</h2>"), "{}", valid.text);
+    let receipt_id = checked.body["results"]["account.delete"]["receipt_id"].as_str().unwrap_or_default();
+    assert!(valid.text.contains(receipt_id));
+
+    let mut altered: serde_json::Value = serde_json::from_str(&receipt)?;
+    let signature = altered["signature"].as_str().unwrap_or_default().to_string();
+    let flipped = if signature.starts_with('A') { 'B' } else { 'A' };
+    altered["signature"] = json!(format!("{flipped}{}", signature.get(1..).unwrap_or_default()));
+    let invalid = post_form(&s, "/console/verify", &form(&[("receipt", &altered.to_string())]), &[])?;
+    assert!(invalid.text.contains("<h2>Invalid</h2>") && invalid.text.contains("SignatureMismatchError"));
+
+    // What was pasted comes back escaped, never as markup.
+    let hostile = post_form(&s, "/console/verify", &form(&[("receipt", "<script>alert(1)</script>")]), &[])?;
+    assert!(hostile.text.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{}", hostile.text);
+    assert!(!hostile.text.contains("<script>alert(1)"));
+    Ok(())
+}
+
+#[test]
+fn receipts_are_found_by_filter_shown_escaped_and_downloaded_as_the_api_serves_them() -> TestResult {
+    let s = TestServer::start()?;
+    s.create_policy()?;
+    let id = s.create_authorization(None)?;
+    let hostile = "<script>alert(1)</script>";
+    let denied = s.check(&id, &["account.delete"], json!({"context": {"note": hostile}}))?;
+    assert_eq!(denied.status, 200, "{}", denied.text);
+    s.check(&id, &["email.read"], json!({}))?;
+    let receipt_id = denied.body["results"]["account.delete"]["receipt_id"].as_str().unwrap_or_default().to_string();
+    let (_, cookies) = sign_in(&s, &s.setup)?;
+
+    // Signed out, the screen sends the browser to sign in.
+    assert!(matches!(get(&s, "/console/receipts", &[])?.status, 303 | 307));
+    let all = get(&s, "/console/receipts", &cookies)?;
+    assert_eq!(all.status, 200, "{}", all.text);
+    assert!(all.text.contains(&receipt_id) && all.text.contains("email.read"));
+    let denies = get(&s, "/console/receipts?decision=deny&user_id=user_1", &cookies)?;
+    assert!(denies.text.contains(&receipt_id), "{}", denies.text);
+    assert!(!denies.text.contains("email.read"), "only the deny is listed");
+    let bad = get(&s, "/console/receipts?since=whenever", &cookies)?;
+    assert_eq!(bad.status, 422);
+    assert!(bad.text.contains("role=\"alert\""), "{}", bad.text);
+
+    // The receipt page: its context escaped, its signature checked, its payload shown.
+    let shown = get(&s, &format!("/console/receipts/{receipt_id}"), &cookies)?;
+    assert_eq!(shown.status, 200, "{}", shown.text);
+    assert!(shown.text.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(!shown.text.contains(hostile), "a context value must never become markup");
+    assert!(shown.text.contains("Copy JSON") && shown.text.contains(">Download</a>"));
+    assert!(shown.text.contains("tag good\">Valid"), "the signature verifies against the server's keys");
+
+    // Download: byte for byte what the API answers for the receipt.
+    let downloaded = get(&s, &format!("/console/receipts/{receipt_id}/download"), &cookies)?;
+    let api = s.request("GET", &format!("/v1/receipts/{receipt_id}"), Some(&s.runtime), None)?;
+    assert_eq!(downloaded.status, 200);
+    assert_eq!(downloaded.text, api.text);
+    assert!(downloaded.header("content-disposition").is_some_and(|d| d.starts_with("attachment")));
+
+    // The export is JSON Lines of the filtered receipts, which Verify accepts whole.
+    let export = get(&s, "/console/receipts/export?decision=deny", &cookies)?;
+    assert_eq!(export.text.lines().count(), 1, "{}", export.text);
+    let verified = post_form(&s, "/console/verify", &form(&[("receipt", &export.text)]), &[])?;
+    assert!(verified.text.contains("<h2>Valid</h2>"), "{}", verified.text);
+    Ok(())
+}
