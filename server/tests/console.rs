@@ -223,3 +223,76 @@ fn receipts_are_found_by_filter_shown_escaped_and_downloaded_as_the_api_serves_t
     assert!(verified.text.contains("<h2>Valid</h2>"), "{}", verified.text);
     Ok(())
 }
+
+#[test]
+fn approvals_resolved_in_the_console_unlock_the_next_check() -> TestResult {
+    let s = TestServer::start()?;
+    s.create_policy()?;
+    let id = s.create_authorization(None)?;
+    let (_, cookies) = sign_in(&s, &s.setup)?;
+    let asked = s.check(&id, &["email.send", "refund.issue"], json!({"resource": "ticket:7"}))?;
+    let confirmation_id =
+        asked.body["results"]["email.send"]["confirmation_id"].as_str().unwrap_or_default().to_string();
+    let escalation_id =
+        asked.body["results"]["refund.issue"]["escalation"]["escalation_id"].as_str().unwrap_or_default().to_string();
+    assert!(!confirmation_id.is_empty() && !escalation_id.is_empty(), "{}", asked.text);
+
+    let inbox = get(&s, "/console/approvals", &cookies)?;
+    assert_eq!(inbox.status, 200, "{}", inbox.text);
+    assert!(inbox.text.contains(&confirmation_id) && inbox.text.contains(&escalation_id));
+    let nonce = asked.body["results"]["email.send"]["confirm_nonce"].as_str().unwrap_or_default();
+    assert!(!inbox.text.contains(nonce), "the nonce never reaches a page");
+    let csrf = csrf_of(&inbox.text);
+
+    // Without the session's token nothing is resolved.
+    let forged = post_form(
+        &s,
+        &format!("/console/approvals/confirmations/{confirmation_id}"),
+        &form(&[("decision", "approve"), ("csrf", "forged")]),
+        &cookies,
+    )?;
+    assert_eq!(forged.status, 403);
+    let still = s.check(&id, &["email.send"], json!({"resource": "ticket:7"}))?;
+    assert_eq!(still.body["results"]["email.send"]["decision"], "confirm");
+
+    let approved = post_form(
+        &s,
+        &format!("/console/approvals/confirmations/{confirmation_id}"),
+        &form(&[("decision", "approve"), ("csrf", &csrf)]),
+        &cookies,
+    )?;
+    assert_eq!(approved.status, 303, "{}", approved.text);
+    let allowed = s.check(&id, &["email.send"], json!({"resource": "ticket:7"}))?;
+    assert_eq!(allowed.body["results"]["email.send"]["decision"], "allow", "{}", allowed.text);
+
+    let rejected = post_form(
+        &s,
+        &format!("/console/approvals/escalations/{escalation_id}"),
+        &form(&[("decision", "reject"), ("csrf", &csrf), ("resolved_by", "finance_lead"), ("note", "not this one")]),
+        &cookies,
+    )?;
+    assert_eq!(rejected.status, 303, "{}", rejected.text);
+    let status = s.request("GET", &format!("/v1/escalations/{escalation_id}"), Some(&s.runtime), None)?;
+    assert_eq!(status.body["status"], "rejected");
+    let inbox = get(&s, "/console/approvals", &cookies)?;
+    assert!(!inbox.text.contains(&confirmation_id) && !inbox.text.contains(&escalation_id), "nothing waits now");
+    Ok(())
+}
+
+#[test]
+fn keys_show_fingerprints_and_rotate_only_with_the_session_token() -> TestResult {
+    let s = TestServer::start()?;
+    let (_, cookies) = sign_in(&s, &s.setup)?;
+    let keys = get(&s, "/console/keys", &cookies)?;
+    assert_eq!(keys.status, 200, "{}", keys.text);
+    let document = s.request("GET", &format!("/v1/workspaces/{}/keys", s.workspace_id), None, None)?;
+    let fingerprint = document.body["keys"][0]["public_key_fingerprint"].as_str().unwrap_or_default();
+    assert!(keys.text.contains(fingerprint));
+    let forged = post_form(&s, "/console/keys/rotate", &form(&[("csrf", "nope")]), &cookies)?;
+    assert_eq!(forged.status, 403);
+    let rotated = post_form(&s, "/console/keys/rotate", &form(&[("csrf", &csrf_of(&keys.text))]), &cookies)?;
+    assert_eq!(rotated.status, 303, "{}", rotated.text);
+    let after = s.request("GET", &format!("/v1/workspaces/{}/keys", s.workspace_id), None, None)?;
+    assert_eq!(after.body["keys"].as_array().map(Vec::len), Some(2), "one rotation, not two");
+    Ok(())
+}

@@ -541,6 +541,24 @@ impl Allowly {
         self.idempotent(None).resolve_confirmation(nonce, approved, ttl_seconds)
     }
 
+    /// Approves or rejects a pending confirmation by its `cnf_` id, for an approver signed in with
+    /// a setup key (the console). The HTTP API resolves by nonce only: whoever holds the nonce
+    /// decides, and the id travels where the nonce must not (lists, receipts). Same transaction
+    /// and receipt as [`Allowly::resolve_confirmation`].
+    pub fn resolve_confirmation_by_id(
+        &self,
+        confirmation_id: &str,
+        approved: bool,
+        ttl_seconds: Option<i64>,
+    ) -> Result<ConfirmationResolved> {
+        ids::check_identifier("confirmation_id", confirmation_id)?;
+        let nonce = self
+            .read(|tx| tx.confirmation(confirmation_id))?
+            .ok_or_else(|| Error::not_found("confirmation_not_found", "confirmation", confirmation_id))?
+            .nonce;
+        self.resolve_confirmation_keyed(None, &nonce, approved, ttl_seconds)
+    }
+
     fn resolve_confirmation_keyed(
         &self,
         key: Option<&str>,

@@ -68,6 +68,8 @@ CREATE INDEX receipts_by_agent ON receipts (agent_id, issued_at, receipt_id);
 CREATE INDEX receipts_by_action ON receipts (action, issued_at, receipt_id);
 CREATE INDEX receipts_by_decision ON receipts (decision, issued_at, receipt_id);
 CREATE INDEX receipts_by_authorization ON receipts (authorization_id, issued_at, receipt_id);
+CREATE INDEX receipts_by_reason ON receipts (reason, issued_at, receipt_id);
+CREATE INDEX receipts_by_event ON receipts (event, issued_at, receipt_id) WHERE event IS NOT NULL;
 CREATE INDEX confirmations_by_status ON confirmations (status, confirmation_id);
 ALTER TABLE escalations ADD COLUMN status TEXT;
 UPDATE escalations SET status = json_quote(json_extract(body, '$.status'));
@@ -757,6 +759,21 @@ impl Tx for SqliteTx<'_> {
         before: Option<(Timestamp, String)>,
         limit: usize,
     ) -> Result<Vec<StoredReceipt>> {
+        // SQLite keeps no statistics here (nothing runs ANALYZE), so it may walk a common value's
+        // index to find a rare one (a user's receipts of one action through the action's). The
+        // index is chosen by how few receipts each filter usually leaves, most selective first.
+        let index = [
+            (filter.authorization_id.is_some(), "receipts_by_authorization"),
+            (filter.user_id.is_some(), "receipts_by_user"),
+            (filter.reason.is_some(), "receipts_by_reason"),
+            (filter.event.is_some(), "receipts_by_event"),
+            (filter.action.is_some(), "receipts_by_action"),
+            (filter.agent_id.is_some(), "receipts_by_agent"),
+            (filter.decision.is_some(), "receipts_by_decision"),
+        ]
+        .into_iter()
+        .find_map(|(given, index)| given.then_some(index))
+        .unwrap_or("receipts_by_time");
         let mut conditions: Vec<String> = Vec::new();
         let mut params: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
         let mut push = |condition: &str, param: Box<dyn rusqlite::ToSql>| {
@@ -792,7 +809,8 @@ impl Tx for SqliteTx<'_> {
         let filter_sql =
             if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
         let sql = format!(
-            "SELECT {RECEIPT_COLUMNS} FROM receipts {filter_sql} ORDER BY issued_at DESC, receipt_id DESC LIMIT ?{}",
+            "SELECT {RECEIPT_COLUMNS} FROM receipts INDEXED BY {index} {filter_sql}
+             ORDER BY issued_at DESC, receipt_id DESC LIMIT ?{}",
             params.len()
         );
         let params: Vec<&dyn rusqlite::ToSql> = params.iter().map(|param| param.as_ref()).collect();

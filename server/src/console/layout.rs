@@ -9,8 +9,13 @@ use maud::{html, Markup, DOCTYPE};
 use super::session::Session;
 
 /// The screens in the navigation, in order: (label, path). A screen is listed once it exists.
-pub const SCREENS: [(&str, &str); 3] =
-    [("Overview", "/console"), ("Verify", "/console/verify"), ("Receipts", "/console/receipts")];
+pub const SCREENS: [(&str, &str); 5] = [
+    ("Overview", "/console"),
+    ("Verify", "/console/verify"),
+    ("Receipts", "/console/receipts"),
+    ("Approvals", "/console/approvals"),
+    ("Keys", "/console/keys"),
+];
 
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
      connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";

@@ -5,7 +5,9 @@
 //! the same engine operations as the HTTP API (`allowly_core::ops`), so what the console shows and
 //! does is what the API would.
 
+mod approvals;
 mod assets;
+mod keys;
 mod layout;
 mod receipts;
 mod session;
@@ -36,6 +38,11 @@ pub fn router() -> Router<Arc<App>> {
         .route("/console/receipts/export", get(receipts::export))
         .route("/console/receipts/{id}", get(receipts::show))
         .route("/console/receipts/{id}/download", get(receipts::download))
+        .route("/console/approvals", get(approvals::list))
+        .route("/console/approvals/confirmations/{id}", post(approvals::resolve_confirmation))
+        .route("/console/approvals/escalations/{id}", post(approvals::resolve_escalation))
+        .route("/console/keys", get(keys::show))
+        .route("/console/keys/rotate", post(keys::rotate))
         .route("/console/assets/{name}", get(assets::serve))
         .layer(axum::middleware::map_response(label))
 }

@@ -126,6 +126,9 @@ CREATE INDEX IF NOT EXISTS receipts_by_action ON allowly.receipts (workspace_id,
 CREATE INDEX IF NOT EXISTS receipts_by_decision ON allowly.receipts (workspace_id, decision, issued_at, receipt_id);
 CREATE INDEX IF NOT EXISTS receipts_by_authorization
     ON allowly.receipts (workspace_id, authorization_id, issued_at, receipt_id);
+CREATE INDEX IF NOT EXISTS receipts_by_reason ON allowly.receipts (workspace_id, reason, issued_at, receipt_id);
+CREATE INDEX IF NOT EXISTS receipts_by_event ON allowly.receipts (workspace_id, event, issued_at, receipt_id)
+    WHERE event IS NOT NULL;
 CREATE INDEX IF NOT EXISTS confirmations_by_status ON allowly.confirmations (workspace_id, status, confirmation_id);
 ALTER TABLE allowly.escalations ADD COLUMN IF NOT EXISTS status text;
 UPDATE allowly.escalations SET status = body::jsonb->>'status' WHERE status IS NULL;
