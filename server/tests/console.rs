@@ -296,3 +296,35 @@ fn keys_show_fingerprints_and_rotate_only_with_the_session_token() -> TestResult
     assert_eq!(after.body["keys"].as_array().map(Vec::len), Some(2), "one rotation, not two");
     Ok(())
 }
+
+#[test]
+fn revoking_in_the_console_takes_a_confirmation_and_denies_the_next_check() -> TestResult {
+    let s = TestServer::start()?;
+    s.create_policy()?;
+    let id = s.create_authorization(Some(1_000))?;
+    let (_, cookies) = sign_in(&s, &s.setup)?;
+    let listed = get(&s, "/console/authorizations", &cookies)?;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    assert!(listed.text.contains(&id) && listed.text.contains("0 of 1000 micros"));
+    let detail = get(&s, &format!("/console/authorizations/{id}"), &cookies)?;
+    assert!(detail.text.contains("email.read") && detail.text.contains("Revoke…"), "{}", detail.text);
+
+    // The first step only asks; nothing is revoked until the form is posted with the token.
+    let asked = get(&s, &format!("/console/authorizations/{id}/revoke"), &cookies)?;
+    assert_eq!(asked.status, 200);
+    assert_eq!(s.check(&id, &["email.read"], json!({}))?.body["results"]["email.read"]["decision"], "allow");
+    let forged = post_form(&s, &format!("/console/authorizations/{id}/revoke"), &form(&[("csrf", "x")]), &cookies)?;
+    assert_eq!(forged.status, 403);
+    let revoked = post_form(
+        &s,
+        &format!("/console/authorizations/{id}/revoke"),
+        &form(&[("csrf", &csrf_of(&asked.text)), ("notes", "left the company")]),
+        &cookies,
+    )?;
+    assert_eq!(revoked.status, 303, "{}", revoked.text);
+    let denied = s.check(&id, &["email.read"], json!({}))?;
+    assert_eq!(denied.body["results"]["email.read"]["decision"], "deny", "{}", denied.text);
+    let after = get(&s, &format!("/console/authorizations/{id}"), &cookies)?;
+    assert!(after.text.contains("revoked") && !after.text.contains("Revoke…"));
+    Ok(())
+}

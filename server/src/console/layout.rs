@@ -9,11 +9,12 @@ use maud::{html, Markup, DOCTYPE};
 use super::session::Session;
 
 /// The screens in the navigation, in order: (label, path). A screen is listed once it exists.
-pub const SCREENS: [(&str, &str); 5] = [
+pub const SCREENS: [(&str, &str); 6] = [
     ("Overview", "/console"),
     ("Verify", "/console/verify"),
     ("Receipts", "/console/receipts"),
     ("Approvals", "/console/approvals"),
+    ("Authorizations", "/console/authorizations"),
     ("Keys", "/console/keys"),
 ];
 

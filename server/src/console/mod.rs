@@ -7,6 +7,7 @@
 
 mod approvals;
 mod assets;
+mod authorizations;
 mod keys;
 mod layout;
 mod receipts;
@@ -41,6 +42,9 @@ pub fn router() -> Router<Arc<App>> {
         .route("/console/approvals", get(approvals::list))
         .route("/console/approvals/confirmations/{id}", post(approvals::resolve_confirmation))
         .route("/console/approvals/escalations/{id}", post(approvals::resolve_escalation))
+        .route("/console/authorizations", get(authorizations::list))
+        .route("/console/authorizations/{id}", get(authorizations::show))
+        .route("/console/authorizations/{id}/revoke", get(authorizations::confirm_revoke).post(authorizations::revoke))
         .route("/console/keys", get(keys::show))
         .route("/console/keys/rotate", post(keys::rotate))
         .route("/console/assets/{name}", get(assets::serve))

@@ -4,8 +4,7 @@
 
 use std::sync::Arc;
 
-use allowly_core::ops::Answer;
-use allowly_core::ops::{Request, VerifyReceipts};
+use allowly_core::ops::{Answer, Request, VerifyReceipts};
 use allowly_core::receipt::{pasted::ReceiptVerdict, VerifyReport};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
