@@ -78,6 +78,9 @@ scripts/conformance-test.sh
 step "the docs: every example of docs/http-api.md and docs/policy-format.md against allowly serve"
 scripts/docs-test.sh
 
+step "console: every screen in Chromium (playwright-core, axe-core), screenshots"
+scripts/console-test.sh
+
 step "the README quickstart, as written"
 scripts/readme-quickstart.sh
 
