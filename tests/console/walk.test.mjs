@@ -234,10 +234,14 @@ test('Receipts: filters find a receipt; Download is the API bytes; hostile conte
   assert.ok(count >= 1, 'the filter finds the receipts');
   const listed = await everyItem(base, '/v1/receipts?user_id=walk_user_old&action=ticket.reply&decision=allow', srv.setupKey);
   assert.equal(count, listed.length, 'the screen lists what the API lists');
-  const row = rows.filter({ hasText: state.receiptId });
+  const row = rows.filter({ has: page.locator(`a[href="/console/receipts/${state.receiptId}"]`) });
   assert.equal(await row.count(), 1, `the row of ${state.receiptId}`);
-  // The row's first cell opens the receipt (its id column may be off-screen on a narrow window).
-  await follow(row.locator('td, th').first().getByRole('link'));
+  // The row's first cell opens the receipt: it is on screen at any width.
+  const first = row.locator('td, th').first().getByRole('link');
+  assert.equal(await first.count(), 1, 'the first cell is a link');
+  assert.equal(await first.getAttribute('href'), `/console/receipts/${state.receiptId}`);
+  assert.ok(await first.isVisible(), 'and visible');
+  await follow(first);
   assert.equal(new URL(page.url()).pathname, `/console/receipts/${state.receiptId}`);
   assert.equal(await heading(), 'Receipt');
 

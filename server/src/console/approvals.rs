@@ -13,7 +13,7 @@ use axum::Form;
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::layout::{error_notice, page, respond};
+use super::layout::{error_notice, page, respond, when_relative};
 use super::session::{same_token, Session};
 use super::{see_other, signed_in, to_sign_in};
 use crate::api::{blocking, App};
@@ -37,7 +37,7 @@ pub async fn list(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
                     article class="card" aria-label={ "Escalation " (e.escalation_id) } {
                         (asked(&e.action, e.resource.as_deref(), item.user_id.as_deref(), item.agent_id.as_deref(), &item.created_at, &e.expires_at))
                         p class="muted small" { "Routed to " (item.escalation_to.as_deref().unwrap_or("any approver")) " · " code { (e.escalation_id) } }
-                        (resolve_form(&session, &format!("/console/approvals/escalations/{}", e.escalation_id), true))
+                        (resolve_form(&session, &format!("/console/approvals/escalations/{}", e.escalation_id), Some(item.escalation_to.as_deref())))
                     }
                 }
             }
@@ -49,7 +49,7 @@ pub async fn list(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
                     article class="card" aria-label={ "Confirmation " (c.confirmation_id) } {
                         (asked(&c.action, c.resource.as_deref(), item.user_id.as_deref(), item.agent_id.as_deref(), &item.created_at, &c.expires_at))
                         p class="muted small" { "Normally the user answers in the app · " code { (c.confirmation_id) } }
-                        (resolve_form(&session, &format!("/console/approvals/confirmations/{}", c.confirmation_id), false))
+                        (resolve_form(&session, &format!("/console/approvals/confirmations/{}", c.confirmation_id), None))
                     }
                 }
             }
@@ -72,26 +72,30 @@ fn asked(
         dl class="facts" {
             div { dt { "User" } dd { (user.unwrap_or("-")) } }
             div { dt { "Agent" } dd { (agent.unwrap_or("-")) } }
-            div { dt { "Asked" } dd { time datetime=(created) { (created) } } }
-            div { dt { "Expires" } dd { time datetime=(expires) { (expires) } } }
+            div { dt { "Asked" } dd { (when_relative(created)) } }
+            div { dt { "Expires" } dd { (when_relative(expires)) } }
         }
     }
 }
 
-/// Approve / Reject; an escalation also names who resolved it and may carry a note.
-fn resolve_form(session: &Session, action: &str, escalation: bool) -> Markup {
+/// Approve / Reject; an escalation (`Some(routed_to)`) also names the person who resolved it, typed
+/// by them (the signed receipt records it), and may carry a note.
+fn resolve_form(session: &Session, action: &str, escalation: Option<Option<&str>>) -> Markup {
     let id = action.rsplit('/').next().unwrap_or_default();
     html! {
         form method="post" action=(action) class="resolve" {
             input type="hidden" name="csrf" value=(session.csrf);
-            @if escalation {
+            @if let Some(routed_to) = escalation {
+                @let example = routed_to.and_then(|to| to.strip_prefix("member:")).unwrap_or("finance_lead");
                 div class="field" {
                     label for={ "by-" (id) } { "Resolved by" }
-                    input id={ "by-" (id) } name="resolved_by" required value=(session.key_id);
+                    input id={ "by-" (id) } name="resolved_by" required maxlength="256" autocomplete="name"
+                        spellcheck="false" placeholder={ "e.g. " (example) } aria-describedby={ "by-hint-" (id) };
+                    span class="hint" id={ "by-hint-" (id) } { "Who decides: recorded in the signed receipt." }
                 }
                 div class="field" {
-                    label for={ "note-" (id) } { "Note" }
-                    input id={ "note-" (id) } name="note" maxlength="2048";
+                    label for={ "note-" (id) } { "Note " span class="optional" { "(optional)" } }
+                    input id={ "note-" (id) } name="note" maxlength="2048" placeholder="e.g. matches the ticket";
                 }
             }
             div class="actions" {

@@ -12,7 +12,7 @@ use axum::Form;
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::layout::{error_notice, page, respond};
+use super::layout::{error_notice, page, respond, when, when_relative};
 use super::session::{same_token, Session};
 use super::{see_other, signed_in, to_sign_in};
 use crate::api::{blocking, App};
@@ -50,7 +50,7 @@ pub async fn list(State(app): State<Arc<App>>, headers: HeaderMap, Query(query):
                                     td { (a.agent_id) }
                                     td { (status_tag(a.status)) }
                                     td { (budget_text(a)) }
-                                    td { time datetime=(a.expires_at) { (a.expires_at) } }
+                                    td { (when(&a.expires_at)) }
                                 }
                             }
                         }
@@ -148,9 +148,9 @@ fn details(a: &AuthorizationView) -> Markup {
             div { dt { "Status" } dd { (status_tag(a.status)) } }
             div { dt { "User" } dd { (a.user_id) } }
             div { dt { "Agent" } dd { (a.agent_id) } }
-            div { dt { "Created" } dd { (a.created_at) } }
-            div { dt { "Expires" } dd { (a.expires_at) } }
-            @if let Some(revoked) = &a.revoked_at { div { dt { "Revoked" } dd { (revoked) } } }
+            div { dt { "Created" } dd { (when(&a.created_at)) } }
+            div { dt { "Expires" } dd { (when_relative(&a.expires_at)) } }
+            @if let Some(revoked) = &a.revoked_at { div { dt { "Revoked" } dd { (when_relative(revoked)) } } }
             div { dt { "Budget" } dd {
                 (budget_text(a))
                 @if let Some(share) = spent_share {

@@ -10,7 +10,7 @@ use axum::Form;
 use maud::html;
 use serde::Deserialize;
 
-use super::layout::{error_notice, page, respond};
+use super::layout::{error_notice, page, respond, when};
 use super::session::same_token;
 use super::{see_other, signed_in, to_sign_in};
 use crate::api::{blocking, App};
@@ -32,9 +32,9 @@ pub async fn show(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
                             @for (index, key) in document.keys.iter().enumerate() {
                                 tr {
                                     td { code { (key.key_id) } }
-                                    td { code id={ "fingerprint-" (index) } { (key.public_key_fingerprint) } }
-                                    td { (key.active_from) }
-                                    td { (key.active_until.as_deref().unwrap_or("active")) }
+                                    td class="hash" { code id={ "fingerprint-" (index) } { (key.public_key_fingerprint) } }
+                                    td { (when(&key.active_from)) }
+                                    td { @if let Some(until) = &key.active_until { (when(until)) } @else { "active" } }
                                     td { button type="button" class="secondary" data-copy={ "fingerprint-" (index) } aria-label={ "Copy the fingerprint of " (key.key_id) } { "Copy" } }
                                 }
                             }

@@ -2,6 +2,7 @@
 //! headers every console answer carries (a strict Content-Security-Policy: no inline script or
 //! style, nothing from elsewhere; no framing; nothing cached).
 
+use allowly_core::Timestamp;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup, DOCTYPE};
@@ -92,4 +93,83 @@ pub fn secure(response: &mut Response, content_type: &'static str) {
 /// An error above a form, announced to screen readers.
 pub fn error_notice(text: &str) -> Markup {
     html! { p class="notice error" role="alert" { (text) } }
+}
+
+/// A wire timestamp (`2026-12-07T10:13:18.858Z`) for people: `7 Dec 2026, 10:13:18 UTC`, in a
+/// `<time>` whose `datetime` and title keep the exact instant. Anything else is shown as it is.
+pub fn when(timestamp: &str) -> Markup {
+    html! { time datetime=(timestamp) title=(timestamp) { (friendly(timestamp)) } }
+}
+
+/// [`when`], followed by how far it is from now (`in 9 min`, `2 days ago`).
+pub fn when_relative(timestamp: &str) -> Markup {
+    html! {
+        (when(timestamp))
+        @if let Some(distance) = Timestamp::parse(timestamp).map(|t| distance(t, Timestamp::now())) {
+            " " span class="muted small nowrap" { "(" (distance) ")" }
+        }
+    }
+}
+
+/// A code such as `authorization_granted_action_active` that may wrap after its underscores and
+/// dots, never inside a word.
+pub fn breakable(code: &str) -> Markup {
+    html! {
+        @for (index, part) in code.split_inclusive(['_', '.']).enumerate() {
+            @if index > 0 { wbr; }
+            (part)
+        }
+    }
+}
+
+const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+fn friendly(timestamp: &str) -> String {
+    let part = |range: std::ops::Range<usize>| timestamp.get(range).and_then(|text| text.parse::<usize>().ok());
+    let shaped = timestamp.len() >= 20 && timestamp.as_bytes().get(10) == Some(&b'T') && timestamp.ends_with('Z');
+    match (shaped, part(0..4), part(5..7), part(8..10), timestamp.get(11..19)) {
+        (true, Some(year), Some(month @ 1..=12), Some(day), Some(clock)) => {
+            format!("{day} {} {year}, {clock} UTC", MONTHS[month - 1])
+        }
+        _ => timestamp.to_string(),
+    }
+}
+
+/// `in 9 min`, `2 days ago`, `just now`: the largest whole unit.
+fn distance(then: Timestamp, now: Timestamp) -> String {
+    let seconds = (then.millis() - now.millis()) / 1000;
+    let size = seconds.unsigned_abs();
+    let (count, unit) = match size {
+        0..=44 => return "just now".to_string(),
+        45..=5_399 => (size.div_ceil(60).max(1), "min"),
+        5_400..=129_599 => ((size + 1_800) / 3_600, "h"),
+        _ => ((size + 43_200) / 86_400, "day"),
+    };
+    let unit = if unit == "day" && count != 1 { "days" } else { unit };
+    if seconds > 0 {
+        format!("in {count} {unit}")
+    } else {
+        format!("{count} {unit} ago")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_read_as_dates() {
+        assert_eq!(friendly("2026-12-07T10:13:18.858Z"), "7 Dec 2026, 10:13:18 UTC");
+        assert_eq!(friendly("2027-01-06T00:00:00Z"), "6 Jan 2027, 00:00:00 UTC");
+        assert_eq!(friendly("yesterday"), "yesterday");
+        assert_eq!(friendly("2026-13-07T10:13:18.858Z"), "2026-13-07T10:13:18.858Z");
+        let now = Timestamp(1_800_000_000_000);
+        assert_eq!(distance(now.plus_seconds(10), now), "just now");
+        assert_eq!(distance(now.plus_seconds(599), now), "in 10 min");
+        assert_eq!(distance(now.plus_seconds(-120), now), "2 min ago");
+        assert_eq!(distance(now.plus_seconds(3 * 3600), now), "in 3 h");
+        assert_eq!(distance(now.plus_days(30), now), "in 30 days");
+        assert_eq!(distance(now.plus_days(-1), now), "24 h ago");
+        assert_eq!(distance(now.plus_days(-2), now), "2 days ago");
+    }
 }

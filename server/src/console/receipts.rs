@@ -14,7 +14,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::layout::{error_notice, page, respond, secure};
+use super::layout::{breakable, error_notice, page, respond, secure, when};
 use super::{signed_in, to_sign_in};
 use crate::api::{blocking, App};
 use crate::error::ApiError;
@@ -108,31 +108,36 @@ fn filter_form(filters: &Filters) -> Markup {
         html! {
             div class="field" {
                 label for=(name) { (label) }
-                input id=(name) name=(name) value=(value) placeholder=(hint) autocomplete="off" spellcheck="false";
+                input id=(name) name=(name) value=(value) placeholder={ "e.g. " (hint) } autocomplete="off" spellcheck="false";
             }
         }
     };
+    let active = filters.query().split('&').filter(|pair| !pair.is_empty()).count();
     html! {
-        form method="get" action="/console/receipts" class="filters" aria-label="Filter receipts" {
-            (field("user_id", "User", &filters.user_id, "user_42"))
-            (field("agent_id", "Agent", &filters.agent_id, "support_bot"))
-            (field("action", "Action", &filters.action, "email.send"))
-            div class="field" {
-                label for="decision" { "Decision" }
-                select id="decision" name="decision" {
-                    @for (value, label) in [("", "Any"), ("allow", "allow"), ("deny", "deny"), ("confirm", "confirm"), ("escalate", "escalate")] {
-                        option value=(value) selected[filters.decision == value] { (label) }
+        // Open, but folded by console.js on a narrow screen while no filter is set.
+        details class="filters-fold" open data-fold-narrow[active == 0] {
+            summary { "Filters" @if active > 0 { " (" (active) " set)" } }
+            form method="get" action="/console/receipts" class="filters" aria-label="Filter receipts" {
+                (field("user_id", "User", &filters.user_id, "user_42"))
+                (field("agent_id", "Agent", &filters.agent_id, "support_bot"))
+                (field("action", "Action", &filters.action, "email.send"))
+                div class="field" {
+                    label for="decision" { "Decision" }
+                    select id="decision" name="decision" {
+                        @for (value, label) in [("", "Any"), ("allow", "allow"), ("deny", "deny"), ("confirm", "confirm"), ("escalate", "escalate")] {
+                            option value=(value) selected[filters.decision == value] { (label) }
+                        }
                     }
                 }
-            }
-            (field("reason", "Reason", &filters.reason, "budget_exceeded"))
-            (field("authorization_id", "Authorization", &filters.authorization_id, "auth_…"))
-            (field("event", "Event", &filters.event, "authorization.revoke"))
-            (field("since", "Since", &filters.since, "2026-12-01"))
-            (field("until", "Until", &filters.until, "2026-12-31T23:59:59Z"))
-            div class="actions" {
-                button type="submit" { "Filter" }
-                a href="/console/receipts" { "Clear" }
+                (field("reason", "Reason", &filters.reason, "budget_exceeded"))
+                (field("authorization_id", "Authorization", &filters.authorization_id, "auth_01JD…"))
+                (field("event", "Event", &filters.event, "budget.settle"))
+                (field("since", "Since", &filters.since, "2026-12-01"))
+                (field("until", "Until", &filters.until, "2026-12-31"))
+                div class="actions" {
+                    button type="submit" { "Filter" }
+                    a href="/console/receipts" { "Clear" }
+                }
             }
         }
     }
@@ -162,18 +167,18 @@ fn results_table(page: &Page<ReceiptSummary>, filters: &Filters) -> Markup {
                     caption class="visually-hidden" { "Receipts" }
                     thead { tr {
                         th scope="col" { "Issued" } th scope="col" { "Decision" } th scope="col" { "Action or event" }
-                        th scope="col" { "User" } th scope="col" { "Agent" } th scope="col" { "Reason" } th scope="col" { "Receipt" }
+                        th scope="col" { "User" } th scope="col" { "Agent" } th scope="col" { "Reason" }
                     } }
                     tbody {
                         @for receipt in &page.items {
                             tr {
-                                td { time datetime=(receipt.issued_at) { (receipt.issued_at) } }
+                                // The first cell opens the receipt: it is on screen however narrow.
+                                td { a href={ "/console/receipts/" (receipt.receipt_id) } { (when(&receipt.issued_at)) } }
                                 td { span class={ "tag " (receipt.decision) } { (receipt.decision) } }
                                 td { (receipt.action.as_deref().or(receipt.event.as_deref()).unwrap_or("-")) }
                                 td { (receipt.user_id) }
                                 td { (receipt.agent_id) }
-                                td { code { (receipt.reason) } }
-                                td { a href={ "/console/receipts/" (receipt.receipt_id) } { code { (receipt.receipt_id) } } }
+                                td class="wrap" { code { (breakable(&receipt.reason)) } }
                             }
                         }
                     }
@@ -311,8 +316,9 @@ fn receipt_page(receipt_id: &str, receipt: &Value, check: SignatureCheck) -> Mar
     let kind = if payload.get("action").is_some() { "decision" } else { "event" };
     html! {
         dl class="facts wide" {
+            div { dt { "Receipt" } dd { code { (receipt_id) } } }
             div { dt { "Decision" } dd { span class={ "tag " (text("decision")) } { (text("decision")) } } }
-            div { dt { "Reason" } dd { code { (text("reason")) } } }
+            div { dt { "Reason" } dd { code { (breakable(&text("reason"))) } } }
             div { dt { "Kind" } dd { (kind) @if kind == "event" { " " code { (text("event")) } } } }
             @if kind == "decision" { div { dt { "Action" } dd { code { (text("action")) } } } }
             div { dt { "Resource" } dd { (text("resource")) } }
@@ -329,7 +335,7 @@ fn receipt_page(receipt_id: &str, receipt: &Value, check: SignatureCheck) -> Mar
                     " version " (policy.get("policy_version").and_then(Value::as_i64).unwrap_or(0))
                 } @else { "-" }
             } }
-            div { dt { "Issued" } dd { time datetime=(text("issued_at")) { (text("issued_at")) } } }
+            div { dt { "Issued" } dd { (when(&text("issued_at"))) } }
             @if budget.is_some() {
                 div { dt { "Budget before → after" } dd {
                     (micros("spent_micros").map_or("-".into(), |m| m.to_string())) " → "

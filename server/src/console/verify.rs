@@ -146,7 +146,8 @@ fn verdict(report: &VerifyReport) -> Markup {
         section class={ "verdict " (if report.valid { "valid" } else { "invalid" }) } role="status" aria-live="polite" {
             h2 { (if report.valid { "Valid" } else { "Invalid" }) }
             p class="muted" {
-                (report.ok) " of " (report.ok + report.invalid) " receipts verified"
+                (report.ok) " of " (report.ok + report.invalid)
+                (if report.ok + report.invalid == 1 { " receipt verified" } else { " receipts verified" })
                 @if !report.checkpoints.is_empty() { ", " (report.checkpoints.len()) " checkpoints" }
                 "."
             }

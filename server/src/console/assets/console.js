@@ -1,7 +1,15 @@
 // Conveniences only: every console flow works without this script.
 // - `button[data-copy]` copies the text of the element whose id it names.
 // - `input[type=file][data-read-into]` reads the chosen file into the textarea it names.
+// - `details[data-fold-narrow]` (the Receipts filters, served open) is folded on a narrow screen.
 'use strict';
+
+const narrow = window.matchMedia('(max-width: 40rem)');
+const fold = () => {
+  for (const details of document.querySelectorAll('details[data-fold-narrow]')) details.open = !narrow.matches;
+};
+fold();
+narrow.addEventListener('change', fold);
 
 document.addEventListener('click', (event) => {
   const button = event.target.closest('button[data-copy]');
