@@ -278,8 +278,7 @@ fn a_workspace_file_from_before_the_lookup_is_upgraded_with_its_receipts_found()
     // Back to schema version 1, as an engine before the lookup left the file.
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute_batch(
-        "DROP INDEX receipts_by_user; DROP INDEX receipts_by_agent; DROP INDEX receipts_by_action;
-         DROP INDEX receipts_by_decision; DROP INDEX receipts_by_authorization;
+        "DROP INDEX receipts_by_user; DROP INDEX receipts_by_decision; DROP INDEX receipts_by_authorization;
          DROP INDEX receipts_by_reason; DROP INDEX receipts_by_event;
          DROP INDEX confirmations_by_status; DROP INDEX escalations_by_status;
          ALTER TABLE receipts DROP COLUMN user_id; ALTER TABLE receipts DROP COLUMN agent_id;

@@ -199,7 +199,7 @@ pub(super) fn find_receipts<'a>(
     until: &'a Option<i64>,
     limit: &'a i64,
 ) -> (&'static str, Vec<&'a (dyn ToSql + Sync)>) {
-    static STATEMENTS: [OnceLock<String>; 1 << 10] = [const { OnceLock::new() }; 1 << 10];
+    static STATEMENTS: [OnceLock<String>; 1 << 11] = [const { OnceLock::new() }; 1 << 11];
     let mut params: Vec<&(dyn ToSql + Sync)> = vec![ws];
     let mut index = 0;
     let members = [
@@ -230,9 +230,16 @@ pub(super) fn find_receipts<'a>(
         params.push(at);
         params.push(id);
     }
+    if filter.decision.as_deref().is_some_and(|decision| decision != "allow") {
+        index |= 1 << 10;
+    }
     params.push(limit);
     let sql = STATEMENTS[index].get_or_init(|| {
         let mut conditions = vec!["workspace_id = $1".to_string()];
+        if index & (1 << 10) != 0 {
+            // Spelled out so a prepared plan may use the partial index, which leaves `allow` out.
+            conditions.push("decision <> 'allow'".to_string());
+        }
         let mut next = 2;
         let mut param = || {
             next += 1;
