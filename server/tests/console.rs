@@ -328,3 +328,49 @@ fn revoking_in_the_console_takes_a_confirmation_and_denies_the_next_check() -> T
     assert!(after.text.contains("revoked") && !after.text.contains("Revoke…"));
     Ok(())
 }
+
+#[test]
+fn the_overview_counts_what_the_receipts_lookup_lists_and_links_to_it() -> TestResult {
+    let s = TestServer::start()?;
+    s.create_policy()?;
+    let id = s.create_authorization(None)?;
+    for _ in 0..3 {
+        s.check(&id, &["account.delete", "email.read"], json!({}))?;
+    }
+    s.check(&id, &["refund.issue"], json!({"resource": "ticket:7"}))?;
+    let (_, cookies) = sign_in(&s, &s.setup)?;
+    let overview = get(&s, "/console", &cookies)?;
+    assert_eq!(overview.status, 200, "{}", overview.text);
+
+    // Today's row of the table: the counts the lookup gives for each decision since midnight.
+    let today = s.request("GET", "/v1/receipts?limit=1", Some(&s.setup), None)?.body["items"][0]["issued_at"]
+        .as_str()
+        .unwrap_or_default()[..10]
+        .to_string();
+    let row_at = overview.text.find(&format!(">{today}</time></th>")).expect("a row for today");
+    let row =
+        &overview.text[row_at..overview.text[row_at..].find("</tr>").map_or(overview.text.len(), |end| row_at + end)];
+    let cells: Vec<u64> = row
+        .split("<td class=\"number\">")
+        .skip(1)
+        .map(|cell| cell.split('>').nth(1).and_then(|text| text.split('<').next()).unwrap_or("x").parse().unwrap())
+        .collect();
+    let mut listed = Vec::new();
+    for decision in ["allow", "confirm", "escalate", "deny"] {
+        let page = s.request(
+            "GET",
+            &format!("/v1/receipts?decision={decision}&since={today}T00:00:00.000Z&limit=100"),
+            Some(&s.setup),
+            None,
+        )?;
+        listed.push(page.body["items"].as_array().map_or(0, Vec::len) as u64);
+    }
+    assert_eq!(cells, listed, "{row}");
+    assert_eq!(listed, [3, 0, 1, 3]);
+    // Each count links to the receipts it counts; the most denied action is listed with its count.
+    assert!(row.contains(&format!("/console/receipts?decision=deny&amp;since={today}T00%3A00%3A00.000Z")), "{row}");
+    assert!(overview.text.contains("Most denied actions"));
+    assert!(overview.text.contains("<code>account.delete</code></a></td><td class=\"number\">3</td>"));
+    assert!(overview.text.contains("id=\"approvals-waiting\" href=\"/console/approvals\">1 waiting"));
+    Ok(())
+}

@@ -13,8 +13,8 @@ use serde::Serialize;
 use super::{CheckpointRecord, Loaded, Store, Tx, UnreadableRow};
 use crate::error::{Error, Result};
 use crate::model::{
-    ApiKeyRecord, Authorization, Confirmation, Escalation, IdempotencyRecord, PolicyEdition, PromptStatus,
-    ReceiptFacts, ReceiptFilter, Reservation, SigningKeyRecord, StoredReceipt,
+    ApiKeyRecord, Authorization, Confirmation, DecisionTally, Escalation, IdempotencyRecord, PolicyEdition,
+    PromptStatus, ReceiptFacts, ReceiptFilter, Reservation, SigningKeyRecord, StoredReceipt,
 };
 use crate::receipt::{decode_receipt, SignedReceipt};
 use crate::time::Timestamp;
@@ -834,6 +834,26 @@ impl Tx for SqliteTx<'_> {
         );
         let params: Vec<&dyn rusqlite::ToSql> = params.iter().map(|param| param.as_ref()).collect();
         self.receipts(&sql, &params)
+    }
+
+    fn tally_decisions(&mut self, since: Timestamp) -> Result<Vec<DecisionTally>> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT issued_at / 86400000 AS day, decision, action,
+                    CASE WHEN decision = 'deny' THEN reason END AS denial_reason, COUNT(*)
+             FROM receipts INDEXED BY receipts_by_time
+             WHERE issued_at >= ?1 AND action IS NOT NULL AND is_checkpoint = 0
+             GROUP BY day, decision, action, denial_reason",
+        )?;
+        let rows = statement.query_map([since.millis()], |row| {
+            Ok(DecisionTally {
+                day: row.get(0)?,
+                decision: row.get(1)?,
+                action: row.get(2)?,
+                denial_reason: row.get(3)?,
+                count: row.get::<_, i64>(4)?.max(0).unsigned_abs(),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
     fn api_key(&mut self, key_id: &str) -> Result<Option<ApiKeyRecord>> {

@@ -10,6 +10,7 @@ mod assets;
 mod authorizations;
 mod keys;
 mod layout;
+mod overview;
 mod receipts;
 mod session;
 mod sign_in;
@@ -31,7 +32,7 @@ pub use session::Sessions;
 /// The console's routes, to be merged into the server's router (outside the API key guard).
 pub fn router() -> Router<Arc<App>> {
     Router::new()
-        .route("/console", get(sign_in::overview))
+        .route("/console", get(overview::show))
         .route("/console/sign-in", get(sign_in::form).post(sign_in::submit))
         .route("/console/sign-out", post(sign_in::sign_out))
         .route("/console/verify", get(verify::form).post(verify::submit))

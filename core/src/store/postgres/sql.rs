@@ -183,6 +183,13 @@ pub(super) const CHECKPOINTS: &str = "SELECT period_start, receipt_id, merkle_ro
 pub(super) const PUT_CHECKPOINT: &str =
     "INSERT INTO allowly.checkpoints (workspace_id, period_start, receipt_id, merkle_root) VALUES ($1, $2, $3, $4)";
 
+/// The overview's counts: action receipts by day, decision, action and denial reason.
+pub(super) const TALLY_DECISIONS: &str = "SELECT issued_at / 86400000 AS day, decision, action,
+        CASE WHEN decision = 'deny' THEN reason END AS denial_reason, count(*)
+    FROM allowly.receipts
+    WHERE workspace_id = $1 AND issued_at >= $2 AND action IS NOT NULL AND NOT is_checkpoint
+    GROUP BY day, decision, action, denial_reason";
+
 /// The members of a [`ReceiptFilter`], in the order of their bits in [`find_receipts`]'s
 /// statement index.
 const RECEIPT_FILTER_COLUMNS: [&str; 7] =
