@@ -97,7 +97,7 @@ pub fn bundle_facts(newest: &PolicyView) -> Markup {
 /// Every edition, newest first, each a link to view it.
 pub fn history(policy_id: &str, editions: &[PolicyView], viewed: i64) -> Markup {
     html! {
-        aside class="scope-side" aria-labelledby="history" {
+        section class="scope-side" aria-labelledby="history" {
             h2 id="history" { "Version history" }
             ol class="history" {
                 @for (n, edition) in editions.iter().enumerate() {
@@ -146,7 +146,7 @@ pub fn edition_view(edition: &PolicyView) -> Markup {
                 @if rules > 0 {
                     details {
                         summary { "Context fields and conditions" }
-                        pre class="json" { (serde_json::to_string_pretty(&serde_json::json!({"fields": policy["fields"], "rules": policy["rules"]})).unwrap_or_default()) }
+                        pre class="json" tabindex="0" { (serde_json::to_string_pretty(&serde_json::json!({"fields": policy["fields"], "rules": policy["rules"]})).unwrap_or_default()) }
                     }
                 }
             }
@@ -276,9 +276,11 @@ fn decision_radios(place: usize, decision: &str, errors: &FormErrors) -> Markup 
             div class="toggle" {
                 @for verb in VERBS {
                     @let id = format!("{key}-{verb}");
-                    input type="radio" id=(id) name=(key) value=(verb) checked[decision == verb]
-                        aria-invalid=[invalid] aria-describedby=[described];
-                    label for=(id) class=(verb) { (verb) }
+                    label for=(id) class=(verb) {
+                        input type="radio" id=(id) name=(key) value=(verb) checked[decision == verb]
+                            aria-invalid=[invalid] aria-describedby=[described];
+                        (verb)
+                    }
                 }
             }
         }
@@ -331,6 +333,7 @@ pub fn error_summary(form: &BundleForm, errors: &FormErrors, outcome: &str) -> M
         format!("{count} problems: {outcome} Fix them below and try again.")
     };
     html! {
+        div class="error-summary" {
         (error_notice(&headline))
         ul class="error-list" {
             @for message in &errors.general { li { (message) } }
@@ -340,6 +343,7 @@ pub fn error_summary(form: &BundleForm, errors: &FormErrors, outcome: &str) -> M
                     li { a href={ "#" (key) } { @if let Some(owner) = owner { code { (owner) } ": " } (message) } }
                 }
             }
+        }
         }
     }
 }

@@ -214,7 +214,7 @@ impl ActionForm {
             rate_calls: shown_integer(&guards["rate_limit"]["max_calls"]),
             rate_window: shown_integer(&guards["rate_limit"]["window_seconds"]),
             fields: shown_json(&policy["fields"]),
-            conditions: shown_json(&policy["rules"]),
+            conditions: shown_rules(&policy["rules"]),
             remove: false,
         }
     }
@@ -411,6 +411,41 @@ fn shown_json(value: &Value) -> String {
     }
 }
 
+/// Rules for a textarea, one line each, their keys in reading order (`id`, `decision`, `target`,
+/// `conditions`; a condition's `field`, `op`, `value`); empty when there is none.
+fn shown_rules(rules: &Value) -> String {
+    let Some(rules) = rules.as_array().filter(|rules| !rules.is_empty()) else { return String::new() };
+    let lines: Vec<String> = rules
+        .iter()
+        .map(|rule| {
+            let conditions = rule["conditions"].as_array().map(|conditions| {
+                let shown: Vec<String> =
+                    conditions.iter().map(|c| ordered(c, &["field", "op", "value"], &BTreeMap::new())).collect();
+                format!("[{}]", shown.join(", "))
+            });
+            let nested: BTreeMap<&str, String> = conditions.into_iter().map(|text| ("conditions", text)).collect();
+            format!("  {}", ordered(rule, &["id", "decision", "target", "conditions"], &nested))
+        })
+        .collect();
+    format!("[\n{}\n]", lines.join(",\n"))
+}
+
+/// An object on one line with the keys of `order` first; `nested` gives some values' text.
+fn ordered(value: &Value, order: &[&str], nested: &BTreeMap<&str, String>) -> String {
+    let Some(map) = value.as_object() else { return value.to_string() };
+    let mut keys: Vec<&str> = order.iter().copied().filter(|key| map.contains_key(*key)).collect();
+    keys.extend(map.keys().map(String::as_str).filter(|key| !order.contains(key)));
+    let members: Vec<String> = keys
+        .iter()
+        .map(|key| {
+            let text =
+                nested.get(key).cloned().unwrap_or_else(|| map.get(*key).map(Value::to_string).unwrap_or_default());
+            format!("{}: {text}", Value::from(*key))
+        })
+        .collect();
+    format!("{{{}}}", members.join(", "))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -500,6 +535,10 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(resent.sha256, allowly_core::policy::Definition::parse(&definition).unwrap().sha256);
+        assert_eq!(
+            BundleForm::of_edition(&edition).actions[0].conditions,
+            "[\n  {\"id\": \"big\", \"decision\": \"deny\", \"target\": null, \"conditions\": [{\"field\": \"amount\", \"op\": \"gt\", \"value\": 5}]}\n]"
+        );
         assert_eq!(draft.body["previous_policy_ref"]["policy_version"], 3);
         assert_eq!(draft.body["description"], "d");
     }
