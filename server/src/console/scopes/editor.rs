@@ -8,7 +8,7 @@ use maud::{html, Markup};
 use serde_json::Value;
 
 use super::changes::verb;
-use super::form::{action_key, label, ActionForm, BundleForm, FormErrors};
+use super::form::{action_key, hint, label, ActionForm, BundleForm, FormErrors};
 use crate::console::layout::error_notice;
 
 const VERBS: [&str; 4] = ["allow", "confirm", "escalate", "deny"];
@@ -146,14 +146,14 @@ pub fn edition_view(edition: &PolicyView) -> Markup {
                 @if rules > 0 {
                     details {
                         summary { "Context fields and conditions" }
-                        pre class="json" tabindex="0" { (serde_json::to_string_pretty(&serde_json::json!({"fields": policy["fields"], "rules": policy["rules"]})).unwrap_or_default()) }
+                        pre class="json" tabindex="0" { (pretty(&serde_json::json!({"fields": policy["fields"], "rules": policy["rules"]}))) }
                     }
                 }
             }
         }
         details {
             summary { "Definition (JSON)" }
-            pre class="json" tabindex="0" { (serde_json::to_string_pretty(&edition.definition).unwrap_or_default()) }
+            pre class="json" tabindex="0" { (pretty(&edition.definition)) }
         }
     }
 }
@@ -173,9 +173,9 @@ pub fn edit_form(
             input type="hidden" name="previous_version" value=(form.previous_version);
             input type="hidden" name="previous_sha256" value=(form.previous_sha256);
             div class="bundle-fields" {
-                (field("agent_id", &form.agent_id, Input::Text, Some("The agent every authorization of this bundle is for."), errors))
-                (field("default_expiry_days", &form.default_expiry_days, Input::Integer, Some("How long an authorization lasts when the app sets no expiry. Empty: the app must set one."), errors))
-                (field("description", &form.description, Input::Prose, None, errors))
+                (field("agent_id", &form.agent_id, Input::Text, errors))
+                (field("default_expiry_days", &form.default_expiry_days, Input::Integer, errors))
+                (field("description", &form.description, Input::Prose, errors))
             }
             @for (place, action) in form.actions.iter().enumerate() {
                 (action_fieldset(place, action, errors, granted_count(base, action)))
@@ -201,17 +201,17 @@ pub fn new_form(form: &BundleForm, errors: &FormErrors, csrf: &str) -> Markup {
             input type="hidden" name="csrf" value=(csrf);
             input type="hidden" name="idempotency_key" value=(form.idempotency_key);
             div class="bundle-fields" {
-                (field("policy_id", &form.policy_id, Input::Text, Some("Lowercase letters, digits, _ and -: how apps name it when they create authorizations."), errors))
-                (field("agent_id", &form.agent_id, Input::Text, Some("The agent every authorization of this bundle is for."), errors))
-                (field("default_expiry_days", &form.default_expiry_days, Input::Integer, Some("How long an authorization lasts when the app sets no expiry. Empty: the app must set one."), errors))
-                (field("description", &form.description, Input::Prose, None, errors))
+                (field("policy_id", &form.policy_id, Input::Text, errors))
+                (field("agent_id", &form.agent_id, Input::Text, errors))
+                (field("default_expiry_days", &form.default_expiry_days, Input::Integer, errors))
+                (field("description", &form.description, Input::Prose, errors))
             }
             fieldset class="scope-action" {
                 legend { "First action" }
                 input type="hidden" name="a0-new" value="1";
-                (field("a0-name", &first.name, Input::Text, Some("As checks name it, e.g. email.send."), errors))
+                (field("a0-name", &first.name, Input::Text, errors))
                 (decision_radios(0, &first.decision, errors))
-                (field("a0-approver", &first.approver, Input::Text, Some("With escalate: who decides, as member:<id>."), errors))
+                (field("a0-approver", &first.approver, Input::Text, errors))
             }
             p class="hint" { "Guards, conditions and more actions can be added once the bundle exists." }
             div class="actions" {
@@ -230,7 +230,7 @@ fn action_fieldset(place: usize, action: &ActionForm, errors: &FormErrors, grant
             @if action.is_new {
                 legend { "New action" }
                 input type="hidden" name=(key("new")) value="1";
-                (field(&key("name"), &action.name, Input::Text, Some("As checks name it, e.g. email.send."), errors))
+                (field(&key("name"), &action.name, Input::Text, errors))
             } @else {
                 legend { (action.name) }
                 input type="hidden" name=(key("name")) value=(action.name);
@@ -238,18 +238,18 @@ fn action_fieldset(place: usize, action: &ActionForm, errors: &FormErrors, grant
             }
             div class="verb-row" {
                 (decision_radios(place, &action.decision, errors))
-                (field(&key("approver"), &action.approver, Input::Text, Some("With escalate: who decides, as member:<id>."), errors))
+                (field(&key("approver"), &action.approver, Input::Text, errors))
             }
             div class="guards" {
-                (field(&key("resource"), &action.resource_pattern, Input::Text, Some("Glob, e.g. ticket:*. Empty: any."), errors))
-                (field(&key("initiators"), &action.initiators, Input::Text, Some("Comma-separated. Empty: anyone."), errors))
-                (field(&key("daily-cap"), &action.daily_cap, Input::Integer, Some("Allowed per day. Empty: no cap."), errors))
-                (field(&key("rate-calls"), &action.rate_calls, Input::Integer, Some("Allowed per window. Empty: none."), errors))
-                (field(&key("rate-window"), &action.rate_window, Input::Integer, Some("1 to 86400."), errors))
+                (field(&key("resource"), &action.resource_pattern, Input::Text, errors))
+                (field(&key("initiators"), &action.initiators, Input::Text, errors))
+                (field(&key("daily-cap"), &action.daily_cap, Input::Integer, errors))
+                (field(&key("rate-calls"), &action.rate_calls, Input::Integer, errors))
+                (field(&key("rate-window"), &action.rate_window, Input::Integer, errors))
             }
             div class="conditions" {
-                (field(&key("fields"), &action.fields, Input::Json, Some("JSON object: the context fields conditions test, with their types, e.g. {\"amount\": \"integer\"}."), errors))
-                (field(&key("conditions"), &action.conditions, Input::Json, Some("JSON array of rules that make the decision stricter: {\"id\", \"decision\", \"target\", \"conditions\": [{\"field\", \"op\", \"value\"}]}. Empty: none."), errors))
+                (field(&key("fields"), &action.fields, Input::Json, errors))
+                (field(&key("conditions"), &action.conditions, Input::Json, errors))
             }
             @if granted > 0 {
                 p class="hint" { (granted) " executable operation" @if granted > 1 { "s" } " granted: kept as published." }
@@ -297,8 +297,8 @@ enum Input {
 }
 
 /// A labelled field with its hint and, when it was refused, its error, both tied to the input.
-fn field(key: &str, value: &str, input: Input, hint: Option<&str>, errors: &FormErrors) -> Markup {
-    let error = errors.of(key);
+fn field(key: &str, value: &str, input: Input, errors: &FormErrors) -> Markup {
+    let (error, hint) = (errors.of(key), hint(key));
     let (error_id, hint_id) = (format!("{key}-error"), format!("{key}-hint"));
     let described: Vec<&str> =
         [error.as_ref().map(|_| error_id.as_str()), hint.map(|_| hint_id.as_str())].into_iter().flatten().collect();
@@ -356,6 +356,10 @@ fn granted_count(base: Option<&Value>, action: &ActionForm) -> usize {
         .and_then(|actions| actions.iter().find(|e| e["policy"]["action"].as_str() == Some(action.name.as_str())))
         .and_then(|entry| entry["executable_operations"].as_array())
         .map_or(0, Vec::len)
+}
+
+fn pretty(value: &Value) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default()
 }
 
 /// A digest's first 12 characters.

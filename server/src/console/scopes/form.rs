@@ -17,27 +17,40 @@ use serde_json::{json, Map, Value};
 /// Actions beyond this place are ignored (the format allows 32; the form may add one).
 const MAX_PLACES: usize = 64;
 
-/// The parts of an action on the form, and their labels.
-const ACTION_PARTS: [(&str, &str); 11] = [
-    ("name", "Action"),
-    ("decision", "Decision"),
-    ("approver", "Approver"),
-    ("resource", "Resource pattern"),
-    ("initiators", "Initiators"),
-    ("daily-cap", "Daily cap"),
-    ("rate-calls", "Rate limit (calls)"),
-    ("rate-window", "Rate window (seconds)"),
-    ("fields", "Context fields"),
-    ("conditions", "Conditions"),
-    ("remove", "Remove from bundle"),
+/// The parts of an action on the form: name part, label, hint.
+const ACTION_PARTS: [(&str, &str, &str); 11] = [
+    ("name", "Action", "As checks name it, e.g. email.send."),
+    ("decision", "Decision", ""),
+    ("approver", "Approver", "With escalate: who decides, as member:<id>."),
+    ("resource", "Resource pattern", "Glob, e.g. ticket:*. Empty: any."),
+    ("initiators", "Initiators", "Comma-separated. Empty: anyone."),
+    ("daily-cap", "Daily cap", "Allowed per day. Empty: no cap."),
+    ("rate-calls", "Rate limit (calls)", "Allowed per window. Empty: none."),
+    ("rate-window", "Rate window (seconds)", "1 to 86400."),
+    (
+        "fields",
+        "Context fields",
+        "JSON object: the context fields conditions test, with their types, e.g. {\"amount\": \"integer\"}.",
+    ),
+    (
+        "conditions",
+        "Conditions",
+        "JSON array of rules that make the decision stricter: {\"id\", \"decision\", \"target\", \"conditions\": \
+         [{\"field\", \"op\", \"value\"}]}. Empty: none.",
+    ),
+    ("remove", "Remove from bundle", ""),
 ];
 
-/// The bundle's own fields, and their labels.
-const BUNDLE_FIELDS: [(&str, &str); 4] = [
-    ("policy_id", "Policy id"),
-    ("agent_id", "Agent"),
-    ("default_expiry_days", "Default expiry days"),
-    ("description", "Description"),
+/// The bundle's own fields: name, label, hint.
+const BUNDLE_FIELDS: [(&str, &str, &str); 4] = [
+    ("policy_id", "Policy id", "Lowercase letters, digits, _ and -: how apps name it when they create authorizations."),
+    ("agent_id", "Agent", "The agent every authorization of this bundle is for."),
+    (
+        "default_expiry_days",
+        "Default expiry days",
+        "How long an authorization lasts when the app sets no expiry. Empty: the app must set one.",
+    ),
+    ("description", "Description", ""),
 ];
 
 /// Where each engine path (under `actions[i]`) goes on the form, most specific first.
@@ -326,8 +339,17 @@ impl FormErrors {
 
 /// The label of field `key` (`a0-daily-cap` → `Daily cap`).
 pub fn label(key: &str) -> &'static str {
+    described(key).map_or("", |(label, _)| label)
+}
+
+/// The hint under field `key`, if it has one.
+pub fn hint(key: &str) -> Option<&'static str> {
+    described(key).map(|(_, hint)| hint).filter(|hint| !hint.is_empty())
+}
+
+fn described(key: &str) -> Option<(&'static str, &'static str)> {
     let part = action_key(key).map_or(key, |(_, part)| part);
-    BUNDLE_FIELDS.iter().chain(&ACTION_PARTS).find(|(name, _)| *name == part).map_or("", |(_, label)| label)
+    BUNDLE_FIELDS.iter().chain(&ACTION_PARTS).find(|(name, ..)| *name == part).map(|(_, label, hint)| (*label, *hint))
 }
 
 /// The place and part of an action's field name (`a2-daily-cap` → `(2, "daily-cap")`).
@@ -340,7 +362,7 @@ pub fn action_key(key: &str) -> Option<(usize, &str)> {
 /// The form field an engine path names, and the rest of the path within that field's value
 /// (`actions[1].policy.rules[0].id` → `("a1-conditions", "[0].id")`), through `places`.
 pub fn field_of(path: &str, places: &[usize]) -> Option<(String, String)> {
-    if BUNDLE_FIELDS.iter().any(|(name, _)| *name == path) {
+    if BUNDLE_FIELDS.iter().any(|(name, ..)| *name == path) {
         return Some((path.to_string(), String::new()));
     }
     let (index, rest) = path.strip_prefix("actions[")?.split_once(']')?;
