@@ -420,6 +420,19 @@ fn scopes_publish_a_toggled_decision_that_only_later_authorizations_follow() -> 
     let later = created.body["authorization_id"].as_str().unwrap_or_default();
     assert_eq!(s.check(later, &["email.read"], json!({}))?.body["results"]["email.read"]["decision"], "confirm");
 
+    // `Add an action` shows one more action and publishes nothing; filled in, it is published
+    // with the removal of another.
+    let fields = form_fields(&after.text, "class=\"editor\"");
+    let adding = post_form(&s, "/console/scopes/support", &encoded(&with(&fields, "add", "1")), &cookies)?;
+    assert_eq!(adding.status, 200, "{}", adding.text);
+    assert!(adding.text.contains("<legend>New action</legend>") && adding.text.contains("name=\"a4-new\""));
+    assert_eq!(newest_version(&s, "support")?, 2);
+    let added = with(&form_fields(&adding.text, "class=\"editor\""), "a4-name", "email.archive");
+    let published = post_form(&s, "/console/scopes/support", &encoded(&with(&added, "a3-remove", "on")), &cookies)?;
+    assert_eq!(published.header("location"), Some("/console/scopes/support?published=3"), "{}", published.text);
+    let said = get(&s, "/console/scopes/support?published=3", &cookies)?.text;
+    assert!(said.contains("email.archive: added (confirm)") && said.contains("account.delete: removed"), "{said}");
+
     let old = get(&s, "/console/scopes/support?version=1", &cookies)?;
     assert!(old.text.contains("Version 1 (read-only)") && !old.text.contains(">Publish</button>"), "{}", old.text);
     Ok(())
@@ -444,7 +457,8 @@ fn scopes_refuse_forged_invalid_and_stale_forms_and_publish_nothing() -> TestRes
     assert_eq!(refused.status, 422, "{}", refused.text);
     assert!(refused.text.contains("role=\"alert\">2 problems"), "{}", refused.text);
     let approver = &refused.text[refused.text.find("<label for=\"a0-approver\">").expect("the field")..];
-    assert!(approver.starts_with("<label for=\"a0-approver\">Approver</label><p class=\"field-error\" id=\"a0-approver-error\">Approver is required for `escalate`"), "{approver}");
+    let message = "<p class=\"field-error\" id=\"a0-approver-error\">Approver is required for <code>escalate</code>";
+    assert!(approver.starts_with(&format!("<label for=\"a0-approver\">Approver</label>{message}")), "{approver}");
     assert!(approver.contains("aria-invalid=\"true\" aria-describedby=\"a0-approver-error a0-approver-hint\""));
     let cap = &refused.text[refused.text.find("id=\"a1-daily-cap-error\"").expect("the cap's error")..];
     assert!(cap.starts_with("id=\"a1-daily-cap-error\">Daily cap must be an integer"), "{cap}");

@@ -234,7 +234,7 @@ fn action_fieldset(place: usize, action: &ActionForm, errors: &FormErrors, grant
             } @else {
                 legend { (action.name) }
                 input type="hidden" name=(key("name")) value=(action.name);
-                @if let Some(message) = errors.of(&key("name")) { p class="field-error" id=(key("name")) { (message) } }
+                @if let Some(message) = errors.of(&key("name")) { p class="field-error" id=(key("name")) { (said(&message)) } }
             }
             div class="verb-row" {
                 (decision_radios(place, &action.decision, errors))
@@ -272,7 +272,7 @@ fn decision_radios(place: usize, decision: &str, errors: &FormErrors) -> Markup 
     html! {
         fieldset class="verbs" id=(key) {
             legend { "Decision" }
-            @if let Some(message) = &error { p class="field-error" id=(error_id) { (message) } }
+            @if let Some(message) = &error { p class="field-error" id=(error_id) { (said(message)) } }
             div class="toggle" {
                 @for verb in VERBS {
                     @let id = format!("{key}-{verb}");
@@ -308,7 +308,7 @@ fn field(key: &str, value: &str, input: Input, errors: &FormErrors) -> Markup {
     html! {
         div class={ "field" @if error.is_some() { " invalid" } } {
             label for=(key) { (label(key)) }
-            @if let Some(message) = &error { p class="field-error" id=(error_id) { (message) } }
+            @if let Some(message) = &error { p class="field-error" id=(error_id) { (said(message)) } }
             @match input {
                 Input::Text => input id=(key) name=(key) value=(value) autocomplete="off" spellcheck="false"
                     aria-invalid=[invalid] aria-describedby=[described.as_deref()];,
@@ -336,11 +336,11 @@ pub fn error_summary(form: &BundleForm, errors: &FormErrors, outcome: &str) -> M
         div class="error-summary" {
         (error_notice(&headline))
         ul class="error-list" {
-            @for message in &errors.general { li { (message) } }
+            @for message in &errors.general { li { (said(message)) } }
             @for (key, messages) in errors.fields() {
                 @let owner = action_key(key).and_then(|(place, _)| form.actions.get(place)).map(|a| a.name.trim()).filter(|n| !n.is_empty());
                 @for message in messages {
-                    li { a href={ "#" (key) } { @if let Some(owner) = owner { code { (owner) } ": " } (message) } }
+                    li { a href={ "#" (key) } { @if let Some(owner) = owner { code { (owner) } ": " } (said(message)) } }
                 }
             }
         }
@@ -356,6 +356,15 @@ fn granted_count(base: Option<&Value>, action: &ActionForm) -> usize {
         .and_then(|actions| actions.iter().find(|e| e["policy"]["action"].as_str() == Some(action.name.as_str())))
         .and_then(|entry| entry["executable_operations"].as_array())
         .map_or(0, Vec::len)
+}
+
+/// An engine message with its `quoted` values as code.
+fn said(message: &str) -> Markup {
+    html! {
+        @for (n, piece) in message.split('`').enumerate() {
+            @if n % 2 == 1 { code { (piece) } } @else { (piece) }
+        }
+    }
 }
 
 fn pretty(value: &Value) -> String {

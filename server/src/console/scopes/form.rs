@@ -331,9 +331,12 @@ impl FormErrors {
         self.by_field.get(key).map(|messages| messages.join(" "))
     }
 
-    /// Every field with errors, and its messages, in field-name order.
-    pub fn fields(&self) -> impl Iterator<Item = (&str, &[String])> {
-        self.by_field.iter().map(|(key, messages)| (key.as_str(), messages.as_slice()))
+    /// Every field with errors, and its messages, in the order of the form.
+    pub fn fields(&self) -> Vec<(&str, &[String])> {
+        let mut fields: Vec<(&str, &[String])> =
+            self.by_field.iter().map(|(key, messages)| (key.as_str(), messages.as_slice())).collect();
+        fields.sort_by_key(|(key, _)| position(key));
+        fields
     }
 }
 
@@ -350,6 +353,15 @@ pub fn hint(key: &str) -> Option<&'static str> {
 fn described(key: &str) -> Option<(&'static str, &'static str)> {
     let part = action_key(key).map_or(key, |(_, part)| part);
     BUNDLE_FIELDS.iter().chain(&ACTION_PARTS).find(|(name, ..)| *name == part).map(|(_, label, hint)| (*label, *hint))
+}
+
+/// Where field `key` is on the form: the bundle's fields first, then each action's, part by part.
+fn position(key: &str) -> (usize, usize, usize) {
+    let index = |table: &[(&str, &str, &str)], name: &str| table.iter().position(|(n, ..)| *n == name);
+    match action_key(key) {
+        Some((place, part)) => (1, place, index(&ACTION_PARTS, part).unwrap_or(usize::MAX)),
+        None => (0, 0, index(&BUNDLE_FIELDS, key).unwrap_or(usize::MAX)),
+    }
 }
 
 /// The place and part of an action's field name (`a2-daily-cap` → `(2, "daily-cap")`).
