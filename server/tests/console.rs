@@ -525,6 +525,9 @@ fn new_bundle_creates_a_policy_and_never_echoes_markup() -> TestResult {
         assert!(!shown.text.contains(hostile), "{path} echoes markup");
     }
 
+    let probed = get(&s, "/console/scopes/%3Cscript%3Ealert(1)%3C%2Fscript%3E", &cookies)?;
+    assert!(probed.status >= 400 && !probed.text.contains(hostile), "{}", probed.text);
+
     // An existing id is refused rather than given a new edition.
     let again = post_form(&s, "/console/scopes/new", &encoded(&with(&valid, "a0-name", "note.read")), &cookies)?;
     assert_eq!(again.status, 409, "{}", again.text);
