@@ -12,6 +12,7 @@ mod keys;
 mod layout;
 mod overview;
 mod receipts;
+mod scopes;
 mod session;
 mod sign_in;
 mod verify;
@@ -36,6 +37,9 @@ pub fn router() -> Router<Arc<App>> {
         .route("/console/sign-in", get(sign_in::form).post(sign_in::submit))
         .route("/console/sign-out", post(sign_in::sign_out))
         .route("/console/verify", get(verify::form).post(verify::submit))
+        .route("/console/scopes", get(scopes::list))
+        .route("/console/scopes/new", get(scopes::new_form).post(scopes::create))
+        .route("/console/scopes/{policy_id}", get(scopes::show).post(scopes::publish))
         .route("/console/receipts", get(receipts::list))
         .route("/console/receipts/export", get(receipts::export))
         .route("/console/receipts/{id}", get(receipts::show))
