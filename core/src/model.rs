@@ -308,6 +308,19 @@ impl ReceiptFilter {
     }
 }
 
+/// Action receipts issued on one day with one decision and action (and for a denial, one
+/// reason), counted: the rows the console's overview adds up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecisionTally {
+    /// Days since 1970-01-01 (UTC).
+    pub day: i64,
+    pub decision: String,
+    pub action: String,
+    /// The reason of a denial; `None` for the other decisions.
+    pub denial_reason: Option<String>,
+    pub count: u64,
+}
+
 /// A public key of the workspace with its private half (the embedded store keeps both).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SigningKeyRecord {

@@ -278,8 +278,7 @@ fn a_workspace_file_from_before_the_lookup_is_upgraded_with_its_receipts_found()
     // Back to schema version 1, as an engine before the lookup left the file.
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute_batch(
-        "DROP INDEX receipts_by_user; DROP INDEX receipts_by_agent; DROP INDEX receipts_by_action;
-         DROP INDEX receipts_by_decision; DROP INDEX receipts_by_authorization;
+        "DROP INDEX receipts_by_user; DROP INDEX receipts_by_decision; DROP INDEX receipts_by_authorization;
          DROP INDEX receipts_by_reason; DROP INDEX receipts_by_event;
          DROP INDEX confirmations_by_status; DROP INDEX escalations_by_status;
          ALTER TABLE receipts DROP COLUMN user_id; ALTER TABLE receipts DROP COLUMN agent_id;
@@ -297,4 +296,79 @@ fn a_workspace_file_from_before_the_lookup_is_upgraded_with_its_receipts_found()
     assert_eq!(list(&fixture, ListReceipts { user_id: Some("user_42".into()), ..Default::default() }).len(), 4);
     let pending = fixture.engine.list_escalations(Some(PromptStatus::Pending), 10, None).unwrap();
     assert_eq!(pending.items.len(), 1, "the escalation's status was filled in");
+}
+
+#[test]
+fn the_overview_adds_up_to_what_the_lookup_finds() {
+    const DAY: i64 = 86_400_000;
+    for (store, fixture) in both() {
+        let old = fixture.authorize(None);
+        fixture.check(&old, &["account.delete"], json!({}));
+        // Past the 30 days the overview covers (the first authorization has expired by then).
+        fixture.clock.advance_millis(35 * DAY);
+        let alice = fixture.authorize(Some(1_000));
+        for round in 0..3 {
+            fixture.check(&alice, &["email.send"], json!({"recipient_domain": "example.com"}));
+            fixture.check(&alice, &["email.send"], json!({"recipient_domain": format!("other{round}.org")}));
+            fixture.check(&alice, &["account.delete", "refund.issue"], json!({}));
+            if round == 0 {
+                fixture.check(&alice, &["email.send"], json!({"recipient_domain": "blocked.example"}));
+            }
+            fixture.clock.advance_millis(DAY + 1000);
+        }
+        // An escalation asked now is still pending (the earlier ones' windows have passed).
+        fixture.check(&alice, &["account.delete", "refund.issue"], json!({}));
+
+        let overview = fixture.engine.overview().unwrap();
+        assert_eq!(overview.days.len(), 30, "{store}");
+        assert_eq!(overview.days[29].day, fixture.clock.now().start_of_day(), "{store}: the last day is today");
+        let since = overview.days[0].day.to_string();
+        let listed = |decision: &str, action: Option<&str>, reason: Option<&str>| {
+            let mut found = 0;
+            let mut cursor = None;
+            loop {
+                let page = fixture
+                    .engine
+                    .list_receipts(&ListReceipts {
+                        decision: Some(decision.into()),
+                        action: action.map(str::to_string),
+                        reason: reason.map(str::to_string),
+                        since: Some(since.clone()),
+                        page: PageArgs::new(2, cursor.as_deref()),
+                        ..Default::default()
+                    })
+                    .unwrap();
+                found += page.items.len() as u64;
+                match page.next_cursor {
+                    Some(next) if page.has_more => cursor = Some(next),
+                    _ => return found,
+                }
+            }
+        };
+        let per_verb =
+            |pick: fn(&allowly_core::engine::DayOfDecisions) -> u64| overview.days.iter().map(pick).sum::<u64>();
+        assert_eq!(per_verb(|d| d.allow), listed("allow", None, None), "{store}");
+        assert_eq!(per_verb(|d| d.confirm), listed("confirm", None, None), "{store}");
+        assert_eq!(per_verb(|d| d.escalate), listed("escalate", None, None), "{store}");
+        assert_eq!(per_verb(|d| d.deny), listed("deny", None, None), "{store}");
+        assert_eq!((per_verb(|d| d.allow), per_verb(|d| d.deny)), (3, 5), "{store}: the old denial is not counted");
+        assert_eq!(overview.days.iter().filter(|d| d.total() > 0).count(), 4, "{store}: four days with decisions");
+
+        let top = &overview.most_denied_actions[0];
+        assert_eq!((top.name.as_str(), top.count), ("account.delete", 4), "{store}");
+        assert_eq!(top.count, listed("deny", Some("account.delete"), None), "{store}");
+        for reason in &overview.most_denied_reasons {
+            assert_eq!(reason.count, listed("deny", None, Some(&reason.name)), "{store}: {reason:?}");
+        }
+
+        let pending = |status| fixture.engine.list_confirmations(Some(status), 100, None).unwrap().items.len() as u64;
+        assert_eq!(overview.pending_confirmations, pending(PromptStatus::Pending), "{store}");
+        let escalations = fixture.engine.list_escalations(Some(PromptStatus::Pending), 100, None).unwrap().items;
+        assert_eq!(overview.pending_escalations, escalations.len() as u64, "{store}");
+        assert!(overview.pending_escalations > 0, "{store}");
+        let oldest = escalations.iter().map(|e| e.created_at.clone()).min().unwrap();
+        assert!(overview.oldest_pending.unwrap().to_string() <= oldest, "{store}");
+        assert_eq!(overview.decisions_last_minute, 2, "{store}: the last check's two decisions");
+        assert_eq!(overview.budgets.iter().map(|a| a.authorization_id.as_str()).collect::<Vec<_>>(), [alice.as_str()]);
+    }
 }

@@ -1451,6 +1451,23 @@ fn the_engine_stores_reads_back_and_checks_the_full_form() {
     assert!(engine.get_policy("p").is_err(), "nothing was written");
 }
 
+#[test]
+fn the_version_history_lists_every_edition_newest_first() {
+    let engine = Allowly::in_memory().unwrap();
+    let mut body = readme_minimal();
+    body["policy_id"] = json!("history");
+    let first = engine.create_policy(&body).unwrap();
+    body["default_expiry_days"] = json!(7);
+    let second = engine.create_policy(&body).unwrap();
+    engine.archive_policy("history").unwrap();
+    let versions: Vec<i64> =
+        engine.policy_editions("history").unwrap().iter().map(|e| e.policy_ref.policy_version).collect();
+    assert_eq!(versions, [2, 1], "archived editions stay in the history");
+    let editions = engine.policy_editions("history").unwrap();
+    assert_eq!((&editions[0].policy_ref, &editions[1].policy_ref), (&second.policy_ref, &first.policy_ref));
+    assert_eq!(engine.policy_editions("nothing").unwrap_err().code(), "policy_not_found");
+}
+
 // ---- create bodies and references ----
 
 fn create_body() -> Value {

@@ -328,3 +328,256 @@ fn revoking_in_the_console_takes_a_confirmation_and_denies_the_next_check() -> T
     assert!(after.text.contains("revoked") && !after.text.contains("Revoke…"));
     Ok(())
 }
+
+#[test]
+fn the_overview_counts_what_the_receipts_lookup_lists_and_links_to_it() -> TestResult {
+    let s = TestServer::start()?;
+    s.create_policy()?;
+    let id = s.create_authorization(None)?;
+    for _ in 0..3 {
+        s.check(&id, &["account.delete", "email.read"], json!({}))?;
+    }
+    s.check(&id, &["refund.issue"], json!({"resource": "ticket:7"}))?;
+    let (_, cookies) = sign_in(&s, &s.setup)?;
+    let overview = get(&s, "/console", &cookies)?;
+    assert_eq!(overview.status, 200, "{}", overview.text);
+
+    // Today's row of the table: the counts the lookup gives for each decision since midnight.
+    let today = s.request("GET", "/v1/receipts?limit=1", Some(&s.setup), None)?.body["items"][0]["issued_at"]
+        .as_str()
+        .unwrap_or_default()[..10]
+        .to_string();
+    let row_at = overview.text.find(&format!(">{today}</time></th>")).expect("a row for today");
+    let row =
+        &overview.text[row_at..overview.text[row_at..].find("</tr>").map_or(overview.text.len(), |end| row_at + end)];
+    let cells: Vec<u64> = row
+        .split("<td class=\"number\">")
+        .skip(1)
+        .map(|cell| cell.split('>').nth(1).and_then(|text| text.split('<').next()).unwrap_or("x").parse().unwrap())
+        .collect();
+    let mut listed = Vec::new();
+    for decision in ["allow", "confirm", "escalate", "deny"] {
+        let page = s.request(
+            "GET",
+            &format!("/v1/receipts?decision={decision}&since={today}T00:00:00.000Z&limit=100"),
+            Some(&s.setup),
+            None,
+        )?;
+        listed.push(page.body["items"].as_array().map_or(0, Vec::len) as u64);
+    }
+    assert_eq!(cells, listed, "{row}");
+    assert_eq!(listed, [3, 0, 1, 3]);
+    // Each count links to the receipts it counts; the most denied action is listed with its count.
+    assert!(row.contains(&format!("/console/receipts?decision=deny&amp;since={today}T00%3A00%3A00.000Z")), "{row}");
+    assert!(overview.text.contains("Most denied actions"));
+    assert!(overview.text.contains("<code>account.delete</code></a></td><td class=\"number\">3</td>"));
+    assert!(overview.text.contains("id=\"approvals-waiting\" href=\"/console/approvals\">1 waiting"));
+    Ok(())
+}
+
+/// What a browser sends for the form whose opening tag carries `marker`: its inputs and textareas
+/// with their values, checked radios and checkboxes only.
+fn form_fields(page: &str, marker: &str) -> Vec<(String, String)> {
+    let start = page.find(marker).expect("the form");
+    let form = &page[start..start + page[start..].find("</form>").expect("the form's end")];
+    let unescape =
+        |text: &str| text.replace("&quot;", "\"").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&");
+    let attribute = |tag: &str, name: &str| {
+        let key = format!(" {name}=\"");
+        tag.find(&key).map(|at| unescape(tag[at + key.len()..].split('"').next().unwrap_or_default()))
+    };
+    let mut fields = Vec::new();
+    let mut rest = form;
+    while let Some(at) = rest.find(['<']) {
+        rest = &rest[at..];
+        let tag = &rest[..rest.find('>').expect("a tag's end") + 1];
+        let Some(name) = attribute(tag, "name") else {
+            rest = &rest[1..];
+            continue;
+        };
+        if tag.starts_with("<input") {
+            let kind = attribute(tag, "type").unwrap_or_default();
+            if !matches!(kind.as_str(), "radio" | "checkbox") || tag.contains(" checked") {
+                fields.push((name, attribute(tag, "value").unwrap_or_default()));
+            }
+        } else if tag.starts_with("<textarea") {
+            let body = &rest[tag.len()..];
+            fields.push((name, unescape(&body[..body.find("</textarea>").expect("a textarea's end")])));
+        }
+        rest = &rest[tag.len()..];
+    }
+    fields
+}
+
+fn with(fields: &[(String, String)], name: &str, value: &str) -> Vec<(String, String)> {
+    let mut changed: Vec<(String, String)> = fields.iter().filter(|(k, _)| k != name).cloned().collect();
+    changed.push((name.to_string(), value.to_string()));
+    changed
+}
+
+fn encoded(fields: &[(String, String)]) -> String {
+    form(&fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>())
+}
+
+fn newest_version(s: &TestServer, policy_id: &str) -> TestResult<i64> {
+    let policy = s.request("GET", &format!("/v1/policies/{policy_id}"), Some(&s.setup), None)?;
+    Ok(policy.body["policy_ref"]["policy_version"].as_i64().unwrap_or_default())
+}
+
+#[test]
+fn scopes_publish_a_toggled_decision_that_only_later_authorizations_follow() -> TestResult {
+    let s = TestServer::start()?;
+    s.create_policy()?;
+    let before = s.create_authorization(None)?;
+    let (_, cookies) = sign_in(&s, &s.setup)?;
+
+    let listed = get(&s, "/console/scopes", &cookies)?;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    assert!(listed.text.contains("<h2 id=\"agent-0\">support_agent</h2>"), "{}", listed.text);
+    assert!(listed.text.contains("<a href=\"/console/scopes/support\">support</a>"));
+    assert!(listed.text.contains("href=\"/console/scopes/new\">New bundle</a>"));
+
+    let shown = get(&s, "/console/scopes/support", &cookies)?;
+    assert_eq!(shown.status, 200, "{}", shown.text);
+    assert!(shown.text.contains("<legend>email.read</legend>") && shown.text.contains("Version history"));
+    let fields = form_fields(&shown.text, "class=\"editor\"");
+    assert!(fields.contains(&("a0-decision".into(), "allow".into())), "{fields:?}");
+
+    // Sent back unchanged, the form publishes nothing.
+    let same = post_form(&s, "/console/scopes/support", &encoded(&fields), &cookies)?;
+    assert_eq!((same.status, same.header("location")), (303, Some("/console/scopes/support?unchanged=1")));
+    assert_eq!(newest_version(&s, "support")?, 1);
+
+    let toggled =
+        post_form(&s, "/console/scopes/support", &encoded(&with(&fields, "a0-decision", "confirm")), &cookies)?;
+    assert_eq!((toggled.status, toggled.header("location")), (303, Some("/console/scopes/support?published=2")));
+    let after = get(&s, "/console/scopes/support?published=2", &cookies)?;
+    let status = &after.text[after.text.find("role=\"status\"").expect("a status")..];
+    assert!(status.contains("Published version 2") && status.contains("email.read: allow → confirm"), "{status}");
+    let policy = s.request("GET", "/v1/policies/support", Some(&s.setup), None)?;
+    assert_eq!(policy.body["policy_ref"]["policy_version"], 2);
+    assert_eq!(policy.body["definition"]["actions"][0]["policy"]["decision"], "confirm");
+    assert_eq!(policy.body["definition"]["actions"][1], common::definition()["actions"][1], "the rest as it was");
+
+    // The authorization created before keeps version 1; a new one follows version 2.
+    assert_eq!(s.check(&before, &["email.read"], json!({}))?.body["results"]["email.read"]["decision"], "allow");
+    let body = json!({"user_id": "user_2", "policy_id": "support", "metadata": {}});
+    let created = s.json("POST", "/v1/authorizations", Some(&s.runtime), &body)?;
+    let later = created.body["authorization_id"].as_str().unwrap_or_default();
+    assert_eq!(s.check(later, &["email.read"], json!({}))?.body["results"]["email.read"]["decision"], "confirm");
+
+    // `Add an action` shows one more action and publishes nothing; filled in, it is published
+    // with the removal of another.
+    let fields = form_fields(&after.text, "class=\"editor\"");
+    let adding = post_form(&s, "/console/scopes/support", &encoded(&with(&fields, "add", "1")), &cookies)?;
+    assert_eq!(adding.status, 200, "{}", adding.text);
+    assert!(adding.text.contains("<legend>New action</legend>") && adding.text.contains("name=\"a4-new\""));
+    assert_eq!(newest_version(&s, "support")?, 2);
+    let added = with(&form_fields(&adding.text, "class=\"editor\""), "a4-name", "email.archive");
+    let published = post_form(&s, "/console/scopes/support", &encoded(&with(&added, "a3-remove", "on")), &cookies)?;
+    assert_eq!(published.header("location"), Some("/console/scopes/support?published=3"), "{}", published.text);
+    let said = get(&s, "/console/scopes/support?published=3", &cookies)?.text;
+    assert!(said.contains("email.archive: added (confirm)") && said.contains("account.delete: removed"), "{said}");
+
+    let old = get(&s, "/console/scopes/support?version=1", &cookies)?;
+    assert!(old.text.contains("Version 1 (read-only)") && !old.text.contains(">Publish</button>"), "{}", old.text);
+    Ok(())
+}
+
+#[test]
+fn scopes_refuse_forged_invalid_and_stale_forms_and_publish_nothing() -> TestResult {
+    let s = TestServer::start()?;
+    s.create_policy()?;
+    let (_, cookies) = sign_in(&s, &s.setup)?;
+    let shown = get(&s, "/console/scopes/support", &cookies)?;
+    let fields = form_fields(&shown.text, "class=\"editor\"");
+    let changed = with(&fields, "a0-decision", "deny");
+
+    let forged = post_form(&s, "/console/scopes/support", &encoded(&with(&changed, "csrf", "")), &cookies)?;
+    assert_eq!(forged.status, 403);
+    assert_eq!(newest_version(&s, "support")?, 1);
+
+    // Escalate without an approver, and a daily cap that is not a number: each error at its field.
+    let invalid = with(&with(&changed, "a0-decision", "escalate"), "a1-daily-cap", "ten");
+    let refused = post_form(&s, "/console/scopes/support", &encoded(&invalid), &cookies)?;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    assert!(refused.text.contains("role=\"alert\">2 problems"), "{}", refused.text);
+    let approver = &refused.text[refused.text.find("<label for=\"a0-approver\">").expect("the field")..];
+    let message = "<p class=\"field-error\" id=\"a0-approver-error\">Approver is required for <code>escalate</code>";
+    assert!(approver.starts_with(&format!("<label for=\"a0-approver\">Approver</label>{message}")), "{approver}");
+    assert!(approver.contains("aria-invalid=\"true\" aria-describedby=\"a0-approver-error a0-approver-hint\""));
+    let cap = &refused.text[refused.text.find("id=\"a1-daily-cap-error\"").expect("the cap's error")..];
+    assert!(cap.starts_with("id=\"a1-daily-cap-error\">Daily cap must be an integer"), "{cap}");
+    assert!(cap.contains("value=\"ten\""), "what was typed is kept");
+    assert!(refused.text.contains("value=\"escalate\" checked"));
+    assert_eq!(newest_version(&s, "support")?, 1);
+
+    // Conditions that are not JSON are named as such.
+    let broken = post_form(&s, "/console/scopes/support", &encoded(&with(&changed, "a2-conditions", "[{")), &cookies)?;
+    assert_eq!(broken.status, 422);
+    assert!(broken.text.contains("id=\"a2-conditions-error\">Conditions is not valid JSON"), "{}", broken.text);
+
+    // Someone publishes meanwhile: the form based on version 1 is refused, not applied over it.
+    let mut body = common::policy_body("support");
+    body["description"] = json!("edited elsewhere");
+    assert_eq!(s.json("POST", "/v1/policies", Some(&s.setup), &body)?.status, 201);
+    let stale = post_form(&s, "/console/scopes/support", &encoded(&changed), &cookies)?;
+    assert_eq!(stale.status, 409, "{}", stale.text);
+    assert!(stale.text.contains("Version 2 was published while you edited version 1"), "{}", stale.text);
+    assert_eq!(newest_version(&s, "support")?, 2);
+    let policy = s.request("GET", "/v1/policies/support", Some(&s.setup), None)?;
+    assert_eq!(policy.body["definition"]["actions"][0]["policy"]["decision"], "allow");
+    Ok(())
+}
+
+#[test]
+fn new_bundle_creates_a_policy_and_never_echoes_markup() -> TestResult {
+    let s = TestServer::start()?;
+    let (_, cookies) = sign_in(&s, &s.setup)?;
+    let empty = get(&s, "/console/scopes", &cookies)?;
+    assert!(empty.text.contains("No bundle yet"), "{}", empty.text);
+    let blank = get(&s, "/console/scopes/new", &cookies)?;
+    assert_eq!(blank.status, 200, "{}", blank.text);
+    assert!(
+        blank.text.contains("<label for=\"policy_id\">Policy id</label>")
+            && blank.text.contains(">Create bundle</button>")
+    );
+    let fields = form_fields(&blank.text, "class=\"editor new-bundle\"");
+    let hostile = "<script>alert(1)</script>";
+
+    let typed = with(&with(&with(&fields, "policy_id", hostile), "agent_id", "notes_bot"), "a0-name", "note.write");
+    let refused = post_form(&s, "/console/scopes/new", &encoded(&typed), &cookies)?;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    assert!(
+        refused.text.contains("id=\"policy_id-error\">Policy id must use only lowercase letters"),
+        "{}",
+        refused.text
+    );
+    assert!(refused.text.contains("value=\"&lt;script&gt;alert(1)&lt;/script&gt;\""), "{}", refused.text);
+    assert!(!refused.text.contains(hostile));
+
+    let valid = with(&with(&typed, "policy_id", "notes"), "a0-name", hostile);
+    let created = post_form(&s, "/console/scopes/new", &encoded(&with(&valid, "a0-decision", "deny")), &cookies)?;
+    assert_eq!((created.status, created.header("location")), (303, Some("/console/scopes/notes?published=1")));
+    let policy = s.request("GET", "/v1/policies/notes", Some(&s.setup), None)?;
+    assert_eq!(policy.body["policy_ref"]["policy_version"], 1);
+    assert_eq!(policy.body["definition"]["agent_id"], "notes_bot");
+    assert_eq!(policy.body["definition"]["actions"][0]["policy"]["action"], hostile);
+    assert_eq!(policy.body["definition"]["actions"][0]["policy"]["decision"], "deny");
+    for path in ["/console/scopes", "/console/scopes/notes?published=1"] {
+        let shown = get(&s, path, &cookies)?;
+        assert_eq!(shown.status, 200, "{}", shown.text);
+        assert!(shown.text.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{}", shown.text);
+        assert!(!shown.text.contains(hostile), "{path} echoes markup");
+    }
+
+    let probed = get(&s, "/console/scopes/%3Cscript%3Ealert(1)%3C%2Fscript%3E", &cookies)?;
+    assert!(probed.status >= 400 && !probed.text.contains(hostile), "{}", probed.text);
+
+    // An existing id is refused rather than given a new edition.
+    let again = post_form(&s, "/console/scopes/new", &encoded(&with(&valid, "a0-name", "note.read")), &cookies)?;
+    assert_eq!(again.status, 409, "{}", again.text);
+    assert!(again.text.contains("Policy id is taken"), "{}", again.text);
+    assert_eq!(newest_version(&s, "notes")?, 1);
+    Ok(())
+}

@@ -167,6 +167,23 @@ impl Allowly {
         })
     }
 
+    /// Every edition of a policy, archived or not, newest first: its version history.
+    pub fn policy_editions(&self, policy_id: &str) -> Result<Vec<PolicyView>> {
+        ids::check_identifier("policy_id", policy_id)?;
+        self.read(|tx| {
+            let newest = tx
+                .policy_edition(policy_id, None)?
+                .ok_or_else(|| Error::not_found("policy_not_found", "policy", policy_id))?;
+            let mut editions = vec![policy_view(&newest)];
+            for version in (1..newest.policy_ref.policy_version).rev() {
+                if let Some(edition) = tx.policy_edition(policy_id, Some(version))? {
+                    editions.push(policy_view(&edition));
+                }
+            }
+            Ok(editions)
+        })
+    }
+
     /// Newest active edition of every policy, ordered by policy id.
     pub fn list_policies(&self, limit: usize, cursor: Option<&str>) -> Result<Page<PolicyView>> {
         let limit = limit.clamp(1, MAX_PAGE_SIZE);

@@ -5,6 +5,7 @@ mod api_keys;
 mod check;
 mod dispatch;
 mod lifecycle;
+mod overview;
 mod receipts;
 
 use std::num::NonZeroUsize;
@@ -27,6 +28,7 @@ use crate::time::Timestamp;
 
 pub use api_keys::ApiKeyParts;
 pub use lifecycle::{Idempotent, DEFAULT_CONFIRMATION_TTL_SECONDS, MAX_PAGE_SIZE};
+pub use overview::{Counted, DayOfDecisions, Overview, OVERVIEW_DAYS};
 pub use receipts::ExportSummary;
 
 /// Name of the workspace file inside an embedded home directory.

@@ -9,8 +9,8 @@ use parking_lot::Mutex;
 use super::{CheckpointRecord, Loaded, Store, Tx};
 use crate::error::Result;
 use crate::model::{
-    ApiKeyRecord, Authorization, Confirmation, Escalation, IdempotencyRecord, PolicyEdition, PromptStatus,
-    ReceiptFilter, Reservation, SigningKeyRecord, StoredReceipt,
+    ApiKeyRecord, Authorization, Confirmation, DecisionTally, Escalation, IdempotencyRecord, PolicyEdition,
+    PromptStatus, ReceiptFilter, Reservation, SigningKeyRecord, StoredReceipt,
 };
 use crate::time::Timestamp;
 
@@ -341,6 +341,27 @@ impl Tx for MemoryTx<'_> {
             .collect();
         found.sort_by(|a, b| (b.issued_at, &b.receipt_id).cmp(&(a.issued_at, &a.receipt_id)));
         Ok(found.into_iter().take(limit).cloned().collect())
+    }
+
+    fn tally_decisions(&mut self, since: Timestamp) -> Result<Vec<DecisionTally>> {
+        let mut counts: HashMap<(i64, &str, &str, Option<&str>), u64> = HashMap::new();
+        for receipt in self.state.receipts.values().filter(|r| r.issued_at >= since && !r.is_checkpoint) {
+            let facts = &receipt.facts;
+            let Some(action) = facts.action.as_deref() else { continue };
+            let denial_reason = (facts.decision == "deny").then_some(facts.reason.as_str());
+            let day = receipt.issued_at.day_number();
+            *counts.entry((day, &facts.decision, action, denial_reason)).or_default() += 1;
+        }
+        Ok(counts
+            .into_iter()
+            .map(|((day, decision, action, denial_reason), count)| DecisionTally {
+                day,
+                decision: decision.to_string(),
+                action: action.to_string(),
+                denial_reason: denial_reason.map(str::to_string),
+                count,
+            })
+            .collect())
     }
 
     fn first_receipt_at(&mut self) -> Result<Option<Timestamp>> {

@@ -20,8 +20,8 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::model::{
-    ApiKeyRecord, Authorization, Confirmation, Escalation, IdempotencyRecord, PolicyEdition, PromptStatus,
-    ReceiptFilter, Reservation, SigningKeyRecord, StoredReceipt,
+    ApiKeyRecord, Authorization, Confirmation, DecisionTally, Escalation, IdempotencyRecord, PolicyEdition,
+    PromptStatus, ReceiptFilter, Reservation, SigningKeyRecord, StoredReceipt,
 };
 use crate::time::Timestamp;
 
@@ -224,6 +224,10 @@ pub trait Tx {
         before: Option<(Timestamp, String)>,
         limit: usize,
     ) -> Result<Vec<StoredReceipt>>;
+
+    /// Action receipts issued at or after `since` (checkpoints and lifecycle receipts left out),
+    /// counted by day, decision, action and denial reason.
+    fn tally_decisions(&mut self, since: Timestamp) -> Result<Vec<DecisionTally>>;
 
     fn api_key(&mut self, key_id: &str) -> Result<Option<ApiKeyRecord>>;
     /// Inserts or replaces (revocation sets `revoked_at`).

@@ -10,9 +10,10 @@ use maud::{html, Markup, DOCTYPE};
 use super::session::Session;
 
 /// The screens in the navigation, in order: (label, path). A screen is listed once it exists.
-pub const SCREENS: [(&str, &str); 6] = [
+pub const SCREENS: [(&str, &str); 7] = [
     ("Overview", "/console"),
     ("Verify", "/console/verify"),
+    ("Scopes", "/console/scopes"),
     ("Receipts", "/console/receipts"),
     ("Approvals", "/console/approvals"),
     ("Authorizations", "/console/authorizations"),

@@ -10,7 +10,9 @@ mod assets;
 mod authorizations;
 mod keys;
 mod layout;
+mod overview;
 mod receipts;
+mod scopes;
 mod session;
 mod sign_in;
 mod verify;
@@ -31,10 +33,13 @@ pub use session::Sessions;
 /// The console's routes, to be merged into the server's router (outside the API key guard).
 pub fn router() -> Router<Arc<App>> {
     Router::new()
-        .route("/console", get(sign_in::overview))
+        .route("/console", get(overview::show))
         .route("/console/sign-in", get(sign_in::form).post(sign_in::submit))
         .route("/console/sign-out", post(sign_in::sign_out))
         .route("/console/verify", get(verify::form).post(verify::submit))
+        .route("/console/scopes", get(scopes::list))
+        .route("/console/scopes/new", get(scopes::new_form).post(scopes::create))
+        .route("/console/scopes/{policy_id}", get(scopes::show).post(scopes::publish))
         .route("/console/receipts", get(receipts::list))
         .route("/console/receipts/export", get(receipts::export))
         .route("/console/receipts/{id}", get(receipts::show))

@@ -3,7 +3,6 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use allowly_core::model::PromptStatus;
 use allowly_core::ops::Access;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -14,7 +13,7 @@ use serde::Deserialize;
 
 use super::layout::{error_notice, page, respond};
 use super::session::{cookie, random_token, same_token, set_cookie, COOKIE_NAME, LIFETIME, SIGN_IN_COOKIE};
-use super::{over_tls, see_other, signed_in, to_sign_in};
+use super::{over_tls, see_other, to_sign_in};
 use crate::api::{authenticate, blocking, App};
 use crate::connections::ClientAddr;
 
@@ -128,27 +127,4 @@ pub async fn sign_out(State(app): State<Arc<App>>, headers: HeaderMap, Form(form
         ),
         None => to_sign_in(),
     }
-}
-
-/// The landing page.
-pub async fn overview(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    let Some((session, engine)) = signed_in(&app, &headers).await else { return to_sign_in() };
-    let workspace_id = session.workspace_id.clone();
-    let counts = blocking(&app, &workspace_id, move || {
-        let confirmations = engine.list_confirmations(Some(PromptStatus::Pending), 100, None)?.items.len();
-        let escalations = engine.list_escalations(Some(PromptStatus::Pending), 100, None)?.items.len();
-        Ok((confirmations, escalations))
-    })
-    .await;
-    let body = match counts {
-        Ok((confirmations, escalations)) => html! {
-            p { "Workspace " code { (session.workspace_id) } "." }
-            dl class="figures" {
-                div { dt { "Confirmations waiting" } dd { (confirmations) } }
-                div { dt { "Escalations waiting" } dd { (escalations) } }
-            }
-        },
-        Err(err) => error_notice(&err.message),
-    };
-    respond(StatusCode::OK, page("Overview", "/console", Some(&session), body))
 }

@@ -15,7 +15,7 @@ const SCHEMA_VERSION: i32 = MIGRATIONS[MIGRATIONS.len() - 1].0;
 const MIGRATION_LOCK: i64 = 0x616c_6c6f_776c_7900; // "allowly\0"
 
 /// Migrations by version; each runs once, in order, in the migrating transaction.
-const MIGRATIONS: &[(i32, &str)] = &[(1, SCHEMA_V1), (2, SCHEMA_V2)];
+const MIGRATIONS: &[(i32, &str)] = &[(1, SCHEMA_V1), (2, SCHEMA_V2), (3, SCHEMA_V3)];
 
 /// Identifier-like text columns use the "C" collation: byte order, like the other stores, and
 /// independent of the database's locale.
@@ -133,6 +133,18 @@ CREATE INDEX IF NOT EXISTS confirmations_by_status ON allowly.confirmations (wor
 ALTER TABLE allowly.escalations ADD COLUMN IF NOT EXISTS status text;
 UPDATE allowly.escalations SET status = body::jsonb->>'status' WHERE status IS NULL;
 CREATE INDEX IF NOT EXISTS escalations_by_status ON allowly.escalations (workspace_id, status, escalation_id);
+"#;
+
+/// Version 3: fewer indexes for the write path to keep up (each index a receipt enters is more
+/// work per commit). Receipts by agent or action are found by walking the newest receipts (a
+/// workspace has few of each), and by decision only the rarer outcomes are indexed: the partial
+/// index leaves out `allow`, most of a workspace's receipts, which that walk finds at once.
+const SCHEMA_V3: &str = r#"
+DROP INDEX IF EXISTS allowly.receipts_by_agent;
+DROP INDEX IF EXISTS allowly.receipts_by_action;
+DROP INDEX IF EXISTS allowly.receipts_by_decision;
+CREATE INDEX receipts_by_decision ON allowly.receipts (workspace_id, decision, issued_at, receipt_id)
+    WHERE decision <> 'allow';
 "#;
 
 impl PostgresPool {

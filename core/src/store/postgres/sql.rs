@@ -183,6 +183,13 @@ pub(super) const CHECKPOINTS: &str = "SELECT period_start, receipt_id, merkle_ro
 pub(super) const PUT_CHECKPOINT: &str =
     "INSERT INTO allowly.checkpoints (workspace_id, period_start, receipt_id, merkle_root) VALUES ($1, $2, $3, $4)";
 
+/// The overview's counts: action receipts by day, decision, action and denial reason.
+pub(super) const TALLY_DECISIONS: &str = "SELECT issued_at / 86400000 AS day, decision, action,
+        CASE WHEN decision = 'deny' THEN reason END AS denial_reason, count(*)
+    FROM allowly.receipts
+    WHERE workspace_id = $1 AND issued_at >= $2 AND action IS NOT NULL AND NOT is_checkpoint
+    GROUP BY day, decision, action, denial_reason";
+
 /// The members of a [`ReceiptFilter`], in the order of their bits in [`find_receipts`]'s
 /// statement index.
 const RECEIPT_FILTER_COLUMNS: [&str; 7] =
@@ -199,7 +206,7 @@ pub(super) fn find_receipts<'a>(
     until: &'a Option<i64>,
     limit: &'a i64,
 ) -> (&'static str, Vec<&'a (dyn ToSql + Sync)>) {
-    static STATEMENTS: [OnceLock<String>; 1 << 10] = [const { OnceLock::new() }; 1 << 10];
+    static STATEMENTS: [OnceLock<String>; 1 << 11] = [const { OnceLock::new() }; 1 << 11];
     let mut params: Vec<&(dyn ToSql + Sync)> = vec![ws];
     let mut index = 0;
     let members = [
@@ -230,9 +237,16 @@ pub(super) fn find_receipts<'a>(
         params.push(at);
         params.push(id);
     }
+    if filter.decision.as_deref().is_some_and(|decision| decision != "allow") {
+        index |= 1 << 10;
+    }
     params.push(limit);
     let sql = STATEMENTS[index].get_or_init(|| {
         let mut conditions = vec!["workspace_id = $1".to_string()];
+        if index & (1 << 10) != 0 {
+            // Spelled out so a prepared plan may use the partial index, which leaves `allow` out.
+            conditions.push("decision <> 'allow'".to_string());
+        }
         let mut next = 2;
         let mut param = || {
             next += 1;

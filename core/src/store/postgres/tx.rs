@@ -18,8 +18,8 @@ use super::transaction::TxState;
 use super::PostgresStore;
 use crate::error::{Error, Result};
 use crate::model::{
-    ApiKeyRecord, Authorization, Confirmation, Escalation, IdempotencyRecord, PolicyEdition, PromptStatus,
-    ReceiptFilter, Reservation, SigningKeyRecord, StoredReceipt,
+    ApiKeyRecord, Authorization, Confirmation, DecisionTally, Escalation, IdempotencyRecord, PolicyEdition,
+    PromptStatus, ReceiptFilter, Reservation, SigningKeyRecord, StoredReceipt,
 };
 use crate::store::{CheckpointRecord, Loaded, Tx};
 use crate::time::Timestamp;
@@ -688,6 +688,22 @@ impl Tx for PgTx<'_> {
         let limit = limit_param(limit);
         let (sql, params) = find_receipts(&ws, filter, &before, &since, &until, &limit);
         self.receipts(sql, &params)
+    }
+
+    fn tally_decisions(&mut self, since: Timestamp) -> Result<Vec<DecisionTally>> {
+        let ws = self.ws();
+        let rows = self.query(TALLY_DECISIONS, &[&ws, &since.millis()])?;
+        rows.iter()
+            .map(|row| {
+                Ok(DecisionTally {
+                    day: get(row, 0)?,
+                    decision: get(row, 1)?,
+                    action: get(row, 2)?,
+                    denial_reason: get(row, 3)?,
+                    count: get::<i64>(row, 4)?.max(0).unsigned_abs(),
+                })
+            })
+            .collect()
     }
 
     fn first_receipt_at(&mut self) -> Result<Option<Timestamp>> {
