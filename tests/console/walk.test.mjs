@@ -124,13 +124,14 @@ test('the Content-Security-Policy blocks inline script (so axe runs in a bypassC
 });
 
 test('Scopes: confirm on an action, Publish; new authorizations get confirm, older ones keep their snapshot', async () => {
-  await go('/console/scopes');
+  await open('Scopes');
   assert.equal(new URL(page.url()).pathname, '/console/scopes');
   const link = page.getByRole('link', { name: POLICY, exact: true });
   assert.equal(await link.count(), 1, `the Scopes list links to ${POLICY}`);
   await capture(page, 'scopes', watch);
 
   await follow(link);
+  assert.equal(await heading(), POLICY);
   const group = page.getByRole('group', { name: 'ticket.reply', exact: true });
   assert.equal(await group.count(), 1, 'a fieldset named ticket.reply');
   for (const decision of ['allow', 'confirm', 'escalate', 'deny']) {

@@ -123,7 +123,8 @@ fn decisions_chart(overview: &Overview) -> Markup {
                 }
             }
             figure class="chart" {
-                svg viewBox=(view_box) role="img" aria-labelledby="per-day" preserveAspectRatio="xMidYMid meet" {
+                // A group, not an image: each bar is a link (named by its title) to the receipts it counts.
+                svg viewBox=(view_box) role="group" aria-labelledby="per-day" preserveAspectRatio="xMidYMid meet" {
                     @for fraction in [0.0, 0.5, 1.0] {
                         @let y = bottom - CHART_HEIGHT as f64 * fraction;
                         line class="grid" x1=(AXIS) x2=(CHART_WIDTH - RIGHT) y1=(fmt(y)) y2=(fmt(y)) {}
