@@ -36,7 +36,7 @@ pub async fn list(State(app): State<Arc<App>>, headers: HeaderMap, Query(query):
             @if page.items.is_empty() { p { "No authorization yet: an app creates one when a user authorizes an agent." } }
             @else {
                 div class="scroll" {
-                    table {
+                    table class="stack" {
                         caption class="visually-hidden" { "Authorizations" }
                         thead { tr {
                             th scope="col" { "Authorization" } th scope="col" { "User" } th scope="col" { "Agent" }
@@ -46,11 +46,11 @@ pub async fn list(State(app): State<Arc<App>>, headers: HeaderMap, Query(query):
                             @for a in &page.items {
                                 tr {
                                     td { a href={ "/console/authorizations/" (a.authorization_id) } { code { (a.authorization_id) } } }
-                                    td { (a.user_id) }
-                                    td { (a.agent_id) }
+                                    td data-label="User" { (a.user_id) }
+                                    td data-label="Agent" { (a.agent_id) }
                                     td { (status_tag(a.status)) }
-                                    td { (budget_text(a)) }
-                                    td { (when(&a.expires_at)) }
+                                    td data-label="Budget" { (budget_text(a)) }
+                                    td data-label="Expires" { (when(&a.expires_at)) }
                                 }
                             }
                         }

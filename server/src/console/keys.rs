@@ -25,7 +25,7 @@ pub async fn show(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
             html! {
                 p { "Receipts are signed with Ed25519. Anyone can verify them offline with this document and the fingerprints they trust." }
                 div class="scroll" {
-                    table {
+                    table class="stack" {
                         caption class="visually-hidden" { "Signing keys" }
                         thead { tr { th scope="col" { "Key" } th scope="col" { "Fingerprint" } th scope="col" { "Active from" } th scope="col" { "Active until" } th scope="col" { "" } } }
                         tbody {
@@ -33,8 +33,8 @@ pub async fn show(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
                                 tr {
                                     td { code { (key.key_id) } }
                                     td class="hash" { code id={ "fingerprint-" (index) } { (key.public_key_fingerprint) } }
-                                    td { (when(&key.active_from)) }
-                                    td { @if let Some(until) = &key.active_until { (when(until)) } @else { "active" } }
+                                    td data-label="Active from" { (when(&key.active_from)) }
+                                    td data-label="Active until" { @if let Some(until) = &key.active_until { (when(until)) } @else { "active" } }
                                     td { button type="button" class="secondary" data-copy={ "fingerprint-" (index) } aria-label={ "Copy the fingerprint of " (key.key_id) } { "Copy" } }
                                 }
                             }

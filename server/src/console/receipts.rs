@@ -163,7 +163,7 @@ fn results_table(page: &Page<ReceiptSummary>, filters: &Filters) -> Markup {
             p { "No receipt matches these filters." }
         } @else {
             div class="scroll" {
-                table {
+                table class="stack" {
                     caption class="visually-hidden" { "Receipts" }
                     thead { tr {
                         th scope="col" { "Issued" } th scope="col" { "Decision" } th scope="col" { "Action or event" }
@@ -176,9 +176,9 @@ fn results_table(page: &Page<ReceiptSummary>, filters: &Filters) -> Markup {
                                 td { a href={ "/console/receipts/" (receipt.receipt_id) } { (when(&receipt.issued_at)) } }
                                 td { span class={ "tag " (receipt.decision) } { (receipt.decision) } }
                                 td { (receipt.action.as_deref().or(receipt.event.as_deref()).unwrap_or("-")) }
-                                td { (receipt.user_id) }
-                                td { (receipt.agent_id) }
-                                td class="wrap" { code { (breakable(&receipt.reason)) } }
+                                td data-label="User" { (receipt.user_id) }
+                                td data-label="Agent" { (receipt.agent_id) }
+                                td class="wrap" data-label="Reason" { code { (breakable(&receipt.reason)) } }
                             }
                         }
                     }
