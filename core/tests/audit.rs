@@ -372,3 +372,72 @@ fn the_overview_adds_up_to_what_the_lookup_finds() {
         assert_eq!(overview.budgets.iter().map(|a| a.authorization_id.as_str()).collect::<Vec<_>>(), [alice.as_str()]);
     }
 }
+
+#[test]
+fn an_unlocked_allow_links_to_the_question_and_the_answer() {
+    for (store, fixture) in both() {
+        let id = fixture.authorize(None);
+        let mail = json!({"recipient_domain": "other.org"});
+        let asked = fixture.check(&id, &["email.send", "refund.issue"], mail.clone());
+        let result = |response: &allowly_core::model::CheckResponse, action: &str| {
+            serde_json::to_value(response).unwrap()["results"][action].clone()
+        };
+        let (confirm, escalate) = (result(&asked, "email.send"), result(&asked, "refund.issue"));
+        let nonce = confirm["confirm_nonce"].as_str().unwrap();
+        let escalation_id = escalate["escalation"]["escalation_id"].as_str().unwrap();
+        fixture.engine.resolve_confirmation(nonce, true, None).unwrap();
+        let approved = allowly_core::model::Resolution::Approved;
+        fixture.engine.resolve_escalation(escalation_id, approved, "finance_lead", None).unwrap();
+        let answer_to = |event: &str| {
+            let answers = list(&fixture, ListReceipts { event: Some(event.into()), ..Default::default() });
+            assert_eq!(answers.len(), 1, "{store}");
+            answers[0].receipt_id.clone()
+        };
+        let (confirmation_answer, escalation_answer) =
+            (answer_to("confirmation.resolve"), answer_to("escalation.resolve"));
+        fixture.clock.advance_millis(1000);
+        let unlocked = fixture.check(&id, &["email.send", "refund.issue"], mail.clone());
+        let (mail_allow, refund_allow) = (result(&unlocked, "email.send"), result(&unlocked, "refund.issue"));
+        assert_eq!(
+            (mail_allow["decision"].as_str(), refund_allow["decision"].as_str()),
+            (Some("allow"), Some("allow"))
+        );
+
+        let related = |receipt: &Value| -> Vec<(&'static str, String)> {
+            let receipt_id = receipt["receipt_id"].as_str().unwrap();
+            fixture
+                .engine
+                .related_receipts(receipt_id)
+                .unwrap()
+                .into_iter()
+                .map(|r| (r.relation, r.receipt_id))
+                .collect()
+        };
+        let confirm_id = confirm["receipt_id"].as_str().unwrap().to_string();
+        let escalate_id = escalate["receipt_id"].as_str().unwrap().to_string();
+        assert_eq!(
+            related(&mail_allow),
+            [
+                ("Confirmation that unlocked this allow", confirmation_answer.clone()),
+                ("Confirmation asked by", confirm_id.clone())
+            ],
+            "{store}"
+        );
+        assert_eq!(
+            related(&refund_allow),
+            [
+                ("Escalation that unlocked this allow", escalation_answer.clone()),
+                ("Escalation asked by", escalate_id.clone())
+            ],
+            "{store}"
+        );
+        assert_eq!(related(&confirm), [("Answered by", confirmation_answer.clone())], "{store}");
+        assert_eq!(related(&escalate), [("Answered by", escalation_answer.clone())], "{store}");
+        let answer = fixture.engine.related_receipts(&confirmation_answer).unwrap();
+        assert_eq!(answer[0].receipt_id, confirm_id, "{store}");
+
+        // An allow no approval unlocked has no relations.
+        let plain = fixture.check(&id, &["email.send"], json!({"recipient_domain": "example.com"}));
+        assert!(related(&result(&plain, "email.send")).is_empty(), "{store}");
+    }
+}

@@ -264,6 +264,16 @@ fn approvals_resolved_in_the_console_unlock_the_next_check() -> TestResult {
     assert_eq!(approved.status, 303, "{}", approved.text);
     let allowed = s.check(&id, &["email.send"], json!({"resource": "ticket:7"}))?;
     assert_eq!(allowed.body["results"]["email.send"]["decision"], "allow", "{}", allowed.text);
+    // The allow's page links to the approval that unlocked it and to the question it answered.
+    let allow_id = allowed.body["results"]["email.send"]["receipt_id"].as_str().unwrap_or_default();
+    let shown = get(&s, &format!("/console/receipts/{allow_id}"), &cookies)?;
+    let asked_id = asked.body["results"]["email.send"]["receipt_id"].as_str().unwrap_or_default();
+    assert!(shown.text.contains("Confirmation that unlocked this allow"), "{}", shown.text);
+    assert!(
+        shown.text.contains(&format!("Confirmation asked by: <a href=\"/console/receipts/{asked_id}\">")),
+        "{}",
+        shown.text
+    );
 
     let rejected = post_form(
         &s,

@@ -7,6 +7,7 @@ mod dispatch;
 mod lifecycle;
 mod overview;
 mod receipts;
+mod related;
 
 use std::num::NonZeroUsize;
 use std::path::Path;
@@ -30,6 +31,7 @@ pub use api_keys::ApiKeyParts;
 pub use lifecycle::{Idempotent, DEFAULT_CONFIRMATION_TTL_SECONDS, MAX_PAGE_SIZE};
 pub use overview::{Counted, DayOfDecisions, Overview, OVERVIEW_DAYS};
 pub use receipts::ExportSummary;
+pub use related::RelatedReceipt;
 
 /// Name of the workspace file inside an embedded home directory.
 pub const DATABASE_FILE: &str = "allowly.db";

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use allowly_core::engine::RelatedReceipt;
 use allowly_core::model::{Page, ReceiptEnvelope, ReceiptSummary};
 use allowly_core::ops::{ListReceipts, PageArgs};
 use allowly_core::receipt::{decode_receipt, KeySet, Verifier};
@@ -237,11 +238,12 @@ pub async fn show(State(app): State<Arc<App>>, headers: HeaderMap, Path(receipt_
     let found = blocking(&app, &session.workspace_id, move || {
         let stored = engine.receipt(&id)?;
         let checked = check_signature(&engine, &stored.receipt.to_value());
-        Ok((stored.receipt, checked))
+        let related = engine.related_receipts(&id)?;
+        Ok((stored.receipt, checked, related))
     })
     .await;
     let body = match found {
-        Ok((receipt, checked)) => receipt_page(&receipt_id, &receipt.to_value(), checked),
+        Ok((receipt, checked, related)) => receipt_page(&receipt_id, &receipt.to_value(), checked, &related),
         Err(err) => {
             return respond(
                 err.status,
@@ -305,7 +307,7 @@ fn check_signature(engine: &Allowly, receipt: &Value) -> SignatureCheck {
     }
 }
 
-fn receipt_page(receipt_id: &str, receipt: &Value, check: SignatureCheck) -> Markup {
+fn receipt_page(receipt_id: &str, receipt: &Value, check: SignatureCheck, related: &[RelatedReceipt]) -> Markup {
     let payload = decode_receipt(receipt).unwrap_or(Value::Null);
     let text = |name: &str| payload.get(name).and_then(Value::as_str).unwrap_or("-").to_string();
     let pretty = serde_json::to_string_pretty(&payload).unwrap_or_default();
@@ -326,7 +328,8 @@ fn receipt_page(receipt_id: &str, receipt: &Value, check: SignatureCheck) -> Mar
             div { dt { "Agent" } dd { (text("agent_id")) } }
             div { dt { "Authorization" } dd {
                 @if let Some(id) = authorization {
-                    a href={ "/console/receipts?authorization_id=" (id) } { code { (id) } }
+                    a href={ "/console/authorizations/" (id) } { code { (id) } }
+                    " · " a href={ "/console/receipts?authorization_id=" (id) } { "its receipts" }
                 } @else { "-" }
             } }
             div { dt { "Policy" } dd {
@@ -342,6 +345,21 @@ fn receipt_page(receipt_id: &str, receipt: &Value, check: SignatureCheck) -> Mar
                     (micros("spent_after_micros").map_or("unchanged".into(), |m| m.to_string()))
                     " of " (micros("limit_micros").map_or("no limit".into(), |m| m.to_string())) " micros"
                 } }
+            }
+        }
+        @if !related.is_empty() {
+            section aria-labelledby="related" {
+                h2 id="related" { "Related receipts" }
+                ul class="plain" {
+                    @for r in related {
+                        li {
+                            (r.relation) ": "
+                            a href={ "/console/receipts/" (r.receipt_id) } { code { (r.receipt_id) } }
+                            " " span class={ "tag " (r.decision) } { (r.decision) }
+                            " " span class="muted small" { time datetime=(r.issued_at.to_string()) { (r.issued_at.to_string()) } }
+                        }
+                    }
+                }
             }
         }
         section aria-labelledby="signature" {
