@@ -112,7 +112,10 @@ export type AuthorizationCreateParams = Omit<
   metadata?: JsonObject | null;
 };
 
-export type ListParams = Options<Wire.ListAuthorizations>;
+/** A page: `limit` and `cursor` (`Wire.ListPolicies`). */
+export type ListParams = Options<Wire.ListPolicies>;
+/** `list_authorizations`'s arguments (`Wire.ListAuthorizations`), camelCased: a page, each filter one that must match. */
+export type ListAuthorizationsParams = Options<Wire.ListAuthorizations>;
 /** `list_confirmations`'s arguments (`Wire.ListConfirmations`): `status` and a page. */
 export type ListConfirmationsParams = Options<Wire.ListConfirmations>;
 /** `list_escalations`'s arguments (`Wire.ListEscalations`): `status` and a page. */
@@ -297,7 +300,8 @@ export declare class Authorizations {
   private constructor();
   create(params: AuthorizationCreateParams): Promise<AuthorizationCreated>;
   revoke(authorizationId: string, options?: RevokeAuthorizationOptions): Promise<AuthorizationRevoked>;
-  list(params?: ListParams): Promise<Page<AuthorizationView>>;
+  /** One page in creation order, by `userId`, `agentId` and `status` as it stands now; follow `nextCursor` while `hasMore`. */
+  list(params?: ListAuthorizationsParams): Promise<Page<AuthorizationView>>;
   get(authorizationId: string): Promise<AuthorizationView>;
 }
 

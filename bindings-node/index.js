@@ -571,8 +571,23 @@ class Authorizations {
     );
   }
 
+  /**
+   * One page in creation order, each given option a filter that must match: `userId`, `agentId`,
+   * `status` (`active`, `revoked` or `expired`, as it stands now). A page of a status may hold
+   * fewer than `limit`: follow `nextCursor` while `hasMore`.
+   */
   async list(params) {
-    return camelize(await this.#call('list_authorizations', listArgs(params, 'authorizations.list')));
+    const p = object(params, 'authorizations.list');
+    known(p, 'authorizations.list', ['userId', 'agentId', 'status', 'limit', 'cursor']);
+    return camelize(
+      await this.#call('list_authorizations', {
+        user_id: p.userId,
+        agent_id: p.agentId,
+        status: p.status,
+        limit: p.limit,
+        cursor: p.cursor,
+      }),
+    );
   }
 
   async get(authorizationId) {

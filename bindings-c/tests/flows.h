@@ -371,6 +371,18 @@ static void run_call_flow(const allowly_engine *admin, const allowly_engine *eng
   CHECK_CONTAINS(answer, "\"items\":[{");
   CHECK_CONTAINS(answer, "\"has_more\":");
   allowly_string_free(answer);
+  /* The list's filters: by user, agent and status as it stands now; an unknown status is refused. */
+  answer = call_op(engine, "list_authorizations",
+                   "{\"user_id\":\"user_7\",\"agent_id\":\"support_bot\",\"status\":\"active\"}", ALLOWLY_RESULT_OK,
+                   __LINE__);
+  CHECK_CONTAINS(answer, auth);
+  allowly_string_free(answer);
+  answer = call_op(engine, "list_authorizations", "{\"user_id\":\"user_7\",\"status\":\"revoked\"}", ALLOWLY_RESULT_OK,
+                   __LINE__);
+  CHECK(answer == NULL || strstr(answer, auth) == NULL);
+  allowly_string_free(answer);
+  expect_call_error(engine, "list_authorizations", "{\"status\":\"frozen\"}", ALLOWLY_RESULT_INVALID_REQUEST,
+                    "invalid_request", 422, "invalid_request", __LINE__);
   snprintf(args, sizeof args,
            "{\"authorization_id\":\"%s\",\"revoked_by\":\"c_calls\",\"idempotency_key\":\"revoke-%s\"}", auth, auth);
   char *revoked = call_op(engine, "revoke_authorization", args, ALLOWLY_RESULT_OK, __LINE__);

@@ -193,9 +193,12 @@ export type KeyDocument = { workspace_id: string, keys: Array<PublishedKey>, };
 export type ListApiKeys = Record<symbol, never>;
 
 /**
- * `GET /v1/authorizations`: one page, newest first.
+ * `GET /v1/authorizations`: one page in creation order (by id, oldest first), each given member
+ * a filter that must match. `status` is the status as it stands now (an active authorization past
+ * its `expires_at` is `expired`); a page may then hold fewer than `limit`: follow `next_cursor`
+ * while `has_more`.
  */
-export type ListAuthorizations = { limit?: number, cursor?: string | null, };
+export type ListAuthorizations = { user_id?: string | null, agent_id?: string | null, status?: AuthorizationStatus | null, limit?: number, cursor?: string | null, };
 
 /**
  * `GET /v1/confirmations`: confirmations newest first, by `status` as it stands now (`pending`:

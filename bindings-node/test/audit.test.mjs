@@ -101,3 +101,23 @@ test('receipts.list/verify, confirmations.list and escalations.list', async () =
   assert.notEqual(untrusted.receipts[0].error, null);
   await assert.rejects(client.receipts.verify(envelope, { trusted: [] }), InvalidRequestError);
 });
+
+test('authorizations.list by userId, agentId and status', async () => {
+  const client = Allowly.embedded({ home: tempHome() });
+  await client.policies.create(examplePolicy());
+  const mine = (await client.authorizations.create({ userId: 'user_42', policyId: 'support_agent' })).authorizationId;
+  const theirs = (await client.authorizations.create({ userId: 'user_7', policyId: 'support_agent' })).authorizationId;
+  await client.authorizations.revoke(theirs);
+  const ids = (page) => page.items.map((a) => a.authorizationId);
+
+  const listed = await client.authorizations.list({ userId: 'user_42' });
+  assert.deepEqual([ids(listed), listed.hasMore], [[mine], false]);
+  const revoked = await client.authorizations.list({ status: 'revoked' });
+  assert.deepEqual(revoked.items.map((a) => [a.authorizationId, a.status]), [[theirs, 'revoked']]);
+  assert.deepEqual(ids(await client.authorizations.list({ userId: 'user_7', status: 'active' })), []);
+  const agentId = listed.items[0].agentId;
+  assert.deepEqual(ids(await client.authorizations.list({ agentId, status: 'active', limit: 1 })), [mine]);
+  assert.deepEqual(ids(await client.authorizations.list({ agentId: 'nobody' })), []);
+  await assert.rejects(client.authorizations.list({ status: 'frozen' }), (err) => err.fields[0]?.field === 'status');
+  await assert.rejects(client.authorizations.list({ user: 'user_42' }), InvalidRequestError);
+});

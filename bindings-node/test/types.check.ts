@@ -54,7 +54,13 @@ export async function surfaceCalls(): Promise<void> {
   await client.confirmations.list({ status: 'done' });
   // @ts-expect-error: the options are camelCase
   await client.receipts.list({ user_id: 'u' });
-  void nonce, fallback, when, more, signature, secret, camel, decided, errorClass, confirmationUser, approver;
+  const granted = await client.authorizations.list({ userId: 'user_42', agentId: 'bot', status: 'active', limit: 5 });
+  const grantStatus: 'active' | 'revoked' | 'expired' | undefined = granted.items[0]?.status;
+  // @ts-expect-error: not a status of an authorization
+  await client.authorizations.list({ status: 'pending' });
+  // @ts-expect-error: policies are listed by page only
+  await client.policies.list({ userId: 'u' });
+  void nonce, fallback, when, more, signature, secret, camel, decided, errorClass, confirmationUser, approver, grantStatus;
 }
 
 export function errors(err: unknown): number | undefined {

@@ -110,3 +110,29 @@ def test_audit_methods(home: str) -> None:
     async_client = allowly.Allowly.embedded(home)
     assert asyncio.run(async_client.receipts.list(decision="deny")) == client.receipts.list(decision="deny")
     assert asyncio.run(async_client.escalations.list(status="pending")) == client.escalations.list(status="pending")
+
+
+def test_authorizations_list_by_user_agent_and_status(home: str) -> None:
+    client = Allowly.embedded(home)
+    publish(client)
+    mine = client.authorizations.create(user_id="user_42", policy_id="support_agent").authorization_id
+    theirs = client.authorizations.create(user_id="user_7", policy_id="support_agent").authorization_id
+    client.authorizations.revoke(theirs)
+
+    listed = client.authorizations.list(user_id="user_42")
+    assert [a.authorization_id for a in listed.items] == [mine] and not listed.has_more
+    revoked = client.authorizations.list(status="revoked").items
+    assert [(a.authorization_id, a.status) for a in revoked] == [(theirs, "revoked")]
+    assert [a.authorization_id for a in client.authorizations.list(user_id="user_7", status="active").items] == []
+    agent = client.authorizations.list(agent_id=listed.items[0].agent_id, status="active", limit=1)
+    assert [a.authorization_id for a in agent.items] == [mine]
+    assert client.authorizations.list(agent_id="nobody").items == []
+    with pytest.raises(InvalidRequestError) as bad_status:
+        client.authorizations.list(status="frozen")
+    assert bad_status.value.fields[0].field == "status"
+    with pytest.raises(AllowlyTypeError):
+        client.authorizations.list(user_id=42)  # type: ignore[arg-type]
+
+    async_client = allowly.Allowly.embedded(home)
+    assert asyncio.run(async_client.authorizations.list(status="revoked")) == client.authorizations.list(
+        status="revoked")

@@ -336,7 +336,7 @@ pub struct PageArgs {
 pub enum AuthorizationsCommand {
     /// Authorize a user's agent from a policy edition.
     Create(CreateAuthorizationArgs),
-    /// Authorizations ordered by id.
+    /// Authorizations in creation order (by id).
     List {
         #[command(flatten)]
         page: PageArgs,

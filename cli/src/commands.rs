@@ -221,7 +221,10 @@ fn authorizations(engine: &dyn Api, command: &AuthorizationsCommand, out: &Outpu
             out.emit(&created, output::authorization_created)
         }
         AuthorizationsCommand::List { page, .. } => {
-            let listed = engine.list_authorizations(page.limit, page.cursor.as_deref())?;
+            let listed = engine.list_authorizations(&allowly_core::ops::ListAuthorizations {
+                page: allowly_core::ops::PageArgs::new(page.limit, page.cursor.as_deref()),
+                ..Default::default()
+            })?;
             out.emit(&listed, output::authorizations)
         }
         AuthorizationsCommand::Show { authorization_id, .. } => {

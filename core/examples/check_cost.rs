@@ -61,8 +61,13 @@ fn setup(file: &Path) -> AnyResult<()> {
 
 fn run(file: &Path, checks: usize) -> AnyResult<()> {
     let engine = engine(file)?;
-    let authorization_id =
-        engine.list_authorizations(1, None)?.items.first().ok_or("run setup first")?.authorization_id.clone();
+    let authorization_id = engine
+        .list_authorizations(&Default::default())?
+        .items
+        .first()
+        .ok_or("run setup first")?
+        .authorization_id
+        .clone();
     let request = CheckRequest {
         authorization_id,
         actions: vec!["email.send".into()],

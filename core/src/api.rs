@@ -131,8 +131,9 @@ pub trait Api: Send + Sync {
             },
         )
     }
-    fn list_authorizations(&self, limit: usize, cursor: Option<&str>) -> Result<Page<AuthorizationView>> {
-        run(self, ops::ListAuthorizations { page: PageArgs::new(limit, cursor) })
+    /// Authorizations in creation order, by user, agent and status as it stands now (`GET /v1/authorizations`).
+    fn list_authorizations(&self, request: &ops::ListAuthorizations) -> Result<Page<AuthorizationView>> {
+        run(self, request.clone())
     }
     fn get_authorization(&self, authorization_id: &str) -> Result<AuthorizationView> {
         run(self, ops::GetAuthorization { authorization_id: authorization_id.to_string() })

@@ -276,6 +276,22 @@ impl ReceiptFacts {
     }
 }
 
+/// Which authorizations a list reads from the store: every `Some` member must match. Status is
+/// not a member: it changes with time (an active authorization expires without being written),
+/// so the engine decides it on the rows read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuthorizationFilter {
+    pub user_id: Option<String>,
+    pub agent_id: Option<String>,
+}
+
+impl AuthorizationFilter {
+    pub fn matches(&self, authorization: &Authorization) -> bool {
+        let is = |wanted: &Option<String>, value: &str| wanted.as_deref().is_none_or(|w| w == value);
+        is(&self.user_id, &authorization.user_id) && is(&self.agent_id, &authorization.agent_id)
+    }
+}
+
 /// Which receipts an audit lookup wants: every `Some` member must match.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ReceiptFilter {

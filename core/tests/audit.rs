@@ -7,8 +7,9 @@ mod common;
 
 use std::collections::HashSet;
 
-use allowly_core::model::{AuthorizationCreate, PromptStatus, ReceiptSummary};
-use allowly_core::ops::{ListReceipts, PageArgs, VerifyReceipts};
+use allowly_core::engine::STATUS_SCAN_ROWS;
+use allowly_core::model::{AuthorizationCreate, AuthorizationStatus, PromptStatus, ReceiptSummary};
+use allowly_core::ops::{ListAuthorizations, ListReceipts, PageArgs, Request, VerifyReceipts};
 use allowly_core::{Clock, ErrorKind};
 use common::{both, signed, Fixture};
 use serde_json::{json, Value};
@@ -284,7 +285,10 @@ fn a_workspace_file_from_before_the_lookup_is_upgraded_with_its_receipts_found()
          ALTER TABLE receipts DROP COLUMN user_id; ALTER TABLE receipts DROP COLUMN agent_id;
          ALTER TABLE receipts DROP COLUMN action; ALTER TABLE receipts DROP COLUMN event;
          ALTER TABLE receipts DROP COLUMN decision; ALTER TABLE receipts DROP COLUMN reason;
-         ALTER TABLE escalations DROP COLUMN status; PRAGMA user_version = 1;",
+         ALTER TABLE escalations DROP COLUMN status;
+         DROP INDEX authorizations_by_user; DROP INDEX authorizations_by_agent;
+         ALTER TABLE authorizations DROP COLUMN user_id; ALTER TABLE authorizations DROP COLUMN agent_id;
+         PRAGMA user_version = 1;",
     )
     .unwrap();
     drop(conn);
@@ -296,6 +300,201 @@ fn a_workspace_file_from_before_the_lookup_is_upgraded_with_its_receipts_found()
     assert_eq!(list(&fixture, ListReceipts { user_id: Some("user_42".into()), ..Default::default() }).len(), 4);
     let pending = fixture.engine.list_escalations(Some(PromptStatus::Pending), 10, None).unwrap();
     assert_eq!(pending.items.len(), 1, "the escalation's status was filled in");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Authorizations by user, agent and status
+
+/// An authorization of `user_id` to the agent of `policy_id`, one second after the previous one
+/// (so creation order is id order), expiring at `expires_at` when given.
+fn grant(fixture: &Fixture, user_id: &str, policy_id: &str, expires_at: Option<String>) -> String {
+    fixture.clock.advance_millis(1000);
+    fixture
+        .engine
+        .create_authorization(&AuthorizationCreate {
+            user_id: user_id.into(),
+            policy_id: policy_id.into(),
+            expires_at,
+            ..Default::default()
+        })
+        .unwrap()
+        .authorization_id
+}
+
+/// The fixture's policy again for another agent.
+fn publish_billing_policy(fixture: &Fixture) {
+    let mut billing = common::support_policy();
+    billing["policy_id"] = json!("billing");
+    billing["agent_id"] = json!("billing_bot");
+    fixture.engine.create_policy(&billing).unwrap();
+}
+
+/// Every authorization `request` lists, page after page; and the number of pages.
+fn all_authorizations(fixture: &Fixture, request: ListAuthorizations) -> (Vec<String>, usize) {
+    let (mut ids, mut pages, mut cursor) = (Vec::new(), 0, None::<String>);
+    loop {
+        let page = fixture
+            .engine
+            .list_authorizations(&ListAuthorizations {
+                page: PageArgs { cursor: cursor.clone(), ..request.page.clone() },
+                ..request.clone()
+            })
+            .unwrap();
+        pages += 1;
+        ids.extend(page.items.into_iter().map(|a| a.authorization_id));
+        match page.next_cursor {
+            Some(next) if page.has_more => cursor = Some(next),
+            _ => return (ids, pages),
+        }
+    }
+}
+
+#[test]
+fn authorizations_are_listed_by_user_agent_and_status_as_it_stands_now() {
+    for (store, fixture) in both() {
+        fixture.authorize(None);
+        publish_billing_policy(&fixture);
+        let soon = fixture.clock.now().plus_millis(3_600_000).to_string();
+        let a1 = grant(&fixture, "user_42", "support_agent", None);
+        let a2 = grant(&fixture, "user_bob", "support_agent", None);
+        let a3 = grant(&fixture, "user_42", "billing", None);
+        let a4 = grant(&fixture, "user_42", "support_agent", Some(soon));
+        let a5 = grant(&fixture, "user_bob", "billing", None);
+        fixture.engine.revoke_authorization(&a5, None, None).unwrap();
+        // Past the first hour: `a4` was never written again, and is expired now.
+        fixture.clock.advance_millis(2 * 3_600_000);
+
+        let everything = all_authorizations(&fixture, ListAuthorizations::default()).0;
+        let first = everything[0].clone();
+        assert_eq!(
+            everything,
+            [first.as_str(), a1.as_str(), a2.as_str(), a3.as_str(), a4.as_str(), a5.as_str()],
+            "{store}: creation order"
+        );
+        let listed = |user: Option<&str>, agent: Option<&str>, status: Option<AuthorizationStatus>| {
+            let request = ListAuthorizations {
+                user_id: user.map(str::to_string),
+                agent_id: agent.map(str::to_string),
+                status,
+                page: PageArgs::new(1, None),
+            };
+            // Pages of one, so the cursor carries every filter along.
+            all_authorizations(&fixture, request).0
+        };
+        assert_eq!(
+            listed(Some("user_42"), None, None),
+            [first.as_str(), a1.as_str(), a3.as_str(), a4.as_str()],
+            "{store}"
+        );
+        assert_eq!(listed(None, Some("billing_bot"), None), [a3.as_str(), a5.as_str()], "{store}");
+        assert_eq!(listed(Some("user_42"), Some("billing_bot"), None), [a3.as_str()], "{store}");
+        assert_eq!(
+            listed(None, None, Some(AuthorizationStatus::Active)),
+            [first.as_str(), a1.as_str(), a2.as_str(), a3.as_str()],
+            "{store}"
+        );
+        assert_eq!(listed(None, None, Some(AuthorizationStatus::Expired)), [a4.as_str()], "{store}");
+        assert_eq!(listed(None, None, Some(AuthorizationStatus::Revoked)), [a5.as_str()], "{store}");
+        assert_eq!(listed(Some("user_bob"), Some("billing_bot"), Some(AuthorizationStatus::Revoked)), [a5.as_str()]);
+        assert!(listed(Some("user_nobody"), None, None).is_empty(), "{store}");
+        let page = fixture
+            .engine
+            .list_authorizations(&ListAuthorizations {
+                user_id: Some("user_42".into()),
+                page: PageArgs::new(2, Some(&a1)),
+                ..Default::default()
+            })
+            .unwrap();
+        let ids: Vec<&str> = page.items.iter().map(|a| a.authorization_id.as_str()).collect();
+        assert_eq!((ids, page.has_more), (vec![a3.as_str(), a4.as_str()], false), "{store}: after the cursor");
+        assert_eq!(page.items[1].status, AuthorizationStatus::Expired, "{store}");
+
+        // Bad input is refused, naming its field, and changes nothing.
+        let receipts = list(&fixture, ListReceipts::default()).len();
+        for (args, field) in [
+            (json!({"status": "frozen"}), "status"),
+            (json!({"status": "Active"}), "status"),
+            (json!({"user_id": "user\u{7}"}), "user_id"),
+            (json!({"agent_id": "a\u{0}b"}), "agent_id"),
+            (json!({"limit": 0, "status": "active"}), "limit"),
+        ] {
+            let err = Request::from_value("list_authorizations", args.clone())
+                .and_then(|request| fixture.engine.execute(request, "test"))
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{store}: {args}: {err}");
+            assert_eq!(err.fields()[0].field, field, "{store}: {args}: {err}");
+        }
+        assert_eq!(list(&fixture, ListReceipts::default()).len(), receipts, "{store}");
+        assert_eq!(all_authorizations(&fixture, ListAuthorizations::default()).0, everything, "{store}");
+    }
+}
+
+/// A rare status is not looked for through the whole workspace in one page: a page reads at most
+/// `STATUS_SCAN_ROWS` authorizations and ends there, and the next page goes on after them.
+#[test]
+fn a_page_of_a_rare_status_reads_a_bounded_number_of_rows() {
+    let fixture = common::memory();
+    fixture.authorize(None);
+    let mut ids: Vec<String> =
+        (0..STATUS_SCAN_ROWS + 1).map(|_| grant(&fixture, "user_42", "support_agent", None)).collect();
+    ids.insert(0, all_authorizations(&fixture, ListAuthorizations::default()).0[0].clone());
+    let revoked = ids.last().unwrap().clone();
+    fixture.engine.revoke_authorization(&revoked, None, None).unwrap();
+
+    let request = ListAuthorizations { status: Some(AuthorizationStatus::Revoked), ..Default::default() };
+    let first = fixture.engine.list_authorizations(&request).unwrap();
+    assert!(first.items.is_empty() && first.has_more);
+    assert_eq!(first.next_cursor.as_deref(), Some(ids[STATUS_SCAN_ROWS - 1].as_str()), "the last row read");
+    assert_eq!(all_authorizations(&fixture, request), (vec![revoked], 2));
+    // Without a status a page is full.
+    let page = fixture.engine.list_authorizations(&ListAuthorizations::default()).unwrap();
+    assert_eq!((page.items.len(), page.next_cursor.as_deref()), (100, Some(ids[99].as_str())));
+}
+
+#[test]
+fn a_workspace_file_from_before_the_authorization_filters_is_upgraded_with_its_authorizations_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("allowly.db");
+    let clock = std::sync::Arc::new(allowly_core::ManualClock::new(common::start()));
+    let fixture = common::sqlite_at(&path, &clock);
+    let first = fixture.authorize(None);
+    publish_billing_policy(&fixture);
+    let bob = grant(&fixture, "user_bob", "support_agent", None);
+    let billing = grant(&fixture, "user_42", "billing", None);
+    let damaged = grant(&fixture, "user_42", "billing", None);
+    fixture.engine.revoke_authorization(&billing, None, None).unwrap();
+    drop(fixture);
+
+    // Back to schema version 2, as an engine before the filters left the file; one body damaged.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "DROP INDEX authorizations_by_user; DROP INDEX authorizations_by_agent;
+         ALTER TABLE authorizations DROP COLUMN user_id; ALTER TABLE authorizations DROP COLUMN agent_id;
+         PRAGMA user_version = 2;",
+    )
+    .unwrap();
+    conn.execute("UPDATE authorizations SET body = '{not json' WHERE authorization_id = ?1", [&damaged]).unwrap();
+    drop(conn);
+
+    let fixture = common::sqlite_at(&path, &clock);
+    let listed = |request: ListAuthorizations| {
+        let page = fixture.engine.list_authorizations(&request).unwrap();
+        let unreadable: Vec<String> = page.unreadable.into_iter().map(|row| row.id).collect();
+        (page.items.into_iter().map(|a| a.authorization_id).collect::<Vec<_>>(), unreadable)
+    };
+    let of = |user: &str, agent: Option<&str>| ListAuthorizations {
+        user_id: Some(user.into()),
+        agent_id: agent.map(str::to_string),
+        ..Default::default()
+    };
+    assert_eq!(listed(of("user_42", None)), (vec![first.clone(), billing.clone()], vec![]));
+    assert_eq!(listed(of("user_bob", Some("support_bot"))), (vec![bob.clone()], vec![]));
+    let revoked = ListAuthorizations { status: Some(AuthorizationStatus::Revoked), ..Default::default() };
+    assert_eq!(listed(revoked), (vec![billing.clone()], vec![damaged.clone()]), "a row that does not load is named");
+    // The damaged row, whose user could not be read, is still listed without a filter.
+    assert_eq!(listed(ListAuthorizations::default()), (vec![first, bob, billing], vec![damaged]));
+    let created = grant(&fixture, "user_bob", "billing", None);
+    assert_eq!(listed(of("user_bob", Some("billing_bot"))).0, [created], "written from now on");
 }
 
 #[test]

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 fn snapshot(f: &common::Fixture) -> (usize, usize, usize, Vec<i64>) {
     let receipts = f.engine.recent_receipts(usize::MAX).unwrap().len();
     let policies = f.engine.list_policies(100, None).unwrap().items.len();
-    let authorizations = f.engine.list_authorizations(100, None).unwrap().items;
+    let authorizations = f.engine.list_authorizations(&Default::default()).unwrap().items;
     let spent = authorizations.iter().map(|a| a.budget_spent_micros).collect();
     (receipts, policies, authorizations.len(), spent)
 }

@@ -39,7 +39,7 @@ fn refused() -> Vec<char> {
 /// Everything an error must not have changed: the receipts and the authorizations.
 fn snapshot(f: &Fixture) -> (usize, Vec<(String, i64, Option<String>)>) {
     let receipts = f.engine.recent_receipts(usize::MAX).unwrap().len();
-    let authorizations = f.engine.list_authorizations(100, None).unwrap().items;
+    let authorizations = f.engine.list_authorizations(&Default::default()).unwrap().items;
     (receipts, authorizations.into_iter().map(|a| (a.authorization_id, a.budget_spent_micros, a.revoked_at)).collect())
 }
 

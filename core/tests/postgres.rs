@@ -17,6 +17,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use allowly_core::model::{ApiKeyKind, AuthorizationCreate, CheckRequest, CheckResponse, Resolution};
+use allowly_core::ops::ListAuthorizations;
 use allowly_core::policy::Decision;
 use allowly_core::receipt::verify_checkpoint;
 use allowly_core::store::{PostgresOptions, PostgresPool, PostgresStore};
@@ -471,7 +472,7 @@ fn workspaces_never_see_each_other() {
     let key = a.create_api_key(ApiKeyKind::Runtime, Some("a's key")).unwrap();
 
     assert_eq!(b.get_authorization(&authorization).unwrap_err().code(), "authorization_not_found");
-    assert!(b.list_authorizations(100, None).unwrap().items.is_empty());
+    assert!(b.list_authorizations(&Default::default()).unwrap().items.is_empty());
     assert_eq!(b.receipt(&receipt_id).unwrap_err().code(), "receipt_not_found");
     assert!(b.recent_receipts(100).unwrap().is_empty());
     assert_eq!(b.get_policy("support_agent").unwrap_err().code(), "policy_not_found");
@@ -828,4 +829,58 @@ fn the_version_2_migration_fills_in_the_facts_of_older_receipts() {
     assert_eq!(created.len(), 1);
     let pending = engine.list_escalations(Some(allowly_core::model::PromptStatus::Pending), 10, None).unwrap();
     assert_eq!(pending.items.len(), 1, "the escalation's status was filled in");
+}
+
+/// Authorizations written before schema version 3 have no user and agent columns: the migration
+/// fills them in from each body, so the list finds them by user and agent. A body that is not JSON
+/// keeps NULLs (the list names it as unreadable) and does not stop the migration.
+#[test]
+fn the_version_3_migration_fills_in_the_user_and_agent_of_older_authorizations() {
+    let Some(url) = common::postgres_url() else { return };
+    let workspace_id = common::fresh_workspace_id();
+    let engine = engine_on(&pool(2), &workspace_id, Box::new(SystemClock));
+    let alice = authorize(&engine, Some(100));
+    let create = |user_id: &str| {
+        let request =
+            AuthorizationCreate { user_id: user_id.into(), policy_id: "support_agent".into(), ..Default::default() };
+        engine.create_authorization(&request).unwrap().authorization_id
+    };
+    let (bob, damaged) = (create("user_bob"), create("user_bob"));
+
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let mut tx = client.transaction().unwrap();
+    // The migration lock, so no other test's pool migrates while version 3 is undone.
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&0x616c_6c6f_776c_7900_i64]).unwrap();
+    let forgotten = tx
+        .execute(
+            "UPDATE allowly.authorizations SET user_id = NULL, agent_id = NULL WHERE workspace_id = $1",
+            &[&workspace_id],
+        )
+        .unwrap();
+    assert_eq!(forgotten, 3);
+    tx.execute(
+        "UPDATE allowly.authorizations SET body = '{not json' WHERE workspace_id = $1 AND authorization_id = $2",
+        &[&workspace_id, &damaged],
+    )
+    .unwrap();
+    tx.execute("DELETE FROM allowly.schema_version WHERE version >= 3", &[]).unwrap();
+    tx.commit().unwrap();
+
+    let engine = engine_on(&pool(2), &workspace_id, Box::new(SystemClock));
+    let listed = |user_id: &str| {
+        let request = ListAuthorizations {
+            user_id: Some(user_id.into()),
+            agent_id: Some("support_bot".into()),
+            ..Default::default()
+        };
+        engine.list_authorizations(&request).unwrap().items.into_iter().map(|a| a.authorization_id).collect::<Vec<_>>()
+    };
+    assert_eq!(listed("user_42"), [alice.as_str()]);
+    assert_eq!(listed("user_bob"), [bob.as_str()], "the damaged row is found by no user");
+    let everything = engine.list_authorizations(&ListAuthorizations::default()).unwrap();
+    assert_eq!(everything.items.len(), 2);
+    assert_eq!(everything.unreadable.iter().map(|row| row.id.as_str()).collect::<Vec<_>>(), [damaged.as_str()]);
+    // A budgeted check rewrites its authorization; it stays found by its user.
+    engine.check(&CheckRequest { estimated_cost_micros: Some(5), ..request(&alice, "email.send") }).unwrap();
+    assert_eq!(listed("user_42"), [alice.as_str()]);
 }

@@ -284,7 +284,7 @@ fn other_calls_are_bounded_by_the_request_timeout_and_raise() {
     let server = TestServer::start(|_| Reply::Hang);
     let client = server.client(RemoteOptions { request_timeout_ms: 300, ..RemoteOptions::default() });
     let started = Instant::now();
-    let err = client.list_authorizations(10, None).unwrap_err();
+    let err = client.list_authorizations(&Default::default()).unwrap_err();
     assert!(started.elapsed() < Duration::from_millis(400), "took {:?}", started.elapsed());
     assert!(matches!(err, Error::Timeout { timeout_ms: 300 }), "{err:?}");
     assert_eq!(err.code(), "timeout");

@@ -176,7 +176,7 @@ impl Env {
     fn all_authorizations(&self) -> (Vec<allowly_core::model::AuthorizationView>, Vec<String>) {
         let (mut items, mut unreadable, mut cursor) = (Vec::new(), Vec::new(), None::<String>);
         loop {
-            let page = self.engine.list_authorizations(7, cursor.as_deref()).unwrap();
+            let page = self.engine.list_authorizations(&listing(7, cursor.as_deref())).unwrap();
             items.extend(page.items);
             unreadable.extend(page.unreadable.into_iter().map(|row| row.id));
             match page.next_cursor {
@@ -202,6 +202,14 @@ impl Env {
 
 /// Receipts, then each authorization's id, budget spent and revocation, then policies.
 type Snapshot = (usize, Vec<(String, i64, Option<String>)>, usize);
+
+/// A page of every authorization.
+fn listing(limit: usize, cursor: Option<&str>) -> allowly_core::ops::ListAuthorizations {
+    allowly_core::ops::ListAuthorizations {
+        page: allowly_core::ops::PageArgs::new(limit, cursor),
+        ..Default::default()
+    }
+}
 
 fn create(user_id: &str) -> AuthorizationCreate {
     AuthorizationCreate { user_id: user_id.into(), policy_id: "support_agent".into(), ..Default::default() }
@@ -370,10 +378,11 @@ fn integers_at_and_past_the_safe_range() {
         assert!(resolved.expires_at.is_some(), "{}", env.name);
         let limit = env.engine.get_authorization(&id).unwrap().budget_limit_micros;
         assert_eq!(limit, Some(MAX_SAFE_INTEGER), "{}", env.name);
-        // Page sizes are clamped to 1..=100, whatever is asked.
-        for asked in [0, 1, usize::MAX] {
-            let page = env.engine.list_authorizations(asked, None).unwrap();
-            assert_eq!(page.items.len(), 1, "{}: limit {asked}", env.name);
+        // Page sizes are 1 to 100; any other is refused, naming `limit`.
+        assert_eq!(env.engine.list_authorizations(&listing(1, None)).unwrap().items.len(), 1, "{}", env.name);
+        for asked in [0, usize::MAX] {
+            let err = env.engine.list_authorizations(&listing(asked, None)).unwrap_err();
+            assert_eq!(err.fields()[0].field, "limit", "{}: limit {asked}", env.name);
         }
     }
 }
@@ -563,7 +572,7 @@ fn an_authorization_row_that_does_not_load_takes_nothing_else_down() {
             assert_eq!(listed, vec![ids[0].clone(), ids[2].clone(), ids[4].clone()], "{}", env.name);
             assert_eq!(unreadable, vec![ids[1].clone(), ids[3].clone()], "{}", env.name);
             // Pages of one still step over each row, readable or not.
-            let page = engine.list_authorizations(1, Some(&ids[0])).unwrap();
+            let page = engine.list_authorizations(&listing(1, Some(&ids[0]))).unwrap();
             assert_eq!((page.items.len(), page.unreadable.len()), (0, 1), "{}", env.name);
             assert_eq!(page.unreadable[0].code, "authorization_unreadable");
             assert_eq!(page.next_cursor.as_deref(), Some(ids[1].as_str()), "{}", env.name);

@@ -340,6 +340,61 @@ fn revoking_in_the_console_takes_a_confirmation_and_denies_the_next_check() -> T
 }
 
 #[test]
+fn authorizations_are_filtered_by_user_agent_and_status_and_pages_keep_the_filters() -> TestResult {
+    let s = TestServer::start()?;
+    s.create_policy()?;
+    // One more than a page of user_1's, then user_2's, revoked.
+    let mut mine: Vec<String> = (0..51).map(|_| s.create_authorization(None)).collect::<TestResult<_>>()?;
+    // Listed by id: ids made in one millisecond are not in creation order.
+    mine.sort();
+    let body = json!({"user_id": "user_2", "policy_id": "support"});
+    let other = s.json("POST", "/v1/authorizations", Some(&s.runtime), &body)?.body["authorization_id"].clone();
+    let other = other.as_str().unwrap_or_default().to_string();
+    s.request("DELETE", &format!("/v1/authorizations/{other}"), Some(&s.runtime), None)?;
+    let (_, cookies) = sign_in(&s, &s.setup)?;
+    let link = |id: &str| format!("<a href=\"/console/authorizations/{id}\">");
+
+    // The form: User, Agent, Status (Any first), Filter and Clear.
+    let all = get(&s, "/console/authorizations", &cookies)?;
+    assert_eq!(all.status, 200, "{}", all.text);
+    assert!(all.text.contains("<form method=\"get\" action=\"/console/authorizations\" class=\"filters\""));
+    for label in [">User</label>", ">Agent</label>", ">Status</label>", "<option value=\"\" selected>Any</option>"] {
+        assert!(all.text.contains(label), "{label}: {}", all.text);
+    }
+    assert!(
+        all.text.contains(">Filter</button>") && all.text.contains("<a href=\"/console/authorizations\">Clear</a>")
+    );
+
+    // By user: a full page, then the next page keeps the filter.
+    let first = get(&s, "/console/authorizations?user_id=user_1&agent_id=support_agent", &cookies)?;
+    assert!(first.text.contains("value=\"user_1\""), "the filter is shown as given");
+    assert_eq!(first.text.matches("<a href=\"/console/authorizations/auth_").count(), 50);
+    assert!(first.text.contains(&link(&mine[0])) && !first.text.contains(&other));
+    let next = format!("/console/authorizations?user_id=user_1&agent_id=support_agent&cursor={}", mine[49]);
+    assert!(first.text.contains(&next.replace('&', "&amp;")), "{}", first.text);
+    let second = get(&s, &next, &cookies)?;
+    assert!(second.text.contains(&link(&mine[50])) && !second.text.contains(&link(&mine[49])));
+    assert!(!second.text.contains("rel=\"next\"") && !second.text.contains(&other));
+
+    // By status: the revoked one, its status selected; none matching both filters.
+    let revoked = get(&s, "/console/authorizations?status=revoked", &cookies)?;
+    assert!(revoked.text.contains(&link(&other)) && !revoked.text.contains(&link(&mine[0])));
+    assert!(revoked.text.contains("<option value=\"revoked\" selected>revoked</option>"), "{}", revoked.text);
+    let none = get(&s, "/console/authorizations?user_id=user_1&status=revoked", &cookies)?;
+    assert_eq!(none.status, 200);
+    assert!(none.text.contains("No authorization matches these filters."), "{}", none.text);
+
+    // A status the engine does not know, and markup as a filter value.
+    let unknown = get(&s, "/console/authorizations?status=frozen", &cookies)?;
+    assert_eq!(unknown.status, 422);
+    assert!(unknown.text.contains("role=\"alert\""), "{}", unknown.text);
+    let hostile = get(&s, "/console/authorizations?user_id=%3Cb%3Ebold", &cookies)?;
+    assert!(hostile.text.contains("value=\"&lt;b&gt;bold\"") && !hostile.text.contains("<b>bold"));
+    assert!(hostile.text.contains("No authorization matches these filters."), "{}", hostile.text);
+    Ok(())
+}
+
+#[test]
 fn the_overview_counts_what_the_receipts_lookup_lists_and_links_to_it() -> TestResult {
     let s = TestServer::start()?;
     s.create_policy()?;

@@ -287,6 +287,53 @@ fn every_route_answers_with_its_status_and_shape() -> TestResult {
     Ok(())
 }
 
+#[test]
+fn authorizations_are_listed_by_user_agent_and_status() -> TestResult {
+    let s = TestServer::start()?;
+    let runtime = Some(s.runtime.as_str());
+    s.create_policy()?;
+    let first = s.create_authorization(None)?;
+    let second = s.create_authorization(None)?;
+    let body = json!({"user_id": "user_2", "policy_id": "support"});
+    let other = s.json("POST", "/v1/authorizations", runtime, &body)?.body["authorization_id"].clone();
+    let other = other.as_str().unwrap_or_default().to_string();
+    let revoked = s.request("DELETE", &format!("/v1/authorizations/{second}"), runtime, None)?;
+    assert_eq!(revoked.status, 200, "{}", revoked.text);
+    let ids = |reply: &common::Reply| -> Vec<String> {
+        let items = reply.body["items"].as_array().cloned().unwrap_or_default();
+        items.iter().map(|a| a["authorization_id"].as_str().unwrap_or_default().to_string()).collect()
+    };
+
+    // Listed by id: ids made in one millisecond are not in creation order.
+    let by_id = |mut ids: Vec<String>| {
+        ids.sort();
+        ids
+    };
+    let mine = s.request("GET", "/v1/authorizations?user_id=user_1&agent_id=support_agent", runtime, None)?;
+    assert_eq!((mine.status, ids(&mine)), (200, by_id(vec![first.clone(), second.clone()])), "{}", mine.text);
+    let active = s.request("GET", "/v1/authorizations?status=active", runtime, None)?;
+    let active_ids = by_id(vec![first, other]);
+    assert_eq!(ids(&active), active_ids, "{}", active.text);
+    let gone = s.request("GET", "/v1/authorizations?user_id=user_1&status=revoked", runtime, None)?;
+    assert_eq!(ids(&gone), [second.as_str()]);
+    assert_eq!(gone.body["items"][0]["status"], "revoked");
+    // The cursor goes on under the same filters.
+    let page = s.request("GET", "/v1/authorizations?status=active&limit=1", runtime, None)?;
+    assert_eq!((ids(&page), &page.body["has_more"]), (vec![active_ids[0].clone()], &json!(true)));
+    let cursor = page.body["next_cursor"].as_str().unwrap_or_default();
+    let next = s.request("GET", &format!("/v1/authorizations?status=active&limit=1&cursor={cursor}"), runtime, None)?;
+    assert_eq!((ids(&next), &next.body["has_more"]), (vec![active_ids[1].clone()], &json!(false)));
+    let nobody = s.request("GET", "/v1/authorizations?agent_id=billing_bot", runtime, None)?;
+    assert_eq!((nobody.status, ids(&nobody).len()), (200, 0));
+
+    for (query, field) in [("status=frozen", "status"), ("status=", "status"), ("user_id=a%07b", "user_id")] {
+        let bad = s.request("GET", &format!("/v1/authorizations?{query}"), runtime, None)?;
+        assert_eq!((bad.status, bad.code()), (422, "invalid_request"), "{query}: {}", bad.text);
+        assert_eq!(bad.body["error"]["fields"][0]["field"], field, "{query}: {}", bad.text);
+    }
+    Ok(())
+}
+
 /// Every route with the credentials it needs: (method, path, setup only).
 fn authenticated_routes() -> Vec<(&'static str, &'static str, bool)> {
     vec![

@@ -244,7 +244,8 @@ def _page(limit: int | None, cursor: str | None) -> dict[str, Any]:
 
 
 def _status_page(status: str | None, limit: int | None, cursor: str | None) -> dict[str, Any]:
-    """The arguments of a list of confirmations or escalations: a page, and ``status`` if given."""
+    """The arguments of a list by status (authorizations, confirmations, escalations): a page, and
+    ``status`` if given."""
     args = _page(limit, cursor)
     if status is not None:
         args["status"] = _args.text(status, "status")
@@ -367,9 +368,24 @@ class _Authorizations(_Namespace):
         )
         return _authorization_revoked(raw)
 
-    def list(self, *, limit: int | None = None, cursor: str | None = None) -> AuthorizationList:
-        """One page of the authorizations, newest first (``limit`` 1 to 100; the default page is the largest)."""
-        return _authorization_list(self._engine.call("list_authorizations", _page(limit, cursor)))
+    def list(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        status: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> AuthorizationList:
+        """One page of the authorizations in creation order (``limit`` 1 to 100; the default page is
+        the largest), each given argument a filter that must match. ``status`` (``"active"``,
+        ``"revoked"`` or ``"expired"``) is the status as it stands now; a page of a status may hold
+        fewer than ``limit``: follow ``next_cursor`` while ``has_more``."""
+        args = _status_page(status, limit, cursor)
+        for name, value in (("user_id", user_id), ("agent_id", agent_id)):
+            if value is not None:
+                args[name] = _args.text(value, name)
+        return _authorization_list(self._engine.call("list_authorizations", args))
 
     def get(self, authorization_id: str) -> Authorization:
         args = {"authorization_id": _args.text(authorization_id, "authorization_id")}

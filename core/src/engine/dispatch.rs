@@ -15,10 +15,7 @@ impl Allowly {
         Ok(match request {
             Request::Check(check) => Answer::Check(self.check(&check)?),
             Request::CreateAuthorization(create) => Answer::CreateAuthorization(self.create_authorization(&create)?),
-            Request::ListAuthorizations(list) => {
-                let (limit, cursor) = list.page.validate()?;
-                Answer::ListAuthorizations(self.list_authorizations(limit, cursor)?)
-            }
+            Request::ListAuthorizations(list) => Answer::ListAuthorizations(self.list_authorizations(&list)?),
             Request::GetAuthorization(get) => Answer::GetAuthorization(self.get_authorization(&get.authorization_id)?),
             Request::RevokeAuthorization(revoke) => {
                 Answer::RevokeAuthorization(self.idempotent(revoke.idempotency_key.as_deref()).revoke_authorization(

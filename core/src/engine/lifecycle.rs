@@ -9,17 +9,20 @@ use crate::canonical::{self, MAX_SAFE_INTEGER};
 use crate::error::{Error, FieldError, Result};
 use crate::ids;
 use crate::model::{
-    Authorization, AuthorizationCreate, AuthorizationCreated, AuthorizationRevoked, AuthorizationView,
-    BudgetSettlement, Confirmation, ConfirmationItem, ConfirmationResolved, ConfirmationStatusView, Escalation,
-    EscalationItem, EscalationResolved, EscalationStatusView, IdempotencyRecord, Page, PolicyEdition, PolicyPublished,
-    PolicyView, PromptStatus, ReceiptEnvelope, Resolution, StoredReceipt, UnreadableItem,
+    Authorization, AuthorizationCreate, AuthorizationCreated, AuthorizationFilter, AuthorizationRevoked,
+    AuthorizationView, BudgetSettlement, Confirmation, ConfirmationItem, ConfirmationResolved, ConfirmationStatusView,
+    Escalation, EscalationItem, EscalationResolved, EscalationStatusView, IdempotencyRecord, Page, PolicyEdition,
+    PolicyPublished, PolicyView, PromptStatus, ReceiptEnvelope, Resolution, StoredReceipt, UnreadableItem,
 };
+use crate::ops::ListAuthorizations;
 use crate::policy::{Definition, PolicyCreate, PolicyRef};
 use crate::store::{Loaded, Tx, UnreadableRow};
 use crate::time::Timestamp;
 
 pub const MAX_METADATA_BYTES: usize = 4096;
 pub const MAX_PAGE_SIZE: usize = 100;
+/// Most authorizations one page of a status reads (see [`Allowly::list_authorizations`]).
+pub const STATUS_SCAN_ROWS: usize = 1000;
 /// Approval window of a confirmation approved without `ttl_seconds`.
 pub const DEFAULT_CONFIRMATION_TTL_SECONDS: i64 = 60;
 /// Longest approval window a confirmation may grant.
@@ -533,16 +536,54 @@ impl Allowly {
         })
     }
 
-    /// Authorizations ordered by id; `cursor` is the `next_cursor` of the previous page.
-    pub fn list_authorizations(&self, limit: usize, cursor: Option<&str>) -> Result<Page<AuthorizationView>> {
-        let limit = limit.clamp(1, MAX_PAGE_SIZE);
+    /// Authorizations matching every given member of `request`, in creation order (by id); the
+    /// cursor is the `next_cursor` of the previous page.
+    ///
+    /// The user and agent are found through the store's indexes; the status is decided here, on
+    /// the rows read in order, since it changes with time. A page of a status reads at most
+    /// [`STATUS_SCAN_ROWS`] rows, so a rare status ends a page early (`has_more`, fewer items)
+    /// rather than reading the whole workspace; its cursor is the last row read, so the next page
+    /// goes on from there. A row that does not load is listed as unreadable whatever the status.
+    pub fn list_authorizations(&self, request: &ListAuthorizations) -> Result<Page<AuthorizationView>> {
+        let (limit, cursor) = request.page.validate()?;
+        let filter = authorization_filter(request)?;
+        let status = request.status;
         let now = self.clock.now();
-        let found = self.read(|tx| tx.authorizations(cursor, limit + 1))?;
-        let views = found.into_iter().map(|a| a.map(|a| authorization_view(&a, now))).collect();
-        Ok(page(views, limit, |a| match a {
-            Ok(view) => view.authorization_id.clone(),
-            Err(row) => row.id.clone(),
-        }))
+        // Without a status every row read is listed: one read of the page and the row after it.
+        let batch = if status.is_some() { MAX_PAGE_SIZE + 1 } else { limit + 1 };
+        let mut listed: Vec<Loaded<AuthorizationView>> = Vec::new();
+        let mut last_read: Option<String> = None;
+        let mut has_more = false;
+        self.read(|tx| {
+            (listed, last_read, has_more) = (Vec::new(), None, false);
+            let mut rows = std::collections::VecDeque::new();
+            let mut exhausted = false;
+            let mut read = 0;
+            loop {
+                if rows.is_empty() && !exhausted {
+                    let after = last_read.as_deref().or(cursor);
+                    rows.extend(tx.authorizations(&filter, after, batch)?);
+                    exhausted = rows.len() < batch;
+                }
+                let Some(row) = rows.pop_front() else { break };
+                if listed.len() == limit || read == STATUS_SCAN_ROWS {
+                    // A row follows the last one read: the next page starts after that one.
+                    has_more = true;
+                    break;
+                }
+                read += 1;
+                let view = row.map(|a| authorization_view(&a, now));
+                last_read = Some(match &view {
+                    Ok(view) => view.authorization_id.clone(),
+                    Err(unreadable) => unreadable.id.clone(),
+                });
+                if view.as_ref().map_or(true, |view| status.is_none_or(|wanted| view.status == wanted)) {
+                    listed.push(view);
+                }
+            }
+            Ok(())
+        })?;
+        Ok(loaded_page(listed, has_more, last_read.filter(|_| has_more)))
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -1021,6 +1062,20 @@ struct ValidCreate {
     metadata: Map<String, Value>,
 }
 
+/// The store's filter of an authorization list; a malformed member is an invalid request naming it.
+fn authorization_filter(request: &ListAuthorizations) -> Result<AuthorizationFilter> {
+    let member = |field: &str, value: &Option<String>| -> Result<Option<String>> {
+        match value.as_deref() {
+            None | Some("") => Ok(None),
+            Some(text) => ids::check_identifier(field, text).map(|()| Some(text.to_string())),
+        }
+    };
+    Ok(AuthorizationFilter {
+        user_id: member("user_id", &request.user_id)?,
+        agent_id: member("agent_id", &request.agent_id)?,
+    })
+}
+
 fn validate_create(request: &AuthorizationCreate) -> Result<ValidCreate> {
     let mut fields = Vec::new();
     let mut push =
@@ -1220,8 +1275,6 @@ fn authorization_view(a: &Authorization, now: Timestamp) -> AuthorizationView {
     }
 }
 
-/// Cuts a sorted list to one page, with the cursor of the last row when more follow. Rows that do
-/// not load count toward the page and are listed in `unreadable`.
 /// A confirmation's status as it stands at `now` (`GET /v1/confirmations/{id}/status`).
 fn confirmation_view(c: &Confirmation, grant: Option<&Authorization>, now: Timestamp) -> ConfirmationStatusView {
     let (status, authority, expires_at) = standing(grant, c.status, c.expires_at, false, now);
@@ -1299,10 +1352,17 @@ fn filtered_page<R, T>(
     Page { items, has_more, next_cursor, unreadable }
 }
 
+/// Cuts a sorted list to one page, with the cursor of the last row when more follow. Rows that do
+/// not load count toward the page and are listed in `unreadable`.
 pub(super) fn page<T>(mut rows: Vec<Loaded<T>>, limit: usize, cursor_of: impl Fn(&Loaded<T>) -> String) -> Page<T> {
     let has_more = rows.len() > limit;
     rows.truncate(limit);
     let next_cursor = if has_more { rows.last().map(cursor_of) } else { None };
+    loaded_page(rows, has_more, next_cursor)
+}
+
+/// The page of `rows`, those that do not load listed in `unreadable`.
+fn loaded_page<T>(rows: Vec<Loaded<T>>, has_more: bool, next_cursor: Option<String>) -> Page<T> {
     let (mut items, mut unreadable) = (Vec::with_capacity(rows.len()), Vec::new());
     for row in rows {
         match row {

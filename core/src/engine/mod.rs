@@ -28,7 +28,7 @@ use crate::store::{Durability, MemoryStore, SqliteStore, Store, Tx, UnreadableRo
 use crate::time::Timestamp;
 
 pub use api_keys::ApiKeyParts;
-pub use lifecycle::{Idempotent, DEFAULT_CONFIRMATION_TTL_SECONDS, MAX_PAGE_SIZE};
+pub use lifecycle::{Idempotent, DEFAULT_CONFIRMATION_TTL_SECONDS, MAX_PAGE_SIZE, STATUS_SCAN_ROWS};
 pub use overview::{Counted, DayOfDecisions, Overview, OVERVIEW_DAYS};
 pub use receipts::ExportSummary;
 pub use related::RelatedReceipt;

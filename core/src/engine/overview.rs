@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use super::Allowly;
 use crate::error::Result;
 use crate::model::{AuthorizationStatus, AuthorizationView, PromptStatus};
+use crate::ops::{ListAuthorizations, PageArgs};
 use crate::time::Timestamp;
 
 /// Days the overview covers, today included.
@@ -30,7 +31,8 @@ pub struct Overview {
     pub pending_escalations: u64,
     /// When the longest-waiting pending confirmation or escalation was asked.
     pub oldest_pending: Option<Timestamp>,
-    /// Active authorizations with a budget, the most used share first (of the newest 100).
+    /// Active authorizations with a budget, the most used share first (of the first 100 active
+    /// ones in creation order).
     pub budgets: Vec<AuthorizationView>,
 }
 
@@ -131,18 +133,20 @@ impl Allowly {
         Ok((confirmations, escalations, oldest))
     }
 
-    /// The newest active authorizations with a budget, the largest share spent first.
+    /// Active authorizations with a budget (of the first page of active ones, in creation order),
+    /// the largest share spent first.
     fn budgets_in_use(&self) -> Result<Vec<AuthorizationView>> {
         let share = |a: &AuthorizationView| match a.budget_limit_micros {
             Some(limit) if limit > 0 => a.budget_spent_micros as f64 / limit as f64,
             _ => 0.0,
         };
-        let mut budgeted: Vec<AuthorizationView> = self
-            .list_authorizations(super::MAX_PAGE_SIZE, None)?
-            .items
-            .into_iter()
-            .filter(|a| a.status == AuthorizationStatus::Active && a.budget_limit_micros.is_some())
-            .collect();
+        let active = ListAuthorizations {
+            status: Some(AuthorizationStatus::Active),
+            page: PageArgs::new(super::MAX_PAGE_SIZE, None),
+            ..ListAuthorizations::default()
+        };
+        let mut budgeted: Vec<AuthorizationView> =
+            self.list_authorizations(&active)?.items.into_iter().filter(|a| a.budget_limit_micros.is_some()).collect();
         budgeted.sort_by(|a, b| share(b).total_cmp(&share(a)));
         budgeted.truncate(BUDGETS_SHOWN);
         Ok(budgeted)

@@ -3,12 +3,21 @@
 use serde::{Deserialize, Serialize};
 
 use super::{answer_of, Access, Body, Idempotency, Method, Operation, PageArgs, Route};
-use crate::model::{AuthorizationRevoked, AuthorizationView, Page};
+use crate::model::{AuthorizationRevoked, AuthorizationStatus, AuthorizationView, Page};
 
-/// `GET /v1/authorizations`: one page, newest first.
+/// `GET /v1/authorizations`: one page in creation order (by id, oldest first), each given member
+/// a filter that must match. `status` is the status as it stands now (an active authorization past
+/// its `expires_at` is `expired`); a page may then hold fewer than `limit`: follow `next_cursor`
+/// while `has_more`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 pub struct ListAuthorizations {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<AuthorizationStatus>,
     #[serde(flatten)]
     pub page: PageArgs,
 }

@@ -9,8 +9,8 @@ use parking_lot::Mutex;
 use super::{CheckpointRecord, Loaded, Store, Tx};
 use crate::error::Result;
 use crate::model::{
-    ApiKeyRecord, Authorization, Confirmation, DecisionTally, Escalation, IdempotencyRecord, PolicyEdition,
-    PromptStatus, ReceiptFilter, Reservation, SigningKeyRecord, StoredReceipt,
+    ApiKeyRecord, Authorization, AuthorizationFilter, Confirmation, DecisionTally, Escalation, IdempotencyRecord,
+    PolicyEdition, PromptStatus, ReceiptFilter, Reservation, SigningKeyRecord, StoredReceipt,
 };
 use crate::time::Timestamp;
 
@@ -162,11 +162,20 @@ impl Tx for MemoryTx<'_> {
         Ok(())
     }
 
-    fn authorizations(&mut self, after: Option<&str>, limit: usize) -> Result<Vec<Loaded<Authorization>>> {
-        let mut ids: Vec<&String> =
-            self.state.authorizations.keys().filter(|id| after.is_none_or(|after| id.as_str() > after)).collect();
-        ids.sort();
-        Ok(ids.into_iter().take(limit).filter_map(|id| self.state.authorizations.get(id).cloned()).map(Ok).collect())
+    fn authorizations(
+        &mut self,
+        filter: &AuthorizationFilter,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Loaded<Authorization>>> {
+        let mut found: Vec<&Authorization> = self
+            .state
+            .authorizations
+            .values()
+            .filter(|a| after.is_none_or(|after| a.authorization_id.as_str() > after) && filter.matches(a))
+            .collect();
+        found.sort_by(|a, b| a.authorization_id.cmp(&b.authorization_id));
+        Ok(found.into_iter().take(limit).cloned().map(Ok).collect())
     }
 
     fn counter(&mut self, key: &str) -> Result<i64> {

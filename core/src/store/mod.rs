@@ -20,8 +20,8 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::model::{
-    ApiKeyRecord, Authorization, Confirmation, DecisionTally, Escalation, IdempotencyRecord, PolicyEdition,
-    PromptStatus, ReceiptFilter, Reservation, SigningKeyRecord, StoredReceipt,
+    ApiKeyRecord, Authorization, AuthorizationFilter, Confirmation, DecisionTally, Escalation, IdempotencyRecord,
+    PolicyEdition, PromptStatus, ReceiptFilter, Reservation, SigningKeyRecord, StoredReceipt,
 };
 use crate::time::Timestamp;
 
@@ -157,8 +157,15 @@ pub trait Tx {
 
     fn authorization(&mut self, authorization_id: &str) -> Result<Option<Authorization>>;
     fn put_authorization(&mut self, authorization: &Authorization) -> Result<()>;
-    /// Authorizations ordered by id, after `after`, at most `limit`.
-    fn authorizations(&mut self, after: Option<&str>, limit: usize) -> Result<Vec<Loaded<Authorization>>>;
+    /// Authorizations matching `filter`, ordered by id (creation order), after `after`, at most
+    /// `limit`. A row stored before its user and agent had columns, whose body did not parse when
+    /// they were filled in, matches no user or agent (it is listed unfiltered, as unreadable).
+    fn authorizations(
+        &mut self,
+        filter: &AuthorizationFilter,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Loaded<Authorization>>>;
 
     /// A named counter (daily caps); absent counters are 0.
     fn counter(&mut self, key: &str) -> Result<i64>;

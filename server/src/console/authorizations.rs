@@ -1,10 +1,11 @@
-//! Authorizations: the list (newest first, paged), one authorization (its frozen scopes, budget,
-//! expiry, latest receipts) and `Revoke`, behind a confirmation step.
+//! Authorizations: the list (in creation order, paged, filtered by user, agent and status), one
+//! authorization (its frozen scopes, budget, expiry, latest receipts) and `Revoke`, behind a
+//! confirmation step.
 
 use std::sync::Arc;
 
-use allowly_core::model::{AuthorizationStatus, AuthorizationView};
-use allowly_core::ops::{ListReceipts, PageArgs};
+use allowly_core::model::{AuthorizationStatus, AuthorizationView, Page};
+use allowly_core::ops::{percent_encode, ListAuthorizations, ListReceipts, PageArgs};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -19,51 +20,153 @@ use crate::api::{blocking, App};
 
 const PAGE_SIZE: usize = 50;
 
-#[derive(Default, Deserialize)]
-pub struct ListQuery {
+/// The statuses the filter offers, as the API names them.
+const STATUSES: [(&str, AuthorizationStatus); 3] = [
+    ("active", AuthorizationStatus::Active),
+    ("revoked", AuthorizationStatus::Revoked),
+    ("expired", AuthorizationStatus::Expired),
+];
+
+/// The filters of the list, as its form sends them (empty fields are no filter).
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct Filters {
+    #[serde(default)]
+    user_id: String,
+    #[serde(default)]
+    agent_id: String,
+    #[serde(default)]
+    status: String,
     #[serde(default)]
     cursor: String,
 }
 
-pub async fn list(State(app): State<Arc<App>>, headers: HeaderMap, Query(query): Query<ListQuery>) -> Response {
+impl Filters {
+    /// The engine's request; `None` for a status the engine does not know.
+    fn request(&self) -> Option<ListAuthorizations> {
+        let given = |text: &str| Some(text.trim().to_string()).filter(|t| !t.is_empty());
+        let status = match self.status.trim() {
+            "" => None,
+            named => Some(STATUSES.iter().find(|(name, _)| *name == named)?.1),
+        };
+        let cursor = Some(self.cursor.as_str()).filter(|c| !c.is_empty());
+        Some(ListAuthorizations {
+            user_id: given(&self.user_id),
+            agent_id: given(&self.agent_id),
+            status,
+            page: PageArgs::new(PAGE_SIZE, cursor),
+        })
+    }
+
+    /// The query string of these filters (without the cursor), for links.
+    fn query(&self) -> String {
+        [("user_id", &self.user_id), ("agent_id", &self.agent_id), ("status", &self.status)]
+            .iter()
+            .filter(|(_, value)| !value.trim().is_empty())
+            .map(|(name, value)| format!("{name}={}", percent_encode(value.trim())))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+
+    fn any(&self) -> bool {
+        !self.query().is_empty()
+    }
+}
+
+pub async fn list(State(app): State<Arc<App>>, headers: HeaderMap, Query(filters): Query<Filters>) -> Response {
     let Some((session, engine)) = signed_in(&app, &headers).await else { return to_sign_in() };
-    let cursor = Some(query.cursor).filter(|c| !c.is_empty());
-    let found =
-        blocking(&app, &session.workspace_id, move || Ok(engine.list_authorizations(PAGE_SIZE, cursor.as_deref())?))
-            .await;
-    let body = match found {
-        Ok(page) => html! {
-            @if page.items.is_empty() { p { "No authorization yet: an app creates one when a user authorizes an agent." } }
-            @else {
-                div class="scroll" {
-                    table class="stack" {
-                        caption class="visually-hidden" { "Authorizations" }
-                        thead { tr {
-                            th scope="col" { "Authorization" } th scope="col" { "User" } th scope="col" { "Agent" }
-                            th scope="col" { "Status" } th scope="col" { "Budget" } th scope="col" { "Expires" }
-                        } }
-                        tbody {
-                            @for a in &page.items {
-                                tr {
-                                    td { a href={ "/console/authorizations/" (a.authorization_id) } { code { (a.authorization_id) } } }
-                                    td data-label="User" { (a.user_id) }
-                                    td data-label="Agent" { (a.agent_id) }
-                                    td { (status_tag(a.status)) }
-                                    td data-label="Budget" { (budget_text(a)) }
-                                    td data-label="Expires" { (when(&a.expires_at)) }
-                                }
+    let (status, results) = match filters.request() {
+        None => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            error_notice("Unknown status: choose active, revoked or expired. Nothing was listed."),
+        ),
+        Some(request) => {
+            match blocking(&app, &session.workspace_id, move || Ok(engine.list_authorizations(&request)?)).await {
+                Ok(page) => (StatusCode::OK, results_table(&page, &filters)),
+                Err(err) => (err.status, error_notice(&err.message)),
+            }
+        }
+    };
+    let body = html! {
+        (filter_form(&filters))
+        (results)
+    };
+    respond(status, page("Authorizations", "/console/authorizations", Some(&session), body))
+}
+
+fn filter_form(filters: &Filters) -> Markup {
+    let field = |name: &str, label: &str, value: &str, hint: &str| {
+        html! {
+            div class="field" {
+                label for=(name) { (label) }
+                input id=(name) name=(name) value=(value) placeholder={ "e.g. " (hint) } autocomplete="off" spellcheck="false";
+            }
+        }
+    };
+    html! {
+        form method="get" action="/console/authorizations" class="filters" aria-label="Filter authorizations" {
+            (field("user_id", "User", &filters.user_id, "user_42"))
+            (field("agent_id", "Agent", &filters.agent_id, "support_bot"))
+            div class="field" {
+                label for="status" { "Status" }
+                select id="status" name="status" {
+                    option value="" selected[filters.status.trim().is_empty()] { "Any" }
+                    @for (name, _) in STATUSES {
+                        option value=(name) selected[filters.status.trim() == name] { (name) }
+                    }
+                }
+            }
+            div class="actions" {
+                button type="submit" { "Filter" }
+                a href="/console/authorizations" { "Clear" }
+            }
+        }
+    }
+}
+
+fn results_table(page: &Page<AuthorizationView>, filters: &Filters) -> Markup {
+    let query = filters.query();
+    html! {
+        @if page.items.is_empty() {
+            @if !filters.any() && filters.cursor.is_empty() {
+                p { "No authorization yet: an app creates one when a user authorizes an agent." }
+            } @else if page.has_more {
+                p { "No authorization on this page matches these filters; the next page reads on." }
+            } @else {
+                p { "No authorization matches these filters." }
+            }
+        } @else {
+            p class="muted" {
+                (page.items.len()) " authorizations on this page, in the order they were created"
+                @if page.has_more { " (more below)" }
+                "."
+            }
+            div class="scroll" {
+                table class="stack" {
+                    caption class="visually-hidden" { "Authorizations" }
+                    thead { tr {
+                        th scope="col" { "Authorization" } th scope="col" { "User" } th scope="col" { "Agent" }
+                        th scope="col" { "Status" } th scope="col" { "Budget" } th scope="col" { "Expires" }
+                    } }
+                    tbody {
+                        @for a in &page.items {
+                            tr {
+                                td { a href={ "/console/authorizations/" (a.authorization_id) } { code { (a.authorization_id) } } }
+                                td data-label="User" { (a.user_id) }
+                                td data-label="Agent" { (a.agent_id) }
+                                td { (status_tag(a.status)) }
+                                td data-label="Budget" { (budget_text(a)) }
+                                td data-label="Expires" { (when(&a.expires_at)) }
                             }
                         }
                     }
                 }
             }
-            @if let (true, Some(next)) = (page.has_more, &page.next_cursor) {
-                a class="button secondary" rel="next" href={ "/console/authorizations?cursor=" (next) } { "Next page" }
-            }
-        },
-        Err(err) => error_notice(&err.message),
-    };
-    respond(StatusCode::OK, page("Authorizations", "/console/authorizations", Some(&session), body))
+        }
+        @if let (true, Some(next)) = (page.has_more, &page.next_cursor) {
+            @let separator = if query.is_empty() { "" } else { "&" };
+            a class="button secondary" rel="next" href={ "/console/authorizations?" (query) (separator) "cursor=" (percent_encode(next)) } { "Next page" }
+        }
+    }
 }
 
 fn status_tag(status: AuthorizationStatus) -> Markup {

@@ -356,7 +356,7 @@ fn receipt_page(receipt_id: &str, receipt: &Value, check: SignatureCheck, relate
                             (r.relation) ": "
                             a href={ "/console/receipts/" (r.receipt_id) } { code { (r.receipt_id) } }
                             " " span class={ "tag " (r.decision) } { (r.decision) }
-                            " " span class="muted small" { time datetime=(r.issued_at.to_string()) { (r.issued_at.to_string()) } }
+                            " " span class="muted small" { (when(&r.issued_at.to_string())) }
                         }
                     }
                 }

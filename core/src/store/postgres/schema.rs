@@ -139,12 +139,46 @@ CREATE INDEX IF NOT EXISTS escalations_by_status ON allowly.escalations (workspa
 /// work per commit). Receipts by agent or action are found by walking the newest receipts (a
 /// workspace has few of each), and by decision only the rarer outcomes are indexed: the partial
 /// index leaves out `allow`, most of a workspace's receipts, which that walk finds at once.
+/// And authorizations by user and by agent, for the filtered list (filled in from each body for
+/// the rows stored before); each index ends in the listing order, so a page is one index range.
 const SCHEMA_V3: &str = r#"
 DROP INDEX IF EXISTS allowly.receipts_by_agent;
 DROP INDEX IF EXISTS allowly.receipts_by_action;
 DROP INDEX IF EXISTS allowly.receipts_by_decision;
 CREATE INDEX receipts_by_decision ON allowly.receipts (workspace_id, decision, issued_at, receipt_id)
     WHERE decision <> 'allow';
+ALTER TABLE allowly.authorizations ADD COLUMN IF NOT EXISTS user_id text COLLATE "C",
+    ADD COLUMN IF NOT EXISTS agent_id text COLLATE "C";
+-- Every body at once; if one is not JSON (a damaged row), row by row, and that row keeps NULLs:
+-- it is reported where it is read, and never stops the migration.
+DO $$
+DECLARE
+    stored record;
+    parsed jsonb;
+BEGIN
+    BEGIN
+        UPDATE allowly.authorizations
+        SET user_id = body::jsonb->>'user_id', agent_id = body::jsonb->>'agent_id' WHERE user_id IS NULL;
+    EXCEPTION WHEN data_exception THEN
+        FOR stored IN SELECT workspace_id, authorization_id, body FROM allowly.authorizations WHERE user_id IS NULL
+        LOOP
+            BEGIN
+                parsed := stored.body::jsonb;
+            EXCEPTION WHEN data_exception THEN
+                parsed := NULL;
+            END;
+            IF parsed IS NOT NULL THEN
+                UPDATE allowly.authorizations SET user_id = parsed->>'user_id', agent_id = parsed->>'agent_id'
+                WHERE workspace_id = stored.workspace_id AND authorization_id = stored.authorization_id;
+            END IF;
+        END LOOP;
+    END;
+END
+$$;
+CREATE INDEX IF NOT EXISTS authorizations_by_user
+    ON allowly.authorizations (workspace_id, user_id, authorization_id);
+CREATE INDEX IF NOT EXISTS authorizations_by_agent
+    ON allowly.authorizations (workspace_id, agent_id, authorization_id);
 "#;
 
 impl PostgresPool {

@@ -119,6 +119,16 @@ pub(super) const AUTHORIZATION_LOCKED: &str = "SELECT body FROM allowly.authoriz
     WHERE workspace_id = $1 AND authorization_id = $2 FOR NO KEY UPDATE";
 pub(super) const AUTHORIZATIONS: &str = "SELECT authorization_id, body FROM allowly.authorizations
     WHERE workspace_id = $1 AND authorization_id > $2 ORDER BY authorization_id LIMIT $3";
+/// As [`AUTHORIZATIONS`], of one user (`$4`): a range of `authorizations_by_user`.
+pub(super) const AUTHORIZATIONS_OF_USER: &str = "SELECT authorization_id, body FROM allowly.authorizations
+    WHERE workspace_id = $1 AND user_id = $4 AND authorization_id > $2 ORDER BY authorization_id LIMIT $3";
+/// As [`AUTHORIZATIONS`], of one agent (`$4`): a range of `authorizations_by_agent`.
+pub(super) const AUTHORIZATIONS_OF_AGENT: &str = "SELECT authorization_id, body FROM allowly.authorizations
+    WHERE workspace_id = $1 AND agent_id = $4 AND authorization_id > $2 ORDER BY authorization_id LIMIT $3";
+/// As [`AUTHORIZATIONS`], of one user (`$4`) and agent (`$5`).
+pub(super) const AUTHORIZATIONS_OF_USER_AND_AGENT: &str = "SELECT authorization_id, body FROM allowly.authorizations
+    WHERE workspace_id = $1 AND user_id = $4 AND agent_id = $5 AND authorization_id > $2
+    ORDER BY authorization_id LIMIT $3";
 pub(super) const COUNTER: &str = "SELECT value FROM allowly.counters WHERE workspace_id = $1 AND key = $2";
 pub(super) const COUNT_EVENTS: &str =
     "SELECT count(*) FROM allowly.events WHERE workspace_id = $1 AND key = $2 AND at >= $3";

@@ -13,7 +13,7 @@ use super::pool::{Conn, Lease};
 use super::sql::{get, status_text, to_compact, Params, ACTIVE_KEY_LOCKED};
 use super::PostgresStore;
 use crate::error::{Error, Result};
-use crate::model::{Confirmation, Escalation, Reservation, StoredReceipt};
+use crate::model::{Authorization, Confirmation, Escalation, Reservation, StoredReceipt};
 
 /// The state of one PostgreSQL transaction.
 pub(super) struct TxState {
@@ -73,7 +73,15 @@ impl TxState {
         let mut parts = 0;
         let mut params: Vec<&(dyn ToSql + Sync)> = vec![&ws];
         let groups: [(bool, Vec<&(dyn ToSql + Sync)>); 8] = [
-            (!p.authorization_ids.is_empty(), vec![&p.authorization_ids, &p.authorization_bodies]),
+            (
+                !p.authorization_ids.is_empty(),
+                vec![
+                    &p.authorization_ids,
+                    &p.authorization_user_ids,
+                    &p.authorization_agent_ids,
+                    &p.authorization_bodies,
+                ],
+            ),
             (!p.counter_keys.is_empty(), vec![&p.counter_keys, &p.counter_values]),
             (!p.event_keys.is_empty(), vec![&p.event_keys, &p.event_forget_before, &p.event_ats]),
             (
@@ -192,11 +200,14 @@ impl TxState {
 /// pair of tables), each with its number of array parameters (`{0}`, `{1}`, ... in its text).
 /// [`flush_statement`] joins the parts a flush needs; `$1` is the workspace id.
 const FLUSH_PARTS: [(usize, &str); 8] = [
+    // An authorization's user and agent never change: an update (a budgeted check writes one)
+    // rewrites only the body, and stays a HOT update off their indexes.
     (
-        2,
+        4,
         "authorizations AS (
-        INSERT INTO allowly.authorizations (workspace_id, authorization_id, body)
-        SELECT $1, id, body FROM unnest({0}::text[], {1}::text[]) AS t (id, body)
+        INSERT INTO allowly.authorizations (workspace_id, authorization_id, user_id, agent_id, body)
+        SELECT $1, id, user_id, agent_id, body
+        FROM unnest({0}::text[], {1}::text[], {2}::text[], {3}::text[]) AS t (id, user_id, agent_id, body)
         ON CONFLICT (workspace_id, authorization_id) DO UPDATE SET body = EXCLUDED.body)",
     ),
     (
@@ -293,6 +304,8 @@ fn flush_statement(parts: usize) -> &'static str {
 #[derive(Default)]
 pub(super) struct Pending {
     authorization_ids: Vec<String>,
+    authorization_user_ids: Vec<String>,
+    authorization_agent_ids: Vec<String>,
     authorization_bodies: Vec<String>,
     counter_keys: Vec<String>,
     counter_values: Vec<i64>,
@@ -347,11 +360,13 @@ impl Pending {
             && self.receipt_ids.is_empty()
     }
 
-    pub(super) fn authorization(&mut self, id: &str, body: String) {
-        match slot(&self.authorization_ids, id) {
+    pub(super) fn authorization(&mut self, authorization: &Authorization, body: String) {
+        match slot(&self.authorization_ids, &authorization.authorization_id) {
             Some(i) => self.authorization_bodies[i] = body,
             None => {
-                self.authorization_ids.push(id.to_string());
+                self.authorization_ids.push(authorization.authorization_id.clone());
+                self.authorization_user_ids.push(authorization.user_id.clone());
+                self.authorization_agent_ids.push(authorization.agent_id.clone());
                 self.authorization_bodies.push(body);
             }
         }

@@ -18,8 +18,8 @@ use super::transaction::TxState;
 use super::PostgresStore;
 use crate::error::{Error, Result};
 use crate::model::{
-    ApiKeyRecord, Authorization, Confirmation, DecisionTally, Escalation, IdempotencyRecord, PolicyEdition,
-    PromptStatus, ReceiptFilter, Reservation, SigningKeyRecord, StoredReceipt,
+    ApiKeyRecord, Authorization, AuthorizationFilter, Confirmation, DecisionTally, Escalation, IdempotencyRecord,
+    PolicyEdition, PromptStatus, ReceiptFilter, Reservation, SigningKeyRecord, StoredReceipt,
 };
 use crate::store::{CheckpointRecord, Loaded, Tx};
 use crate::time::Timestamp;
@@ -483,14 +483,33 @@ impl Tx for PgTx<'_> {
         let body = to_json(authorization)?;
         self.buffer(|state| {
             state.remember_row(&authorization.authorization_id, Some(body.clone()));
-            state.pending.authorization(&authorization.authorization_id, body);
+            state.pending.authorization(authorization, body);
         })
     }
 
-    fn authorizations(&mut self, after: Option<&str>, limit: usize) -> Result<Vec<Loaded<Authorization>>> {
+    fn authorizations(
+        &mut self,
+        filter: &AuthorizationFilter,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Loaded<Authorization>>> {
         let ws = self.ws();
         let after = after.unwrap_or("");
-        self.loaded_rows(AUTHORIZATIONS, &[&ws, &after, &limit_param(limit)], "authorization")
+        let limit = limit_param(limit);
+        match (&filter.user_id, &filter.agent_id) {
+            (None, None) => self.loaded_rows(AUTHORIZATIONS, &[&ws, &after, &limit], "authorization"),
+            (Some(user_id), None) => {
+                self.loaded_rows(AUTHORIZATIONS_OF_USER, &[&ws, &after, &limit, user_id], "authorization")
+            }
+            (None, Some(agent_id)) => {
+                self.loaded_rows(AUTHORIZATIONS_OF_AGENT, &[&ws, &after, &limit, agent_id], "authorization")
+            }
+            (Some(user_id), Some(agent_id)) => self.loaded_rows(
+                AUTHORIZATIONS_OF_USER_AND_AGENT,
+                &[&ws, &after, &limit, user_id, agent_id],
+                "authorization",
+            ),
+        }
     }
 
     fn counter(&mut self, key: &str) -> Result<i64> {
