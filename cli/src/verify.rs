@@ -5,7 +5,7 @@ use std::io::Read as _;
 use std::path::Path;
 
 use allowly_core::canonical;
-use allowly_core::receipt::{verify_export, ExportReport, KeySet, Verifier, VerifyError};
+use allowly_core::receipt::{is_fingerprint, verify_export, ExportReport, KeySet, Verifier, VerifyError};
 use allowly_core::Timestamp;
 use serde_json::{json, Value};
 
@@ -88,11 +88,8 @@ fn load_verifier(args: &VerifyArgs) -> Result<Verifier, Usage> {
             args.workspace_id
         )));
     }
-    for fingerprint in &args.trusted_key_fingerprints {
-        let hex = fingerprint.strip_prefix("sha256:").unwrap_or("");
-        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-            return Err(Usage(format!("trusted key fingerprint `{fingerprint}` is not `sha256:<64 lowercase hex>`")));
-        }
+    if let Some(fingerprint) = args.trusted_key_fingerprints.iter().find(|f| !is_fingerprint(f)) {
+        return Err(Usage(format!("trusted key fingerprint `{fingerprint}` is not `sha256:<64 lowercase hex>`")));
     }
     Ok(Verifier::new(keys, &args.workspace_id, args.trusted_key_fingerprints.iter().cloned()))
 }

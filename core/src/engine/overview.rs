@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use super::Allowly;
 use crate::error::Result;
-use crate::model::{AuthorizationStatus, AuthorizationView, PromptStatus};
+use crate::model::{AuthorizationStatus, AuthorizationView, Page, PromptStatus};
 use crate::ops::{ListAuthorizations, PageArgs};
 use crate::time::Timestamp;
 
@@ -103,33 +103,15 @@ impl Allowly {
 
     /// Pending confirmations, pending escalations, and when the oldest of them was asked.
     fn pending_approvals(&self) -> Result<(u64, u64, Option<Timestamp>)> {
-        let mut oldest: Option<Timestamp> = None;
-        let mut note = |created_at: &str| {
-            if let Some(at) = Timestamp::parse(created_at) {
-                oldest = Some(oldest.map_or(at, |o| o.min(at)));
-            }
-        };
-        let (mut confirmations, mut escalations) = (0, 0);
-        let mut cursor: Option<String> = None;
-        loop {
-            let page = self.list_confirmations(Some(PromptStatus::Pending), super::MAX_PAGE_SIZE, cursor.as_deref())?;
-            confirmations += page.items.len() as u64;
-            page.items.iter().for_each(|item| note(&item.created_at));
-            match (page.has_more, page.next_cursor) {
-                (true, Some(next)) => cursor = Some(next),
-                _ => break,
-            }
-        }
-        cursor = None;
-        loop {
-            let page = self.list_escalations(Some(PromptStatus::Pending), super::MAX_PAGE_SIZE, cursor.as_deref())?;
-            escalations += page.items.len() as u64;
-            page.items.iter().for_each(|item| note(&item.created_at));
-            match (page.has_more, page.next_cursor) {
-                (true, Some(next)) => cursor = Some(next),
-                _ => break,
-            }
-        }
+        let (confirmations, oldest_confirmation) = every_page(
+            |cursor| self.list_confirmations(Some(PromptStatus::Pending), super::MAX_PAGE_SIZE, cursor),
+            |item| &item.created_at,
+        )?;
+        let (escalations, oldest_escalation) = every_page(
+            |cursor| self.list_escalations(Some(PromptStatus::Pending), super::MAX_PAGE_SIZE, cursor),
+            |item| &item.created_at,
+        )?;
+        let oldest = oldest_confirmation.into_iter().chain(oldest_escalation).min();
         Ok((confirmations, escalations, oldest))
     }
 
@@ -150,6 +132,26 @@ impl Allowly {
         budgeted.sort_by(|a, b| share(b).total_cmp(&share(a)));
         budgeted.truncate(BUDGETS_SHOWN);
         Ok(budgeted)
+    }
+}
+
+/// How many items the pages of a list hold in all, and the earliest `created_at` among them.
+fn every_page<T>(
+    mut page: impl FnMut(Option<&str>) -> Result<Page<T>>,
+    created_at: impl Fn(&T) -> &str,
+) -> Result<(u64, Option<Timestamp>)> {
+    let (mut count, mut earliest) = (0, None::<Timestamp>);
+    let mut cursor: Option<String> = None;
+    loop {
+        let found = page(cursor.as_deref())?;
+        count += found.items.len() as u64;
+        for at in found.items.iter().filter_map(|item| Timestamp::parse(created_at(item))) {
+            earliest = Some(earliest.map_or(at, |e| e.min(at)));
+        }
+        match (found.has_more, found.next_cursor) {
+            (true, Some(next)) => cursor = Some(next),
+            _ => return Ok((count, earliest)),
+        }
     }
 }
 

@@ -96,28 +96,21 @@ impl Allowly {
         if input.iter().all(u8::is_ascii_whitespace) {
             return Err(Error::invalid("input", "paste a receipt, a check response or an export"));
         }
-        let document = match &request.key_document {
-            Some(document) => document.clone(),
-            None => self.key_document()?.to_value(),
-        };
+        let own = self.key_document()?;
+        let document = request.key_document.clone().unwrap_or_else(|| own.to_value());
         let (workspace_id, keys) =
             KeySet::from_document(&document).map_err(|err| Error::invalid("key_document", err.to_string()))?;
         let trusted: Vec<String> = match &request.trusted_key_fingerprints {
             Some(fingerprints) => {
-                for fingerprint in fingerprints {
-                    let hex = fingerprint.strip_prefix("sha256:").unwrap_or("");
-                    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-                        return Err(Error::invalid(
-                            "trusted_key_fingerprints",
-                            format!("`{fingerprint}` is not `sha256:<64 lowercase hex>`"),
-                        ));
-                    }
+                if let Some(fingerprint) = fingerprints.iter().find(|f| !receipt::is_fingerprint(f)) {
+                    let message = format!("`{fingerprint}` is not `sha256:<64 lowercase hex>`");
+                    return Err(Error::invalid("trusted_key_fingerprints", message));
                 }
                 fingerprints.clone()
             }
             // This workspace's own keys, even when another key document was given: a foreign
             // document's keys are not trusted unless the caller says so.
-            None => self.key_document()?.keys.iter().map(|key| key.public_key_fingerprint.clone()).collect(),
+            None => own_fingerprints(&own),
         };
         let evidence = request
             .checkpoint_evidence
@@ -127,6 +120,14 @@ impl Allowly {
             .map_err(|err| Error::invalid("checkpoint_evidence", err.to_string()))?;
         let verifier = Verifier::new(keys, &workspace_id, trusted);
         Ok(receipt::verify_pasted(&verifier, &input, evidence.as_deref(), self.clock.now()))
+    }
+
+    /// A verifier of this workspace's receipts: its key document, trusting its own keys.
+    pub fn own_verifier(&self) -> Result<Verifier> {
+        let document = self.key_document()?;
+        let (workspace_id, keys) = KeySet::from_document(&document.to_value())
+            .map_err(|err| Error::signing(format!("the workspace's key document does not read back: {err}")))?;
+        Ok(Verifier::new(keys, &workspace_id, own_fingerprints(&document)))
     }
 
     /// The newest receipts, newest last (for `receipts show`).
@@ -306,6 +307,10 @@ fn receipt_filter(request: &ListReceipts) -> Result<ReceiptFilter> {
 }
 
 /// What a stored receipt says, for a list; the resource comes from its payload.
+fn own_fingerprints(document: &KeyDocument) -> Vec<String> {
+    document.keys.iter().map(|key| key.public_key_fingerprint.clone()).collect()
+}
+
 fn receipt_summary(stored: StoredReceipt) -> ReceiptSummary {
     let resource = receipt::decode_receipt(&stored.receipt.to_value())
         .ok()

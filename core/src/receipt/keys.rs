@@ -17,6 +17,13 @@ pub fn fingerprint(public_key: &[u8; 32]) -> String {
     format!("sha256:{}", sha256_hex(public_key))
 }
 
+/// Whether `text` is written as a key fingerprint is (`sha256:` + 64 lowercase hex), as a trusted
+/// fingerprint given by a person must be before it is compared with the published ones.
+pub fn is_fingerprint(text: &str) -> bool {
+    text.strip_prefix("sha256:")
+        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+}
+
 /// One signing key and the window `[active_from, active_until)` in which it signs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyRecord {
@@ -315,5 +322,17 @@ mod tests {
         assert!(KeySet::from_records(&[record.clone(), record.clone()]).is_err());
         assert!(KeySet::from_records(&[record.clone(), other_id]).is_err());
         assert_eq!(KeySet::from_records(&[record]).map(|set| set.len()).ok(), Some(1));
+    }
+
+    #[test]
+    fn a_fingerprint_is_sha256_and_64_lowercase_hex() {
+        assert!(is_fingerprint(&fingerprint(&[7; 32])));
+        let hex = "a".repeat(64);
+        assert!(is_fingerprint(&format!("sha256:{hex}")));
+        for wrong in
+            [hex.clone(), format!("sha256:{}", "A".repeat(64)), format!("sha256:{}", &hex[1..]), format!("sha1:{hex}")]
+        {
+            assert!(!is_fingerprint(&wrong), "{wrong}");
+        }
     }
 }

@@ -19,7 +19,7 @@ pub use export::{
     verify_export, verify_export_from, write_export, CheckpointEvidence, EvidenceEntry, ExportReport, LineResult,
 };
 pub use jws::{ReceiptSigner, SignedReceipt};
-pub use keys::{fingerprint, KeyDocument, KeyRecord, KeySet, PublishedKey};
+pub use keys::{fingerprint, is_fingerprint, KeyDocument, KeyRecord, KeySet, PublishedKey};
 pub use pasted::{verify_pasted, VerifyReport};
 pub use verify::{decode_receipt, PayloadVerdict, Verifier, VerifyError};
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use allowly_core::engine::RelatedReceipt;
 use allowly_core::model::{Page, ReceiptEnvelope, ReceiptSummary};
 use allowly_core::ops::{ListReceipts, PageArgs};
-use allowly_core::receipt::{decode_receipt, KeySet, Verifier};
+use allowly_core::receipt::decode_receipt;
 use allowly_core::{Allowly, Timestamp};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -289,12 +289,7 @@ struct SignatureCheck {
 }
 
 fn check_signature(engine: &Allowly, receipt: &Value) -> SignatureCheck {
-    let verifier = engine.key_document().map_err(|err| err.to_string()).and_then(|document| {
-        let fingerprints: Vec<String> = document.keys.iter().map(|k| k.public_key_fingerprint.clone()).collect();
-        let (workspace_id, keys) = KeySet::from_document(&document.to_value()).map_err(|err| err.to_string())?;
-        Ok(Verifier::new(keys, &workspace_id, fingerprints))
-    });
-    match verifier {
+    match engine.own_verifier() {
         Ok(verifier) => {
             let (key_id, fingerprint) = verifier.signer(receipt).unzip();
             let outcome = verifier
@@ -303,7 +298,7 @@ fn check_signature(engine: &Allowly, receipt: &Value) -> SignatureCheck {
                 .map_err(|err| format!("{}: {err}", err.reference_class()));
             SignatureCheck { key_id, fingerprint, outcome }
         }
-        Err(err) => SignatureCheck { key_id: None, fingerprint: None, outcome: Err(err) },
+        Err(err) => SignatureCheck { key_id: None, fingerprint: None, outcome: Err(err.to_string()) },
     }
 }
 
