@@ -307,6 +307,8 @@ def codes(root, doc):
     for path in list(Path(root, "core/src").rglob("*.rs")) + list(Path(root, "server/src").rglob("*.rs")):
         if path.name == "remote.rs":
             continue  # the remote client's own codes (timeout, unreachable) never come from a server
+        if "console" in path.relative_to(root).parts:
+            continue  # the console answers pages: its refusals are shown, never sent as a code
         text = path.read_text(encoding="utf-8")
         text = text.split("#[cfg(test)]")[0]
         found.update(re.findall(r'Error::not_found\(\s*"([a-z_]+)"', text))
