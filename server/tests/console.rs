@@ -170,6 +170,23 @@ fn verify_works_signed_out_and_escapes_what_it_shows() -> TestResult {
     let invalid = post_form(&s, "/console/verify", &form(&[("receipt", &altered.to_string())]), &[])?;
     assert!(invalid.text.contains("<h2>Invalid</h2>") && invalid.text.contains("SignatureMismatchError"));
 
+    // A file upload without JavaScript: multipart, the file standing for an empty Receipt field.
+    let boundary = "allowly-test-boundary";
+    let part = |name: &str, file: Option<&str>, content: &str| {
+        let filename = file.map(|f| format!("; filename=\"{f}\"")).unwrap_or_default();
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"{filename}\r\n\r\n{content}\r\n")
+    };
+    let body =
+        format!("{}{}--{boundary}--\r\n", part("receipt", None, ""), part("receipt_file", Some("r.json"), &receipt));
+    let head = format!(
+        "POST /console/verify HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\n\r\n",
+        s.addr,
+        body.len()
+    );
+    let uploaded = s.raw(format!("{head}{body}").as_bytes())?;
+    assert_eq!(uploaded.status, 200, "{}", uploaded.text);
+    assert!(uploaded.text.contains("<h2>Valid</h2>") && uploaded.text.contains(receipt_id), "{}", uploaded.text);
+
     // What was pasted comes back escaped, never as markup.
     let hostile = post_form(&s, "/console/verify", &form(&[("receipt", "<script>alert(1)</script>")]), &[])?;
     assert!(hostile.text.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{}", hostile.text);
