@@ -238,6 +238,19 @@ fn receipts_are_found_by_filter_shown_escaped_and_downloaded_as_the_api_serves_t
     assert_eq!(export.text.lines().count(), 1, "{}", export.text);
     let verified = post_form(&s, "/console/verify", &form(&[("receipt", &export.text)]), &[])?;
     assert!(verified.text.contains("<h2>Valid</h2>"), "{}", verified.text);
+
+    // Unfiltered, the export comes with the checkpoint evidence, which Verify checks beside it.
+    let everything = get(&s, "/console/receipts", &cookies)?;
+    assert!(everything.text.contains("href=\"/console/receipts/evidence\""));
+    assert!(!denies.text.contains("/console/receipts/evidence"), "a filtered export cannot carry whole days");
+    let evidence = get(&s, "/console/receipts/evidence", &cookies)?;
+    assert_eq!(evidence.status, 200);
+    let document: serde_json::Value = serde_json::from_str(&evidence.text)?;
+    assert_eq!(document["version"], "receipt_checkpoint_evidence.v1");
+    let whole = get(&s, "/console/receipts/export", &cookies)?;
+    let both = form(&[("receipt", &whole.text), ("checkpoint_evidence", &evidence.text)]);
+    let verified = post_form(&s, "/console/verify", &both, &[])?;
+    assert!(verified.text.contains("<h2>Valid</h2>"), "{}", verified.text);
     Ok(())
 }
 

@@ -46,6 +46,7 @@ pub fn router() -> Router<Arc<App>> {
         .route("/console/scopes/{policy_id}", get(scopes::show).post(scopes::publish))
         .route("/console/receipts", get(receipts::list))
         .route("/console/receipts/export", get(receipts::export))
+        .route("/console/receipts/evidence", get(receipts::evidence))
         .route("/console/receipts/{id}", get(receipts::show))
         .route("/console/receipts/{id}/download", get(receipts::download))
         .route("/console/approvals", get(approvals::list))
