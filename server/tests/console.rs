@@ -170,6 +170,23 @@ fn verify_works_signed_out_and_escapes_what_it_shows() -> TestResult {
     let invalid = post_form(&s, "/console/verify", &form(&[("receipt", &altered.to_string())]), &[])?;
     assert!(invalid.text.contains("<h2>Invalid</h2>") && invalid.text.contains("SignatureMismatchError"));
 
+    // A file upload without JavaScript: multipart, the file standing for an empty Receipt field.
+    let boundary = "allowly-test-boundary";
+    let part = |name: &str, file: Option<&str>, content: &str| {
+        let filename = file.map(|f| format!("; filename=\"{f}\"")).unwrap_or_default();
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"{filename}\r\n\r\n{content}\r\n")
+    };
+    let body =
+        format!("{}{}--{boundary}--\r\n", part("receipt", None, ""), part("receipt_file", Some("r.json"), &receipt));
+    let head = format!(
+        "POST /console/verify HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\n\r\n",
+        s.addr,
+        body.len()
+    );
+    let uploaded = s.raw(format!("{head}{body}").as_bytes())?;
+    assert_eq!(uploaded.status, 200, "{}", uploaded.text);
+    assert!(uploaded.text.contains("<h2>Valid</h2>") && uploaded.text.contains(receipt_id), "{}", uploaded.text);
+
     // What was pasted comes back escaped, never as markup.
     let hostile = post_form(&s, "/console/verify", &form(&[("receipt", "<script>alert(1)</script>")]), &[])?;
     assert!(hostile.text.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{}", hostile.text);
@@ -220,6 +237,19 @@ fn receipts_are_found_by_filter_shown_escaped_and_downloaded_as_the_api_serves_t
     let export = get(&s, "/console/receipts/export?decision=deny", &cookies)?;
     assert_eq!(export.text.lines().count(), 1, "{}", export.text);
     let verified = post_form(&s, "/console/verify", &form(&[("receipt", &export.text)]), &[])?;
+    assert!(verified.text.contains("<h2>Valid</h2>"), "{}", verified.text);
+
+    // Unfiltered, the export comes with the checkpoint evidence, which Verify checks beside it.
+    let everything = get(&s, "/console/receipts", &cookies)?;
+    assert!(everything.text.contains("href=\"/console/receipts/evidence\""));
+    assert!(!denies.text.contains("/console/receipts/evidence"), "a filtered export cannot carry whole days");
+    let evidence = get(&s, "/console/receipts/evidence", &cookies)?;
+    assert_eq!(evidence.status, 200);
+    let document: serde_json::Value = serde_json::from_str(&evidence.text)?;
+    assert_eq!(document["version"], "receipt_checkpoint_evidence.v1");
+    let whole = get(&s, "/console/receipts/export", &cookies)?;
+    let both = form(&[("receipt", &whole.text), ("checkpoint_evidence", &evidence.text)]);
+    let verified = post_form(&s, "/console/verify", &both, &[])?;
     assert!(verified.text.contains("<h2>Valid</h2>"), "{}", verified.text);
     Ok(())
 }

@@ -20,6 +20,7 @@ mod verify;
 use std::sync::Arc;
 
 use allowly_core::Allowly;
+use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -36,12 +37,16 @@ pub fn router() -> Router<Arc<App>> {
         .route("/console", get(overview::show))
         .route("/console/sign-in", get(sign_in::form).post(sign_in::submit))
         .route("/console/sign-out", post(sign_in::sign_out))
-        .route("/console/verify", get(verify::form).post(verify::submit))
+        .route(
+            "/console/verify",
+            get(verify::form).post(verify::submit).layer(DefaultBodyLimit::max(verify::MAX_FORM_BYTES)),
+        )
         .route("/console/scopes", get(scopes::list))
         .route("/console/scopes/new", get(scopes::new_form).post(scopes::create))
         .route("/console/scopes/{policy_id}", get(scopes::show).post(scopes::publish))
         .route("/console/receipts", get(receipts::list))
         .route("/console/receipts/export", get(receipts::export))
+        .route("/console/receipts/evidence", get(receipts::evidence))
         .route("/console/receipts/{id}", get(receipts::show))
         .route("/console/receipts/{id}/download", get(receipts::download))
         .route("/console/approvals", get(approvals::list))

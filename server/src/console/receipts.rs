@@ -158,7 +158,13 @@ fn results_table(page: &Page<ReceiptSummary>, filters: &Filters) -> Markup {
                 @if page.has_more { " (more below)" }
                 "."
             }
-            a class="button secondary" href=(export) download { "Export JSONL" }
+            div class="actions" {
+                a class="button secondary" href=(export) download { "Export JSONL" }
+                // Evidence proves whole days: it verifies beside an export that holds every receipt.
+                @if query.is_empty() {
+                    a class="button secondary" href="/console/receipts/evidence" download { "Checkpoint evidence" }
+                }
+            }
         }
         @if page.items.is_empty() {
             p { "No receipt matches these filters." }
@@ -222,6 +228,30 @@ pub async fn export(State(app): State<Arc<App>>, headers: HeaderMap, Query(filte
             response.headers_mut().insert(
                 header::CONTENT_DISPOSITION,
                 HeaderValue::from_static("attachment; filename=\"allowly-receipts.jsonl\""),
+            );
+            response
+        }
+        Err(err) => {
+            respond(err.status, page("Receipts", "/console/receipts", Some(&session), error_notice(&err.message)))
+        }
+    }
+}
+
+/// The checkpoint evidence document (every daily checkpoint with its members' ids), to verify
+/// beside an unfiltered export as `allowly-receipt-verify --checkpoint-evidence` does.
+pub async fn evidence(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    let Some((session, engine)) = signed_in(&app, &headers).await else { return to_sign_in() };
+    let document = blocking(&app, &session.workspace_id, move || {
+        serde_json::to_vec_pretty(&engine.checkpoint_evidence()?).map_err(|_| ApiError::internal("cannot encode"))
+    })
+    .await;
+    match document {
+        Ok(bytes) => {
+            let mut response = bytes.into_response();
+            secure(&mut response, "application/json");
+            response.headers_mut().insert(
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_static("attachment; filename=\"allowly-checkpoint-evidence.json\""),
             );
             response
         }

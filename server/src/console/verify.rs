@@ -1,4 +1,4 @@
-//! Verify: paste a receipt, a check response or an export (or read a file into the field) and see
+//! Verify: paste a receipt, a check response or an export (or upload a file) and see
 //! whether it verifies. No sign-in: verification needs no secret. The key document and trusted
 //! fingerprints default to this server's; both can be replaced to verify another workspace's.
 
@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use allowly_core::ops::{Answer, Request, VerifyReceipts};
 use allowly_core::receipt::{pasted::ReceiptVerdict, VerifyReport};
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::multipart::MultipartError;
+use axum::extract::{FromRequest, Multipart, Request as HttpRequest, State};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Form;
 use maud::{html, Markup};
@@ -45,14 +46,65 @@ pub async fn form(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
     }
 }
 
-pub async fn submit(State(app): State<Arc<App>>, headers: HeaderMap, Form(form): Form<VerifyForm>) -> Response {
+/// The largest form Verify reads: an export of thousands of receipts; larger ones verify offline
+/// with `allowly verify`.
+pub const MAX_FORM_BYTES: usize = 4 * 1024 * 1024;
+
+/// Verifies what the form sent: urlencoded fields, or `multipart/form-data` when a file is chosen
+/// (then the file, when not empty, stands for the `Receipt` field; this works without JavaScript).
+pub async fn submit(State(app): State<Arc<App>>, request: HttpRequest) -> Response {
+    let headers = request.headers().clone();
     let session = app.sessions.find(&headers);
+    let multipart = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("multipart/form-data"));
+    let read = if multipart {
+        match Multipart::from_request(request, &app).await {
+            Ok(parts) => read_parts(parts).await,
+            Err(err) => Err(ApiError::invalid("receipt", format!("the form could not be read: {}", err.body_text()))),
+        }
+    } else {
+        Form::<VerifyForm>::from_request(request, &app)
+            .await
+            .map(|Form(form)| form)
+            .map_err(|err| ApiError::invalid("receipt", format!("the form could not be read: {}", err.body_text())))
+    };
+    let form = match read {
+        Ok(form) => form,
+        Err(err) => return respond(err.status, render(session.as_ref(), &VerifyForm::default(), Some(&Err(err)))),
+    };
     let outcome = verify(&app, &form).await;
     let status = match &outcome {
         Ok(_) => StatusCode::OK,
         Err(err) => err.status,
     };
     respond(status, render(session.as_ref(), &form, Some(&outcome)))
+}
+
+/// The form's fields out of its parts; a chosen file (`receipt_file`) replaces the pasted text.
+async fn read_parts(mut parts: Multipart) -> Result<VerifyForm, ApiError> {
+    let unreadable =
+        |err: MultipartError| ApiError::invalid("receipt", format!("the form could not be read: {}", err.body_text()));
+    let mut form = VerifyForm::default();
+    let mut file: Option<String> = None;
+    while let Some(part) = parts.next_field().await.map_err(unreadable)? {
+        let name = part.name().unwrap_or_default().to_string();
+        let bytes = part.bytes().await.map_err(unreadable)?;
+        let text = || String::from_utf8(bytes.to_vec()).map_err(|_| ApiError::invalid(&name, "is not UTF-8 text"));
+        match name.as_str() {
+            "receipt" => form.receipt = text()?,
+            "receipt_file" if !bytes.is_empty() => file = Some(text()?),
+            "key_document" => form.key_document = text()?,
+            "trusted_key_fingerprints" => form.trusted_key_fingerprints = text()?,
+            "checkpoint_evidence" => form.checkpoint_evidence = text()?,
+            _ => {}
+        }
+    }
+    if let Some(file) = file {
+        form.receipt = file;
+    }
+    Ok(form)
 }
 
 /// This server's key document (pretty JSON) and its fingerprints, one per line.
@@ -117,14 +169,14 @@ fn render(session: Option<&Session>, form: &VerifyForm, outcome: Option<&Result<
                 Err(err) => (error_notice(&err.message)),
             }
         }
-        form method="post" action="/console/verify" class="stack" {
+        form method="post" action="/console/verify" enctype="multipart/form-data" class="stack" {
             label for="receipt" { "Receipt" }
             p class="hint" id="receipt-hint" {
                 "A receipt (JSON), a whole check response, or an export (one receipt per line)."
             }
-            textarea id="receipt" name="receipt" rows="8" required spellcheck="false" aria-describedby="receipt-hint" { (form.receipt) }
-            label for="receipt_file" { "Or read a file into the field" }
-            input type="file" id="receipt_file" accept=".json,.jsonl,application/json,text/plain" data-read-into="receipt";
+            textarea id="receipt" name="receipt" rows="8" spellcheck="false" aria-describedby="receipt-hint" { (form.receipt) }
+            label for="receipt_file" { "Or upload a file" }
+            input type="file" id="receipt_file" name="receipt_file" accept=".json,.jsonl,application/json,text/plain" data-read-into="receipt";
             details {
                 summary { "Keys and evidence" }
                 label for="key_document" { "Key document" }
