@@ -16,6 +16,8 @@ pub const OVERVIEW_DAYS: i64 = 30;
 const MOST_DENIED: usize = 5;
 /// Budgeted authorizations shown against their caps.
 const BUDGETS_SHOWN: usize = 8;
+/// Active authorizations looked through for them (the store keeps no index of budgets).
+const BUDGETS_SCANNED: usize = 2_000;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Overview {
@@ -31,8 +33,8 @@ pub struct Overview {
     pub pending_escalations: u64,
     /// When the longest-waiting pending confirmation or escalation was asked.
     pub oldest_pending: Option<Timestamp>,
-    /// Active authorizations with a budget, the most used share first (of the first 100 active
-    /// ones in creation order).
+    /// Active authorizations with a budget, the most used share first, at most eight (of the
+    /// first 2,000 active ones in creation order).
     pub budgets: Vec<AuthorizationView>,
 }
 
@@ -115,20 +117,29 @@ impl Allowly {
         Ok((confirmations, escalations, oldest))
     }
 
-    /// Active authorizations with a budget (of the first page of active ones, in creation order),
-    /// the largest share spent first.
+    /// Active authorizations with a budget (among the first [`BUDGETS_SCANNED`] active ones, in
+    /// creation order), the largest share spent first.
     fn budgets_in_use(&self) -> Result<Vec<AuthorizationView>> {
         let share = |a: &AuthorizationView| match a.budget_limit_micros {
             Some(limit) if limit > 0 => a.budget_spent_micros as f64 / limit as f64,
             _ => 0.0,
         };
-        let active = ListAuthorizations {
-            status: Some(AuthorizationStatus::Active),
-            page: PageArgs::new(super::MAX_PAGE_SIZE, None),
-            ..ListAuthorizations::default()
-        };
-        let mut budgeted: Vec<AuthorizationView> =
-            self.list_authorizations(&active)?.items.into_iter().filter(|a| a.budget_limit_micros.is_some()).collect();
+        let mut budgeted: Vec<AuthorizationView> = Vec::new();
+        let (mut cursor, mut scanned) = (None::<String>, 0);
+        while scanned < BUDGETS_SCANNED {
+            let active = ListAuthorizations {
+                status: Some(AuthorizationStatus::Active),
+                page: PageArgs::new(super::MAX_PAGE_SIZE, cursor.as_deref()),
+                ..ListAuthorizations::default()
+            };
+            let page = self.list_authorizations(&active)?;
+            scanned += page.items.len().max(1);
+            budgeted.extend(page.items.into_iter().filter(|a| a.budget_limit_micros.is_some()));
+            match (page.has_more, page.next_cursor) {
+                (true, Some(next)) => cursor = Some(next),
+                _ => break,
+            }
+        }
         budgeted.sort_by(|a, b| share(b).total_cmp(&share(a)));
         budgeted.truncate(BUDGETS_SHOWN);
         Ok(budgeted)

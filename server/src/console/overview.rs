@@ -249,7 +249,7 @@ fn budgets(budgeted: &[AuthorizationView]) -> Markup {
         section aria-labelledby="budgets" {
             h2 id="budgets" { "Budget used" }
             @if budgeted.is_empty() {
-                p class="muted" { "No active authorization with a budget among the first hundred active ones." }
+                p class="muted" { "No active authorization has a budget." }
             } @else {
                 div class="scroll" {
                     table {
