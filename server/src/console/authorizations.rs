@@ -13,7 +13,7 @@ use axum::Form;
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::layout::{error_notice, page, respond, when, when_relative};
+use super::layout::{error_notice, filter_field, page, respond, when, when_relative};
 use super::session::{same_token, Session};
 use super::{see_other, signed_in, to_sign_in};
 use crate::api::{blocking, App};
@@ -94,18 +94,10 @@ pub async fn list(State(app): State<Arc<App>>, headers: HeaderMap, Query(filters
 }
 
 fn filter_form(filters: &Filters) -> Markup {
-    let field = |name: &str, label: &str, value: &str, hint: &str| {
-        html! {
-            div class="field" {
-                label for=(name) { (label) }
-                input id=(name) name=(name) value=(value) placeholder={ "e.g. " (hint) } autocomplete="off" spellcheck="false";
-            }
-        }
-    };
     html! {
         form method="get" action="/console/authorizations" class="filters" aria-label="Filter authorizations" {
-            (field("user_id", "User", &filters.user_id, "user_42"))
-            (field("agent_id", "Agent", &filters.agent_id, "support_bot"))
+            (filter_field("user_id", "User", &filters.user_id, "user_42"))
+            (filter_field("agent_id", "Agent", &filters.agent_id, "support_bot"))
             div class="field" {
                 label for="status" { "Status" }
                 select id="status" name="status" {

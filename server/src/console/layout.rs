@@ -154,6 +154,27 @@ fn distance(then: Timestamp, now: Timestamp) -> String {
     }
 }
 
+/// A text field of a filter form: label, value, and an example as its placeholder.
+pub fn filter_field(name: &str, label: &str, value: &str, example: &str) -> Markup {
+    html! {
+        div class="field" {
+            label for=(name) { (label) }
+            input id=(name) name=(name) value=(value) placeholder={ "e.g. " (example) } autocomplete="off" spellcheck="false";
+        }
+    }
+}
+
+/// A file to save (`Content-Disposition: attachment`) with the console's headers.
+pub fn attachment(bytes: Vec<u8>, content_type: &'static str, filename: &str) -> Response {
+    let mut response = bytes.into_response();
+    secure(&mut response, content_type);
+    let disposition = format!("attachment; filename=\"{}\"", filename.replace(['"', '\\'], ""));
+    if let Ok(value) = HeaderValue::from_str(&disposition) {
+        response.headers_mut().insert(header::CONTENT_DISPOSITION, value);
+    }
+    response
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

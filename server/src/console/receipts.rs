@@ -9,13 +9,13 @@ use allowly_core::ops::{ListReceipts, PageArgs};
 use allowly_core::receipt::decode_receipt;
 use allowly_core::{Allowly, Timestamp};
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::layout::{breakable, error_notice, page, respond, secure, when};
+use super::layout::{attachment, breakable, error_notice, filter_field, page, respond, when};
 use super::{signed_in, to_sign_in};
 use crate::api::{blocking, App};
 use crate::error::ApiError;
@@ -105,23 +105,15 @@ pub async fn list(State(app): State<Arc<App>>, headers: HeaderMap, Query(filters
 }
 
 fn filter_form(filters: &Filters) -> Markup {
-    let field = |name: &str, label: &str, value: &str, hint: &str| {
-        html! {
-            div class="field" {
-                label for=(name) { (label) }
-                input id=(name) name=(name) value=(value) placeholder={ "e.g. " (hint) } autocomplete="off" spellcheck="false";
-            }
-        }
-    };
     let active = filters.query().split('&').filter(|pair| !pair.is_empty()).count();
     html! {
         // Open, but folded by console.js on a narrow screen while no filter is set.
         details class="filters-fold" open data-fold-narrow[active == 0] {
             summary { "Filters" @if active > 0 { " (" (active) " set)" } }
             form method="get" action="/console/receipts" class="filters" aria-label="Filter receipts" {
-                (field("user_id", "User", &filters.user_id, "user_42"))
-                (field("agent_id", "Agent", &filters.agent_id, "support_bot"))
-                (field("action", "Action", &filters.action, "email.send"))
+                (filter_field("user_id", "User", &filters.user_id, "user_42"))
+                (filter_field("agent_id", "Agent", &filters.agent_id, "support_bot"))
+                (filter_field("action", "Action", &filters.action, "email.send"))
                 div class="field" {
                     label for="decision" { "Decision" }
                     select id="decision" name="decision" {
@@ -130,11 +122,11 @@ fn filter_form(filters: &Filters) -> Markup {
                         }
                     }
                 }
-                (field("reason", "Reason", &filters.reason, "budget_exceeded"))
-                (field("authorization_id", "Authorization", &filters.authorization_id, "auth_01JD…"))
-                (field("event", "Event", &filters.event, "budget.settle"))
-                (field("since", "Since", &filters.since, "2026-12-01"))
-                (field("until", "Until", &filters.until, "2026-12-31"))
+                (filter_field("reason", "Reason", &filters.reason, "budget_exceeded"))
+                (filter_field("authorization_id", "Authorization", &filters.authorization_id, "auth_01JD…"))
+                (filter_field("event", "Event", &filters.event, "budget.settle"))
+                (filter_field("since", "Since", &filters.since, "2026-12-01"))
+                (filter_field("until", "Until", &filters.until, "2026-12-31"))
                 div class="actions" {
                     button type="submit" { "Filter" }
                     a href="/console/receipts" { "Clear" }
@@ -222,15 +214,7 @@ pub async fn export(State(app): State<Arc<App>>, headers: HeaderMap, Query(filte
     })
     .await;
     match lines {
-        Ok(bytes) => {
-            let mut response = bytes.into_response();
-            secure(&mut response, "application/x-ndjson");
-            response.headers_mut().insert(
-                header::CONTENT_DISPOSITION,
-                HeaderValue::from_static("attachment; filename=\"allowly-receipts.jsonl\""),
-            );
-            response
-        }
+        Ok(bytes) => attachment(bytes, "application/x-ndjson", "allowly-receipts.jsonl"),
         Err(err) => {
             respond(err.status, page("Receipts", "/console/receipts", Some(&session), error_notice(&err.message)))
         }
@@ -246,15 +230,7 @@ pub async fn evidence(State(app): State<Arc<App>>, headers: HeaderMap) -> Respon
     })
     .await;
     match document {
-        Ok(bytes) => {
-            let mut response = bytes.into_response();
-            secure(&mut response, "application/json");
-            response.headers_mut().insert(
-                header::CONTENT_DISPOSITION,
-                HeaderValue::from_static("attachment; filename=\"allowly-checkpoint-evidence.json\""),
-            );
-            response
-        }
+        Ok(bytes) => attachment(bytes, "application/json", "allowly-checkpoint-evidence.json"),
         Err(err) => {
             respond(err.status, page("Receipts", "/console/receipts", Some(&session), error_notice(&err.message)))
         }
@@ -295,15 +271,7 @@ pub async fn download(State(app): State<Arc<App>>, headers: HeaderMap, Path(rece
     })
     .await;
     match found {
-        Ok(bytes) => {
-            let mut response = bytes.into_response();
-            secure(&mut response, "application/json");
-            let disposition = format!("attachment; filename=\"{}.json\"", receipt_id.replace(['"', '\\'], ""));
-            if let Ok(value) = HeaderValue::from_str(&disposition) {
-                response.headers_mut().insert(header::CONTENT_DISPOSITION, value);
-            }
-            response
-        }
+        Ok(bytes) => attachment(bytes, "application/json", &format!("{receipt_id}.json")),
         Err(err) => {
             respond(err.status, page("Receipt", "/console/receipts", Some(&session), error_notice(&err.message)))
         }
