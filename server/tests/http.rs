@@ -320,9 +320,19 @@ fn authorizations_are_listed_by_user_agent_and_status() -> TestResult {
     // The cursor goes on under the same filters.
     let page = s.request("GET", "/v1/authorizations?status=active&limit=1", runtime, None)?;
     assert_eq!((ids(&page), &page.body["has_more"]), (vec![active_ids[0].clone()], &json!(true)));
-    let cursor = page.body["next_cursor"].as_str().unwrap_or_default();
-    let next = s.request("GET", &format!("/v1/authorizations?status=active&limit=1&cursor={cursor}"), runtime, None)?;
-    assert_eq!((ids(&next), &next.body["has_more"]), (vec![active_ids[1].clone()], &json!(false)));
+    // A status is decided on the rows read: a page may say `has_more` when the rows after it hold
+    // no other match (here when the revoked one sorts last), and the next page is then empty.
+    let (mut rest, mut cursor) = (Vec::new(), page.body["next_cursor"].as_str().unwrap_or_default().to_string());
+    while !cursor.is_empty() {
+        let query = format!("/v1/authorizations?status=active&limit=1&cursor={cursor}");
+        let next = s.request("GET", &query, runtime, None)?;
+        rest.extend(ids(&next));
+        cursor = match next.body["has_more"].as_bool() {
+            Some(true) => next.body["next_cursor"].as_str().unwrap_or_default().to_string(),
+            _ => String::new(),
+        };
+    }
+    assert_eq!(rest, [active_ids[1].clone()]);
     let nobody = s.request("GET", "/v1/authorizations?agent_id=billing_bot", runtime, None)?;
     assert_eq!((nobody.status, ids(&nobody).len()), (200, 0));
 
