@@ -133,7 +133,7 @@ fn results_table(page: &Page<AuthorizationView>, filters: &Filters) -> Markup {
                 "."
             }
             div class="scroll" {
-                table class="stack" {
+                table class="cards" {
                     caption class="visually-hidden" { "Authorizations" }
                     thead { tr {
                         th scope="col" { "Authorization" } th scope="col" { "User" } th scope="col" { "Agent" }

@@ -25,7 +25,7 @@ pub async fn show(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
             html! {
                 p { "Receipts are signed with Ed25519. Anyone can verify them offline with this document and the fingerprints they trust." }
                 div class="scroll" {
-                    table class="stack" {
+                    table class="cards" {
                         caption class="visually-hidden" { "Signing keys" }
                         thead { tr { th scope="col" { "Key" } th scope="col" { "Fingerprint" } th scope="col" { "Active from" } th scope="col" { "Active until" } th scope="col" { "" } } }
                         tbody {

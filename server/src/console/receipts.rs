@@ -162,7 +162,7 @@ fn results_table(page: &Page<ReceiptSummary>, filters: &Filters) -> Markup {
             p { "No receipt matches these filters." }
         } @else {
             div class="scroll" {
-                table class="stack" {
+                table class="cards" {
                     caption class="visually-hidden" { "Receipts" }
                     thead { tr {
                         th scope="col" { "Issued" } th scope="col" { "Decision" } th scope="col" { "Action or event" }
