@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Node SDK (@allowly/sdk, bindings-node/): builds the napi addon once (cargo reuses target/), builds
 # target/release/allowly if needed, then runs the node:test suite (embedded and against
-# `allowly serve`, fallback, reference-verifier interop, event loop, bad input, the product-page
+# `allowly serve`, fallback, reference-verifier interop, event loop, bad input, the MCP guard
+# (@allowly/sdk/mcp with the real MCP SDK, and the examples/mcp stdio server), the product-page
 # samples, the README's program run as `node app.mjs` in an empty folder), checks that
 # bindings-node/generated/types.d.ts is what the core's Rust types generate
 # (bindings-node/scripts/gen-types.sh --check) and runs `tsc --noEmit` on the examples against
@@ -30,6 +31,9 @@ cd bindings-node
 # with the CLI from devDependencies, so the build is the same whether or not it is fresh.
 npm install --no-audit --no-fund --ignore-scripts --loglevel=error
 npx napi build --platform --release --js native.cjs --dts native.d.ts
+
+echo "==> examples/mcp: the stdio MCP server the MCP tests spawn (npm install, tsc: it also type-checks mcp.d.ts)"
+(cd "$root/examples/mcp" && npm install --no-audit --no-fund --ignore-scripts --loglevel=error && npx tsc)
 
 echo "==> lints of the binding crate (and of its type generator, feature typescript)"
 (cd "$root" && cargo fmt -p allowly-node --check && cargo clippy -p allowly-node --release --locked --all-targets --quiet -- -D warnings)

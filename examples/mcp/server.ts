@@ -1,0 +1,85 @@
+// A stdio MCP server whose three tools are guarded by Allowly, on an embedded workspace.
+//
+//   email.send      allowed to example.com addresses, needs the user's yes for any other
+//   billing.refund  goes to the finance lead
+//   files.delete    denied
+//
+// The policy is policy.json beside this file. The user is the one the host runs the server for
+// (ALLOWLY_MCP_USER): a stdio server has no other trusted identity, and tool arguments are never one.
+import { readFileSync, appendFileSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { z } from 'zod';
+import { Allowly } from '@allowly/sdk';
+import { AllowlyMCPMiddleware } from '@allowly/sdk/mcp';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const home = process.env.ALLOWLY_HOME ?? '.allowly-mcp';
+const user = process.env.ALLOWLY_MCP_USER ?? 'demo_user';
+
+const allowly = Allowly.embedded({ home });
+const authorizationId = await authorizationFor(user);
+
+const server = new McpServer({ name: 'allowly-example', version: '1.0.0' });
+
+server.registerTool(
+  'email.send',
+  {
+    description: 'Send an email',
+    inputSchema: { to: z.string().email(), subject: z.string(), body: z.string() },
+  },
+  async ({ to, subject, body }) => {
+    // The "mail server": one JSON line per email sent.
+    appendFileSync(path.join(home, 'outbox.jsonl'), JSON.stringify({ to, subject, body }) + '\n');
+    return { content: [{ type: 'text', text: `sent to ${to}` }] };
+  },
+);
+
+server.registerTool(
+  'billing.refund',
+  { description: 'Refund an order', inputSchema: { order_id: z.string(), amount_cents: z.number().int() } },
+  async ({ order_id, amount_cents }) => ({
+    content: [{ type: 'text', text: `refunded ${amount_cents} cents on ${order_id}` }],
+  }),
+);
+
+server.registerTool(
+  'files.delete',
+  { description: 'Delete a file', inputSchema: { path: z.string() } },
+  async ({ path: file }) => ({ content: [{ type: 'text', text: `deleted ${file}` }] }),
+);
+
+new AllowlyMCPMiddleware({
+  allowly,
+  userIdFn: () => user,
+  authorizationIdFn: (userId) => (userId === user ? authorizationId : undefined),
+  // Only these arguments are decided on; the rest never reach the check.
+  checkInputFn: ({ toolName, arguments: args }) => {
+    if (toolName === 'email.send') return { context: { recipient_domain: domainOf(args.to) } };
+    if (toolName === 'files.delete') return { resource: `file:${String(args.path)}` };
+    return {};
+  },
+  elicitConfirmation: true,
+}).attach(server);
+
+await server.connect(new StdioServerTransport());
+
+/** Publishes the policy (unchanged: nothing new) and finds or creates the user's authorization. */
+async function authorizationFor(userId: string): Promise<string> {
+  mkdirSync(home, { recursive: true });
+  const { policy_id: policyId, description, ...definition } = JSON.parse(
+    readFileSync(path.join(here, '..', 'policy.json'), 'utf8'), // here is dist/
+  );
+  await allowly.policies.publish({ policyId, description, definition });
+  const active = await allowly.authorizations.list({ userId, agentId: definition.agent_id, status: 'active' });
+  if (active.items.length > 0) return active.items[0].authorizationId;
+  return (await allowly.authorizations.create({ userId, policyId })).authorizationId;
+}
+
+function domainOf(address: unknown): string {
+  const text = String(address);
+  return text.slice(text.lastIndexOf('@') + 1).toLowerCase();
+}
