@@ -16,6 +16,9 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { CallToolRequestSchema, ElicitRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
+import { Client as ClientV2 } from '@modelcontextprotocol/client';
+import { InMemoryTransport as InMemoryTransportV2, McpServer as McpServerV2 } from '@modelcontextprotocol/server';
+import { z as z4 } from 'zod/v4';
 
 import { Allowly, InvalidRequestError, loadKeysFromJson, verifyReceipt } from '../index.js';
 import { AllowlyMCPMiddleware } from '../mcp.js';
@@ -344,6 +347,42 @@ describe('MCP guard, low-level Server', () => {
       assert.equal(runs, 0);
       // Neither the list handler nor any other method is touched.
       assert.deepEqual((await client.listTools()).tools, []);
+    });
+  }
+});
+
+describe('MCP guard on the 2.x packages (@modelcontextprotocol/server and client)', () => {
+  for (const attachFirst of [false, true]) {
+    test(`allow and deny, attached ${attachFirst ? 'before' : 'after'} the tools are registered`, async () => {
+      const ws = await workspace();
+      let runs = 0;
+      const server = new McpServerV2({ name: 'v2', version: '1.0.0' });
+      const guard = new AllowlyMCPMiddleware({
+        allowly: ws.allowly,
+        userIdFn: () => 'alice',
+        authorizationIdFn: () => ws.authorizationId,
+        checkInputFn: emailDomain,
+      });
+      if (attachFirst) guard.attach(server);
+      const tool = (text) => async () => {
+        runs += 1;
+        return { content: [{ type: 'text', text }] };
+      };
+      server.registerTool('email.send', { inputSchema: z4.object({ to: z4.string() }) }, tool('sent'));
+      server.registerTool('files.delete', { inputSchema: z4.object({ path: z4.string() }) }, tool('deleted'));
+      if (!attachFirst) guard.attach(server);
+      const [clientTransport, serverTransport] = InMemoryTransportV2.createLinkedPair();
+      await server.connect(serverTransport);
+      const client = new ClientV2({ name: 'v2-client', version: '1.0.0' });
+      await client.connect(clientTransport);
+
+      const allowed = await client.callTool({ name: 'email.send', arguments: { to: 'bob@example.com' } });
+      assert.equal(allowed.content[0].text, 'sent');
+      await verify(allowed._meta.allowly.receipt, trustOf(await ws.allowly.keyDocument()));
+      const denied = await client.callTool({ name: 'files.delete', arguments: { path: '/etc' } });
+      assert.deepEqual(payloadOf(denied), { decision: 'deny', reason: 'action_denied_by_policy' });
+      assert.equal(runs, 1);
+      await client.close();
     });
   }
 });
