@@ -14,6 +14,9 @@ const CHECK_INPUT_MEMBERS = ['action', 'resource', 'context', 'clientTimestamp',
 /** A `tools/call` request: a handler's schema that accepts it is the `tools/call` schema. */
 const TOOLS_CALL_PROBE = Object.freeze({ method: 'tools/call', params: { name: 'allowly.probe', arguments: {} } });
 
+/** How much of a call's arguments (JSON) a confirmation question shows. */
+const MAX_SHOWN_ARGUMENTS = 1000;
+
 /** Elicitation asks a yes or no: no fields to fill. */
 const NO_FIELDS = Object.freeze({ type: 'object', properties: {} });
 
@@ -232,7 +235,7 @@ export class AllowlyMCPMiddleware {
     let answer;
     try {
       answer = await protocol.elicitInput(
-        { mode: 'form', message: hint || `Allow ${context.toolName}?`, requestedSchema: NO_FIELDS },
+        { mode: 'form', message: confirmationMessage(hint || context.toolName, context.arguments), requestedSchema: NO_FIELDS },
         { relatedRequestId: context.extra?.requestId },
       );
     } catch {
@@ -273,6 +276,13 @@ function acceptsToolsCall(schema) {
   } catch {
     return false;
   }
+}
+
+/** What the user is asked: the prompt hint, and the call's arguments so they see what they allow. */
+function confirmationMessage(hint, args) {
+  const shown = JSON.stringify(args ?? {});
+  if (shown === '{}') return `Allow ${hint}?`;
+  return `Allow ${hint}? ${shown.length > MAX_SHOWN_ARGUMENTS ? `${shown.slice(0, MAX_SHOWN_ARGUMENTS)}…` : shown}`;
 }
 
 function clientCanElicit(protocol) {

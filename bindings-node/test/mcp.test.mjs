@@ -408,7 +408,7 @@ describe('MCP guard, confirmation in the conversation (elicitation)', () => {
     assert.equal(result.isError, undefined, JSON.stringify(result));
     assert.equal(ran['email.send'], 1);
     assert.equal(elicitations.length, 1);
-    assert.ok(elicitations[0].message.length > 0);
+    assert.equal(elicitations[0].message, 'Allow email.send? {"to":"dan@accepted.net"}');
     const meta = result._meta.allowly;
     assert.equal(meta.decision, 'allow');
     assert.equal(meta.reason, 'user_confirmed');

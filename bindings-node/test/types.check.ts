@@ -2,6 +2,7 @@
 // in scripts/node-test.sh, never run): the generic `call` takes and answers the catalog's wire
 // types, the methods answer them camelCased, and a wrong member does not compile.
 import { Allowly, ForbiddenError, type Camelize, type CheckResponse, type Operations, type Wire } from '@allowly/sdk';
+import { AllowlyMCPMiddleware } from '@allowly/sdk/mcp';
 
 declare const client: Allowly;
 
@@ -65,4 +66,26 @@ export async function surfaceCalls(): Promise<void> {
 
 export function errors(err: unknown): number | undefined {
   return err instanceof ForbiddenError && err.kind === 'forbidden' ? err.status : undefined;
+}
+
+export function mcpGuardOptions(): void {
+  // The client's identity comes from the host; the verdict's meta is the wire's snake_case.
+  const guard = new AllowlyMCPMiddleware({
+    allowly: client,
+    userIdFn: ({ extra }) => (extra.authInfo?.extra?.userId as string | undefined) ?? null,
+    authorizationIdFn: async (userId) => `auth_for_${userId}`,
+    checkInputFn: ({ arguments: args }) => ({ resource: `doc:${String(args.doc)}`, clientTimestamp: new Date() }),
+    elicitConfirmation: true,
+  });
+  void guard.decide({ toolName: 't', arguments: {}, request: { method: 'tools/call' }, extra: {} }).then((verdict) => {
+    const receiptId: string | null = verdict.meta.receipt_id;
+    void receiptId;
+  });
+  new AllowlyMCPMiddleware({ apiKey: 'allowly.runtime.x', baseUrl: 'http://127.0.0.1:8787', authorizationIdFn: () => null });
+  // @ts-expect-error: a client, or an API key and a URL, not both
+  new AllowlyMCPMiddleware({ allowly: client, apiKey: 'k', baseUrl: 'u', authorizationIdFn: () => null });
+  // @ts-expect-error: agent identity tokens are not verified by this engine
+  new AllowlyMCPMiddleware({ allowly: client, authorizationIdFn: () => null, agentTokenFn: () => 'token' });
+  // @ts-expect-error: a check input has no such member
+  new AllowlyMCPMiddleware({ allowly: client, authorizationIdFn: () => null, checkInputFn: () => ({ recipient: 'x' }) });
 }
