@@ -135,6 +135,16 @@ function trustOf(keyDocument) {
 /** The receipt's payload, verified offline (rejects if it does not verify). */
 const verify = (receipt, trust) => verifyReceipt(receipt, trust.keys, trust.options);
 
+/** Guard options for the workspace: `alice` (as the transport authenticated her) has its authorization. */
+function aliceOptions(ws) {
+  return {
+    allowly: ws.allowly,
+    userIdFn: userFromAuth,
+    authorizationIdFn: (userId) => (userId === 'alice' ? ws.authorizationId : null),
+    checkInputFn: emailDomain,
+  };
+}
+
 function payloadOf(result) {
   assert.equal(result.isError, true, `expected a tool error, got ${JSON.stringify(result)}`);
   return JSON.parse(result.content[0].text);
@@ -145,12 +155,7 @@ describe('MCP guard, McpServer over InMemoryTransport', () => {
   let options;
   before(async () => {
     ws = await workspace();
-    options = {
-      allowly: ws.allowly,
-      userIdFn: userFromAuth,
-      authorizationIdFn: (userId) => (userId === 'alice' ? ws.authorizationId : null),
-      checkInputFn: emailDomain,
-    };
+    options = aliceOptions(ws);
   });
 
   test('allow: the tool runs once and its result carries a receipt that verifies', async () => {
@@ -392,13 +397,7 @@ describe('MCP guard, confirmation in the conversation (elicitation)', () => {
   let options;
   before(async () => {
     ws = await workspace();
-    options = {
-      allowly: ws.allowly,
-      userIdFn: userFromAuth,
-      authorizationIdFn: () => ws.authorizationId,
-      checkInputFn: emailDomain,
-      elicitConfirmation: true,
-    };
+    options = { ...aliceOptions(ws), elicitConfirmation: true };
   });
   // Each case writes to its own domain: an answer covers the later checks with the same recipient domain.
 
