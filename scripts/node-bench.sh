@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Node SDK benchmark: embedded `check` throughput with its signed receipt (SQLite home), and remote
-# `check` latency against one local `allowly serve` beside the official Python client 0.8.0.
+# Node SDK benchmark: embedded `check` throughput with its signed receipt (SQLite home), remote
+# `check` latency against one local `allowly serve` beside the official Python client 0.8.0, and the
+# MCP guard's cost per tool call (bench/mcp.mjs: p50/p99 with and without @allowly/sdk/mcp).
 # Extra arguments go to bindings-node/bench/check.mjs (--checks N --runs R --concurrency C --remote-checks N).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,3 +20,4 @@ npm install --no-audit --no-fund --ignore-scripts --loglevel=error
 npx napi build --platform --release --js native.cjs --dts native.d.ts >/dev/null 2>&1 \
   || npx napi build --platform --release --js native.cjs --dts native.d.ts
 node bench/check.mjs "$@"
+node bench/mcp.mjs
