@@ -141,7 +141,7 @@ def _ask(message: str, state: str) -> mt.InputRequiredResult:
 
 def _protocol_version(session_context: Any) -> str | None:
     request_context = session_context.request_context
-    return None if request_context is None else request_context.protocol_version  # type: ignore[no-any-return]
+    return None if request_context is None else request_context.protocol_version
 
 
 def _can_elicit(session_context: Any) -> bool:
