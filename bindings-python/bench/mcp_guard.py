@@ -1,9 +1,9 @@
 """What the MCP guard adds to a tool call (run by scripts/mcp-python-bench.sh; not a test).
 
 One fastmcp server without a guard and one with AllowlyMCPMiddleware on an embedded workspace
-(examples/mcp/policy.json without its daily cap), each called through fastmcp.Client in memory: the same `email.send` tool,
-allowed by the policy, so every guarded call is a full check with a signed receipt. The two are
-timed in alternating rounds after a warm-up; the guard's cost is the difference of the percentiles.
+(examples/mcp/policy.json without its daily cap), each called through fastmcp.Client in memory: the
+same `email.send` tool, allowed by the policy, so every guarded call is a full check with a signed
+receipt. The two are timed in alternating rounds after a warm-up; the guard's cost is the difference of the percentiles.
 The check alone (Allowly.check, async, same engine) is timed too, for scale.
 
 Usage: mcp_guard.py [--calls N]   (default 4000 per side)
