@@ -3,6 +3,7 @@ embedded homes. Tests run against the installed wheel, never the source tree."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shutil
@@ -16,6 +17,9 @@ from typing import Iterator
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+
+# The MCP guard's tests need fastmcp and mcp, which only scripts/mcp-python-test.sh installs.
+collect_ignore = ["mcp"] if importlib.util.find_spec("fastmcp") is None else []
 
 
 def pytest_configure(config: pytest.Config) -> None:
