@@ -218,7 +218,10 @@ export class AllowlyMCPMiddleware {
     try {
       answer = await this.#allowly.call('check', args);
     } catch (err) {
-      return refused(err instanceof AllowlyError ? err.code : 'check_failed');
+      // The client's typed errors end the call with their code; anything else is the guard's own
+      // failure (guard_failed, where the call is guarded).
+      if (err instanceof AllowlyError) return refused(err.code);
+      throw err;
     }
     const result = answer?.results?.[args.actions[0]];
     if (!result) return refused('missing_result');

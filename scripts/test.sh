@@ -66,7 +66,10 @@ scripts/server-test.sh
 step "Python SDK: the wheel, embedded and against allowly serve, verifier parity, stubs"
 scripts/python-test.sh
 
-step "Node SDK (@allowly/sdk): embedded and remote, fallback, interop, event loop, tsc"
+step "MCP guard in Python (allowly.mcp): fastmcp 4 and the official mcp 2.x MCPServer, the stdio example"
+scripts/mcp-python-test.sh
+
+step "Node SDK (@allowly/sdk): embedded and remote, fallback, interop, event loop, the MCP guard, tsc"
 scripts/node-test.sh
 
 step "C SDK: liballowly and allowly.h (header check, plain, ASan+UBSan, valgrind, remote)"

@@ -27,29 +27,29 @@ const server = new McpServer({ name: 'allowly-example', version: '1.0.0' });
 
 server.registerTool(
   'email.send',
-  {
-    description: 'Send an email',
-    inputSchema: { to: z.string().email(), subject: z.string(), body: z.string() },
-  },
+  { description: 'Send an email', inputSchema: { to: z.string().email(), subject: z.string(), body: z.string() } },
   async ({ to, subject, body }) => {
-    // The "mail server": one JSON line per email sent.
-    appendFileSync(path.join(home, 'outbox.jsonl'), JSON.stringify({ to, subject, body }) + '\n');
-    return { content: [{ type: 'text', text: `sent to ${to}` }] };
+    record('email.send', { to, subject, body });
+    return { content: [{ type: 'text', text: 'sent' }] };
   },
 );
 
 server.registerTool(
   'billing.refund',
   { description: 'Refund an order', inputSchema: { order_id: z.string(), amount_cents: z.number().int() } },
-  async ({ order_id, amount_cents }) => ({
-    content: [{ type: 'text', text: `refunded ${amount_cents} cents on ${order_id}` }],
-  }),
+  async ({ order_id, amount_cents }) => {
+    record('billing.refund', { order_id, amount_cents });
+    return { content: [{ type: 'text', text: 'refunded' }] };
+  },
 );
 
 server.registerTool(
   'files.delete',
   { description: 'Delete a file', inputSchema: { path: z.string() } },
-  async ({ path: file }) => ({ content: [{ type: 'text', text: `deleted ${file}` }] }),
+  async ({ path: file }) => {
+    record('files.delete', { path: file });
+    return { content: [{ type: 'text', text: 'deleted' }] };
+  },
 );
 
 new AllowlyMCPMiddleware({
@@ -74,9 +74,19 @@ async function authorizationFor(userId: string): Promise<string> {
     readFileSync(path.join(here, '..', 'policy.json'), 'utf8'), // here is dist/
   );
   await allowly.policies.publish({ policyId, description, definition });
-  const active = await allowly.authorizations.list({ userId, agentId: definition.agent_id, status: 'active' });
-  if (active.items.length > 0) return active.items[0].authorizationId;
+  const filter = { userId, agentId: definition.agent_id, status: 'active' as const };
+  let page = await allowly.authorizations.list(filter);
+  // A page of a status may be empty while later ones are not.
+  while (page.items.length === 0 && page.hasMore) {
+    page = await allowly.authorizations.list({ ...filter, cursor: page.nextCursor ?? undefined });
+  }
+  if (page.items.length > 0) return page.items[0].authorizationId;
   return (await allowly.authorizations.create({ userId, policyId })).authorizationId;
+}
+
+/** What the tools do, one JSON line each in the workspace's outbox.jsonl (in place of a mail server, a bank...). */
+function record(tool: string, args: Record<string, unknown>): void {
+  appendFileSync(path.join(home, 'outbox.jsonl'), JSON.stringify({ tool, ...args }) + '\n');
 }
 
 function domainOf(address: unknown): string {

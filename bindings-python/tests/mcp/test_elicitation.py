@@ -6,6 +6,7 @@ client calls again) and the handshake era (a server-to-client `elicitation/creat
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -46,19 +47,19 @@ class User:
         return ElicitResult(action=self.action)
 
 
-async def prompt_hint(allowly: Allowly, authorization_id: str) -> str:
-    """The policy's prompt for email.send outside the company, from a check of the test's own."""
+async def expected_question(allowly: Allowly, authorization_id: str) -> str:
+    """What the user is asked about OUTSIDE: the prompt hint of a check of the test's own, and the arguments."""
     answer = await allowly.check(authorization_id=authorization_id, actions=["email.send"],
                                  context={"recipient_domain": "partner.org"})
-    hint = answer.results["email.send"].confirm_prompt_hint
-    return hint if hint else "Allow email.send?"
+    hint = answer.results["email.send"].confirm_prompt_hint or "email.send"
+    return f"Allow {hint}? {json.dumps(OUTSIDE, separators=(',', ':'))}"
 
 
 @pytest.mark.parametrize("mode", ERAS)
 def test_accept_approves_and_the_tool_runs(home: str, mode: str) -> None:
     async def main() -> None:
         allowly, authorization_id = await workspace(home)
-        expected_prompt = await prompt_hint(allowly, authorization_id)
+        expected_prompt = await expected_question(allowly, authorization_id)
         runs, user = Runs(), User("accept")
         async with Client(tools_server(guard(allowly, authorization_id), runs), elicitation_handler=user,
                           mode=mode) as client:

@@ -119,7 +119,7 @@ class AllowlyMCPMiddleware(Middleware):
         verdict = await guard.decide(call)
         if not (verdict.is_confirm and guard.elicit_confirmation and _can_elicit(session_context)):
             return verdict
-        message = prompt_of(verdict, call.tool_name)
+        message = prompt_of(verdict, call)
         if _protocol_version(session_context) in MODERN_PROTOCOL_VERSIONS:
             # MCP 2026-07-28 has no server-to-client requests: the question goes back as the
             # call's answer, and the client calls again with the user's answer.

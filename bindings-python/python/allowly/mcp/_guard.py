@@ -73,6 +73,8 @@ UserIdFn = Callable[[MCPAuthorizationContext], Union[Optional[str], Awaitable[Op
 AgentTokenFn = Callable[[MCPAuthorizationContext], Union[Optional[str], Awaitable[Optional[str]]]]
 CheckInputFn = Callable[[MCPAuthorizationContext], Union[MCPCheckInput, Awaitable[MCPCheckInput]]]
 
+#: How much of a call's arguments (JSON) a confirmation question shows.
+MAX_SHOWN_ARGUMENTS = 1000
 #: Elicitation asks a yes or no: no fields to fill.
 NO_FIELDS: dict[str, Any] = {"type": "object", "properties": {}}
 #: The key of the guard's elicitation among a multi-round-trip call's input requests.
@@ -307,10 +309,18 @@ class Guard:
         ).encode()
 
 
-def prompt_of(verdict: Verdict, tool_name: str) -> str:
-    """The elicitation's message: the policy's prompt hint, or ``Allow <tool>?``."""
+def prompt_of(verdict: Verdict, call: MCPAuthorizationContext) -> str:
+    """The elicitation's message: ``Allow <hint>? <arguments>``, the policy's prompt hint (the
+    tool's name without one) and the call's arguments as compact JSON, so the user sees what they
+    allow (the TypeScript guard asks the same)."""
     hint = verdict.payload.get("confirm_prompt_hint")
-    return hint if isinstance(hint, str) and hint else f"Allow {tool_name}?"
+    shown_hint = hint if isinstance(hint, str) and hint else call.tool_name
+    if not call.arguments:
+        return f"Allow {shown_hint}?"
+    shown = json.dumps(call.arguments, separators=(",", ":"), ensure_ascii=False, default=str)
+    if len(shown) > MAX_SHOWN_ARGUMENTS:
+        shown = shown[:MAX_SHOWN_ARGUMENTS] + "…"
+    return f"Allow {shown_hint}? {shown}"
 
 
 def _verdict_of(result: ActionResult, check: dict[str, Any]) -> Verdict:

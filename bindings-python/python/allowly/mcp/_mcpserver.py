@@ -118,7 +118,7 @@ class AllowlyServerMiddleware:
         if not (verdict.is_confirm and guard.elicit_confirmation
                 and capabilities is not None and capabilities.elicitation is not None):
             return verdict, ctx
-        message = prompt_of(verdict, call.tool_name)
+        message = prompt_of(verdict, call)
         if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
             # MCP 2026-07-28 has no server-to-client requests: the question goes back as the
             # call's answer, and the client calls again with the user's answer.
