@@ -134,31 +134,9 @@ class AllowlyServerMiddleware:
         return await guard.resolve(verdict, answer.action), ctx
 
 
-def mcpserver_middleware(
-    api_key: str | None,
-    authorization_id_fn: AuthorizationIdFn,
-    *,
-    base_url: str | None = None,
-    user_id_fn: UserIdFn | None = None,
-    agent_token_fn: AgentTokenFn | None = None,
-    check_input_fn: CheckInputFn | None = None,
-    client: Allowly | None = None,
-    check_timeout_ms: int = 1000,
-    elicit_confirmation: bool = False,
-) -> AllowlyServerMiddleware:
-    """The guard for an ``mcp`` 2.x ``MCPServer``: ``MCPServer(name, middleware=[mcpserver_middleware(...)])``
-    (or ``server.middleware.append(...)``). Same arguments as :class:`allowly.mcp.AllowlyMCPMiddleware`."""
-    return AllowlyServerMiddleware(
-        api_key,
-        authorization_id_fn,
-        base_url=base_url,
-        user_id_fn=user_id_fn,
-        agent_token_fn=agent_token_fn,
-        check_input_fn=check_input_fn,
-        client=client,
-        check_timeout_ms=check_timeout_ms,
-        elicit_confirmation=elicit_confirmation,
-    )
+#: The guard for an ``mcp`` 2.x ``MCPServer``: ``MCPServer(name, middleware=[mcpserver_middleware(...)])``
+#: (or ``server.middleware.append(...)``), with the arguments of :class:`allowly.mcp.AllowlyMCPMiddleware`.
+mcpserver_middleware = AllowlyServerMiddleware
 
 
 def _with_meta(result: HandlerResult, meta: dict[str, Any]) -> HandlerResult:
