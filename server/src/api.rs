@@ -14,7 +14,10 @@ use std::time::Instant;
 use allowly_core::canonical;
 use allowly_core::engine::ApiKeyParts;
 use allowly_core::model::ApiKeyKind;
-use allowly_core::ops::{self, Access, Answer, Body as Fields, Idempotency, Request as Operation, Route, CATALOG};
+use allowly_core::model::CheckRequest;
+use allowly_core::ops::{
+    self, Access, Answer, Body as Fields, Idempotency, Operation as _, Request as Operation, Route, CATALOG,
+};
 use allowly_core::Allowly;
 use axum::body::Body;
 use axum::extract::rejection::{PathRejection, QueryRejection};
@@ -30,7 +33,11 @@ use serde_json::{json, Map, Value};
 
 use crate::backend::Backend;
 use crate::error::{ApiError, StoreFailure};
+use crate::key_cache::{KeyCache, KnownKey};
 use crate::metrics::Metrics;
+
+/// The one operation decided in groups (`crate::queue`).
+const CHECK_OPERATION: &str = CheckRequest::ROUTE.operation;
 
 /// Shared state of the server.
 pub struct App {
@@ -44,6 +51,8 @@ pub struct App {
     pub body_timeout: std::time::Duration,
     /// Where engine calls run: blocking threads draining per-workspace FIFOs.
     pub queue: crate::queue::EngineQueue,
+    /// API keys authenticated in the last second.
+    pub key_cache: KeyCache,
     /// The open connections, for readiness.
     pub connections: Arc<crate::connections::ConnectionState>,
     /// Failed authentications per address, requests and writes per key.
@@ -256,12 +265,23 @@ async fn answer(app: &Arc<App>, route: &'static Route, caller: Option<Caller>, i
             (None, Access::Public) => public_workspace(app, route, &fields).await?,
             (None, _) => return Err(ApiError::unauthorized("an API key is required")),
         };
+        let workspace_id = engine.workspace_id().to_string();
+        if route.operation == CHECK_OPERATION {
+            return decide(app, &workspace_id, engine, fields).await;
+        }
         let created_by = caller.as_ref().map_or_else(|| "public".to_string(), |c| format!("api_key:{}", c.key_id));
         let metrics_app = app.clone();
-        let workspace_id = engine.workspace_id().to_string();
         blocking(app, &workspace_id, move || {
             let request = Operation::from_value(route.operation, Value::Object(fields))?;
+            let revoked_key = match &request {
+                Operation::RevokeApiKey(revoke) => Some(revoke.key_id.clone()),
+                _ => None,
+            };
             let answer = engine.execute(request, &created_by)?;
+            if let Some(key_id) = revoked_key {
+                // Refused here at once, not only when the cached authentication goes stale.
+                metrics_app.key_cache.forget_key(engine.workspace_id(), &key_id);
+            }
             if let Answer::Check(response) = &answer {
                 metrics_app.metrics.count_decisions(response);
             }
@@ -282,6 +302,28 @@ async fn answer(app: &Arc<App>, route: &'static Route, caller: Option<Caller>, i
         response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     response
+}
+
+/// `POST /v1/check`: decided in the workspace's queue with the checks queued beside it
+/// (`crate::queue`), answered from here, so the queue's thread only decides.
+async fn decide(
+    app: &Arc<App>,
+    workspace_id: &str,
+    engine: Arc<Allowly>,
+    fields: Map<String, Value>,
+) -> Result<Reply, ApiError> {
+    let Operation::Check(request) = Operation::from_value(CHECK_OPERATION, Value::Object(fields))? else {
+        return Err(ApiError::internal("the check could not be read"));
+    };
+    let response = match app.queue.check(workspace_id, engine, request).await {
+        Ok(decided) => decided?,
+        Err(err) => {
+            tracing::error!(target: "allowly::http", error = ?err, "a check failed");
+            return Err(ApiError::internal("the request could not be completed"));
+        }
+    };
+    app.metrics.count_decisions(&response);
+    Reply::json(StatusCode::OK, &response)
 }
 
 /// The operation's serde form: its path id, its query (`GET`) or body members, and the
@@ -380,14 +422,25 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Result<String, ApiError> {
 
 /// Resolves the key's workspace, authenticates it and checks its kind. Blocking.
 pub(crate) fn authenticate(backend: &dyn Backend, presented: &str, access: Access) -> Result<Caller, ApiError> {
+    caller_for(authenticate_key(backend, presented)?, access)
+}
+
+/// Resolves the key's workspace and authenticates it against the store. Blocking.
+pub(crate) fn authenticate_key(backend: &dyn Backend, presented: &str) -> Result<KnownKey, ApiError> {
     let invalid = || ApiError::unauthorized("the API key is invalid or revoked");
     let parts = ApiKeyParts::parse(presented).ok_or_else(invalid)?;
     let engine = backend.workspace(parts.workspace_id)?.ok_or_else(invalid)?;
     let kind = engine.authenticate(presented)?;
-    if access == Access::Setup && kind != ApiKeyKind::Setup {
+    Ok(KnownKey { engine, key_id: parts.key_id.to_string(), kind })
+}
+
+/// The caller an authenticated key is on a route that needs `access` (403 for a runtime key on a
+/// setup route).
+pub(crate) fn caller_for(key: KnownKey, access: Access) -> Result<Caller, ApiError> {
+    if access == Access::Setup && key.kind != ApiKeyKind::Setup {
         return Err(ApiError::forbidden());
     }
-    Ok(Caller { engine, key_id: parts.key_id.to_string() })
+    Ok(Caller { engine: key.engine, key_id: key.key_id })
 }
 
 /// Runs `work` on a blocking thread, in the FIFO of workspace `workspace_id`.
@@ -509,7 +562,7 @@ async fn healthz() -> Response {
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {
     let connections = (app.connections.open(), app.connections.refused());
-    let text = app.metrics.render(app.backend.open_workspaces(), connections);
+    let text = app.metrics.render(app.backend.open_workspaces(), connections, app.queue.group_counts());
     let mut response = text.into_response();
     response
         .headers_mut()

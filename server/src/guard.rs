@@ -20,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 
 use allowly_core::ops::Access;
 
-use crate::api::{access_of, authenticate, bearer, blocking, route_label, App, Caller, RouteLabel};
+use crate::api::{access_of, authenticate_key, bearer, blocking, caller_for, route_label, App, Caller, RouteLabel};
 use crate::connections::ClientAddr;
 use crate::error::ApiError;
 use crate::limits::{retry_after_seconds, Limiter, Rate};
@@ -134,9 +134,19 @@ async fn admit(
         return Err(refuse(failed(err), "not an API key"));
     };
     let workspace_id = parts.workspace_id.to_string();
-    let backend = app.backend.clone();
-    let caller = blocking(app, &workspace_id, move || authenticate(backend.as_ref(), &presented, access)).await;
-    let caller = match caller {
+    let known = match app.key_cache.get(&presented) {
+        Some(key) => Ok(key),
+        None => {
+            let backend = app.backend.clone();
+            let to_check = presented.clone();
+            let known = blocking(app, &workspace_id, move || authenticate_key(backend.as_ref(), &to_check)).await;
+            if let Ok(key) = &known {
+                app.key_cache.remember(&presented, key.clone());
+            }
+            known
+        }
+    };
+    let caller = match known.and_then(|key| caller_for(key, access)) {
         Ok(caller) => caller,
         Err(err) if err.status == StatusCode::UNAUTHORIZED => {
             return Err(refuse(failed(err), "unknown or revoked key"))

@@ -22,6 +22,7 @@ mod console;
 mod error;
 mod guard;
 pub mod home;
+mod key_cache;
 mod limits;
 mod metrics;
 mod queue;
@@ -171,6 +172,7 @@ impl Server {
             max_policy_body_bytes: config.max_policy_body_bytes,
             body_timeout: config.body_timeout,
             queue: queue::EngineQueue::new(config.engine_concurrency),
+            key_cache: key_cache::KeyCache::default(),
             connections: Arc::new(connections::ConnectionState::new()),
             limits: guard::Limits::new(
                 config.auth_failures_per_address,

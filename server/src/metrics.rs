@@ -86,8 +86,9 @@ impl Metrics {
         }
     }
 
-    /// The metrics as Prometheus text; `connections` is (open now, refused so far).
-    pub fn render(&self, open_workspaces: usize, connections: (usize, usize)) -> String {
+    /// The metrics as Prometheus text; `connections` is (open now, refused so far), `check_groups`
+    /// (transactions that decided checks, checks they decided).
+    pub fn render(&self, open_workspaces: usize, connections: (usize, usize), check_groups: (u64, u64)) -> String {
         let mut out = String::with_capacity(4096);
         let _ =
             writeln!(out, "# HELP allowly_http_requests_total HTTP requests answered, by route, method and status.");
@@ -126,6 +127,18 @@ impl Metrics {
                 count.load(Ordering::Relaxed)
             );
         }
+        let _ = writeln!(
+            out,
+            "# HELP allowly_check_groups_total Transactions that decided checks (several share one under load)."
+        );
+        let _ = writeln!(out, "# TYPE allowly_check_groups_total counter");
+        let _ = writeln!(out, "allowly_check_groups_total {}", check_groups.0);
+        let _ = writeln!(
+            out,
+            "# HELP allowly_checks_decided_total Checks decided (divided by the groups: checks per commit)."
+        );
+        let _ = writeln!(out, "# TYPE allowly_checks_decided_total counter");
+        let _ = writeln!(out, "allowly_checks_decided_total {}", check_groups.1);
         let _ =
             writeln!(out, "# HELP allowly_store_errors_total Requests that failed because the store did not answer.");
         let _ = writeln!(out, "# TYPE allowly_store_errors_total counter");
@@ -163,7 +176,7 @@ mod tests {
         metrics.request_finished("/v1/check", "POST", 200, Duration::from_micros(700), false);
         metrics.request_started();
         metrics.request_finished("/v1/check", "POST", 503, Duration::from_millis(30), true);
-        let text = metrics.render(1, (3, 0));
+        let text = metrics.render(1, (3, 0), (2, 5));
         assert!(text.contains("allowly_http_requests_total{route=\"/v1/check\",method=\"POST\",status=\"200\"} 1"));
         assert!(text.contains("allowly_http_request_duration_seconds_bucket{route=\"/v1/check\",le=\"0.001\"} 1"));
         assert!(text.contains("allowly_http_request_duration_seconds_bucket{route=\"/v1/check\",le=\"0.05\"} 2"));

@@ -373,6 +373,91 @@ fn authenticated_routes() -> Vec<(&'static str, &'static str, bool)> {
     ]
 }
 
+/// A counter of `/metrics` (setup key).
+fn metric(s: &TestServer, name: &str) -> TestResult<u64> {
+    let reply = s.request("GET", "/metrics", Some(&s.setup), None)?;
+    let line = reply.text.lines().find(|line| line.starts_with(&format!("{name} "))).ok_or("no such metric")?;
+    Ok(line.rsplit(' ').next().unwrap_or_default().parse()?)
+}
+
+#[test]
+fn concurrent_budgeted_checks_spend_the_budget_exactly_and_share_commits() -> TestResult {
+    let s = TestServer::start()?;
+    s.create_policy()?;
+    // 1,000 micros at 7 a check: exactly 142 of the 400 fit.
+    let authorization_id = s.create_authorization(Some(1_000))?;
+    let decisions: Vec<(u16, String)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..40)
+            .map(|_| {
+                scope.spawn(|| {
+                    (0..10)
+                        .map(|_| {
+                            let reply =
+                                s.check(&authorization_id, &["email.read"], json!({"estimated_cost_micros": 7}));
+                            reply.map_or((0, "transport error".to_string()), |reply| {
+                                let result = &reply.body["results"]["email.read"];
+                                (reply.status, format!("{}/{}", result["decision"], result["reason"]))
+                            })
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers.into_iter().flat_map(|worker| worker.join().unwrap_or_default()).collect()
+    });
+    assert_eq!(decisions.len(), 400);
+    assert!(
+        decisions.iter().all(|(status, _)| *status == 200),
+        "{:?}",
+        decisions.iter().find(|(status, _)| *status != 200)
+    );
+    let allowed = decisions.iter().filter(|(_, d)| d.starts_with("\"allow\"")).count();
+    let over_budget = decisions.iter().filter(|(_, d)| d.as_str() == "\"deny\"/\"budget_exceeded\"").count();
+    assert_eq!((allowed, over_budget), (142, 258));
+    // Checks that waited together were decided together: fewer commits than checks.
+    let (groups, checks) = (metric(&s, "allowly_check_groups_total")?, metric(&s, "allowly_checks_decided_total")?);
+    assert_eq!(checks, 400);
+    assert!(groups < checks, "{groups} groups for {checks} checks: none was decided with another");
+    Ok(())
+}
+
+#[test]
+fn a_revoked_key_is_refused_within_a_second_and_at_once_when_revoked_here() -> TestResult {
+    let s = TestServer::start()?;
+    let engine = Home::new(&s.home).open_primary(Options::default())?;
+    let policy = s.request("GET", "/v1/policies", Some(&s.setup), None)?;
+    assert_eq!(policy.status, 200);
+
+    // Revoked elsewhere (the CLI on the same home): the server's cached authentication stands at
+    // most one second.
+    let elsewhere = engine.create_api_key(ApiKeyKind::Setup, Some("revoked by the CLI"))?;
+    let list = |key: &str| s.request("GET", "/v1/policies", Some(key), None).map(|reply| reply.status);
+    assert_eq!(list(&elsewhere.key)?, 200, "authenticated, and now remembered");
+    engine.revoke_api_key(&elsewhere.key_id)?;
+    let revoked_at = std::time::Instant::now();
+    let refused_after = loop {
+        let status = list(&elsewhere.key)?;
+        if status == 401 {
+            break revoked_at.elapsed();
+        }
+        assert_eq!(status, 200);
+        assert!(revoked_at.elapsed() < std::time::Duration::from_secs(3), "still accepted 3 s after revocation");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(refused_after <= std::time::Duration::from_millis(1_100), "refused {refused_after:?} after revocation");
+    for _ in 0..5 {
+        assert_eq!(list(&elsewhere.key)?, 401, "and refused ever after");
+    }
+
+    // Revoked through this server: refused by the very next request.
+    let here = engine.create_api_key(ApiKeyKind::Setup, Some("revoked through the API"))?;
+    assert_eq!(list(&here.key)?, 200);
+    let revoke = s.request("DELETE", &format!("/v1/setup/api-keys/{}", here.key_id), Some(&s.setup), None)?;
+    assert_eq!(revoke.status, 204);
+    assert_eq!(list(&here.key)?, 401);
+    Ok(())
+}
+
 #[test]
 fn wrong_revoked_and_wrong_kind_keys_are_refused() -> TestResult {
     // Hundreds of refusals from one address: the failed-authentication limit (tests/server/hostile.py)

@@ -453,3 +453,40 @@ fn lifecycle_calls_replay_their_first_answer_on_another_server() -> TestResult {
     assert_eq!(again.status, 204, "{}", again.text);
     Ok(())
 }
+
+// -------------------------------------------------------------------------------------------------
+// Revocation across servers
+
+#[test]
+fn a_key_revoked_on_one_server_is_refused_by_every_server_within_a_second() -> TestResult {
+    if postgres_url().is_none() {
+        return Ok(());
+    }
+    let url = fresh_database("allowly_revocation_two_servers");
+    let a = TestServer::start_postgres(&url, None)?;
+    let b = TestServer::start_postgres(&url, Some(&a))?;
+    let created =
+        a.json("POST", "/v1/setup/api-keys", Some(&a.setup), &json!({"kind": "runtime", "label": "doomed"}))?;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let (key, key_id) = (created.body["key"].as_str().unwrap(), created.body["key_id"].as_str().unwrap());
+    let list = |server: &TestServer| -> TestResult<u16> {
+        Ok(server.request("GET", "/v1/authorizations?limit=1", Some(key), None)?.status)
+    };
+    assert_eq!((list(&a)?, list(&b)?), (200, 200), "both servers know (and remember) the key");
+
+    let revoked = a.request("DELETE", &format!("/v1/setup/api-keys/{key_id}"), Some(&a.setup), None)?;
+    assert_eq!(revoked.status, 204, "{}", revoked.text);
+    let revoked_at = std::time::Instant::now();
+    assert_eq!(list(&a)?, 401, "the server that revoked it refuses it at once");
+    let refused_after = loop {
+        match list(&b)? {
+            401 => break revoked_at.elapsed(),
+            status => assert_eq!(status, 200),
+        }
+        assert!(revoked_at.elapsed() < std::time::Duration::from_secs(3), "server b accepts it 3 s after revocation");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(refused_after <= std::time::Duration::from_millis(1_100), "server b refused it after {refused_after:?}");
+    assert_eq!((list(&a)?, list(&b)?), (401, 401));
+    Ok(())
+}
