@@ -3,6 +3,8 @@
 # connections from a second process (the loadgen example) check as fast as answered for SECONDS.
 # Usage: scripts/server-bench.sh [CONNECTIONS=64] [SECONDS=10] [extra `allowly serve` flags...]
 # ALLOWLY_BIN names another `allowly` binary to serve (to compare two builds side by side).
+# A quick look with the project's own load generator (its LOADGEN_* options show where slow answers
+# fall); the figures quoted against targets are scripts/bench.sh's, under Debian's wrk.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
