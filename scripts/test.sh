@@ -60,6 +60,9 @@ cargo bench --workspace --locked --no-run
 step "interop with the reference verifier allowly-receipt-format 5.0.0"
 scripts/interop.sh
 
+step "a 1,000,000-receipt export: allowly verify in bounded memory, the reference verifier on a sample"
+scripts/scale-test.sh
+
 step "HTTP runtime: official client allowly 0.8.0, SIGTERM/SIGINT, SIGKILL under load"
 scripts/server-test.sh
 

@@ -20,6 +20,7 @@ use crate::args::{
     CreateAuthorizationArgs, EscalationsCommand, KeysCommand, PoliciesCommand, ReceiptsCommand, ResolveEscalationArgs,
 };
 use crate::output::{self, InitReport, Output};
+use crate::progress::Progress;
 use crate::settings::Settings;
 
 pub const EXIT_OK: i32 = 0;
@@ -391,9 +392,13 @@ fn receipts(target: &Target, command: &ReceiptsCommand, out: &Output) -> Result<
         }
         ReceiptsCommand::Export { out: path, checkpoint_evidence, .. } => {
             let engine = target.embedded("receipts export")?;
+            // A progress line on a terminal; elsewhere (logs, CI) a plain line now and then.
+            let mut bar = Progress::on_terminal("exported");
             let mut reported = 0u64;
             let mut progress = |count: u64| {
-                if count / EXPORT_PROGRESS_EVERY > reported / EXPORT_PROGRESS_EVERY {
+                if bar.is_drawn() {
+                    bar.set(count);
+                } else if count / EXPORT_PROGRESS_EVERY > reported / EXPORT_PROGRESS_EVERY {
                     output::stderr(&format!("exported {count} receipts..."));
                 }
                 reported = count;
@@ -418,6 +423,7 @@ fn receipts(target: &Target, command: &ReceiptsCommand, out: &Output) -> Result<
                     other => other,
                 },
             )?;
+            bar.finish();
             let report = json!({
                 "receipts": summary.receipts,
                 "checkpoints": summary.checkpoints,

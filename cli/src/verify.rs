@@ -1,17 +1,20 @@
 //! `allowly verify`: offline verification of one receipt or a whole export, with the reference
 //! verifier's exit codes (0 valid, 1 invalid, 2 usage error) and line format.
 
-use std::io::Read as _;
+use std::io::{Read as _, Write as _};
 use std::path::Path;
 
 use allowly_core::canonical;
-use allowly_core::receipt::{is_fingerprint, verify_export, ExportReport, KeySet, Verifier, VerifyError};
+use allowly_core::receipt::{
+    is_fingerprint, verify_export_each, ExportSummary, KeySet, LineResult, Verifier, VerifyError,
+};
 use allowly_core::Timestamp;
 use serde_json::{json, Value};
 
 use crate::args::VerifyArgs;
 use crate::commands::{EXIT_ERROR, EXIT_OK, EXIT_USAGE};
 use crate::output::{self, Output};
+use crate::progress::Progress;
 
 /// A problem with how `verify` was called (unreadable files, a key document that does not load):
 /// nothing was verified, so it is neither valid nor invalid.
@@ -53,20 +56,37 @@ fn verify(args: &VerifyArgs, out: &Output) -> Result<i32, Usage> {
             };
             report_receipt(&verdict, out)
         }
-        None => match verify_export(&verifier, &args.input, args.checkpoint_evidence.as_deref(), now) {
-            Ok(report) => report_export(&report, out),
-            // Content the reference aborts on (an export that is not UTF-8) is invalid, not misuse.
-            Err(err) if err.kind() == std::io::ErrorKind::InvalidData => {
-                let text = format!("INVALID  {}: {err}", args.input.display());
-                emit(
-                    out,
-                    &json!({"valid": false, "error": {"code": "schema_error", "message": err.to_string()}}),
-                    &text,
-                )?;
-                Ok(EXIT_ERROR)
-            }
-            Err(err) => Err(Usage(format!("cannot read the export: {err}"))),
-        },
+        None => verify_whole_export(&verifier, args, now, out),
+    }
+}
+
+/// An export, each line's verdict printed as soon as it is known: memory stays flat however long
+/// the file is.
+fn verify_whole_export(verifier: &Verifier, args: &VerifyArgs, now: Timestamp, out: &Output) -> Result<i32, Usage> {
+    let mut printer = ExportPrinter::start(out.json);
+    let mut progress = Progress::on_terminal("verified");
+    let verified = verify_export_each(verifier, &args.input, args.checkpoint_evidence.as_deref(), now, &mut |line| {
+        progress.set(line.line);
+        printer.line(&line);
+    });
+    progress.finish();
+    match verified {
+        Ok(summary) => {
+            printer.finish(&summary)?;
+            Ok(if summary.is_valid() { EXIT_OK } else { EXIT_ERROR })
+        }
+        // Content the reference aborts on (an export that is not UTF-8) is invalid, not misuse.
+        Err(err) if err.kind() == std::io::ErrorKind::InvalidData => {
+            let error = json!({"code": "schema_error", "message": err.to_string()});
+            printer.abort(&error, &format!("INVALID  {}: {err}", args.input.display()))?;
+            Ok(EXIT_ERROR)
+        }
+        Err(err) => {
+            let message = format!("cannot read the export: {err}");
+            let error = json!({"code": "usage_error", "message": message, "fields": []});
+            printer.abort(&error, &format!("error: {message}"))?;
+            Ok(EXIT_USAGE)
+        }
     }
 }
 
@@ -159,58 +179,117 @@ fn report_receipt(verdict: &Result<Value, VerifyError>, out: &Output) -> Result<
     Ok(code)
 }
 
-fn report_export(report: &ExportReport, out: &Output) -> Result<i32, Usage> {
-    let code = if report.is_valid() { EXIT_OK } else { EXIT_ERROR };
-    let checked = report.lines.len();
-    if out.json {
-        let lines: Vec<Value> = report
-            .lines
-            .iter()
-            .map(|line| {
-                json!({
-                    "line": line.line, "receipt_id": line.receipt_id, "label": line.label, "decision": line.decision,
-                    "valid": line.error.is_none(), "error": line.error.as_ref().map(error_json),
-                })
-            })
-            .collect();
-        let checkpoints: Vec<Value> = report
-            .checkpoints
-            .iter()
-            .map(|(receipt_id, period_start, members)| json!({"receipt_id": receipt_id, "period_start": period_start, "members": members}))
-            .collect();
-        let body = json!({
-            "valid": code == EXIT_OK, "ok": report.ok, "invalid": report.invalid, "checked": checked,
-            "lines": lines, "checkpoints": checkpoints, "evidence_error": report.evidence_error.as_ref().map(error_json),
-        });
-        emit(out, &body, "")?;
-        return Ok(code);
+/// Prints an export's verdicts as they come: the reference's text lines, or one JSON document
+/// whose `lines` array is written element by element (`lines` first, the totals after it).
+struct ExportPrinter {
+    json: bool,
+    out: std::io::BufWriter<std::io::Stdout>,
+    lines: u64,
+    /// The first write error; a closed pipe (`| head`) ends the printing, not the verification.
+    failed: Option<std::io::Error>,
+}
+
+impl ExportPrinter {
+    fn start(json: bool) -> ExportPrinter {
+        let mut printer =
+            ExportPrinter { json, out: std::io::BufWriter::new(std::io::stdout()), lines: 0, failed: None };
+        if json {
+            printer.write("{\n  \"lines\": [");
+        }
+        printer
     }
-    let mut text = String::new();
-    for line in &report.lines {
-        let receipt_id = line.receipt_id.as_deref().unwrap_or("-");
-        match &line.error {
-            None => text.push_str(&format!(
-                "OK  {receipt_id}  {}  {}\n",
-                line.label.as_deref().unwrap_or("?"),
-                line.decision.as_deref().unwrap_or("?")
-            )),
-            Some(err) => {
-                text.push_str(&format!("INVALID  line {}  {receipt_id}  {}: {err}\n", line.line, err.reference_class()))
+
+    fn line(&mut self, line: &LineResult) {
+        let text = if self.json {
+            let body = json!({
+                "line": line.line, "receipt_id": line.receipt_id, "label": line.label, "decision": line.decision,
+                "valid": line.error.is_none(), "error": line.error.as_ref().map(error_json),
+            });
+            format!("{}\n    {body}", if self.lines == 0 { "" } else { "," })
+        } else {
+            let receipt_id = line.receipt_id.as_deref().unwrap_or("-");
+            match &line.error {
+                None => format!(
+                    "OK  {receipt_id}  {}  {}\n",
+                    line.label.as_deref().unwrap_or("?"),
+                    line.decision.as_deref().unwrap_or("?")
+                ),
+                Some(err) => format!("INVALID  line {}  {receipt_id}  {}: {err}\n", line.line, err.reference_class()),
+            }
+        };
+        self.lines += 1;
+        self.write(&text);
+    }
+
+    fn finish(mut self, summary: &ExportSummary) -> Result<(), Usage> {
+        let valid = summary.is_valid();
+        if self.json {
+            let checkpoints: Vec<Value> = summary
+                .checkpoints
+                .iter()
+                .map(|(receipt_id, period_start, members)| json!({"receipt_id": receipt_id, "period_start": period_start, "members": members}))
+                .collect();
+            let evidence_error = summary.evidence_error.as_ref().map(error_json);
+            self.write(&format!(
+                "\n  ],\n  \"ok\": {},\n  \"invalid\": {},\n  \"checked\": {},\n  \"checkpoints\": {},\n  \"evidence_error\": {},\n  \"valid\": {valid}\n}}\n",
+                summary.ok,
+                summary.invalid,
+                summary.checked,
+                Value::from(checkpoints),
+                evidence_error.unwrap_or(Value::Null),
+            ));
+        } else {
+            let mut text = String::new();
+            for (receipt_id, period_start, members) in &summary.checkpoints {
+                text.push_str(&format!("CHECKPOINT OK  {receipt_id}  {period_start}  {members} members\n"));
+            }
+            if let Some(err) = &summary.evidence_error {
+                text.push_str(&format!("INVALID  checkpoint evidence  {}: {err}\n", err.reference_class()));
+            }
+            text.push_str(&format!("{} ok, {} invalid ({} checked)\n", summary.ok, summary.invalid, summary.checked));
+            if summary.checked == 0 && summary.checkpoints.is_empty() {
+                text.push_str("no receipts to verify\n");
+            }
+            self.write(&text);
+        }
+        self.flush()
+    }
+
+    /// Ends the output when the export could not be read to its end: the JSON document is closed
+    /// with `valid: false` and the `error`; text gets `text` (on stderr for a usage error).
+    fn abort(mut self, error: &Value, text: &str) -> Result<(), Usage> {
+        if self.json {
+            self.write(&format!("\n  ],\n  \"valid\": false,\n  \"error\": {error}\n}}\n"));
+        } else if error["code"] == "usage_error" {
+            self.flush()?;
+            output::stderr(text);
+            return Ok(());
+        } else {
+            self.write(&format!("{text}\n"));
+        }
+        self.flush()
+    }
+
+    fn write(&mut self, text: &str) {
+        if self.failed.is_none() {
+            if let Err(err) = self.out.write_all(text.as_bytes()) {
+                self.failed = Some(err);
             }
         }
     }
-    for (receipt_id, period_start, members) in &report.checkpoints {
-        text.push_str(&format!("CHECKPOINT OK  {receipt_id}  {period_start}  {members} members\n"));
+
+    fn flush(&mut self) -> Result<(), Usage> {
+        let flushed = match self.failed.take() {
+            Some(err) => Err(err),
+            None => self.out.flush(),
+        };
+        match flushed {
+            Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
+                Err(Usage(format!("cannot write output: {err}")))
+            }
+            _ => Ok(()),
+        }
     }
-    if let Some(err) = &report.evidence_error {
-        text.push_str(&format!("INVALID  checkpoint evidence  {}: {err}\n", err.reference_class()));
-    }
-    text.push_str(&format!("{} ok, {} invalid ({checked} checked)", report.ok, report.invalid));
-    if checked == 0 && report.checkpoints.is_empty() {
-        text.push_str("\nno receipts to verify");
-    }
-    emit(out, &Value::Null, &text)?;
-    Ok(code)
 }
 
 fn emit(out: &Output, body: &Value, text: &str) -> Result<(), Usage> {

@@ -24,8 +24,8 @@ use crate::time::Timestamp;
 
 /// Lines handed to the worker threads at a time: small enough that reading the next block
 /// overlaps verifying this one, large enough for efficient signature batches. Also bounds memory.
-const BLOCK_LINES: usize = 8192;
-const BLOCK_BYTES: usize = 16 << 20;
+const BLOCK_LINES: usize = 2048;
+const BLOCK_BYTES: usize = 4 << 20;
 /// Below this many lines per thread, spawning costs more than it saves.
 const MIN_LINES_PER_THREAD: usize = 256;
 const PROGRESS_EVERY: u64 = 1000;
@@ -155,7 +155,37 @@ impl ExportReport {
     /// The reference's exit code 0: no invalid line, the evidence (if any) verified, and at least
     /// one receipt or checkpoint was checked.
     pub fn is_valid(&self) -> bool {
-        self.invalid == 0 && self.evidence_error.is_none() && (!self.lines.is_empty() || !self.checkpoints.is_empty())
+        self.summary().is_valid()
+    }
+
+    fn summary(&self) -> ExportSummary {
+        ExportSummary {
+            checked: self.lines.len() as u64,
+            ok: self.ok,
+            invalid: self.invalid,
+            checkpoints: self.checkpoints.clone(),
+            evidence_error: self.evidence_error.clone(),
+        }
+    }
+}
+
+/// What verifying an export found, without its lines (which went to the caller one at a time):
+/// memory stays flat whatever the size of the export.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExportSummary {
+    /// Non-empty lines checked.
+    pub checked: u64,
+    pub ok: u64,
+    pub invalid: u64,
+    /// Checkpoints of the evidence that verified: (checkpoint receipt_id, period_start, members).
+    pub checkpoints: Vec<(String, String, usize)>,
+    pub evidence_error: Option<VerifyError>,
+}
+
+impl ExportSummary {
+    /// See [`ExportReport::is_valid`].
+    pub fn is_valid(&self) -> bool {
+        self.invalid == 0 && self.evidence_error.is_none() && (self.checked > 0 || !self.checkpoints.is_empty())
     }
 }
 
@@ -164,13 +194,29 @@ impl ExportReport {
 /// `allowly-receipt-verify --export ... --checkpoint-evidence ...` does.
 ///
 /// Lines are verified in parallel, signatures in batches. I/O errors, and an export that is not
-/// UTF-8 (on which the reference aborts), are returned as `Err`.
+/// UTF-8 (on which the reference aborts), are returned as `Err`. Every line's verdict is kept in
+/// the report: for exports of any size, [`verify_export_each`] hands them over one at a time.
 pub fn verify_export(
     verifier: &Verifier,
     export_path: &Path,
     evidence_path: Option<&Path>,
     now: Timestamp,
 ) -> io::Result<ExportReport> {
+    let mut lines = Vec::new();
+    let summary = verify_export_each(verifier, export_path, evidence_path, now, &mut |line| lines.push(line))?;
+    Ok(report_of(lines, summary))
+}
+
+/// [`verify_export`] that hands each line's verdict to `on_line` in file order as soon as its
+/// block is verified, and keeps only what the duplicate rule and the evidence need: 16 bytes per
+/// receipt id (and, with evidence, the member data of each receipt).
+pub fn verify_export_each(
+    verifier: &Verifier,
+    export_path: &Path,
+    evidence_path: Option<&Path>,
+    now: Timestamp,
+    on_line: &mut dyn FnMut(LineResult),
+) -> io::Result<ExportSummary> {
     let file = File::open(export_path)?;
     let reader: Box<dyn BufRead> = if is_gzip(export_path) {
         Box::new(BufReader::with_capacity(1 << 16, MultiGzDecoder::new(BufReader::new(file))))
@@ -178,30 +224,49 @@ pub fn verify_export(
         Box::new(BufReader::with_capacity(1 << 16, file))
     };
     let evidence = evidence_path.map(std::fs::read).transpose()?;
-    verify_export_from(verifier, reader, evidence.as_deref(), now)
+    verify_export_from_each(verifier, reader, evidence.as_deref(), now, on_line)
 }
 
 /// [`verify_export`] of an export read from `reader` (uncompressed JSONL), with the checkpoint
 /// evidence document's bytes.
 pub fn verify_export_from(
     verifier: &Verifier,
-    mut reader: impl BufRead,
+    reader: impl BufRead,
     evidence: Option<&[u8]>,
     now: Timestamp,
 ) -> io::Result<ExportReport> {
+    let mut lines = Vec::new();
+    let summary = verify_export_from_each(verifier, reader, evidence, now, &mut |line| lines.push(line))?;
+    Ok(report_of(lines, summary))
+}
+
+fn report_of(lines: Vec<LineResult>, summary: ExportSummary) -> ExportReport {
+    let ExportSummary { ok, invalid, checkpoints, evidence_error, .. } = summary;
+    ExportReport { lines, ok, invalid, checkpoints, evidence_error }
+}
+
+/// [`verify_export_each`] of an export read from `reader` (uncompressed JSONL).
+pub fn verify_export_from_each(
+    verifier: &Verifier,
+    mut reader: impl BufRead,
+    evidence: Option<&[u8]>,
+    now: Timestamp,
+    on_line: &mut dyn FnMut(LineResult),
+) -> io::Result<ExportSummary> {
     let want_leaves = evidence.is_some();
-    let mut report = ExportReport::default();
-    let mut verified: HashMap<String, VerifiedLine> = HashMap::new();
+    let mut tally = Tally::new(want_leaves);
     std::thread::scope(|scope| -> io::Result<()> {
         let mut first = Block::default();
-        let mut more = first.fill(&mut reader)?;
+        // Line numbers run on across blocks (each block buffer is reused for every other block).
+        let mut lines_read = 0u64;
+        let mut more = first.fill(&mut reader, &mut lines_read)?;
         let mut running = Running::spawn(scope, verifier, Arc::new(first), now, want_leaves);
         let mut spare = Block::default();
         loop {
             // The next block is read while the workers verify this one, and recorded while the
             // workers verify the next.
             let next = if more {
-                more = spare.fill(&mut reader)?;
+                more = spare.fill(&mut reader, &mut lines_read)?;
                 Some(std::mem::take(&mut spare))
             } else {
                 None
@@ -214,7 +279,7 @@ pub fn verify_export_from(
                     let message = format!("export line {} is not valid utf-8", outcome.line);
                     return Err(io::Error::new(io::ErrorKind::InvalidData, message));
                 }
-                report.record(outcome, &mut verified);
+                on_line(tally.record(outcome));
             }
             match next {
                 Some(next) => running = next,
@@ -222,12 +287,64 @@ pub fn verify_export_from(
             }
         }
     })?;
+    let mut summary = tally.summary;
     if let Some(bytes) = evidence {
-        if let Err(err) = check_evidence(verifier, bytes, &verified, now, &mut report.checkpoints) {
-            report.evidence_error = Some(err);
+        if let Err(err) = check_evidence(verifier, bytes, &tally.seen, now, &mut summary.checkpoints) {
+            summary.evidence_error = Some(err);
         }
     }
-    Ok(report)
+    Ok(summary)
+}
+
+/// A receipt id as the duplicate rule remembers it: the first 16 bytes of its SHA-256 (a million
+/// ids in 16 MB instead of 100; two ids share one with odds of about 2⁻⁸⁸ for a billion lines).
+type IdDigest = [u8; 16];
+
+fn id_digest(id: &str) -> IdDigest {
+    let digest = Sha256::digest(id.as_bytes());
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&digest[..16]);
+    out
+}
+
+/// The ids of the lines that verified so far, with their member data when there is evidence to
+/// check.
+enum Seen {
+    Ids(std::collections::HashSet<IdDigest>),
+    Members(HashMap<IdDigest, VerifiedLine>),
+}
+
+impl Seen {
+    fn contains(&self, id: &IdDigest) -> bool {
+        match self {
+            Seen::Ids(ids) => ids.contains(id),
+            Seen::Members(members) => members.contains_key(id),
+        }
+    }
+
+    fn insert(&mut self, id: IdDigest, line: VerifiedLine) {
+        match self {
+            Seen::Ids(ids) => {
+                ids.insert(id);
+            }
+            Seen::Members(members) => {
+                members.insert(id, line);
+            }
+        }
+    }
+
+    fn member(&self, id: &str) -> Option<&VerifiedLine> {
+        match self {
+            Seen::Ids(_) => None,
+            Seen::Members(members) => members.get(&id_digest(id)),
+        }
+    }
+}
+
+/// The running counts of an export and the ids seen, line by line in file order.
+struct Tally {
+    summary: ExportSummary,
+    seen: Seen,
 }
 
 /// What an export keeps of a verified line for the checkpoint evidence.
@@ -257,36 +374,37 @@ struct LineSummary {
     verified: VerifiedLine,
 }
 
-impl ExportReport {
-    fn record(&mut self, outcome: LineOutcome, verified: &mut HashMap<String, VerifiedLine>) {
+impl Tally {
+    fn new(want_members: bool) -> Tally {
+        let seen = if want_members { Seen::Members(HashMap::new()) } else { Seen::Ids(Default::default()) };
+        Tally { summary: ExportSummary::default(), seen }
+    }
+
+    fn record(&mut self, outcome: LineOutcome) -> LineResult {
         let LineOutcome { line, receipt_id, verdict } = outcome;
-        let verdict = match (verdict, &receipt_id) {
+        self.summary.checked += 1;
+        let digest = receipt_id.as_deref().map(id_digest);
+        let verdict = match (verdict, &digest) {
             // Like the reference, a receipt id is taken by the first line that *verified* with it.
-            (Verdict::Valid(_), Some(id)) if verified.contains_key(id) => {
-                Verdict::Invalid(VerifyError::Schema(format!("duplicate receipt_id in export: `{id}`")))
-            }
+            (Verdict::Valid(_), Some(id)) if self.seen.contains(id) => Verdict::Invalid(VerifyError::Schema(format!(
+                "duplicate receipt_id in export: `{}`",
+                receipt_id.as_deref().unwrap_or_default()
+            ))),
             (verdict, _) => verdict,
         };
         let error = match verdict {
             Verdict::Valid(LineSummary { label, decision, verified: line_data }) => {
-                if let Some(id) = &receipt_id {
-                    verified.insert(id.clone(), line_data);
+                if let Some(id) = digest {
+                    self.seen.insert(id, line_data);
                 }
-                self.ok += 1;
-                self.lines.push(LineResult {
-                    line,
-                    receipt_id,
-                    label: Some(label),
-                    decision: Some(decision),
-                    error: None,
-                });
-                return;
+                self.summary.ok += 1;
+                return LineResult { line, receipt_id, label: Some(label), decision: Some(decision), error: None };
             }
             Verdict::Invalid(err) => err,
             Verdict::NotText => VerifyError::Schema("line is not valid utf-8".into()),
         };
-        self.invalid += 1;
-        self.lines.push(LineResult { line, receipt_id, label: None, decision: None, error: Some(error) });
+        self.summary.invalid += 1;
+        LineResult { line, receipt_id, label: None, decision: None, error: Some(error) }
     }
 }
 
@@ -296,12 +414,12 @@ impl ExportReport {
 struct Block {
     text: Vec<u8>,
     lines: Vec<(u64, Range<usize>)>,
-    last_line: u64,
 }
 
 impl Block {
     /// Refills the block with the next lines; returns false at the end of the file.
-    fn fill(&mut self, reader: &mut dyn BufRead) -> io::Result<bool> {
+    /// `lines_read` counts the file's lines so far, this block's included once it returns.
+    fn fill(&mut self, reader: &mut dyn BufRead, lines_read: &mut u64) -> io::Result<bool> {
         self.text.clear();
         self.lines.clear();
         while self.lines.len() < BLOCK_LINES && self.text.len() < BLOCK_BYTES {
@@ -319,17 +437,17 @@ impl Block {
             }
             let mut piece = start;
             while let Some(offset) = find_carriage_return(&self.text[piece..end]) {
-                self.push(piece..piece + offset);
+                self.push(piece..piece + offset, lines_read);
                 piece += offset + 1;
             }
-            self.push(piece..end);
+            self.push(piece..end, lines_read);
         }
         Ok(true)
     }
 
-    fn push(&mut self, range: Range<usize>) {
-        self.last_line += 1;
-        self.lines.push((self.last_line, range));
+    fn push(&mut self, range: Range<usize>, lines_read: &mut u64) {
+        *lines_read += 1;
+        self.lines.push((*lines_read, range));
     }
 }
 
@@ -504,7 +622,7 @@ fn envelope_leaf(segments: Segments<'_>) -> [u8; 32] {
 fn check_evidence(
     verifier: &Verifier,
     bytes: &[u8],
-    verified: &HashMap<String, VerifiedLine>,
+    verified: &Seen,
     now: Timestamp,
     passed: &mut Vec<(String, String, usize)>,
 ) -> Result<(), VerifyError> {
@@ -549,7 +667,7 @@ fn check_evidence_entry(
     verifier: &Verifier,
     entry: &Value,
     checkpoints: &HashMap<String, &Value>,
-    verified: &HashMap<String, VerifiedLine>,
+    verified: &Seen,
     now: Timestamp,
 ) -> Result<(String, String, usize), VerifyError> {
     let checkpoint = &entry["checkpoint"];
@@ -564,7 +682,7 @@ fn check_evidence_entry(
     let Some(ids) = ids else {
         return Err(VerifyError::Schema("checkpoint evidence member_receipt_ids must be unique strings".into()));
     };
-    let missing: Vec<&str> = ids.iter().copied().filter(|id| !verified.contains_key(*id)).take(5).collect();
+    let missing: Vec<&str> = ids.iter().copied().filter(|id| verified.member(id).is_none()).take(5).collect();
     if !missing.is_empty() {
         let message = format!("checkpoint evidence omits member receipt(s): {}", missing.join(", "));
         return Err(VerifyError::Checkpoint(message));
@@ -576,7 +694,7 @@ fn check_evidence_entry(
         .and_then(|id| checkpoints.get(id).copied());
     let members: Vec<Member<'_>> = ids
         .iter()
-        .filter_map(|id| verified.get(*id).map(|line| (id, line)))
+        .filter_map(|id| verified.member(id).map(|line| (id, line)))
         .map(|(id, line)| Member {
             receipt_id: id,
             issued_at: line.issued_at,
@@ -697,6 +815,29 @@ mod tests {
             "{:?}",
             report.evidence_error
         );
+    }
+
+    #[test]
+    fn line_numbers_run_on_across_blocks_and_lines_arrive_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let (rows, _) = corpus(2);
+        let receipt = serde_json::to_string(&rows[0].3).unwrap();
+        // Three blocks of blank lines (read, numbered, skipped), a receipt, then a line that is no
+        // receipt: the verdicts name the file's own line numbers.
+        let mut text = "\n".repeat(3 * BLOCK_LINES);
+        text.push_str(&format!("{receipt}\nnot json\n"));
+        let path = dir.path().join("long.jsonl");
+        std::fs::write(&path, text).unwrap();
+
+        let mut seen = Vec::new();
+        let summary = verify_export_each(&default_verifier(), &path, None, now(), &mut |line| {
+            seen.push((line.line, line.error.is_none()))
+        })
+        .unwrap();
+        let first = 3 * BLOCK_LINES as u64 + 1;
+        assert_eq!(seen, vec![(first, true), (first + 1, false)]);
+        assert_eq!((summary.checked, summary.ok, summary.invalid), (2, 1, 1));
+        assert!(!summary.is_valid());
     }
 
     #[test]

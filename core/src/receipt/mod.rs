@@ -16,7 +16,8 @@ pub mod verify;
 
 pub use checkpoint::{merkle_leaf, merkle_root, merkle_root_of_leaves, verify_checkpoint, EMPTY_MERKLE_ROOT};
 pub use export::{
-    verify_export, verify_export_from, write_export, CheckpointEvidence, EvidenceEntry, ExportReport, LineResult,
+    verify_export, verify_export_each, verify_export_from, verify_export_from_each, write_export, CheckpointEvidence,
+    EvidenceEntry, ExportReport, ExportSummary, LineResult,
 };
 pub use jws::{ReceiptSigner, SignedReceipt};
 pub use keys::{fingerprint, is_fingerprint, KeyDocument, KeyRecord, KeySet, PublishedKey};
