@@ -10,17 +10,12 @@ from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools.base import InputRequiredToolResult, ToolResult
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from ..client import Allowly
 from ._guard import (
     INPUT_KEY,
     NO_FIELDS,
-    AgentTokenFn,
-    AuthorizationIdFn,
-    CheckInputFn,
     ConfirmationState,
-    Guard,
+    GuardedMiddleware,
     MCPAuthorizationContext,
-    UserIdFn,
     Verdict,
     prompt_of,
     refused,
@@ -29,7 +24,7 @@ from ._guard import (
 __all__ = ["AllowlyMCPMiddleware"]
 
 
-class AllowlyMCPMiddleware(Middleware):
+class AllowlyMCPMiddleware(GuardedMiddleware, Middleware):
     """Checks every fastmcp tool call with Allowly before the tool runs (docs/mcp.md).
 
     The public middleware's signature, plus ``client`` (an :class:`allowly.Allowly`, embedded or
@@ -39,39 +34,6 @@ class AllowlyMCPMiddleware(Middleware):
     authorization; both may be sync or async. ``agent_token_fn`` is refused
     (:class:`AgentTokenUnsupportedError`): the engine does not verify agent tokens yet.
     """
-
-    def __init__(
-        self,
-        api_key: str | None,
-        authorization_id_fn: AuthorizationIdFn,
-        *,
-        base_url: str | None = None,
-        user_id_fn: UserIdFn | None = None,
-        agent_token_fn: AgentTokenFn | None = None,
-        check_input_fn: CheckInputFn | None = None,
-        client: Allowly | None = None,
-        check_timeout_ms: int = 1000,
-        elicit_confirmation: bool = False,
-    ) -> None:
-        self._guard = Guard(
-            api_key,
-            authorization_id_fn,
-            base_url=base_url,
-            user_id_fn=user_id_fn,
-            agent_token_fn=agent_token_fn,
-            check_input_fn=check_input_fn,
-            client=client,
-            check_timeout_ms=check_timeout_ms,
-            elicit_confirmation=elicit_confirmation,
-        )
-
-    @property
-    def client(self) -> Allowly:
-        """The client the guard checks with."""
-        return self._guard.client
-
-    async def aclose(self) -> None:
-        await self._guard.aclose()
 
     async def on_call_tool(
         self,

@@ -309,6 +309,45 @@ class Guard:
         ).encode()
 
 
+class GuardedMiddleware:
+    """The public middleware's constructor, shared by the framework adapters: the reference
+    signature plus ``client``, ``check_timeout_ms`` and ``elicit_confirmation``."""
+
+    def __init__(
+        self,
+        api_key: str | None,
+        authorization_id_fn: AuthorizationIdFn,
+        *,
+        base_url: str | None = None,
+        user_id_fn: UserIdFn | None = None,
+        agent_token_fn: AgentTokenFn | None = None,
+        check_input_fn: CheckInputFn | None = None,
+        client: Allowly | None = None,
+        check_timeout_ms: int = 1000,
+        elicit_confirmation: bool = False,
+    ) -> None:
+        self._guard = Guard(
+            api_key,
+            authorization_id_fn,
+            base_url=base_url,
+            user_id_fn=user_id_fn,
+            agent_token_fn=agent_token_fn,
+            check_input_fn=check_input_fn,
+            client=client,
+            check_timeout_ms=check_timeout_ms,
+            elicit_confirmation=elicit_confirmation,
+        )
+
+    @property
+    def client(self) -> Allowly:
+        """The client the guard checks with."""
+        return self._guard.client
+
+    async def aclose(self) -> None:
+        """Closes the client the guard made (a ``client`` given to it stays its owner's)."""
+        await self._guard.aclose()
+
+
 def prompt_of(verdict: Verdict, call: MCPAuthorizationContext) -> str:
     """The elicitation's message: ``Allow <hint>? <arguments>``, the policy's prompt hint (the
     tool's name without one) and the call's arguments as compact JSON, so the user sees what they

@@ -15,17 +15,12 @@ import mcp_types as mt
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from ..client import Allowly
 from ._guard import (
     INPUT_KEY,
     NO_FIELDS,
-    AgentTokenFn,
-    AuthorizationIdFn,
-    CheckInputFn,
     ConfirmationState,
-    Guard,
+    GuardedMiddleware,
     MCPAuthorizationContext,
-    UserIdFn,
     Verdict,
     elicit_answer,
     prompt_of,
@@ -35,44 +30,11 @@ from ._guard import (
 __all__ = ["AllowlyServerMiddleware", "mcpserver_middleware"]
 
 
-class AllowlyServerMiddleware:
+class AllowlyServerMiddleware(GuardedMiddleware):
     """Checks every ``tools/call`` of an ``mcp`` 2.x server with Allowly before the tool runs
     (docs/mcp.md); a ``ServerMiddleware``. Same arguments as
     :class:`allowly.mcp.AllowlyMCPMiddleware`; the context's ``request`` is the SDK's
     ``ServerRequestContext`` (``fastmcp_context`` is ``None``)."""
-
-    def __init__(
-        self,
-        api_key: str | None,
-        authorization_id_fn: AuthorizationIdFn,
-        *,
-        base_url: str | None = None,
-        user_id_fn: UserIdFn | None = None,
-        agent_token_fn: AgentTokenFn | None = None,
-        check_input_fn: CheckInputFn | None = None,
-        client: Allowly | None = None,
-        check_timeout_ms: int = 1000,
-        elicit_confirmation: bool = False,
-    ) -> None:
-        self._guard = Guard(
-            api_key,
-            authorization_id_fn,
-            base_url=base_url,
-            user_id_fn=user_id_fn,
-            agent_token_fn=agent_token_fn,
-            check_input_fn=check_input_fn,
-            client=client,
-            check_timeout_ms=check_timeout_ms,
-            elicit_confirmation=elicit_confirmation,
-        )
-
-    @property
-    def client(self) -> Allowly:
-        """The client the guard checks with."""
-        return self._guard.client
-
-    async def aclose(self) -> None:
-        await self._guard.aclose()
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         params = ctx.params
