@@ -302,6 +302,80 @@ fn a_workspace_file_from_before_the_lookup_is_upgraded_with_its_receipts_found()
     assert_eq!(pending.items.len(), 1, "the escalation's status was filled in");
 }
 
+/// Stores every receipt of the file at `path` as versions 1 to 3 did: its compact JWS, as text.
+fn receipts_as_text(path: &std::path::Path, clock: &std::sync::Arc<allowly_core::ManualClock>) {
+    let fixture = common::sqlite_at(path, clock);
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let ids: Vec<String> = conn
+        .prepare("SELECT receipt_id FROM receipts")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    for id in &ids {
+        let receipt = fixture.engine.receipt(id).unwrap().receipt;
+        let compact = format!("{}.{}.{}", receipt.protected, receipt.payload, receipt.signature);
+        conn.execute("UPDATE receipts SET jws = ?2 WHERE receipt_id = ?1", rusqlite::params![id, compact]).unwrap();
+    }
+    conn.pragma_update(None, "user_version", 3).unwrap();
+}
+
+fn stored_as(path: &std::path::Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut kinds = conn.prepare("SELECT DISTINCT typeof(jws) FROM receipts ORDER BY 1").unwrap();
+    kinds.query_map([], |row| row.get(0)).unwrap().map(Result::unwrap).collect()
+}
+
+#[test]
+fn receipts_stored_as_text_before_version_4_read_byte_exact_beside_packed_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("allowly.db");
+    let clock = std::sync::Arc::new(allowly_core::ManualClock::new(common::start()));
+    let fixture = common::sqlite_at(&path, &clock);
+    let id = fixture.authorize(None);
+    fixture.check(&id, &["email.send", "account.delete", "refund.issue"], json!({"recipient_domain": "example.com"}));
+    fixture.engine.create_checkpoints().unwrap();
+    let before = fixture.engine.recent_receipts(100).unwrap();
+    assert!(before.len() >= 4);
+    assert_eq!(stored_as(&path), ["blob"], "the engine packs what it stores");
+    drop(fixture);
+    receipts_as_text(&path, &clock);
+    assert_eq!(stored_as(&path), ["text"]);
+
+    let fixture = common::sqlite_at(&path, &clock);
+    assert_eq!(fixture.engine.recent_receipts(100).unwrap(), before, "every receipt as it was, byte for byte");
+    fixture.check(&id, &["email.send"], json!({"recipient_domain": "example.com"}));
+    assert_eq!(stored_as(&path), ["blob", "text"]);
+    let all = fixture.engine.recent_receipts(100).unwrap();
+    assert_eq!(all.len(), before.len() + 1);
+    let lines: Vec<String> = all.iter().map(|receipt| receipt.receipt.to_value().to_string()).collect();
+    let report =
+        fixture.engine.verify_receipts(&VerifyReceipts { input: json!(lines.join("\n")), ..Default::default() });
+    let report = report.unwrap();
+    assert!(report.valid && report.ok == all.len() as u64, "{report:?}");
+    let denied = list(&fixture, ListReceipts { decision: Some("deny".into()), ..Default::default() });
+    assert_eq!(denied.len(), 1, "found through the index, from a text row");
+}
+
+#[test]
+fn a_damaged_packed_receipt_is_named_and_the_others_still_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("allowly.db");
+    let clock = std::sync::Arc::new(allowly_core::ManualClock::new(common::start()));
+    let fixture = common::sqlite_at(&path, &clock);
+    let id = fixture.authorize(None);
+    fixture.check(&id, &["email.send", "account.delete"], json!({"recipient_domain": "example.com"}));
+    let receipts = fixture.engine.recent_receipts(10).unwrap();
+    let (damaged, intact) = (&receipts[0].receipt_id, &receipts[1].receipt_id);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute("UPDATE receipts SET jws = substr(jws, 1, 80) WHERE receipt_id = ?1", [damaged]).unwrap();
+    let error = fixture.engine.receipt(damaged).unwrap_err();
+    assert!(allowly_core::store::is_unreadable(&error), "{error}");
+    assert!(error.to_string().contains(damaged.as_str()), "{error}");
+    assert_eq!(&fixture.engine.receipt(intact).unwrap().receipt_id, intact);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Authorizations by user, agent and status
 

@@ -34,6 +34,17 @@ def _executor() -> ThreadPoolExecutor:
     return _EXECUTOR
 
 
+def _forget_executor() -> None:
+    """A forked child inherits the pool object but none of its threads: work submitted to it would
+    never run, and every awaited call would hang. The child makes a pool of its own."""
+    global _EXECUTOR
+    _EXECUTOR = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_executor)
+
+
 def _offloaded(method: Callable[Concatenate[Any, P], R]) -> Callable[Concatenate[Any, P], Coroutine[Any, Any, R]]:
     """The async twin of the sync method ``method``: it runs ``method`` on the sync object the async
     one wraps (``self._inner``), on a worker thread of the SDK's own pool (contextvars copied, as

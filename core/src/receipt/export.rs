@@ -65,8 +65,11 @@ pub fn write_export(
     progress: &mut dyn FnMut(u64),
 ) -> io::Result<u64> {
     let file = BufWriter::with_capacity(1 << 16, File::create(path)?);
-    let mut sink =
-        if is_gzip(path) { Sink::Gzip(GzEncoder::new(file, Compression::default())) } else { Sink::Plain(file) };
+    let mut sink = if is_gzip(path) {
+        Sink::Gzip(Box::new(GzEncoder::new(file, Compression::default())))
+    } else {
+        Sink::Plain(file)
+    };
     let mut line = Vec::with_capacity(2048);
     let mut written = 0u64;
     for (receipt_id, workspace_id, created_at, receipt) in receipts {
@@ -102,14 +105,14 @@ fn write_wrapper(out: &mut Vec<u8>, receipt_id: &str, workspace_id: &str, create
 
 enum Sink {
     Plain(BufWriter<File>),
-    Gzip(GzEncoder<BufWriter<File>>),
+    Gzip(Box<GzEncoder<BufWriter<File>>>),
 }
 
 impl Sink {
     fn writer(&mut self) -> &mut dyn Write {
         match self {
             Sink::Plain(file) => file,
-            Sink::Gzip(encoder) => encoder,
+            Sink::Gzip(encoder) => encoder.as_mut(),
         }
     }
 

@@ -6,6 +6,7 @@
 //! file per workspace, WAL, safe for several processes at once).
 
 mod memory;
+mod packed;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod sqlite;

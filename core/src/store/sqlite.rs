@@ -19,7 +19,11 @@ use crate::model::{
 use crate::receipt::{decode_receipt, SignedReceipt};
 use crate::time::Timestamp;
 
-const SCHEMA_VERSION: i64 = 3;
+/// Version 4: receipts are stored packed (the `jws` column holds [`super::packed`] bytes, or a
+/// receipt's compact JWS as text when it does not pack). No table changes: receipts stored before
+/// stay as text and read as before; the version keeps older engines, which would misread a packed
+/// row, from opening the file.
+const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -180,9 +184,9 @@ fn fill_receipt_facts(conn: &Connection) -> Result<()> {
     )?;
     let mut rows = select.query([])?;
     while let Some(row) = rows.next()? {
-        let (receipt_id, jws): (String, String) = (row.get(0)?, row.get(1)?);
+        let receipt_id: String = row.get(0)?;
         // An unreadable row keeps empty facts: it is reported where it is read, not here.
-        let facts = from_compact(&jws)
+        let facts = from_stored(row.get_ref(1)?)
             .ok()
             .and_then(|receipt| decode_receipt(&receipt.to_value()).ok())
             .map(|payload| ReceiptFacts::of_payload(&payload))
@@ -315,6 +319,26 @@ fn to_compact(receipt: &SignedReceipt) -> String {
     compact
 }
 
+/// What the `jws` column holds for `receipt`: packed, or its compact JWS when it does not pack.
+fn stored_form(receipt: &SignedReceipt) -> rusqlite::types::Value {
+    match super::packed::pack(receipt) {
+        Some(packed) => rusqlite::types::Value::Blob(packed),
+        None => rusqlite::types::Value::Text(to_compact(receipt)),
+    }
+}
+
+/// The receipt a `jws` column holds (see [`stored_form`]).
+fn from_stored(stored: ValueRef<'_>) -> std::result::Result<SignedReceipt, String> {
+    match stored {
+        ValueRef::Blob(packed) => super::packed::unpack(packed).map_err(|error| error.to_string()),
+        ValueRef::Text(text) => std::str::from_utf8(text)
+            .ok()
+            .and_then(|text| from_compact(text).ok())
+            .ok_or_else(|| "not a compact JWS".to_string()),
+        _ => Err("not a receipt".to_string()),
+    }
+}
+
 fn from_compact(compact: &str) -> Result<SignedReceipt> {
     let mut segments = compact.splitn(3, '.');
     match (segments.next(), segments.next(), segments.next()) {
@@ -405,9 +429,9 @@ impl SqliteTx<'_> {
         let mut stmt = self.conn.prepare_cached(sql)?;
         let mut rows = stmt.query(params)?;
         while let Some(row) = rows.next()? {
-            let (receipt_id, jws): (String, String) = (row.get(0)?, row.get(4)?);
-            let receipt = from_compact(&jws)
-                .map_err(|_| UnreadableRow::new("receipt", &receipt_id, "not a compact JWS").error())?;
+            let receipt_id: String = row.get(0)?;
+            let receipt =
+                from_stored(row.get_ref(4)?).map_err(|why| UnreadableRow::new("receipt", &receipt_id, why).error())?;
             let text = |index: usize| row.get::<_, Option<String>>(index);
             let facts = ReceiptFacts {
                 user_id: text(5)?.unwrap_or_default(),
@@ -773,7 +797,7 @@ impl Tx for SqliteTx<'_> {
                 receipt.issued_at.millis(),
                 receipt.authorization_id,
                 receipt.is_checkpoint,
-                to_compact(&receipt.receipt),
+                stored_form(&receipt.receipt),
                 receipt.facts.user_id,
                 receipt.facts.agent_id,
                 receipt.facts.action,
