@@ -6,11 +6,13 @@
 mod common;
 
 use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use allowly_core::engine::STATUS_SCAN_ROWS;
 use allowly_core::model::{AuthorizationCreate, AuthorizationStatus, PromptStatus, ReceiptSummary};
 use allowly_core::ops::{ListAuthorizations, ListReceipts, PageArgs, Request, VerifyReceipts};
-use allowly_core::{Clock, ErrorKind};
+use allowly_core::{Clock, ErrorKind, ManualClock};
 use common::{both, signed, Fixture};
 use serde_json::{json, Value};
 
@@ -266,14 +268,21 @@ fn pasted_receipts_verify_against_the_workspace_keys_by_default() {
     }
 }
 
-#[test]
-fn a_workspace_file_from_before_the_lookup_is_upgraded_with_its_receipts_found() {
+/// A SQLite workspace file (in a folder removed when the first member drops) with one
+/// authorization and one check of three actions: allowed, denied and escalated.
+fn workspace_file_with_a_check() -> (tempfile::TempDir, PathBuf, Arc<ManualClock>, Fixture, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("allowly.db");
-    let clock = std::sync::Arc::new(allowly_core::ManualClock::new(common::start()));
+    let clock = Arc::new(ManualClock::new(common::start()));
     let fixture = common::sqlite_at(&path, &clock);
     let id = fixture.authorize(None);
     fixture.check(&id, &["email.send", "account.delete", "refund.issue"], json!({"recipient_domain": "example.com"}));
+    (dir, path, clock, fixture, id)
+}
+
+#[test]
+fn a_workspace_file_from_before_the_lookup_is_upgraded_with_its_receipts_found() {
+    let (_dir, path, clock, fixture, _id) = workspace_file_with_a_check();
     drop(fixture);
 
     // Back to schema version 1, as an engine before the lookup left the file.
@@ -303,7 +312,7 @@ fn a_workspace_file_from_before_the_lookup_is_upgraded_with_its_receipts_found()
 }
 
 /// Stores every receipt of the file at `path` as versions 1 to 3 did: its compact JWS, as text.
-fn receipts_as_text(path: &std::path::Path, clock: &std::sync::Arc<allowly_core::ManualClock>) {
+fn receipts_as_text(path: &Path, clock: &Arc<ManualClock>) {
     let fixture = common::sqlite_at(path, clock);
     let conn = rusqlite::Connection::open(path).unwrap();
     let ids: Vec<String> = conn
@@ -321,7 +330,7 @@ fn receipts_as_text(path: &std::path::Path, clock: &std::sync::Arc<allowly_core:
     conn.pragma_update(None, "user_version", 3).unwrap();
 }
 
-fn stored_as(path: &std::path::Path) -> Vec<String> {
+fn stored_as(path: &Path) -> Vec<String> {
     let conn = rusqlite::Connection::open(path).unwrap();
     let mut kinds = conn.prepare("SELECT DISTINCT typeof(jws) FROM receipts ORDER BY 1").unwrap();
     kinds.query_map([], |row| row.get(0)).unwrap().map(Result::unwrap).collect()
@@ -329,12 +338,7 @@ fn stored_as(path: &std::path::Path) -> Vec<String> {
 
 #[test]
 fn receipts_stored_as_text_before_version_4_read_byte_exact_beside_packed_ones() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("allowly.db");
-    let clock = std::sync::Arc::new(allowly_core::ManualClock::new(common::start()));
-    let fixture = common::sqlite_at(&path, &clock);
-    let id = fixture.authorize(None);
-    fixture.check(&id, &["email.send", "account.delete", "refund.issue"], json!({"recipient_domain": "example.com"}));
+    let (_dir, path, clock, fixture, id) = workspace_file_with_a_check();
     fixture.engine.create_checkpoints().unwrap();
     let before = fixture.engine.recent_receipts(100).unwrap();
     assert!(before.len() >= 4);
@@ -360,12 +364,7 @@ fn receipts_stored_as_text_before_version_4_read_byte_exact_beside_packed_ones()
 
 #[test]
 fn a_damaged_packed_receipt_is_named_and_the_others_still_read() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("allowly.db");
-    let clock = std::sync::Arc::new(allowly_core::ManualClock::new(common::start()));
-    let fixture = common::sqlite_at(&path, &clock);
-    let id = fixture.authorize(None);
-    fixture.check(&id, &["email.send", "account.delete"], json!({"recipient_domain": "example.com"}));
+    let (_dir, path, _clock, fixture, _id) = workspace_file_with_a_check();
     let receipts = fixture.engine.recent_receipts(10).unwrap();
     let (damaged, intact) = (&receipts[0].receipt_id, &receipts[1].receipt_id);
     let conn = rusqlite::Connection::open(&path).unwrap();
