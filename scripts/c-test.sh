@@ -67,8 +67,9 @@ export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 # Valgrind: "definitely" and "indirectly" lost blocks and every memory error fail the run.
 # ("still reachable" blocks are Rust's global statics and thread-locals; they are not leaks.)
+# bindings-c/valgrind.supp lists the known false positives of compiled Rust, each with its reason.
 valgrind_cmd=(valgrind -q --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect
-              --errors-for-leak-kinds=definite,indirect --track-origins=no)
+              --errors-for-leak-kinds=definite,indirect --track-origins=no --suppressions="$here/valgrind.supp")
 
 # fresh: a new empty folder under $work, for a home (mktemp, not a counter: "$(fresh)" runs in a
 # subshell, where a counter would never move and every test would share one home).
