@@ -1,7 +1,7 @@
 //! The stored form of a signed receipt, a third of its compact JWS.
 //!
-//! Most of a receipt is what every receipt has in common: member names, the engine version, the
-//! policy profile, base64url around all of it. A packed receipt keeps the signature's 64 bytes as
+//! Much of a receipt is what every receipt has in common (member names, the policy profile, the
+//! common reasons) and base64url around all of it. A packed receipt keeps the signature's 64 bytes as
 //! they are and deflates the protected header and the payload against a fixed dictionary of that
 //! common text; unpacking gives back the compact JWS byte for byte (the segments are encoded the
 //! one way unpadded base64url allows). A receipt whose segments are not canonical base64url is not
