@@ -200,25 +200,29 @@ impl ExportPrinter {
     }
 
     fn line(&mut self, line: &LineResult) {
-        let text = if self.json {
+        if self.json {
             let body = json!({
                 "line": line.line, "receipt_id": line.receipt_id, "label": line.label, "decision": line.decision,
                 "valid": line.error.is_none(), "error": line.error.as_ref().map(error_json),
             });
-            format!("{}\n    {body}", if self.lines == 0 { "" } else { "," })
+            let separator = if self.lines == 0 { "" } else { "," };
+            write!(self, "{separator}\n    {body}");
         } else {
+            // Formatted straight into the buffer: a million lines, no string each.
             let receipt_id = line.receipt_id.as_deref().unwrap_or("-");
             match &line.error {
-                None => format!(
-                    "OK  {receipt_id}  {}  {}\n",
+                None => writeln!(
+                    self,
+                    "OK  {receipt_id}  {}  {}",
                     line.label.as_deref().unwrap_or("?"),
                     line.decision.as_deref().unwrap_or("?")
                 ),
-                Some(err) => format!("INVALID  line {}  {receipt_id}  {}: {err}\n", line.line, err.reference_class()),
+                Some(err) => {
+                    writeln!(self, "INVALID  line {}  {receipt_id}  {}: {err}", line.line, err.reference_class())
+                }
             }
-        };
+        }
         self.lines += 1;
-        self.write(&text);
     }
 
     fn finish(mut self, summary: &ExportSummary) -> Result<(), Usage> {
@@ -271,8 +275,13 @@ impl ExportPrinter {
     }
 
     fn write(&mut self, text: &str) {
+        self.write_fmt(format_args!("{text}"));
+    }
+
+    /// What `write!(self, ...)` calls: output stops at the first error, kept for `flush`.
+    fn write_fmt(&mut self, text: std::fmt::Arguments<'_>) {
         if self.failed.is_none() {
-            if let Err(err) = self.out.write_all(text.as_bytes()) {
+            if let Err(err) = self.out.write_fmt(text) {
                 self.failed = Some(err);
             }
         }

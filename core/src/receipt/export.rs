@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use super::checkpoint::{verify_checkpoint_with_members, Member};
 use super::jws::SignedReceipt;
+use super::seen::{IdDigest, SeenSet};
 use super::verify::{
     decode_receipt, node_segments, parse_timestamp, str_field, value_str, Decoded, PendingSignature, Segments,
     Verifier, VerifyError,
@@ -26,8 +27,8 @@ use crate::time::Timestamp;
 /// overlaps verifying this one, large enough for efficient signature batches. Also bounds memory.
 const BLOCK_LINES: usize = 2048;
 const BLOCK_BYTES: usize = 4 << 20;
-/// Below this many lines per thread, spawning costs more than it saves.
-const MIN_LINES_PER_THREAD: usize = 256;
+/// Lines a worker verifies at a time (one signature batch).
+const CHUNK_LINES: usize = 256;
 const PROGRESS_EVERY: u64 = 1000;
 
 /// The checkpoint evidence document that accompanies an export.
@@ -251,13 +252,26 @@ fn report_of(lines: Vec<LineResult>, summary: ExportSummary) -> ExportReport {
 /// [`verify_export_each`] of an export read from `reader` (uncompressed JSONL).
 pub fn verify_export_from_each(
     verifier: &Verifier,
-    mut reader: impl BufRead,
+    reader: impl BufRead,
     evidence: Option<&[u8]>,
     now: Timestamp,
     on_line: &mut dyn FnMut(LineResult),
 ) -> io::Result<ExportSummary> {
+    verify_lines_in_order(verifier, reader, evidence, now, SeenSet::<0>::DEFAULT_TABLE_BYTES, on_line)
+}
+
+/// The one implementation of the above; `table_bytes` is the ids' table size before it spills
+/// to disk (tests make it small).
+fn verify_lines_in_order(
+    verifier: &Verifier,
+    mut reader: impl BufRead,
+    evidence: Option<&[u8]>,
+    now: Timestamp,
+    table_bytes: usize,
+    on_line: &mut dyn FnMut(LineResult),
+) -> io::Result<ExportSummary> {
     let want_leaves = evidence.is_some();
-    let mut tally = Tally::new(want_leaves);
+    let mut tally = Tally::new(want_leaves, table_bytes);
     std::thread::scope(|scope| -> io::Result<()> {
         let mut first = Block::default();
         // Line numbers run on across blocks (each block buffer is reused for every other block).
@@ -282,7 +296,7 @@ pub fn verify_export_from_each(
                     let message = format!("export line {} is not valid utf-8", outcome.line);
                     return Err(io::Error::new(io::ErrorKind::InvalidData, message));
                 }
-                on_line(tally.record(outcome));
+                on_line(tally.record(outcome)?);
             }
             match next {
                 Some(next) => running = next,
@@ -292,17 +306,16 @@ pub fn verify_export_from_each(
     })?;
     let mut summary = tally.summary;
     if let Some(bytes) = evidence {
-        if let Err(err) = check_evidence(verifier, bytes, &tally.seen, now, &mut summary.checkpoints) {
-            summary.evidence_error = Some(err);
+        match check_evidence(verifier, bytes, &tally.seen, now, &mut summary.checkpoints) {
+            Ok(()) => {}
+            Err(EvidenceFailure::Invalid(err)) => summary.evidence_error = Some(err),
+            Err(EvidenceFailure::Io(err)) => return Err(err),
         }
     }
     Ok(summary)
 }
 
-/// A receipt id as the duplicate rule remembers it: the first 16 bytes of its SHA-256 (a million
-/// ids in 16 MB instead of 100; two ids share one with odds of about 2⁻⁸⁸ for a billion lines).
-type IdDigest = [u8; 16];
-
+/// The duplicate rule's digest of a receipt id.
 fn id_digest(id: &str) -> IdDigest {
     let digest = Sha256::digest(id.as_bytes());
     let mut out = [0u8; 16];
@@ -311,35 +324,31 @@ fn id_digest(id: &str) -> IdDigest {
 }
 
 /// The ids of the lines that verified so far, with their member data when there is evidence to
-/// check.
+/// check; bounded in memory whatever the export's size (see `seen.rs`).
 enum Seen {
-    Ids(std::collections::HashSet<IdDigest>),
-    Members(HashMap<IdDigest, VerifiedLine>),
+    Ids(SeenSet<0>),
+    Members(SeenSet<{ VerifiedLine::BYTES }>),
 }
 
 impl Seen {
-    fn contains(&self, id: &IdDigest) -> bool {
+    fn contains(&self, id: &IdDigest) -> io::Result<bool> {
         match self {
             Seen::Ids(ids) => ids.contains(id),
-            Seen::Members(members) => members.contains_key(id),
+            Seen::Members(members) => members.contains(id),
         }
     }
 
-    fn insert(&mut self, id: IdDigest, line: VerifiedLine) {
+    fn insert(&mut self, id: IdDigest, line: VerifiedLine) -> io::Result<()> {
         match self {
-            Seen::Ids(ids) => {
-                ids.insert(id);
-            }
-            Seen::Members(members) => {
-                members.insert(id, line);
-            }
+            Seen::Ids(ids) => ids.insert(id, []),
+            Seen::Members(members) => members.insert(id, line.to_bytes()),
         }
     }
 
-    fn member(&self, id: &str) -> Option<&VerifiedLine> {
+    fn member(&self, id: &str) -> io::Result<Option<VerifiedLine>> {
         match self {
-            Seen::Ids(_) => None,
-            Seen::Members(members) => members.get(&id_digest(id)),
+            Seen::Ids(_) => Ok(None),
+            Seen::Members(members) => Ok(members.get(&id_digest(id))?.map(VerifiedLine::from_bytes)),
         }
     }
 }
@@ -357,10 +366,32 @@ struct VerifiedLine {
     leaf: [u8; 32],
 }
 
+impl VerifiedLine {
+    const BYTES: usize = 8 + 1 + 32;
+
+    fn to_bytes(&self) -> [u8; Self::BYTES] {
+        let mut bytes = [0u8; Self::BYTES];
+        bytes[..8].copy_from_slice(&self.issued_at.millis().to_le_bytes());
+        bytes[8] = u8::from(self.is_checkpoint);
+        bytes[9..].copy_from_slice(&self.leaf);
+        bytes
+    }
+
+    fn from_bytes(bytes: [u8; Self::BYTES]) -> VerifiedLine {
+        let (mut millis, mut leaf) = ([0u8; 8], [0u8; 32]);
+        millis.copy_from_slice(&bytes[..8]);
+        leaf.copy_from_slice(&bytes[9..]);
+        let issued_at = Timestamp::from_millis(i64::from_le_bytes(millis));
+        VerifiedLine { issued_at, is_checkpoint: bytes[8] == 1, leaf }
+    }
+}
+
 /// A line checked by a worker: everything but the duplicate rule, which needs file order.
 struct LineOutcome {
     line: u64,
     receipt_id: Option<String>,
+    /// The id's digest, computed by the worker to spare the thread that applies the rule.
+    digest: Option<IdDigest>,
     verdict: Verdict,
 }
 
@@ -378,18 +409,23 @@ struct LineSummary {
 }
 
 impl Tally {
-    fn new(want_members: bool) -> Tally {
-        let seen = if want_members { Seen::Members(HashMap::new()) } else { Seen::Ids(Default::default()) };
+    fn new(want_members: bool, table_bytes: usize) -> Tally {
+        let seen = if want_members {
+            Seen::Members(SeenSet::with_table_bytes(table_bytes))
+        } else {
+            Seen::Ids(SeenSet::with_table_bytes(table_bytes))
+        };
         Tally { summary: ExportSummary::default(), seen }
     }
 
-    fn record(&mut self, outcome: LineOutcome) -> LineResult {
-        let LineOutcome { line, receipt_id, verdict } = outcome;
+    /// The line's verdict with the duplicate rule applied; `Err` only when the ids seen so far
+    /// could not be read back from their temporary file.
+    fn record(&mut self, outcome: LineOutcome) -> io::Result<LineResult> {
+        let LineOutcome { line, receipt_id, digest, verdict } = outcome;
         self.summary.checked += 1;
-        let digest = receipt_id.as_deref().map(id_digest);
         let verdict = match (verdict, &digest) {
             // Like the reference, a receipt id is taken by the first line that *verified* with it.
-            (Verdict::Valid(_), Some(id)) if self.seen.contains(id) => Verdict::Invalid(VerifyError::Schema(format!(
+            (Verdict::Valid(_), Some(id)) if self.seen.contains(id)? => Verdict::Invalid(VerifyError::Schema(format!(
                 "duplicate receipt_id in export: `{}`",
                 receipt_id.as_deref().unwrap_or_default()
             ))),
@@ -398,16 +434,16 @@ impl Tally {
         let error = match verdict {
             Verdict::Valid(LineSummary { label, decision, verified: line_data }) => {
                 if let Some(id) = digest {
-                    self.seen.insert(id, line_data);
+                    self.seen.insert(id, line_data)?;
                 }
                 self.summary.ok += 1;
-                return LineResult { line, receipt_id, label: Some(label), decision: Some(decision), error: None };
+                return Ok(LineResult { line, receipt_id, label: Some(label), decision: Some(decision), error: None });
             }
             Verdict::Invalid(err) => err,
             Verdict::NotText => VerifyError::Schema("line is not valid utf-8".into()),
         };
         self.summary.invalid += 1;
-        LineResult { line, receipt_id, label: None, decision: None, error: Some(error) }
+        Ok(LineResult { line, receipt_id, label: None, decision: None, error: Some(error) })
     }
 }
 
@@ -476,10 +512,15 @@ fn python_strip(text: &str) -> &str {
 /// A block being verified on all cores.
 struct Running<'scope> {
     block: Arc<Block>,
-    workers: Vec<std::thread::ScopedJoinHandle<'scope, Vec<LineOutcome>>>,
+    workers: Vec<std::thread::ScopedJoinHandle<'scope, Vec<VerifiedChunk>>>,
 }
 
+/// A chunk's index in its block, and its lines' outcomes.
+type VerifiedChunk = (usize, Vec<LineOutcome>);
+
 impl<'scope> Running<'scope> {
+    /// Workers take the block's chunks one at a time, so a worker slowed down (by the thread that
+    /// reads and prints, which shares the cores) takes fewer of them instead of holding up the rest.
     fn spawn<'env>(
         scope: &'scope std::thread::Scope<'scope, 'env>,
         verifier: &'env Verifier,
@@ -488,15 +529,20 @@ impl<'scope> Running<'scope> {
         want_leaves: bool,
     ) -> Running<'scope> {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        let count = block.lines.len();
-        let threads = cores.min(count.div_ceil(MIN_LINES_PER_THREAD)).max(1);
-        let per_thread = count.div_ceil(threads).max(1);
-        let workers = (0..count)
-            .step_by(per_thread)
-            .map(|start| {
+        let chunks = block.lines.len().div_ceil(CHUNK_LINES);
+        let next_chunk = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let workers = (0..cores.min(chunks).max(1))
+            .map(|_| {
                 let block = Arc::clone(&block);
-                let lines = start..(start + per_thread).min(count);
-                scope.spawn(move || verify_lines(verifier, &block.text, &block.lines[lines], now, want_leaves))
+                let next_chunk = Arc::clone(&next_chunk);
+                scope.spawn(move || {
+                    let mut done = Vec::new();
+                    loop {
+                        let chunk = next_chunk.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(lines) = block.lines.chunks(CHUNK_LINES).nth(chunk) else { return done };
+                        done.push((chunk, verify_lines(verifier, &block.text, lines, now, want_leaves)));
+                    }
+                })
             })
             .collect();
         Running { block, workers }
@@ -504,14 +550,16 @@ impl<'scope> Running<'scope> {
 
     /// The block back (for its buffer) and its outcomes in file order.
     fn join(self) -> (Arc<Block>, Vec<LineOutcome>) {
-        let mut outcomes = Vec::with_capacity(self.block.lines.len());
+        let mut chunks = Vec::new();
         for worker in self.workers {
             match worker.join() {
-                Ok(more) => outcomes.extend(more),
+                Ok(done) => chunks.extend(done),
                 // A worker only panics on a bug; let it surface rather than drop lines silently.
                 Err(panic) => std::panic::resume_unwind(panic),
             }
         }
+        chunks.sort_unstable_by_key(|(index, _)| *index);
+        let outcomes = chunks.into_iter().flat_map(|(_, outcomes)| outcomes).collect();
         (self.block, outcomes)
     }
 }
@@ -527,7 +575,7 @@ fn verify_lines(
     let mut pending: Vec<(usize, PendingSignature)> = Vec::with_capacity(lines.len());
     for (line, range) in lines {
         let Ok(raw) = std::str::from_utf8(text.get(range.clone()).unwrap_or_default()) else {
-            outcomes.push(LineOutcome { line: *line, receipt_id: None, verdict: Verdict::NotText });
+            outcomes.push(LineOutcome { line: *line, receipt_id: None, digest: None, verdict: Verdict::NotText });
             continue;
         };
         let stripped = python_strip(raw);
@@ -542,7 +590,8 @@ fn verify_lines(
             }
             Err(err) => Verdict::Invalid(err),
         };
-        outcomes.push(LineOutcome { line: *line, receipt_id, verdict });
+        let digest = receipt_id.as_deref().map(id_digest);
+        outcomes.push(LineOutcome { line: *line, receipt_id, digest, verdict });
     }
     super::batch::settle(&pending, &mut |index, err| {
         if let Some(outcome) = outcomes.get_mut(index) {
@@ -621,6 +670,24 @@ fn envelope_leaf(segments: Segments<'_>) -> [u8; 32] {
     hasher.finalize().into()
 }
 
+/// Why checkpoint evidence did not pass: it is invalid, or the members could not be read back.
+enum EvidenceFailure {
+    Invalid(VerifyError),
+    Io(io::Error),
+}
+
+impl From<VerifyError> for EvidenceFailure {
+    fn from(err: VerifyError) -> Self {
+        EvidenceFailure::Invalid(err)
+    }
+}
+
+impl From<io::Error> for EvidenceFailure {
+    fn from(err: io::Error) -> Self {
+        EvidenceFailure::Io(err)
+    }
+}
+
 /// The reference's `_verify_checkpoint_evidence`, over the lines that verified.
 fn check_evidence(
     verifier: &Verifier,
@@ -628,11 +695,11 @@ fn check_evidence(
     verified: &Seen,
     now: Timestamp,
     passed: &mut Vec<(String, String, usize)>,
-) -> Result<(), VerifyError> {
+) -> Result<(), EvidenceFailure> {
     let schema = |message: &str| VerifyError::Schema(message.to_owned());
-    let evidence = parse_document(bytes)?;
+    let evidence = parse_document(bytes).map_err(VerifyError::from)?;
     if evidence.get("version").and_then(Value::as_str) != Some(CheckpointEvidence::VERSION) {
-        return Err(schema("unsupported checkpoint evidence document"));
+        return Err(schema("unsupported checkpoint evidence document").into());
     }
     let entries = evidence
         .get("checkpoints")
@@ -645,13 +712,13 @@ fn check_evidence(
             .as_object()
             .is_some_and(|e| e.len() == 2 && e.contains_key("checkpoint") && e.contains_key("member_receipt_ids"));
         if !fields_ok {
-            return Err(schema("checkpoint evidence entry has wrong fields"));
+            return Err(schema("checkpoint evidence entry has wrong fields").into());
         }
         let checkpoint = &entry["checkpoint"];
         let payload = decode_receipt(checkpoint)?;
         let id = payload["receipt_id"].as_str().unwrap_or_default().to_owned();
         if checkpoints.insert(id, checkpoint).is_some() {
-            return Err(schema("duplicate checkpoint receipt_id in evidence"));
+            return Err(schema("duplicate checkpoint receipt_id in evidence").into());
         }
     }
 
@@ -672,7 +739,7 @@ fn check_evidence_entry(
     checkpoints: &HashMap<String, &Value>,
     verified: &Seen,
     now: Timestamp,
-) -> Result<(String, String, usize), VerifyError> {
+) -> Result<(String, String, usize), EvidenceFailure> {
     let checkpoint = &entry["checkpoint"];
     let ids: Option<Vec<&str>> =
         entry["member_receipt_ids"].as_array().and_then(|ids| ids.iter().map(Value::as_str).collect());
@@ -683,12 +750,14 @@ fn check_evidence_entry(
         unique.len() == ids.len()
     });
     let Some(ids) = ids else {
-        return Err(VerifyError::Schema("checkpoint evidence member_receipt_ids must be unique strings".into()));
+        return Err(VerifyError::Schema("checkpoint evidence member_receipt_ids must be unique strings".into()).into());
     };
-    let missing: Vec<&str> = ids.iter().copied().filter(|id| verified.member(id).is_none()).take(5).collect();
+    let lines = ids.iter().map(|id| verified.member(id)).collect::<io::Result<Vec<_>>>()?;
+    let missing: Vec<&str> =
+        ids.iter().zip(&lines).filter(|(_, line)| line.is_none()).map(|(id, _)| *id).take(5).collect();
     if !missing.is_empty() {
         let message = format!("checkpoint evidence omits member receipt(s): {}", missing.join(", "));
-        return Err(VerifyError::Checkpoint(message));
+        return Err(VerifyError::Checkpoint(message).into());
     }
     let payload = decode_receipt(checkpoint)?;
     let previous = payload["context"]
@@ -697,7 +766,8 @@ fn check_evidence_entry(
         .and_then(|id| checkpoints.get(id).copied());
     let members: Vec<Member<'_>> = ids
         .iter()
-        .filter_map(|id| verified.member(id).map(|line| (id, line)))
+        .zip(lines)
+        .filter_map(|(id, line)| line.map(|line| (id, line)))
         .map(|(id, line)| Member {
             receipt_id: id,
             issued_at: line.issued_at,
@@ -886,6 +956,53 @@ mod tests {
         assert!(matches!(&report.lines[2].error, Some(VerifyError::Schema(m)) if m.contains("duplicate")));
         assert_eq!((report.ok, report.invalid), (4, 3));
         assert!(!report.is_valid());
+    }
+
+    #[test]
+    fn ids_spilled_to_disk_give_the_same_verdicts_as_ids_in_memory() {
+        let (mut rows, evidence) = corpus(130);
+        // Lines seen long before, repeated after many spills: the first line, a middle one, and
+        // a day-one checkpoint.
+        for index in [0, 77, 130] {
+            rows.push(rows[index].clone());
+        }
+        let mut text = Vec::new();
+        for row in &rows {
+            write_wrapper(&mut text, &row.0, &row.1, &row.2, &row.3);
+        }
+        let evidence = serde_json::to_vec(&evidence).unwrap();
+        let verify = |table_bytes: usize, evidence: Option<&[u8]>| {
+            let mut lines = Vec::new();
+            let summary = verify_lines_in_order(
+                &default_verifier(),
+                text.as_slice(),
+                evidence,
+                now(),
+                table_bytes,
+                &mut |line| lines.push(line),
+            )
+            .unwrap();
+            report_of(lines, summary)
+        };
+        for evidence in [None, Some(evidence.as_slice())] {
+            // A few hundred bytes of table: it spills every 7 to 14 ids.
+            let spilled = verify(300, evidence);
+            assert_eq!(spilled, verify(SeenSet::<0>::DEFAULT_TABLE_BYTES, evidence));
+            let duplicates: Vec<(u64, Option<&str>)> = spilled
+                .lines
+                .iter()
+                .filter(|line| matches!(&line.error, Some(VerifyError::Schema(m)) if m.contains("duplicate")))
+                .map(|line| (line.line, line.receipt_id.as_deref()))
+                .collect();
+            assert_eq!(duplicates, vec![(263, Some("rcp_d0_0")), (264, Some("rcp_d0_77")), (265, Some("rcp_cp0"))]);
+            assert_eq!((spilled.ok, spilled.invalid), (262, 3));
+            assert_eq!(
+                spilled.checkpoints.len(),
+                if evidence.is_some() { 2 } else { 0 },
+                "{:?}",
+                spilled.evidence_error
+            );
+        }
     }
 
     #[test]

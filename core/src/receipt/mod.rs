@@ -12,6 +12,7 @@ pub mod export;
 pub mod jws;
 pub mod keys;
 pub mod pasted;
+mod seen;
 pub mod verify;
 
 pub use checkpoint::{merkle_leaf, merkle_root, merkle_root_of_leaves, verify_checkpoint, EMPTY_MERKLE_ROOT};
