@@ -2,7 +2,7 @@
 # A 1,000,000-receipt export, end to end: made by the engine (core/examples/export_corpus.rs),
 # verified entirely by `allowly verify` in bounded memory (peak RSS under 100 MB, whatever the
 # size: lines are printed as they are verified, receipt ids kept as 16-byte digests that spill to
-# temporary files past 18 MB, with ~2 bytes an id left in memory), and a sample
+# temporary files past 18 MB, with ~1.3 bytes an id left in memory), and a sample
 # of it (every 1,000th line) by the reference verifier allowly-receipt-format 5.0.0. A copy with
 # one receipt tampered deep in the file must fail. Takes about a minute and 1.6 GB of temporary
 # disk. Usage: scripts/scale-test.sh [RECEIPTS=1000000]
