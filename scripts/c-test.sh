@@ -85,6 +85,7 @@ for mode in plain asan valgrind; do
   echo "--- $mode"
   "${runner[@]}" "$build/$dir/test_embedded" "$policy" "$(fresh)" || fail "test_embedded ($mode)"
   "${runner[@]}" "$build/$dir/test_threads" "$bench_policy" "$(fresh)" 10000 || fail "test_threads ($mode)"
+  "${runner[@]}" "$build/$dir/test_fork" "$bench_policy" "$(fresh)" || fail "test_fork ($mode)"
 done
 
 step "examples"

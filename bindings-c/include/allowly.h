@@ -316,6 +316,10 @@ const char *allowly_version(void);
  * On success `*engine_out` is a new handle: release it with `allowly_engine_free()`. On failure
  * `*engine_out` is NULL.
  *
+ * The process may fork afterwards (the library registers `pthread_atfork` hooks for its
+ * background thread); a child opens an engine of its own rather than use the parent's handle, and
+ * no other thread may be inside an `allowly_` call at the fork (SQLite's rule).
+ *
  * # Safety
  * `home` is NULL or a NUL-terminated string; `engine_out` is NULL or writable.
  */

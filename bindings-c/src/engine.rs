@@ -66,6 +66,10 @@ unsafe fn write_engine(out: *mut *mut allowly_engine, api: Arc<dyn Api>) {
 /// On success `*engine_out` is a new handle: release it with `allowly_engine_free()`. On failure
 /// `*engine_out` is NULL.
 ///
+/// The process may fork afterwards (the library registers `pthread_atfork` hooks for its
+/// background thread); a child opens an engine of its own rather than use the parent's handle, and
+/// no other thread may be inside an `allowly_` call at the fork (SQLite's rule).
+///
 /// # Safety
 /// `home` is NULL or a NUL-terminated string; `engine_out` is NULL or writable.
 #[no_mangle]
@@ -81,6 +85,7 @@ pub unsafe extern "C" fn allowly_engine_open_embedded(
         unsafe { *engine_out = std::ptr::null_mut() };
         // SAFETY: per the contract.
         let home = unsafe { str_arg(home, "home") }?;
+        crate::fork::register_hooks_once();
         let engine = Allowly::open_embedded(home)?;
         // SAFETY: checked non-NULL above.
         unsafe { write_engine(engine_out, Arc::new(engine)) };

@@ -15,6 +15,7 @@
 
 mod engine;
 mod ffi;
+mod fork;
 mod verify;
 
 pub use engine::*;

@@ -239,3 +239,20 @@ pub fn catalog() -> PyResult<String> {
     serde_json::to_string(allowly_core::ops::CATALOG)
         .map_err(|err| crate::errors::internal(format!("cannot encode the catalog: {err}")))
 }
+
+/// Registered with `os.register_at_fork` (`allowly/client.py`): a child forked while the engine's
+/// background thread works must not inherit it mid-call (`allowly_core::store::before_fork`).
+#[pyfunction]
+pub fn before_fork() {
+    allowly_core::store::before_fork();
+}
+
+#[pyfunction]
+pub fn after_fork_in_parent() {
+    allowly_core::store::after_fork_in_parent();
+}
+
+#[pyfunction]
+pub fn after_fork_in_child() {
+    allowly_core::store::after_fork_in_child();
+}

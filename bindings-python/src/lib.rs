@@ -16,7 +16,7 @@ mod _native {
     #[pymodule_export]
     use crate::answer::ActionAnswer;
     #[pymodule_export]
-    use crate::engine::{catalog, Engine};
+    use crate::engine::{after_fork_in_child, after_fork_in_parent, before_fork, catalog, Engine};
     #[pymodule_export]
     use crate::errors::error_kind_of_status;
     #[pymodule_export]

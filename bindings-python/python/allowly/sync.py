@@ -6,6 +6,7 @@ Every engine call releases the GIL; one client may be shared by many threads.
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import datetime
 from types import TracebackType
@@ -61,6 +62,17 @@ from .types import (
 )
 
 __all__ = ["Allowly"]
+
+# A child forked while the engine's background thread (it keeps SQLite's write-ahead logs short) is
+# mid-call would inherit its lock held, and hang when it opens a store. The engine holds the thread
+# still across the fork and gives the child a fresh start. (Other threads must not be inside a call
+# at the fork: SQLite's rule.)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(
+        before=_native.before_fork,
+        after_in_parent=_native.after_fork_in_parent,
+        after_in_child=_native.after_fork_in_child,
+    )
 
 
 class Allowly:

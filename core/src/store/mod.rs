@@ -16,6 +16,7 @@ pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresOptions, PostgresPool, PostgresStore};
 pub use sqlite::{Durability, SqliteStore};
+pub use wal::{after_fork_in_child, after_fork_in_parent, before_fork};
 
 use sha2::{Digest, Sha256};
 

@@ -7,12 +7,17 @@
 //! milliseconds while a log is growing, does that work in small steps, concurrently with the
 //! writer and without its lock. One thread serves every open store of the process; it backs off
 //! while they are idle and ends when the last store closes.
+//!
+//! A process that forks calls [`before_fork`] and then one of the two `after_fork_*` hooks (the
+//! bindings register them): a child must not inherit the thread's lock held mid-checkpoint, nor
+//! the parent's thread and connections.
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
 use rusqlite::{Connection, OpenFlags};
 
 /// Interval while a log is growing, and the longest one while it is idle.
@@ -37,10 +42,57 @@ struct Checkpointer {
     generation: u64,
 }
 
+// std's Mutex and Condvar, not parking_lot's: on Linux their whole state is the word in these
+// statics, while parking_lot keeps waiters in a process-wide table whose locks a child forked
+// mid-wait inherits held (its first wait would never end).
 static CHECKPOINTER: Mutex<Checkpointer> =
     Mutex::new(Checkpointer { logs: Vec::new(), next_id: 0, thread: None, generation: 0 });
 /// Wakes the thread early: a store closed, or the thread must end.
 static WAKE: Condvar = Condvar::new();
+
+/// The checkpointer's state. A panic cannot leave it half-changed, so a poisoned lock is taken as is.
+fn lock_state() -> MutexGuard<'static, Checkpointer> {
+    CHECKPOINTER.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+thread_local! {
+    /// The checkpointer's state, held by a thread between [`before_fork`] and an `after_fork_*`.
+    static HELD_FOR_FORK: RefCell<Option<MutexGuard<'static, Checkpointer>>> = const { RefCell::new(None) };
+}
+
+/// To call just before `fork()`: waits for a checkpoint under way to end and holds the checkpointer
+/// until [`after_fork_in_parent`] or [`after_fork_in_child`], so that the child does not start life
+/// with its lock held by a thread it does not have, or with SQLite mid-call. Other threads must not
+/// be inside an engine call at the fork (SQLite's rule for every fork).
+pub fn before_fork() {
+    // `try_with`: these hooks run from C's `pthread_atfork` too, where a panic would abort.
+    let _ = HELD_FOR_FORK.try_with(|held| {
+        let mut held = held.borrow_mut();
+        if held.is_none() {
+            *held = Some(lock_state());
+        }
+    });
+}
+
+/// To call in the parent after `fork()`: lets the checkpointer go on.
+pub fn after_fork_in_parent() {
+    let _ = HELD_FOR_FORK.try_with(|held| drop(held.borrow_mut().take()));
+}
+
+/// To call in the child after `fork()`. The parent's thread does not exist in the child and its
+/// SQLite connections are the parent's: they are forgotten, never used or closed here. The stores
+/// the child inherited stay watched; the next store the child opens starts a thread of its own.
+pub fn after_fork_in_child() {
+    let _ = HELD_FOR_FORK.try_with(|held| {
+        if let Some(mut state) = held.borrow_mut().take() {
+            for log in &mut state.logs {
+                std::mem::forget(log.conn.take());
+            }
+            std::mem::forget(state.thread.take());
+            state.generation += 1;
+        }
+    });
+}
 
 /// A store's place in the checkpointer; dropping it stops checkpointing that file.
 pub(crate) struct WalWatch {
@@ -49,7 +101,7 @@ pub(crate) struct WalWatch {
 
 /// Starts checkpointing the WAL of the database file at `path` (which exists).
 pub(crate) fn watch(path: &Path) -> WalWatch {
-    let mut state = CHECKPOINTER.lock();
+    let mut state = lock_state();
     let id = state.next_id;
     state.next_id += 1;
     state.logs.push(Log {
@@ -71,7 +123,7 @@ pub(crate) fn watch(path: &Path) -> WalWatch {
 impl Drop for WalWatch {
     fn drop(&mut self) {
         let retired = {
-            let mut state = CHECKPOINTER.lock();
+            let mut state = lock_state();
             state.logs.retain(|log| log.id != self.id);
             if state.logs.is_empty() {
                 state.generation += 1;
@@ -88,14 +140,14 @@ impl Drop for WalWatch {
 }
 
 fn run(generation: u64) {
-    let mut state = CHECKPOINTER.lock();
+    let mut state = lock_state();
     while state.generation == generation {
         let now = Instant::now();
         for log in state.logs.iter_mut().filter(|log| log.due <= now) {
             checkpoint(log);
             log.due = Instant::now() + log.every;
         }
-        WAKE.wait_for(&mut state, BUSY_EVERY);
+        state = WAKE.wait_timeout(state, BUSY_EVERY).unwrap_or_else(PoisonError::into_inner).0;
     }
 }
 
