@@ -240,7 +240,7 @@ pub fn catalog() -> PyResult<String> {
         .map_err(|err| crate::errors::internal(format!("cannot encode the catalog: {err}")))
 }
 
-/// Registered with `os.register_at_fork` (`allowly/client.py`): a child forked while the engine's
+/// Registered with `os.register_at_fork` (`allowly/sync.py`): a child forked while the engine's
 /// background thread works must not inherit it mid-call (`allowly_core::store::before_fork`).
 #[pyfunction]
 pub fn before_fork() {

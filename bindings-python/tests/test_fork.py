@@ -30,6 +30,12 @@ def wait_or_kill(child: int, seconds: float) -> int | None:
     return os.waitstatus_to_exitcode(done[1])
 
 
+def answered(answer: allowly.types.CheckResponse) -> bool:
+    """Allowed, or denied by the policy's daily cap (the rounds make more checks than it admits)."""
+    result = answer.results["email.send"]
+    return result.decision == "allow" or (result.decision, result.reason) == ("deny", "rate_limited")
+
+
 def test_children_forked_right_after_checks_never_hang(home: str) -> None:
     # Each fork follows a burst of checks, while the write-ahead-log checkpointer thread is busy
     # with them and holds its lock: a child forked at such a moment once waited forever to open a
@@ -46,12 +52,11 @@ def test_children_forked_right_after_checks_never_hang(home: str) -> None:
             try:
                 own = allowly.Allowly.embedded(home)
                 answer = own.sync.check(authorization_id=authorization_id, actions=["email.send"], context=INTERNAL)
-                code = 0 if answer.results["email.send"].decision in ("allow", "deny") else 3
+                code = 0 if answered(answer) else 3
             finally:
                 os._exit(code)
         code = wait_or_kill(child, 10)
         assert code is not None, "a forked child hung opening its store"
         assert code == 0
     # The parent's engine goes on after the forks: its checkpointer was only paused.
-    answer = client.sync.check(authorization_id=authorization_id, actions=["email.send"], context=INTERNAL)
-    assert answer.results["email.send"].decision in ("allow", "deny")
+    assert answered(client.sync.check(authorization_id=authorization_id, actions=["email.send"], context=INTERNAL))
